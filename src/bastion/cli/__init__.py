@@ -1,0 +1,24 @@
+"""The `bastion` command: one Typer application with a sub-application per area."""
+
+from __future__ import annotations
+
+import typer
+
+from bastion.cli import threats
+
+app = typer.Typer(
+    name="bastion",
+    help="Bastion: OAuth 2 / OpenID Connect server, API guard, rate limiting, threat modeling.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(threats.app, name="threats")
+
+
+def main() -> None:
+    """Entry point of the `bastion` console script."""
+    app()
+
+
+__all__ = ["app", "main"]
