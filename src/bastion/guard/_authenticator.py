@@ -1,0 +1,231 @@
+"""The I/O wrapper around the validator: discovery, JWKS caching and refresh, API keys.
+
+Discovery (OpenID Connect Discovery 1.0 §4 / RFC 8414 §3) happens at start-up or on first use;
+the JWKS is refreshed when its cache lifetime ends and when a token names an unknown `kid`, at
+most once per `refresh_interval` per issuer, so a flood of random kids cannot hammer the issuer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import httpx
+
+from bastion.guard._denylist import Denylist
+from bastion.guard._errors import InvalidToken
+from bastion.guard._fetch import FetchError, fetch_json, new_http_client
+from bastion.guard._issuer import DEFAULT_LEEWAY, TrustedIssuer
+from bastion.guard._jose import looks_like_jws
+from bastion.guard._keys import cache_lifetime, keyset_from_jwks
+from bastion.guard._principal import Principal
+from bastion.guard._validator import BearerTokenValidator, UnknownIssuer, UnknownKey
+
+__all__ = ["Authenticator", "IssuerConfig", "OpaqueTokenIntrospector", "discovery_matches"]
+
+log = logging.getLogger("bastion.guard")
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerConfig:
+    """One trusted issuer, by its discovery URL and the audience this API expects."""
+
+    discovery_url: str
+    audience: str
+    legacy: bool = False
+    leeway: float = DEFAULT_LEEWAY
+
+
+class OpaqueTokenIntrospector(Protocol):
+    """Something that turns an opaque token into a principal (see `IntrospectionClient`)."""
+
+    async def introspect(self, token: str) -> Principal: ...
+
+
+def discovery_matches(discovery_url: str, issuer: str) -> bool:
+    """RFC 8414 §3.3 / OIDC Discovery §4.3: the metadata's issuer built the well-known URL."""
+    base = issuer.rstrip("/")
+    parts = urlsplit(issuer)
+    path = parts.path.rstrip("/")
+    inserted = f"{parts.scheme}://{parts.netloc}/.well-known/oauth-authorization-server{path}"
+    return discovery_url in {
+        f"{base}/.well-known/openid-configuration",
+        f"{base}/.well-known/oauth-authorization-server",
+        inserted,
+    }
+
+
+@dataclass(slots=True)
+class _IssuerState:
+    config: IssuerConfig
+    issuer: str | None = None
+    jwks_uri: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    last_attempt: float = float("-inf")
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class Authenticator:
+    """Authenticate bearer tokens (and optionally API keys) for one API."""
+
+    def __init__(
+        self,
+        issuers: Sequence[IssuerConfig] = (),
+        *,
+        static_issuers: Iterable[tuple[TrustedIssuer, Mapping[str, Any]]] = (),
+        http: httpx.AsyncClient | None = None,
+        cache_size: int = 10_000,
+        refresh_interval: float = 30.0,
+        jwks_min_age: float = 60.0,
+        jwks_max_age: float = 86_400.0,
+        jwks_default_age: float = 300.0,
+        denylist: Denylist | None = None,
+        introspector: OpaqueTokenIntrospector | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.clock = clock
+        self.validator = BearerTokenValidator(
+            cache_size=cache_size, denylist=denylist, clock=clock
+        )
+        for trusted, jwks in static_issuers:
+            # Static keys never go stale: they are configuration, not a fetched document.
+            keys = keyset_from_jwks(jwks, fetched_at=clock(), max_age=float("inf"))
+            self.validator.trust(trusted, keys)
+        self._states = [_IssuerState(c) for c in issuers]
+        self._by_issuer: dict[str, _IssuerState] = {}
+        self._http = http
+        self._own_http = http is None
+        self.refresh_interval = refresh_interval
+        self._ages = (jwks_default_age, jwks_min_age, jwks_max_age)
+        self._next_stale_check = float("-inf")
+        self.introspector = introspector
+        self.fetches = 0  # metadata + JWKS requests made, for tests and metrics
+
+    @property
+    def denylist(self) -> Denylist:
+        """The local revocation list the validator consults."""
+        return self.validator.denylist
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = new_http_client()
+        return self._http
+
+    async def start(self) -> None:
+        """Discover every configured issuer now (failures are logged and retried later)."""
+        await asyncio.gather(*(self._discover(s, force=True) for s in self._states))
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if the authenticator created it."""
+        if self._own_http and self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def _discover(self, state: _IssuerState, *, force: bool = False) -> None:
+        async with state.lock:
+            now = self.clock()
+            if not force and now - state.last_attempt < self.refresh_interval:
+                return
+            state.last_attempt = now
+            try:
+                self.fetches += 1
+                meta = (await fetch_json(self._client(), state.config.discovery_url)).document
+                issuer, jwks_uri = meta.get("issuer"), meta.get("jwks_uri")
+                if not isinstance(issuer, str) or not isinstance(jwks_uri, str):
+                    raise FetchError("metadata lacks issuer or jwks_uri")
+                if not discovery_matches(state.config.discovery_url, issuer):
+                    raise FetchError(f"metadata issuer {issuer!r} does not match its URL")
+                state.issuer, state.jwks_uri, state.metadata = issuer, jwks_uri, meta
+                self.validator.trust(
+                    TrustedIssuer(
+                        issuer, state.config.audience, state.config.legacy, state.config.leeway
+                    )
+                )
+                self._by_issuer[issuer] = state
+                await self._fetch_jwks(state, now)
+            except FetchError as exc:
+                log.warning("guard: discovery of %s failed: %s", state.config.discovery_url, exc)
+
+    async def _fetch_jwks(self, state: _IssuerState, now: float) -> None:
+        if state.issuer is None or state.jwks_uri is None:
+            return
+        self.fetches += 1
+        fetched = await fetch_json(self._client(), state.jwks_uri)
+        default, minimum, maximum = self._ages
+        age = cache_lifetime(
+            fetched.cache_control, default=default, minimum=minimum, maximum=maximum
+        )
+        self.validator.set_keys(
+            state.issuer, keyset_from_jwks(fetched.document, fetched_at=now, max_age=age)
+        )
+        self._next_stale_check = float("-inf")
+
+    async def _refresh_keys(self, state: _IssuerState) -> bool:
+        """Refetch an issuer's JWKS unless that was tried within `refresh_interval`."""
+        async with state.lock:
+            now = self.clock()
+            if now - state.last_attempt < self.refresh_interval:
+                return False
+            state.last_attempt = now
+            try:
+                await self._fetch_jwks(state, now)
+            except FetchError as exc:
+                # Keep the keys we have (fail closed only for kids we never saw).
+                log.warning("guard: JWKS refresh of %s failed: %s", state.issuer, exc)
+                return False
+            return True
+
+    async def _refresh_stale(self, now: float) -> None:
+        soonest = float("inf")
+        for issuer, state in self._by_issuer.items():
+            keys = self.validator.keys(issuer)
+            if keys is None or keys.stale(now):
+                await self._refresh_keys(state)
+                keys = self.validator.keys(issuer)
+            if keys is not None:
+                soonest = min(soonest, keys.fetched_at + keys.max_age)
+        self._next_stale_check = max(soonest, now + min(self.refresh_interval, 1.0))
+
+    async def authenticate_bearer(self, token: str) -> Principal:
+        """Validate a bearer token and return its principal.
+
+        Raises:
+            InvalidToken: the token is not acceptable.
+        """
+        now = self.clock()
+        if now >= self._next_stale_check:
+            await self._refresh_stale(now)
+        if not looks_like_jws(token):
+            if self.introspector is None:
+                raise InvalidToken("opaque token and no introspection configured")
+            return await self.introspector.introspect(token)
+        try:
+            return Principal.from_token(self.validator.validate(token, now))
+        except UnknownKey as exc:
+            state = self._by_issuer.get(exc.issuer)
+            if state is None or not await self._refresh_keys(state):
+                raise
+        except UnknownIssuer:
+            pending = [s for s in self._states if s.issuer is None]
+            if not pending:
+                raise
+            await asyncio.gather(*(self._discover(s) for s in pending))
+        return Principal.from_token(self.validator.validate(token, self.clock()))
+
+    def issuer_metadata(self, issuer: str) -> dict[str, Any]:
+        """The discovery document of a trusted issuer (empty if not discovered)."""
+        state = self._by_issuer.get(issuer)
+        return dict(state.metadata) if state else {}
+
+    def token_endpoints(self) -> list[str]:
+        """Where callers can obtain tokens, for the "Basic is not accepted" message."""
+        return [
+            str(s.metadata["token_endpoint"])
+            for s in self._states
+            if isinstance(s.metadata.get("token_endpoint"), str)
+        ]

@@ -1,0 +1,151 @@
+"""The JWT access-token checks of RFC 9068 §4 and RFC 8725, one concern per function.
+
+Header checks run before an issuer or key is chosen; claim checks run with the issuer's
+configuration. Every failure is `InvalidToken` with a private detail (RFC 6750 §3.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bastion.guard._errors import InvalidToken
+from bastion.guard._issuer import TrustedIssuer
+from bastion.guard._keys import ASYMMETRIC_ALGORITHMS
+
+__all__ = ["CLAIM_CHECKS", "HEADER_CHECKS", "ClaimCheck", "HeaderCheck"]
+
+Header = dict[str, Any]
+Claims = dict[str, Any]
+HeaderCheck = Callable[[Header], None]
+ClaimCheck = Callable[[Header, Claims, TrustedIssuer, float], None]
+
+_ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+_LEGACY_TYPES = frozenset({"jwt", "application/jwt"})
+
+
+def check_alg(header: Header) -> None:
+    """RFC 8725 §3.1: only asymmetric algorithms; `none` and HMAC are refused outright."""
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in ASYMMETRIC_ALGORITHMS:
+        raise InvalidToken(f"algorithm not accepted: {alg!r}")
+
+
+def check_no_embedded_keys(header: Header) -> None:
+    """RFC 9068 §4 / ASVS 9.1.3: keys come only from the issuer's JWKS, never from the token."""
+    for name in ("jku", "x5u", "jwk", "x5c"):
+        if name in header:
+            raise InvalidToken(f"header parameter {name} refused")
+
+
+def check_no_crit(header: Header) -> None:
+    """RFC 7515 §4.1.11: we understand no extensions, so any `crit` header is refused."""
+    if "crit" in header:
+        raise InvalidToken("crit header refused")
+
+
+HEADER_CHECKS: tuple[HeaderCheck, ...] = (check_alg, check_no_embedded_keys, check_no_crit)
+
+
+def check_typ(header: Header, claims: Claims, issuer: TrustedIssuer, now: float) -> None:
+    """RFC 9068 §4: typ must be at+jwt (media types compare case-insensitively, RFC 7515 §4.1.9)."""
+    typ = header.get("typ")
+    value = typ.lower() if isinstance(typ, str) else None
+    if value in _ACCESS_TOKEN_TYPES:
+        return
+    if issuer.legacy and (typ is None or value in _LEGACY_TYPES):
+        return
+    raise InvalidToken(f"typ not accepted: {typ!r}")
+
+
+def check_not_id_token(header: Header, claims: Claims, issuer: TrustedIssuer, now: float) -> None:
+    """RFC 8725 §3.11: an ID token (nonce, at_hash, aud = a client) never authorizes a call."""
+    if "nonce" in claims or "at_hash" in claims:
+        raise InvalidToken("looks like an ID token (nonce/at_hash)")
+    aud = claims.get("aud")
+    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    clients = {claims.get("client_id"), claims.get("azp")} - {None}
+    if clients & set(audiences):
+        raise InvalidToken("looks like an ID token (aud is a client)")
+
+
+def check_audience(header: Header, claims: Claims, issuer: TrustedIssuer, now: float) -> None:
+    """RFC 9068 §4: aud must contain this resource server's identifier."""
+    aud = claims.get("aud")
+    if isinstance(aud, str):
+        ok = aud == issuer.audience
+    elif isinstance(aud, list) and all(isinstance(a, str) for a in aud):
+        ok = issuer.audience in aud
+    else:
+        ok = False
+    if not ok:
+        raise InvalidToken("audience mismatch")
+
+
+def _number(claims: Claims, name: str, *, required: bool) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        if required:
+            raise InvalidToken(f"{name} missing")
+        return None
+    # bool is an int in Python; a JSON true is not a NumericDate (RFC 7519 §2).
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidToken(f"{name} is not a NumericDate")
+    return float(value)
+
+
+def check_expiry(header: Header, claims: Claims, issuer: TrustedIssuer, now: float) -> None:
+    """RFC 9068 §4: the current time must be before exp (with a small leeway)."""
+    exp = _number(claims, "exp", required=True)
+    if exp is not None and now >= exp + issuer.leeway:
+        raise InvalidToken("expired")
+
+
+def check_not_before(header: Header, claims: Claims, issuer: TrustedIssuer, now: float) -> None:
+    """RFC 7519 §4.1.5: not accepted before nbf (with a small leeway)."""
+    nbf = _number(claims, "nbf", required=False)
+    if nbf is not None and now + issuer.leeway < nbf:
+        raise InvalidToken("not yet valid")
+
+
+def check_issued_at(header: Header, claims: Claims, issuer: TrustedIssuer, now: float) -> None:
+    """RFC 9068 §2.2 requires iat; a token issued in the future is refused."""
+    iat = _number(claims, "iat", required=not issuer.legacy)
+    if iat is not None and now + issuer.leeway < iat:
+        raise InvalidToken("issued in the future")
+
+
+def check_required_claims(
+    header: Header, claims: Claims, issuer: TrustedIssuer, now: float
+) -> None:
+    """RFC 9068 §2.2: sub, client_id and jti are strings (legacy issuers may use azp)."""
+    names = ("sub",) if issuer.legacy else ("sub", "client_id", "jti")
+    for name in names:
+        if not isinstance(claims.get(name), str) or not claims[name]:
+            raise InvalidToken(f"{name} missing or not a string")
+    if issuer.legacy and not isinstance(claims.get("client_id", claims.get("azp", "")), str):
+        raise InvalidToken("client_id is not a string")
+
+
+def check_claim_types(header: Header, claims: Claims, issuer: TrustedIssuer, now: float) -> None:
+    """RFC 9068 §2.2.3: scope is a space-separated string; roles is a list of strings."""
+    scope = claims.get("scope")
+    if scope is not None and not isinstance(scope, str):
+        raise InvalidToken("scope is not a string")
+    roles = claims.get("roles")
+    if roles is not None and not (
+        isinstance(roles, list) and all(isinstance(r, str) for r in roles)
+    ):
+        raise InvalidToken("roles is not a list of strings")
+
+
+CLAIM_CHECKS: tuple[ClaimCheck, ...] = (
+    check_typ,
+    check_not_id_token,
+    check_audience,
+    check_expiry,
+    check_not_before,
+    check_issued_at,
+    check_required_claims,
+    check_claim_types,
+)

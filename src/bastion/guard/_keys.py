@@ -1,0 +1,146 @@
+"""Trusted verification keys: one key object prepared per JWK, its algorithms bound to it.
+
+RFC 8725 §3.1 / ASVS 9.1.2: the algorithm comes from the trusted key, never from the token
+header alone. A JWK with an `alg` allows exactly that algorithm; a JWK without one allows only
+the asymmetric algorithms its key type can serve. Symmetric (`oct`) keys and keys carrying
+private material are never trusted: a resource server verifies with public keys only, which
+also closes RS/HS key confusion (CVE-2016-10555).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jwt.algorithms import Algorithm, get_default_algorithms
+from jwt.exceptions import InvalidKeyError
+
+__all__ = [
+    "ASYMMETRIC_ALGORITHMS",
+    "KeySet",
+    "TrustedKey",
+    "cache_lifetime",
+    "key_from_jwk",
+    "keyset_from_jwks",
+]
+
+_ALL = get_default_algorithms()
+ASYMMETRIC_ALGORITHMS: dict[str, Algorithm] = {
+    name: _ALL[name]
+    for name in (
+        "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+    )
+    if name in _ALL
+}
+_RSA_ALGS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
+_EC_ALGS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
+# RFC 7518 §3.3: RSA keys of 2048 bits or larger MUST be used.
+_MIN_RSA_BITS = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedKey:
+    """A public key from the issuer's JWKS, prepared once, with the algorithms it may verify."""
+
+    kid: str | None
+    algorithms: frozenset[str]
+    key: Any
+
+    def verify(self, alg: str, signing_input: bytes, signature: bytes) -> bool:
+        """Verify with PyJWT's primitive for `alg` (which must be one of `algorithms`)."""
+        if alg not in self.algorithms:
+            return False
+        return ASYMMETRIC_ALGORITHMS[alg].verify(signing_input, self.key, signature)
+
+
+def _allowed_algorithms(jwk: Mapping[str, Any]) -> frozenset[str]:
+    kty = jwk.get("kty")
+    if kty == "RSA":
+        possible = _RSA_ALGS
+    elif kty == "EC":
+        curve_alg = _EC_ALGS.get(str(jwk.get("crv")))
+        possible = frozenset({curve_alg}) if curve_alg else frozenset()
+    elif kty == "OKP" and jwk.get("crv") == "Ed25519":
+        possible = frozenset({"EdDSA"})
+    else:
+        return frozenset()  # oct and anything unknown: never a resource-server key
+    alg = jwk.get("alg")
+    if alg is None:
+        return possible
+    return frozenset({alg}) & possible
+
+
+def key_from_jwk(jwk: Mapping[str, Any]) -> TrustedKey | None:
+    """Prepare one JWK for verification, or None when it must not be trusted."""
+    if "d" in jwk or jwk.get("use", "sig") != "sig":
+        return None
+    algorithms = _allowed_algorithms(jwk)
+    if not algorithms:
+        return None
+    try:
+        key = ASYMMETRIC_ALGORITHMS[next(iter(algorithms))].from_jwk(json.dumps(dict(jwk)))
+    except (InvalidKeyError, ValueError, KeyError, TypeError):
+        return None
+    if jwk.get("kty") == "RSA" and key.key_size < _MIN_RSA_BITS:
+        return None
+    kid = jwk.get("kid")
+    return TrustedKey(kid if isinstance(kid, str) else None, algorithms, key)
+
+
+@dataclass(slots=True)
+class KeySet:
+    """The verification keys of one issuer and when they were fetched."""
+
+    keys: tuple[TrustedKey, ...] = ()
+    fetched_at: float = float("-inf")
+    max_age: float = 0.0
+    _by_kid: dict[str, TrustedKey] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_kid = {k.kid: k for k in self.keys if k.kid is not None}
+
+    def find(self, kid: object, alg: str) -> TrustedKey | None:
+        """The key for `kid`; without a kid, the only key that can verify `alg`."""
+        if isinstance(kid, str):
+            return self._by_kid.get(kid)
+        if kid is not None:
+            return None
+        candidates = [k for k in self.keys if alg in k.algorithms]
+        return candidates[0] if len(candidates) == 1 else None
+
+    def stale(self, now: float) -> bool:
+        """True once the JWKS response's cache lifetime has passed."""
+        return now >= self.fetched_at + self.max_age
+
+
+def keyset_from_jwks(jwks: Mapping[str, Any], *, fetched_at: float, max_age: float) -> KeySet:
+    """Build a KeySet from a JWKS document (RFC 7517 §5), skipping keys it must not trust."""
+    raw = jwks.get("keys")
+    entries: Iterable[Any] = raw if isinstance(raw, list) else ()
+    keys = [key_from_jwk(j) for j in entries if isinstance(j, dict)]
+    trusted = tuple(k for k in keys if k is not None)
+    kids = [k.kid for k in trusted if k.kid is not None]
+    if len(kids) != len(set(kids)):
+        # Two keys under one kid make the lookup ambiguous; keep neither of the duplicates.
+        dupes = {kid for kid in kids if kids.count(kid) > 1}
+        trusted = tuple(k for k in trusted if k.kid not in dupes)
+    return KeySet(trusted, fetched_at, max_age)
+
+
+_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
+
+
+def cache_lifetime(
+    cache_control: str | None, *, default: float, minimum: float, maximum: float
+) -> float:
+    """Seconds to keep a JWKS, from its Cache-Control max-age, clamped to [minimum, maximum]."""
+    seconds = default
+    if cache_control:
+        if "no-store" in cache_control.lower() or "no-cache" in cache_control.lower():
+            seconds = minimum
+        elif (match := _MAX_AGE.search(cache_control)) is not None:
+            seconds = float(match.group(1))
+    return min(max(seconds, minimum), maximum)
