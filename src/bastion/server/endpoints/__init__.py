@@ -1,1 +1,1 @@
-"""TODO."""
+"""HTTP endpoints of the authorization server, one module each."""

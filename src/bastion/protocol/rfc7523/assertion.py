@@ -1,0 +1,76 @@
+"""Checks on a client assertion's header and (verified) claims, RFC 7523 §3."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bastion.protocol.errors import InvalidClient
+
+# Asymmetric algorithms only: `none` and HMAC (a shared secret) are never accepted for
+# private_key_jwt (RFC 8725 §3.1, §3.2).
+ASSERTION_ALGORITHMS = frozenset(
+    {"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"}
+)
+
+
+@dataclass(frozen=True)
+class AssertionPolicy:
+    """What this server accepts: the issuer as `aud`, optionally the token endpoint (compat)."""
+
+    issuer: str
+    token_endpoint: str
+    accept_token_endpoint_audience: bool
+    max_lifetime: int
+    leeway: int = 30
+
+
+def check_assertion_header(header: Mapping[str, Any]) -> str:
+    """Return the assertion's `alg` if it is on the allowlist.
+
+    Raises:
+        InvalidClient: `alg` missing, `none`, HMAC or unknown; or `crit` present (RFC 7515 §4.1.11).
+    """
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in ASSERTION_ALGORITHMS:
+        raise InvalidClient("client assertion algorithm not allowed", detail=f"alg={alg!r}")
+    if "crit" in header:
+        raise InvalidClient("client assertion has unsupported critical headers")
+    return alg
+
+
+def check_assertion_claims(
+    claims: Mapping[str, Any], client_id: str, policy: AssertionPolicy, now: int
+) -> tuple[str, int]:
+    """Check RFC 7523 §3 claims of a signature-verified assertion; return (jti, exp).
+
+    Raises:
+        InvalidClient: with a description naming the failed rule.
+    """
+    if claims.get("iss") != client_id or claims.get("sub") != client_id:
+        raise InvalidClient("client assertion iss and sub must both be the client_id (RFC 7523 §3)")
+    audience = claims.get("aud")
+    if not isinstance(audience, str):
+        raise InvalidClient("client assertion aud must be a single value: the issuer identifier")
+    allowed = {policy.issuer}
+    if policy.accept_token_endpoint_audience:
+        allowed.add(policy.token_endpoint)
+    if audience not in allowed:
+        raise InvalidClient("client assertion aud must be the issuer identifier", detail=f"aud={audience!r}")
+    exp = claims.get("exp")
+    if not isinstance(exp, int) or isinstance(exp, bool):
+        raise InvalidClient("client assertion exp is required (RFC 7523 §3)")
+    if exp + policy.leeway < now:
+        raise InvalidClient("client assertion has expired")
+    iat = claims.get("iat")
+    start = iat if isinstance(iat, int) and not isinstance(iat, bool) else now
+    if exp - min(start, now) > policy.max_lifetime:
+        raise InvalidClient(f"client assertion lifetime exceeds {policy.max_lifetime} seconds")
+    nbf = claims.get("nbf")
+    if isinstance(nbf, int) and nbf - policy.leeway > now:
+        raise InvalidClient("client assertion is not yet valid")
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not jti:
+        raise InvalidClient("client assertion jti is required for replay protection")
+    return jti, exp

@@ -1,0 +1,82 @@
+"""The authorization server as a Starlette application."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bastion.config import Settings
+from bastion.protocol.errors import OAuthError
+from bastion.server import bootstrap
+from bastion.server.audit import configure_logging
+from bastion.server.context import ServerContext, build_context
+from bastion.server.endpoints.introspection import introspection_endpoint
+from bastion.server.endpoints.jwks import jwks_endpoint
+from bastion.server.endpoints.metadata import oauth_metadata_endpoint, openid_configuration_endpoint
+from bastion.server.endpoints.revocation import revocation_endpoint, revocation_list_endpoint
+from bastion.server.endpoints.token import token_endpoint
+from bastion.server.responses import RequestContextMiddleware, json_response, oauth_error_handler
+from bastion.store import Database
+
+
+async def health_endpoint(request: Request) -> Response:
+    return json_response({"status": "ok"}, headers={"cache-control": "no-store"})
+
+
+ROUTES = [
+    Route("/token", token_endpoint, methods=["POST"]),
+    Route("/jwks", jwks_endpoint, methods=["GET"]),
+    Route("/.well-known/oauth-authorization-server", oauth_metadata_endpoint, methods=["GET"]),
+    Route("/.well-known/openid-configuration", openid_configuration_endpoint, methods=["GET"]),
+    Route("/introspect", introspection_endpoint, methods=["POST"]),
+    Route("/revoke", revocation_endpoint, methods=["POST"]),
+    Route("/revocations", revocation_list_endpoint, methods=["GET"]),
+    Route("/health", health_endpoint, methods=["GET"]),
+]
+
+
+async def open_context(settings: Settings) -> ServerContext:
+    """Connect, migrate (SQLite) or check migrations (PostgreSQL), and load secrets and keys."""
+    database = Database(settings.resolved_database_url)
+    await database.check_reachable()
+    if database.is_sqlite:
+        await database.upgrade()
+    else:
+        await database.require_migrated()
+    encryptor = bootstrap.key_encryptor(settings)
+    pepper = bootstrap.client_secret_pepper(settings)
+    if settings.development_mode:
+        await bootstrap.ensure_development_keys(settings, database, encryptor)
+    await bootstrap.require_signing_key(settings, database)
+    return build_context(settings, database, encryptor, pepper)
+
+
+def create_app(settings: Settings, ctx: ServerContext | None = None) -> Starlette:
+    """The ASGI app. Pass `ctx` to share an already opened context (tests, CLI)."""
+    configure_logging(settings.log_level)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        owned = ctx is None
+        app.state.ctx = ctx if ctx is not None else await open_context(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.ctx.close()
+
+    app = Starlette(
+        routes=ROUTES,
+        middleware=[Middleware(RequestContextMiddleware)],
+        exception_handlers={OAuthError: oauth_error_handler},
+        lifespan=lifespan,
+    )
+    if ctx is not None:
+        app.state.ctx = ctx
+    return app

@@ -1,0 +1,1 @@
+"""Small checks that endpoints compose into visible pipelines."""

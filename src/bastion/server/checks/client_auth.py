@@ -1,0 +1,124 @@
+"""Client authentication at the token, introspection, revocation and revocation-list endpoints.
+
+RFC 6749 §2.3 (secrets, Basic and post), RFC 7523 §3 (private_key_jwt), and `none` for public
+clients. Every failure is `invalid_client` (401) with a description that never says whether the
+client exists; the precise reason goes to the audit log only.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import jwt
+from jwt import PyJWKSet
+from jwt.exceptions import InvalidTokenError, PyJWKError, PyJWKSetError
+
+from bastion.protocol.errors import InvalidClient
+from bastion.protocol.rfc6749 import ClientCredentials, extract_client_credentials
+from bastion.protocol.rfc7523 import check_assertion_claims, check_assertion_header
+from bastion.server.audit import audit
+from bastion.server.clients import Client
+
+if TYPE_CHECKING:
+    from bastion.server.context import ServerContext
+
+_GENERIC = "client authentication failed"
+
+
+async def authenticate_client(
+    ctx: ServerContext, authorization: str | None, params: dict[str, list[str]], source: str
+) -> Client:
+    """Return the authenticated client or raise InvalidClient (or InvalidRequest for a malformed request)."""
+    credentials = extract_client_credentials(authorization, params)
+    used_basic = credentials.method == "client_secret_basic"
+    client_id = credentials.client_id or _unverified_assertion_subject(credentials)
+    await ctx.check_client_auth_limits(client_id, source)
+    try:
+        client = await _verify(ctx, credentials, client_id)
+    except InvalidClient as exc:
+        audit(
+            "client_authentication_failed",
+            client_id=client_id,
+            method=credentials.method,
+            reason=exc.detail or exc.description,
+        )
+        await ctx.record_client_auth_failure(client_id, source)
+        raise InvalidClient(_GENERIC, detail=exc.detail or exc.description, used_basic=used_basic) from exc
+    audit("client_authenticated", client_id=client.client_id, method=credentials.method)
+    return client
+
+
+async def _verify(ctx: ServerContext, credentials: ClientCredentials, client_id: str | None) -> Client:
+    client = await ctx.clients.get(client_id) if client_id else None
+    if client is None:
+        raise InvalidClient(detail="unknown client")
+    if not client.enabled:
+        raise InvalidClient(detail="client is disabled")
+    if credentials.method != client.auth_method:
+        raise InvalidClient(detail=f"client is registered for {client.auth_method}, used {credentials.method}")
+    if credentials.method in {"client_secret_basic", "client_secret_post"}:
+        if credentials.secret is None or not ctx.hasher.matches(credentials.secret, client.secret_hashes):
+            raise InvalidClient(detail="wrong client secret")
+    elif credentials.method == "private_key_jwt":
+        await _verify_assertion(ctx, client, credentials.assertion or "")
+    return client
+
+
+def _unverified_assertion_subject(credentials: ClientCredentials) -> str | None:
+    if credentials.assertion is None:
+        return None
+    try:
+        claims = jwt.decode(credentials.assertion, options={"verify_signature": False})
+    except InvalidTokenError:
+        return None
+    subject = claims.get("sub")
+    return subject if isinstance(subject, str) else None
+
+
+async def _verify_assertion(ctx: ServerContext, client: Client, assertion: str) -> None:
+    try:
+        header = jwt.get_unverified_header(assertion)
+    except InvalidTokenError as exc:
+        raise InvalidClient(detail=f"malformed client assertion: {exc}") from exc
+    alg = check_assertion_header(header)
+    key = await _client_key(ctx, client, header.get("kid"), alg)
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            assertion,
+            key=key,
+            algorithms=[alg],
+            options={
+                "verify_aud": False,
+                "verify_iss": False,
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+            },
+        )
+    except jwt.PyJWTError as exc:
+        raise InvalidClient(detail=f"client assertion signature: {exc}") from exc
+    policy = replace(ctx.assertion_policy, accept_token_endpoint_audience=client.token_endpoint_audience)
+    jti, exp = check_assertion_claims(claims, client.client_id, policy, int(time.time()))
+    if not await ctx.use_assertion_once(client.client_id, jti, exp):
+        raise InvalidClient(detail="client assertion jti replayed")
+
+
+async def _client_key(ctx: ServerContext, client: Client, kid: object, alg: str) -> Any:
+    jwks = client.jwks if client.jwks is not None else await ctx.fetch_client_jwks(client)
+    try:
+        keys = PyJWKSet.from_dict(jwks).keys
+    except (PyJWKError, PyJWKSetError) as exc:
+        raise InvalidClient(detail=f"client JWKS unusable: {exc}") from exc
+    for key in keys:
+        if kid is not None and key.key_id != kid:
+            continue
+        # A registered key that names its algorithm is used with that algorithm only (RFC 8725 §3.1).
+        declared = key._jwk_data.get("alg")
+        if declared is not None and declared != alg:
+            continue
+        if key._jwk_data.get("use", "sig") != "sig":
+            continue
+        return key.key
+    raise InvalidClient(detail=f"no registered key for kid={kid!r} alg={alg}")

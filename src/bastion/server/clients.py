@@ -1,0 +1,119 @@
+"""The client registry as the server sees it: immutable snapshots, cached for a few seconds.
+
+The CLI writes to the database while the server runs; every process reloads a client at most
+`client_cache_seconds` after it last did, so a disabled client or a rotated secret stops working
+within that time everywhere. Unknown clients are never cached, so a new client works at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bastion.store import Database, repositories
+from bastion.store.models import ClientRow
+
+
+def generate_client_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def generate_client_secret() -> str:
+    """256 bits in the URL-safe base64 alphabet: no `+ / = %`, so it survives form and Basic encoding."""
+    return secrets.token_urlsafe(32)
+
+
+class SecretHasher:
+    """Keyed hash of client secrets (HMAC-SHA-256 under a server pepper).
+
+    High-entropy generated secrets do not need a slow password hash; the pepper keeps a stolen
+    table useless without the server's configuration.
+    """
+
+    def __init__(self, pepper: bytes) -> None:
+        self._pepper = pepper
+
+    def hash(self, secret: str) -> str:
+        return hmac.new(self._pepper, secret.encode(), hashlib.sha256).hexdigest()
+
+    def matches(self, secret: str, hashes: tuple[str, ...]) -> bool:
+        candidate = self.hash(secret)
+        # Compare against every hash without stopping early: constant time in the secret.
+        found = False
+        for stored in hashes:
+            found |= hmac.compare_digest(candidate, stored)
+        return found
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    name: str
+    client_type: str
+    auth_method: str
+    grant_types: frozenset[str]
+    scopes: tuple[str, ...]
+    audiences: tuple[str, ...]
+    redirect_uris: tuple[str, ...]
+    token_lifetime: int | None
+    introspect: bool
+    enabled: bool
+    jwks: dict[str, Any] | None
+    jwks_uri: str | None
+    token_endpoint_audience: bool
+    secret_hashes: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def is_public(self) -> bool:
+        return self.client_type == "public"
+
+    @classmethod
+    def from_row(cls, row: ClientRow, secret_hashes: list[str]) -> Client:
+        return cls(
+            client_id=row.client_id,
+            name=row.name,
+            client_type=row.client_type,
+            auth_method=row.auth_method,
+            grant_types=frozenset(row.grant_types.split()),
+            scopes=tuple(row.scopes.split()),
+            audiences=tuple(row.audiences.split()),
+            redirect_uris=tuple(row.redirect_uris.split()),
+            token_lifetime=row.token_lifetime,
+            introspect=row.introspect,
+            enabled=row.enabled,
+            jwks=json.loads(row.jwks) if row.jwks else None,
+            jwks_uri=row.jwks_uri,
+            token_endpoint_audience=row.token_endpoint_audience,
+            secret_hashes=tuple(secret_hashes),
+        )
+
+
+class ClientRegistry:
+    """Reads clients through a short per-process cache."""
+
+    def __init__(self, database: Database, cache_seconds: float) -> None:
+        self._database = database
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, Client]] = {}
+
+    async def get(self, client_id: str) -> Client | None:
+        cached = self._cache.get(client_id)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < self._cache_seconds:
+            return cached[1]
+        async with self._database.sessions() as session:
+            row = await repositories.get_client(session, client_id)
+            if row is None:
+                self._cache.pop(client_id, None)
+                return None
+            hashes = await repositories.valid_secret_hashes(session, client_id, int(time.time()))
+        client = Client.from_row(row, hashes)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[client_id] = (now, client)
+        return client

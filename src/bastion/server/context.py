@@ -1,0 +1,124 @@
+"""Everything an endpoint needs, built once per process from Settings."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+
+from bastion.config import Settings, is_loopback_host
+from bastion.keys import KeyEncryptor, KeyRing
+from bastion.keys.material import PrivateKey, load_private_pem
+from bastion.protocol.errors import InvalidClient
+from bastion.protocol.rfc7523 import AssertionPolicy
+from bastion.server.clients import Client, ClientRegistry, SecretHasher
+from bastion.store import Database, repositories
+
+# Resource servers without database access read revocations under this documented key scheme.
+REVOKED_KEY = "bastion:revoked:jti:{jti}"
+
+
+@dataclass
+class ServerContext:
+    settings: Settings
+    database: Database
+    keyring: KeyRing
+    clients: ClientRegistry
+    hasher: SecretHasher
+    assertion_policy: AssertionPolicy
+    redis: Redis | None = None
+    limiter: Any = None
+    _jwks_cache: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def issuer(self) -> str:
+        return self.settings.issuer
+
+    def endpoint(self, path: str) -> str:
+        return self.settings.issuer.rstrip("/") + path
+
+    # Client authentication limits (wired to bastion.ratelimit when it is configured).
+    async def check_client_auth_limits(self, client_id: str | None, source: str) -> None:
+        if self.limiter is not None:
+            await self.limiter.check_client_auth(client_id, source)
+
+    async def record_client_auth_failure(self, client_id: str | None, source: str) -> None:
+        if self.limiter is not None:
+            await self.limiter.record_client_auth_failure(client_id, source)
+
+    async def use_assertion_once(self, client_id: str, jti: str, exp: int) -> bool:
+        async with self.database.sessions() as session, session.begin():
+            return await repositories.use_assertion(session, client_id, jti, exp, int(time.time()))
+
+    async def fetch_client_jwks(self, client: Client) -> dict[str, Any]:
+        """A client's jwks_uri, cached for five minutes."""
+        uri = client.jwks_uri
+        if uri is None:
+            raise InvalidClient(detail="client has no registered keys")
+        cached = self._jwks_cache.get(uri)
+        if cached is not None and time.monotonic() - cached[0] < 300:
+            return cached[1]
+        host = httpx.URL(uri).host
+        if not uri.startswith("https://") and not is_loopback_host(host):
+            raise InvalidClient(detail="jwks_uri must be https")
+        try:
+            async with httpx.AsyncClient(timeout=5, follow_redirects=False) as http:
+                response = await http.get(uri)
+                response.raise_for_status()
+                jwks: dict[str, Any] = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise InvalidClient(detail=f"cannot fetch jwks_uri: {exc}") from exc
+        self._jwks_cache[uri] = (time.monotonic(), jwks)
+        return jwks
+
+    async def revoke_access_token(self, jti: str, client_id: str, exp: int) -> None:
+        now = int(time.time())
+        async with self.database.sessions() as session, session.begin():
+            await repositories.record_revocation(session, jti, client_id, exp, now)
+        if self.redis is not None and exp > now:
+            await self.redis.set(REVOKED_KEY.format(jti=jti), str(exp), ex=exp - now)
+
+    async def is_revoked(self, jti: str) -> bool:
+        if self.redis is not None and await self.redis.exists(REVOKED_KEY.format(jti=jti)):
+            return True
+        async with self.database.sessions() as session:
+            return await repositories.is_revoked(session, jti)
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.database.dispose()
+
+
+def build_context(settings: Settings, database: Database, encryptor: KeyEncryptor, pepper: bytes) -> ServerContext:
+    async def load() -> list[Any]:
+        async with database.sessions() as session:
+            return await repositories.key_schedules(session)
+
+    async def load_private(kid: str) -> PrivateKey:
+        async with database.sessions() as session:
+            blob = await repositories.encrypted_private_key(session, kid)
+        if blob is None:
+            raise LookupError(kid)
+        return load_private_pem(encryptor.decrypt(blob, kid))
+
+    keyring = KeyRing(load, load_private, cache_seconds=settings.key_cache_seconds, leeway=settings.clock_leeway)
+    redis = Redis.from_url(settings.redis_url.reveal()) if settings.redis_url is not None else None
+    return ServerContext(
+        settings=settings,
+        database=database,
+        keyring=keyring,
+        clients=ClientRegistry(database, settings.client_cache_seconds),
+        hasher=SecretHasher(pepper),
+        assertion_policy=AssertionPolicy(
+            issuer=settings.issuer,
+            token_endpoint=settings.issuer.rstrip("/") + "/token",
+            accept_token_endpoint_audience=False,
+            max_lifetime=settings.client_assertion_max_lifetime,
+            leeway=settings.clock_leeway,
+        ),
+        redis=redis,
+    )

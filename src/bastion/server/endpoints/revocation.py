@@ -1,0 +1,66 @@
+"""Token revocation (RFC 7009) and the list of recent revocations for resource servers.
+
+A revoked access token's jti is denied until its exp: in the database always, and under
+`bastion:revoked:jti:{jti}` in Redis when configured, so resource servers learn of it without a
+call per request.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bastion.protocol.errors import InvalidRequest, UnauthorizedClient, UnsupportedTokenType
+from bastion.protocol.rfc6749.params import check_content_type, parse_form, require, single
+from bastion.server.audit import audit
+from bastion.server.checks.client_auth import authenticate_client
+from bastion.server.context import ServerContext
+from bastion.server.responses import NO_STORE, json_response, read_body
+from bastion.server.tokens import read_access_token
+from bastion.store import repositories
+
+KNOWN_HINTS = frozenset({"access_token", "refresh_token"})
+
+
+async def revocation_endpoint(request: Request) -> Response:
+    ctx: ServerContext = request.app.state.ctx
+    check_content_type(request.headers.get("content-type"))
+    params = parse_form(await read_body(request))
+    source = request.client.host if request.client else "unknown"
+    client = await authenticate_client(ctx, request.headers.get("authorization"), params, source)
+    token = require(params, "token")
+    hint = single(params, "token_type_hint")
+    if hint is not None and hint not in KNOWN_HINTS:
+        raise UnsupportedTokenType(f"token_type_hint {hint} is not supported")
+    claims = await read_access_token(ctx, token)
+    # RFC 7009 §2.2: an invalid or unknown token is not an error; answer 200 either way.
+    if claims is not None:
+        if claims.get("client_id") != client.client_id:
+            # RFC 7009 §2.1: the token must have been issued to the client revoking it.
+            raise UnauthorizedClient("the token was not issued to this client")
+        await ctx.revoke_access_token(str(claims["jti"]), client.client_id, int(claims["exp"]))
+        audit("token_revoked", client_id=client.client_id, jti=claims["jti"])
+    return Response(status_code=200, headers=NO_STORE)
+
+
+async def revocation_list_endpoint(request: Request) -> Response:
+    """`GET /revocations?since=UNIX`: revoked, unexpired jtis for resource servers without Redis."""
+    ctx: ServerContext = request.app.state.ctx
+    query = request.query_params
+    if len(query.getlist("since")) > 1:
+        raise InvalidRequest("parameter since is repeated")
+    raw_since = query.get("since", "0")
+    if not raw_since.isdigit():
+        raise InvalidRequest("since must be unix seconds")
+    params: dict[str, list[str]] = {}
+    source = request.client.host if request.client else "unknown"
+    caller = await authenticate_client(ctx, request.headers.get("authorization"), params, source)
+    if not caller.introspect:
+        raise UnauthorizedClient("this client may not read revocations")
+    now = int(time.time())
+    async with ctx.database.sessions() as session:
+        rows = await repositories.revocations_since(session, int(raw_since), now)
+    items = [{"jti": r.jti, "exp": r.exp, "revoked_at": r.revoked_at} for r in rows]
+    return json_response({"revocations": items, "until": now}, headers=NO_STORE)

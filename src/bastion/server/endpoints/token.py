@@ -1,0 +1,62 @@
+"""The token endpoint (RFC 6749 §3.2): a visible pipeline of checks, then the grant."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bastion.protocol.errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
+from bastion.protocol.rfc6749.params import check_content_type, parse_form, single
+from bastion.server.checks.client_auth import authenticate_client
+from bastion.server.clients import Client
+from bastion.server.context import ServerContext
+from bastion.server.grants.client_credentials import client_credentials_grant
+from bastion.server.responses import NO_STORE, json_response, read_body
+
+Grant = Callable[[ServerContext, Client, dict[str, list[str]]], Awaitable[dict[str, Any]]]
+
+GRANTS: dict[str, Grant] = {
+    "client_credentials": client_credentials_grant,
+}
+
+# Grants refused by design, with the grant to use instead.
+REFUSED_GRANTS = {
+    "password": (
+        "the resource owner password credentials grant is not supported (RFC 9700 §2.4); "
+        "use authorization_code with PKCE for users, or client_credentials for machines"
+    ),
+}
+
+# RFC 8707 §2: `resource` may be repeated; nothing else may (RFC 6749 §3.2).
+REPEATABLE = frozenset({"resource"})
+
+
+def select_grant(params: dict[str, list[str]]) -> tuple[str, Grant]:
+    grant_type = single(params, "grant_type")
+    if grant_type is None:
+        raise InvalidRequest("parameter grant_type is required")
+    if grant_type in REFUSED_GRANTS:
+        raise UnsupportedGrantType(REFUSED_GRANTS[grant_type])
+    grant = GRANTS.get(grant_type)
+    if grant is None:
+        raise UnsupportedGrantType(f"grant_type {grant_type} is not supported")
+    return grant_type, grant
+
+
+def check_grant_allowed(client: Client, grant_type: str) -> None:
+    if grant_type not in client.grant_types:
+        raise UnauthorizedClient(f"this client may not use the {grant_type} grant")
+
+
+async def token_endpoint(request: Request) -> Response:
+    ctx: ServerContext = request.app.state.ctx
+    check_content_type(request.headers.get("content-type"))
+    params = parse_form(await read_body(request), repeatable=REPEATABLE)
+    grant_type, grant = select_grant(params)
+    source = request.client.host if request.client else "unknown"
+    client = await authenticate_client(ctx, request.headers.get("authorization"), params, source)
+    check_grant_allowed(client, grant_type)
+    return json_response(await grant(ctx, client, params), headers=NO_STORE)

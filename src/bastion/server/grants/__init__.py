@@ -1,0 +1,1 @@
+"""Grant types the token endpoint serves, one module each (RFC 6749 §4)."""

@@ -1,0 +1,109 @@
+"""Engine set-up, reachability and migration state."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached; the message is safe to print (no password)."""
+
+
+class MigrationRequired(RuntimeError):
+    """The database schema is not at the head revision."""
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the CLI write while the server reads; busy_timeout waits instead of failing.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Database:
+    """One async engine and its session factory."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            path = url.split(":///", 1)[1]
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: AsyncEngine = create_async_engine(url)
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
+
+    async def check_reachable(self, seconds: float = 5.0) -> None:
+        """Raise DatabaseUnavailable with a clear message if a connection cannot be made."""
+        try:
+            async with asyncio.timeout(seconds), self.engine.connect():
+                pass
+        except (OSError, TimeoutError) as exc:
+            raise DatabaseUnavailable(f"cannot connect to {redact(self.url)}: {exc or 'timed out'}") from exc
+        except Exception as exc:  # asyncpg/aiosqlite raise their own types for auth and missing dbs
+            raise DatabaseUnavailable(f"cannot connect to {redact(self.url)}: {type(exc).__name__}: {exc}") from exc
+
+    def _alembic_config(self, connection: Connection | None = None) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        return config
+
+    def head_revision(self) -> str | None:
+        return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+
+    async def current_revision(self) -> str | None:
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+
+    async def upgrade(self) -> None:
+        """Apply every migration up to head."""
+
+        def run(sync: Connection) -> None:
+            command.upgrade(self._alembic_config(sync), "head")
+
+        async with self.engine.begin() as conn:
+            await conn.run_sync(run)
+
+    async def require_migrated(self) -> None:
+        current, head = await self.current_revision(), self.head_revision()
+        if current != head:
+            raise MigrationRequired(
+                f"the database at {redact(self.url)} is at revision {current or 'none'}, not {head}. "
+                "Fix: run `bastion db upgrade` with the same BASTION_DATABASE_URL"
+            )
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
