@@ -1,1 +1,78 @@
-"""TODO."""
+"""Rate limiting, quotas and load shedding.
+
+Rate limiting refuses on properties of the request (who, from where, how often: 429); load
+shedding refuses on the state of the system (too much in flight: 503). The algorithms are
+sans-I/O (`bastion.ratelimit.algorithms`), the stores are memory and Redis, and the ASGI
+middleware and header rendering sit on top.
+
+Typical use::
+
+    limiter = RateLimiter(MemoryStore(), parse_policies(config.get("policies", {})))
+    decisions = await limiter.check_all([("client_auth_failures_per_client", client_id),
+                                         ("client_auth_failures_per_address", address)])
+    if not strictest(decisions).allowed:
+        response = too_many_requests(decisions)   # 429, headers, JSON body
+"""
+
+from bastion.ratelimit.decision import Decision, strictest
+from bastion.ratelimit.headers import (
+    RateLimitResponse,
+    rate_limit_headers,
+    retry_after_seconds,
+    too_many_requests,
+)
+from bastion.ratelimit.keys import KEY_FUNCTIONS, KeyFunction, compose_key
+from bastion.ratelimit.limiter import Clock, RateLimiter, UnknownPolicy
+from bastion.ratelimit.metrics import DEFAULT_METRICS, Metrics, render_prometheus
+from bastion.ratelimit.middleware import RateLimitMiddleware
+from bastion.ratelimit.policy import (
+    DEFAULT_POLICIES,
+    Algorithm,
+    FailureMode,
+    KeyPart,
+    Kind,
+    Policy,
+    PolicyError,
+    default_policies,
+    parse_policies,
+)
+from bastion.ratelimit.shedding import ConcurrencyGate, FixedLimit, GradientLimit, Limit
+from bastion.ratelimit.shedding_middleware import LoadSheddingMiddleware
+from bastion.ratelimit.stores import MemoryStore, RedisStore, Store, StoreUnavailable
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "DEFAULT_POLICIES",
+    "KEY_FUNCTIONS",
+    "Algorithm",
+    "Clock",
+    "ConcurrencyGate",
+    "Decision",
+    "FailureMode",
+    "FixedLimit",
+    "GradientLimit",
+    "KeyFunction",
+    "KeyPart",
+    "Kind",
+    "Limit",
+    "LoadSheddingMiddleware",
+    "MemoryStore",
+    "Metrics",
+    "Policy",
+    "PolicyError",
+    "RateLimitMiddleware",
+    "RateLimitResponse",
+    "RateLimiter",
+    "RedisStore",
+    "Store",
+    "StoreUnavailable",
+    "UnknownPolicy",
+    "compose_key",
+    "default_policies",
+    "parse_policies",
+    "rate_limit_headers",
+    "render_prometheus",
+    "retry_after_seconds",
+    "strictest",
+    "too_many_requests",
+]

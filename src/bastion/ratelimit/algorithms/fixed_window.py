@@ -1,0 +1,31 @@
+"""Fixed window counter: at most `limit` units per window [start, end).
+
+Cheap and exact per window, but a caller can spend a whole window's allowance just before the
+boundary and another just after it (the boundary burst the sliding algorithms prevent). Used for
+quotas, where windows are calendar periods and the reset time is what the caller needs to know.
+"""
+
+from __future__ import annotations
+
+from bastion.ratelimit.algorithms._outcome import Outcome
+
+
+def outcome(allowed: bool, count: int, *, limit: int, now: int, end: int) -> Outcome:
+    """Report a decision from the window's count after it (what the Redis script returns)."""
+    reset_after = end - now if count > 0 else 0
+    return Outcome(
+        allowed=allowed,
+        remaining=max(0, limit - count),
+        reset_after=reset_after,
+        retry_after=0 if allowed else end - now,
+    )
+
+
+def step(
+    count: int, *, limit: int, cost: int, consume: bool, now: int, end: int
+) -> tuple[Outcome, int]:
+    """Decide one request against the current window's `count`; return the outcome and new count."""
+    allowed = count + cost <= limit
+    if allowed and consume:
+        count += cost
+    return outcome(allowed, count, limit=limit, now=now, end=end), count

@@ -1,0 +1,40 @@
+"""GCRA, the leaky bucket as a meter (ITU-T I.371 virtual scheduling).
+
+State is one number, the theoretical arrival time (TAT). With emission interval T = window /
+limit and a burst of `burst` requests, a request of cost c is admitted when
+max(TAT, now) + c*T - now <= burst*T, and then TAT becomes max(TAT, now) + c*T. Equivalent to
+a token bucket, but one stored integer and an exact retry_after.
+"""
+
+from __future__ import annotations
+
+from bastion.ratelimit.algorithms._outcome import Outcome
+
+
+def emission_interval(limit: int, window: int) -> int:
+    """T in whole microseconds (at least 1), the spacing of a steady stream."""
+    return max(1, window // limit)
+
+
+def outcome(allowed: bool, tat: int, *, burst: int, cost: int, interval: int, now: int) -> Outcome:
+    """Report a decision from the TAT after it, never earlier than `now` (what Redis returns)."""
+    horizon = burst * interval
+    used = tat - now
+    return Outcome(
+        allowed=allowed,
+        remaining=max(0, (horizon - used) // interval),
+        reset_after=used,
+        retry_after=0 if allowed else tat + cost * interval - horizon - now,
+    )
+
+
+def step(
+    tat: int, *, burst: int, cost: int, consume: bool, interval: int, now: int
+) -> tuple[Outcome, int]:
+    """Decide one request against the stored `tat` (0 for a new key); return outcome and TAT."""
+    tat = max(tat, now)
+    candidate = tat + cost * interval
+    allowed = candidate - now <= burst * interval
+    if allowed and consume:
+        tat = candidate
+    return outcome(allowed, tat, burst=burst, cost=cost, interval=interval, now=now), tat

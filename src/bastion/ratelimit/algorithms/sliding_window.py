@@ -1,0 +1,71 @@
+"""Sliding window counter: the previous window's count, weighted by how much of it still
+overlaps the sliding window, plus the current window's count.
+
+O(1) memory per key and no boundary burst of 2x; the price is an approximation that assumes
+the previous window's requests were spread evenly (Cloudflare's and `limits`' estimate).
+The weighting is done in IEEE doubles in the same order as the Redis script, so both agree.
+"""
+
+from __future__ import annotations
+
+import math
+
+from bastion.ratelimit.algorithms._outcome import Outcome
+
+
+def weighted(prev: int, cur: int, elapsed: int, window: int) -> int:
+    """Estimated units in the sliding window `elapsed` microseconds into the current window."""
+    return math.floor(float(prev) * float(window - elapsed) / float(window)) + cur
+
+
+def _first_fit(prev: int, cur: int, start: int, window: int, room: int) -> int | None:
+    """Smallest elapsed in [start, window) where the estimate is at most `room`, else None."""
+    if weighted(prev, cur, window - 1, window) > room:
+        return None
+    low, high = start, window - 1  # the estimate only falls as elapsed grows: bisect
+    while low < high:
+        middle = (low + high) // 2
+        if weighted(prev, cur, middle, window) <= room:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def outcome(
+    allowed: bool, prev: int, cur: int, *,
+    limit: int, cost: int, window: int, elapsed: int,
+) -> Outcome:
+    """Report a decision from the two windows' counts after it (what the Redis script returns)."""
+    retry_after = 0
+    if not allowed:
+        here = _first_fit(prev, cur, elapsed, window, limit - cost)
+        if here is not None:
+            retry_after = here - elapsed
+        else:
+            nxt = _first_fit(cur, 0, 0, window, limit - cost)
+            retry_after = window - elapsed + (window if nxt is None else nxt)
+    if cur > 0:
+        reset_after = 2 * window - elapsed
+    elif prev > 0:
+        reset_after = window - elapsed
+    else:
+        reset_after = 0
+    return Outcome(
+        allowed=allowed,
+        remaining=max(0, limit - weighted(prev, cur, elapsed, window)),
+        reset_after=reset_after,
+        retry_after=retry_after,
+    )
+
+
+def step(
+    prev: int, cur: int, *, limit: int, cost: int, consume: bool, window: int, elapsed: int
+) -> tuple[Outcome, int]:
+    """Decide one request; return the outcome and the current window's new count."""
+    allowed = weighted(prev, cur, elapsed, window) + cost <= limit
+    if allowed and consume:
+        cur += cost
+    return outcome(
+        allowed, prev, cur, limit=limit, cost=cost, window=window, elapsed=elapsed
+    ), cur

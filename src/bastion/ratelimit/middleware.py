@@ -1,0 +1,92 @@
+"""ASGI middleware applying route policies to every request.
+
+Each policy with `routes` applies to matching requests (a route ending in `*` is a prefix);
+the request is counted against each in turn, and the first refusal answers 429 with the
+rendered headers. Admitted responses carry `RateLimit` and `RateLimit-Policy`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bastion.ratelimit.decision import Decision
+from bastion.ratelimit.headers import rate_limit_headers, too_many_requests
+from bastion.ratelimit.keys import KEY_FUNCTIONS, KeyFunction, compose_key
+from bastion.ratelimit.limiter import RateLimiter
+from bastion.ratelimit.policy import KeyPart, Policy
+
+
+def route_matches(policy: Policy, method: str, path: str) -> bool:
+    """Whether the middleware applies `policy` to this request."""
+    if policy.methods and method not in policy.methods:
+        return False
+    return any(
+        path.startswith(route[:-1]) if route.endswith("*") else path == route
+        for route in policy.routes
+    )
+
+
+class RateLimitMiddleware:
+    """Counts HTTP requests against the limiter's route policies.
+
+    Args:
+        app: the wrapped application.
+        limiter: its policies with non-empty `routes` are applied.
+        key_functions: override how `client_id`, `sub`, ... are read from the scope.
+        headers: add `RateLimit` fields to admitted responses too.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        limiter: RateLimiter,
+        *,
+        key_functions: Mapping[KeyPart, KeyFunction] = KEY_FUNCTIONS,
+        headers: bool = True,
+    ) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.key_functions = {**KEY_FUNCTIONS, **key_functions}
+        self.headers = headers
+        self.route_policies = [p for p in limiter.policies.values() if p.routes]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.route_policies:
+            await self.app(scope, receive, send)
+            return
+        decisions: list[Decision] = []
+        for policy in self.route_policies:
+            if not route_matches(policy, scope["method"], scope["path"]):
+                continue
+            key = compose_key(policy.key, scope, self.key_functions)
+            if key is None:
+                continue
+            decision = await self.limiter.hit(policy.name, key)
+            decisions.append(decision)
+            if not decision.allowed:
+                await _send_429(send, decisions)
+                return
+        if not decisions or not self.headers:
+            await self.app(scope, receive, send)
+            return
+        extra = [(k.lower().encode(), v.encode()) for k, v in rate_limit_headers(decisions)]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def _send_429(send: Send, decisions: list[Decision]) -> None:
+    response = too_many_requests(decisions)
+    headers = [
+        (b"content-type", response.media_type.encode()),
+        (b"content-length", str(len(response.body)).encode()),
+        *((k.lower().encode(), v.encode()) for k, v in response.headers),
+    ]
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})

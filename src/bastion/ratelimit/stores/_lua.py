@@ -1,0 +1,110 @@
+"""The Lua scripts that make each Redis decision atomic and one round trip.
+
+Each script runs the same admission rule as its sans-I/O module in `algorithms/`, in the same
+order of double-precision operations, and returns what that module's `outcome` needs. Numbers
+that must survive a round trip through a string are written with %d or %.17g, never with Lua's
+default %.14g, which would round microsecond timestamps.
+"""
+
+from typing import Final
+
+FIXED_WINDOW: Final = """
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+local limit, cost = tonumber(ARGV[1]), tonumber(ARGV[2])
+local allowed = 0
+if count + cost <= limit then
+  allowed = 1
+  if ARGV[3] == '1' then
+    count = redis.call('INCRBY', KEYS[1], cost)
+    redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  end
+end
+return {allowed, count}
+"""
+
+SLIDING_LOG: Final = """
+local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local limit, cost = tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - window))
+local count = redis.call('ZCARD', KEYS[1])
+local allowed = 0
+if count + cost <= limit then
+  allowed = 1
+  if ARGV[5] == '1' then
+    local stamp = string.format('%d', now)
+    for i = 1, cost do
+      redis.call('ZADD', KEYS[1], stamp, ARGV[6] .. ':' .. i)
+    end
+    count = count + cost
+    redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
+  end
+end
+local kth, newest = -1, -1
+local need = count + cost - limit
+if allowed == 0 and need > 0 and need <= count then
+  kth = tonumber(redis.call('ZRANGE', KEYS[1], need - 1, need - 1, 'WITHSCORES')[2])
+end
+if count > 0 then
+  newest = tonumber(redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2])
+end
+return {allowed, count, kth, newest}
+"""
+
+SLIDING_WINDOW: Final = """
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local prev = tonumber(redis.call('GET', KEYS[2]) or '0')
+local limit, cost = tonumber(ARGV[1]), tonumber(ARGV[2])
+local window, elapsed = tonumber(ARGV[4]), tonumber(ARGV[5])
+local estimate = math.floor(prev * (window - elapsed) / window) + cur
+local allowed = 0
+if estimate + cost <= limit then
+  allowed = 1
+  if ARGV[3] == '1' then
+    cur = redis.call('INCRBY', KEYS[1], cost)
+    redis.call('PEXPIRE', KEYS[1], math.ceil(2 * window / 1000))
+  end
+end
+return {allowed, prev, cur}
+"""
+
+TOKEN_BUCKET: Final = """
+local now, capacity = tonumber(ARGV[1]), tonumber(ARGV[2])
+local limit, window, cost = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local level, stamp = capacity, now
+local saved = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
+if saved[1] then
+  level, stamp = tonumber(saved[1]), tonumber(saved[2])
+  if now > stamp then
+    level = math.min(capacity, level + (now - stamp) * limit / window)
+  end
+end
+local allowed = 0
+if level >= cost then
+  allowed = 1
+  if ARGV[6] == '1' then
+    level = level - cost
+    if now > stamp then stamp = now end
+    redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', level),
+               'stamp', string.format('%d', stamp))
+    redis.call('PEXPIRE', KEYS[1], math.ceil((capacity - level) * window / limit / 1000) + 1)
+  end
+end
+return {allowed, string.format('%.17g', level)}
+"""  # noqa: S105 - a Lua script; the "TOKEN" in its name is not a password
+
+GCRA: Final = """
+local now, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
+local burst, cost = tonumber(ARGV[3]), tonumber(ARGV[4])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local candidate = tat + cost * interval
+local allowed = 0
+if candidate - now <= burst * interval then
+  allowed = 1
+  if ARGV[5] == '1' then
+    tat = candidate
+    redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000) + 1)
+  end
+end
+return {allowed, string.format('%d', tat)}
+"""
