@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bastion.cli import threats
+from bastion.cli import clients, db, keys, serve, threats
 
 app = typer.Typer(
     name="bastion",
@@ -13,6 +13,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.command("serve")(serve.serve)
+app.add_typer(clients.app, name="clients")
+app.add_typer(keys.app, name="keys")
+app.add_typer(db.app, name="db")
 app.add_typer(threats.app, name="threats")
 
 

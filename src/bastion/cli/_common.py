@@ -1,0 +1,65 @@
+"""What every command shares: options, settings, the database, and clean failures (exit 2)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from bastion.config import ConfigError, Settings, load_settings
+from bastion.store import Database, DatabaseUnavailable, MigrationRequired
+
+T = TypeVar("T")
+
+DataDirOption = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data directory (default ./.bastion).", show_default=False)
+]
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML settings file.", show_default=False)]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, diagnostics on stderr.")]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print `error: message` on stderr and return the Exit to raise (no traceback)."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def settings_for(data_dir: Path | None, config: Path | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config_file=config, overrides={"data_dir": data_dir, **overrides})
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine; configuration and database problems exit 2 with a clear message."""
+    try:
+        return asyncio.run(coro)
+    except (ConfigError, DatabaseUnavailable, MigrationRequired) as exc:
+        raise fail(str(exc)) from None
+
+
+async def with_database(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
+    """Open the database (migrating SQLite, checking PostgreSQL), run `action`, close."""
+    database = Database(settings.resolved_database_url, pool_size=2)
+    try:
+        await database.check_reachable()
+        if database.is_sqlite:
+            await database.upgrade()
+        else:
+            await database.require_migrated()
+        return await action(database)
+    finally:
+        await database.dispose()
+
+
+def emit(data: Any, as_json: bool, human: Callable[[Any], None]) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        human(data)

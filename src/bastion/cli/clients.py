@@ -1,0 +1,156 @@
+"""`bastion clients`: register and manage OAuth clients. Scripts rely on these names and the JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bastion.cli._common import ConfigOption, DataDirOption, JsonOption, emit, fail, run, settings_for, with_database
+from bastion.config import Settings
+from bastion.server import admin, bootstrap
+from bastion.server.clients import SecretHasher
+
+app = typer.Typer(help="OAuth clients: create, list, show, rotate-secret, disable.", no_args_is_help=True)
+
+
+def _hasher(settings: Settings) -> SecretHasher:
+    return SecretHasher(bootstrap.client_secret_pepper(settings))
+
+
+def _print_client(data: dict[str, Any]) -> None:
+    for key, value in data.items():
+        typer.echo(f"{key}: {value}")
+    if "client_secret" in data:
+        typer.echo("The client secret is shown only this once; store it now.", err=True)
+
+
+def _admin(settings: Settings, action: Any) -> Any:
+    try:
+        return run(with_database(settings, action))
+    except admin.AdminError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Option("--name", help="Display name.")],
+    grant: Annotated[list[str], typer.Option("--grant", help="Allowed grant type (repeatable).")],
+    scope: Annotated[str, typer.Option("--scope", help='Allowed scopes, space-separated: "a b".')] = "",
+    audience: Annotated[list[str] | None, typer.Option("--audience", help="Allowed resource URI (repeatable).")] = None,
+    auth_method: Annotated[
+        str, typer.Option("--auth-method", help="Token endpoint auth method.")
+    ] = "client_secret_basic",
+    jwks: Annotated[Path | None, typer.Option("--jwks", help="JWKS file for private_key_jwt.")] = None,
+    token_lifetime: Annotated[
+        int | None, typer.Option("--token-lifetime", help="Access-token lifetime, minutes.")
+    ] = None,
+    introspect: Annotated[bool, typer.Option("--introspect", help="A resource server that may introspect.")] = False,
+    redirect_uri: Annotated[list[str] | None, typer.Option("--redirect-uri", help="Redirect URI (repeatable).")] = None,
+    token_endpoint_audience: Annotated[
+        bool,
+        typer.Option(
+            "--accept-token-endpoint-aud", help="Compatibility: accept the token endpoint URL as assertion aud."
+        ),
+    ] = False,
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register a client. The secret (for secret-based methods) is printed exactly once."""
+    settings = settings_for(data_dir, config)
+    jwks_data = None
+    if jwks is not None:
+        try:
+            jwks_data = json.loads(jwks.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise fail(f"--jwks {jwks}: {exc}") from None
+        if not isinstance(jwks_data, dict) or not isinstance(jwks_data.get("keys"), list):
+            raise fail(f"--jwks {jwks}: not a JWK Set (an object with a 'keys' list)")
+        if any("d" in k or "p" in k for k in jwks_data["keys"] if isinstance(k, dict)):
+            raise fail(f"--jwks {jwks}: contains private key material; register public keys only")
+    new = admin.NewClient(
+        name=name,
+        grants=tuple(grant),
+        scope=tuple(scope.split()),
+        audiences=tuple(audience or ()),
+        auth_method=auth_method,
+        jwks=jwks_data,
+        token_lifetime=token_lifetime,
+        introspect=introspect,
+        redirect_uris=tuple(redirect_uri or ()),
+        token_endpoint_audience=token_endpoint_audience,
+    )
+    emit(_admin(settings, lambda db: admin.create_client(db, _hasher(settings), new)), as_json, _print_client)
+
+
+@app.command("list")
+def list_clients(data_dir: DataDirOption = None, config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Every registered client."""
+    settings = settings_for(data_dir, config)
+
+    def table(rows: list[dict[str, Any]]) -> None:
+        out = Table("client_id", "name", "type", "auth method", "grants", "enabled")
+        for r in rows:
+            out.add_row(
+                r["client_id"],
+                r["name"],
+                r["client_type"],
+                r["token_endpoint_auth_method"],
+                " ".join(r["grant_types"]),
+                str(r["enabled"]),
+            )
+        Console().print(out)
+
+    emit(_admin(settings, admin.list_clients), as_json, table)
+
+
+@app.command("show")
+def show(
+    client_id: str, data_dir: DataDirOption = None, config: ConfigOption = None, as_json: JsonOption = False
+) -> None:
+    """One client."""
+    settings = settings_for(data_dir, config)
+    emit(_admin(settings, lambda db: admin.show_client(db, client_id)), as_json, _print_client)
+
+
+@app.command("rotate-secret")
+def rotate_secret(
+    client_id: str,
+    overlap: Annotated[int | None, typer.Option("--overlap", help="Seconds the old secret stays valid.")] = None,
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Issue a new secret; the old one stops at once, or after --overlap seconds."""
+    settings = settings_for(data_dir, config)
+    seconds = settings.client_secret_rotation_overlap if overlap is None else overlap
+    if not 0 <= seconds <= 30 * 86400:
+        raise fail("--overlap must be 0-2592000 seconds")
+    emit(
+        _admin(settings, lambda db: admin.rotate_secret(db, _hasher(settings), client_id, seconds)),
+        as_json,
+        _print_client,
+    )
+
+
+@app.command("disable")
+def disable(
+    client_id: str, data_dir: DataDirOption = None, config: ConfigOption = None, as_json: JsonOption = False
+) -> None:
+    """Disable a client: it stops authenticating within client_cache_seconds everywhere."""
+    settings = settings_for(data_dir, config)
+    emit(_admin(settings, lambda db: admin.set_enabled(db, client_id, False)), as_json, _print_client)
+
+
+@app.command("enable")
+def enable(
+    client_id: str, data_dir: DataDirOption = None, config: ConfigOption = None, as_json: JsonOption = False
+) -> None:
+    """Enable a disabled client again."""
+    settings = settings_for(data_dir, config)
+    emit(_admin(settings, lambda db: admin.set_enabled(db, client_id, True)), as_json, _print_client)

@@ -1,0 +1,55 @@
+"""`bastion keys`: list, rotate and retire signing keys."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bastion.cli._common import ConfigOption, DataDirOption, JsonOption, emit, fail, run, settings_for, with_database
+from bastion.server import admin
+
+app = typer.Typer(help="Signing keys: list, rotate, retire.", no_args_is_help=True)
+
+
+def _table(rows: list[dict[str, Any]]) -> None:
+    table = Table("kid", "alg", "state", "activates_at", "signs_until", "published")
+    for row in rows:
+        table.add_row(*(str(row[c]) for c in ("kid", "alg", "state", "activates_at", "signs_until", "published")))
+    Console().print(table)
+
+
+@app.command("list")
+def list_keys(data_dir: DataDirOption = None, config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Every stored key with its state (pending, active, retired, expired)."""
+    settings = settings_for(data_dir, config)
+    emit(run(with_database(settings, lambda db: admin.list_keys(settings, db))), as_json, _table)
+
+
+@app.command("rotate")
+def rotate(
+    alg: Annotated[str, typer.Option("--alg", help="ES256, RS256 or PS256.")] = "ES256",
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add a key: published now, signing after key_prepublication (at once when none signs)."""
+    settings = settings_for(data_dir, config)
+    try:
+        result = run(with_database(settings, lambda db: admin.rotate_key(settings, db, alg)))
+    except admin.AdminError as exc:
+        raise fail(str(exc)) from None
+    emit(result, as_json, lambda r: typer.echo(f"new {r['alg']} key {r['kid']} signs from {r['activates_at']}"))
+
+
+@app.command("retire")
+def retire(kid: str, data_dir: DataDirOption = None, config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Stop a key signing now; it stays published until its tokens have expired."""
+    settings = settings_for(data_dir, config)
+    try:
+        result = run(with_database(settings, lambda db: admin.retire_key(db, kid)))
+    except admin.AdminError as exc:
+        raise fail(str(exc)) from None
+    emit(result, as_json, lambda r: typer.echo(f"key {r['kid']} retired at {r['retired_at']}"))

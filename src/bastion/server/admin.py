@@ -1,0 +1,218 @@
+"""Administrative operations the CLI performs on the same data the server uses."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from bastion.config import Settings
+from bastion.keys.keyring import active_schedule, published, signs_until
+from bastion.server import bootstrap
+from bastion.server.clients import SecretHasher, generate_client_id, generate_client_secret
+from bastion.store import ClientRow, Database, repositories
+from bastion.store.models import SigningKeyRow
+
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+GRANT_TYPES = (
+    "client_credentials",
+    "authorization_code",
+    "refresh_token",
+    "urn:ietf:params:oauth:grant-type:device_code",
+)
+SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
+
+
+class AdminError(ValueError):
+    """A request the CLI should refuse with this message."""
+
+
+@dataclass(frozen=True)
+class NewClient:
+    name: str
+    grants: tuple[str, ...]
+    scope: tuple[str, ...] = ()
+    audiences: tuple[str, ...] = ()
+    auth_method: str = "client_secret_basic"
+    jwks: dict[str, Any] | None = None
+    jwks_uri: str | None = None
+    token_lifetime: int | None = None
+    introspect: bool = False
+    redirect_uris: tuple[str, ...] = ()
+    token_endpoint_audience: bool = False
+
+
+def _check_new_client(new: NewClient) -> None:
+    if new.auth_method not in AUTH_METHODS:
+        raise AdminError(f"--auth-method must be one of {', '.join(AUTH_METHODS)}")
+    unknown = [g for g in new.grants if g not in GRANT_TYPES and g != "device_code"]
+    if unknown:
+        raise AdminError(f"unknown grant {unknown[0]}; known: {', '.join(GRANT_TYPES)}")
+    if new.auth_method == "none" and "client_credentials" in new.grants:
+        raise AdminError("a public client (--auth-method none) may not use client_credentials (RFC 6749 §4.4)")
+    if new.auth_method == "private_key_jwt" and new.jwks is None and new.jwks_uri is None:
+        raise AdminError("private_key_jwt needs --jwks FILE (or a jwks_uri)")
+    if new.token_lifetime is not None and not 1 <= new.token_lifetime <= 60:
+        raise AdminError("--token-lifetime must be 1-60 minutes")
+    for audience in new.audiences:
+        if "://" not in audience or "#" in audience:
+            raise AdminError(f"--audience {audience} must be an absolute URI without fragment (RFC 8707 §2)")
+
+
+async def create_client(database: Database, hasher: SecretHasher, new: NewClient) -> dict[str, Any]:
+    """Register a client; the returned dict holds the secret, shown exactly once."""
+    _check_new_client(new)
+    grants = tuple("urn:ietf:params:oauth:grant-type:device_code" if g == "device_code" else g for g in new.grants)
+    now = int(time.time())
+    client_id = generate_client_id()
+    secret = generate_client_secret() if new.auth_method in SECRET_METHODS else None
+    async with database.sessions() as session, session.begin():
+        session.add(
+            ClientRow(
+                client_id=client_id,
+                name=new.name,
+                client_type="public" if new.auth_method == "none" else "confidential",
+                auth_method=new.auth_method,
+                grant_types=" ".join(dict.fromkeys(grants)),
+                scopes=" ".join(dict.fromkeys(new.scope)),
+                audiences=" ".join(new.audiences),
+                redirect_uris=" ".join(new.redirect_uris),
+                token_lifetime=new.token_lifetime,
+                introspect=new.introspect,
+                enabled=True,
+                jwks=json.dumps(new.jwks) if new.jwks is not None else None,
+                jwks_uri=new.jwks_uri,
+                token_endpoint_audience=new.token_endpoint_audience,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        await session.flush()
+        if secret is not None:
+            await repositories.add_secret(session, client_id, hasher.hash(secret), now)
+    result = describe(await _get(database, client_id))
+    if secret is not None:
+        result["client_secret"] = secret
+    return result
+
+
+async def _get(database: Database, client_id: str) -> ClientRow:
+    async with database.sessions() as session:
+        row = await repositories.get_client(session, client_id)
+    if row is None:
+        raise AdminError(f"no client {client_id}")
+    return row
+
+
+def describe(row: ClientRow) -> dict[str, Any]:
+    return {
+        "client_id": row.client_id,
+        "name": row.name,
+        "client_type": row.client_type,
+        "token_endpoint_auth_method": row.auth_method,
+        "grant_types": row.grant_types.split(),
+        "scope": row.scopes,
+        "audiences": row.audiences.split(),
+        "redirect_uris": row.redirect_uris.split(),
+        "access_token_lifetime_minutes": row.token_lifetime,
+        "introspect": row.introspect,
+        "enabled": row.enabled,
+    }
+
+
+async def list_clients(database: Database) -> list[dict[str, Any]]:
+    async with database.sessions() as session:
+        return [describe(row) for row in await repositories.list_clients(session)]
+
+
+async def show_client(database: Database, client_id: str) -> dict[str, Any]:
+    return describe(await _get(database, client_id))
+
+
+async def rotate_secret(database: Database, hasher: SecretHasher, client_id: str, overlap: int) -> dict[str, Any]:
+    """A new secret; the old ones stay valid for `overlap` seconds (0: they stop at once)."""
+    row = await _get(database, client_id)
+    if row.auth_method not in SECRET_METHODS:
+        raise AdminError(f"client {client_id} uses {row.auth_method}, which has no secret")
+    secret = generate_client_secret()
+    now = int(time.time())
+    async with database.sessions() as session, session.begin():
+        await repositories.expire_secrets(session, client_id, now + overlap)
+        await repositories.add_secret(session, client_id, hasher.hash(secret), now)
+    return {
+        "client_id": client_id,
+        "client_secret": secret,
+        "previous_secret_valid_until": now + overlap if overlap else now,
+    }
+
+
+async def set_enabled(database: Database, client_id: str, enabled: bool) -> dict[str, Any]:
+    async with database.sessions() as session, session.begin():
+        row = await repositories.get_client(session, client_id)
+        if row is None:
+            raise AdminError(f"no client {client_id}")
+        row.enabled = enabled
+        row.updated_at = int(time.time())
+    return describe(await _get(database, client_id))
+
+
+async def list_keys(settings: Settings, database: Database) -> list[dict[str, Any]]:
+    now = int(time.time())
+    async with database.sessions() as session:
+        schedules = await repositories.key_schedules(session)
+    shown = {k.kid for k in published(schedules, now, settings.clock_leeway)}
+    active = {alg: active_schedule(schedules, alg, now) for alg in {k.alg for k in schedules}}
+    result = []
+    for key in schedules:
+        end = signs_until(key, schedules)
+        if active.get(key.alg) is not None and active[key.alg] == key:
+            state = "active"
+        elif key.activates_at > now:
+            state = "pending"
+        else:
+            state = "retired" if key.kid in shown else "expired"
+        result.append(
+            {
+                "kid": key.kid,
+                "alg": key.alg,
+                "state": state,
+                "activates_at": key.activates_at,
+                "signs_until": end,
+                "published": key.kid in shown,
+            }
+        )
+    return result
+
+
+async def rotate_key(settings: Settings, database: Database, alg: str) -> dict[str, Any]:
+    """Add a key that is published now and signs after `key_prepublication` (at once if none signs)."""
+    if alg not in {"ES256", "RS256", "PS256"}:
+        raise AdminError("--alg must be ES256, RS256 or PS256")
+    encryptor = bootstrap.key_encryptor(settings)
+    now = int(time.time())
+    async with database.sessions() as session:
+        schedules = await repositories.key_schedules(session)
+    activates_at = now if active_schedule(schedules, alg, now) is None else now + settings.key_prepublication
+    kid = await bootstrap.add_signing_key(database, encryptor, alg, activates_at)
+    return {"kid": kid, "alg": alg, "activates_at": activates_at}
+
+
+async def retire_key(database: Database, kid: str) -> dict[str, Any]:
+    """Stop a key signing now; it stays published until the tokens it signed have expired."""
+    now = int(time.time())
+    async with database.sessions() as session, session.begin():
+        row = await session.get(SigningKeyRow, kid)
+        if row is None:
+            raise AdminError(f"no key {kid}")
+        if row.retired_at is not None:
+            raise AdminError(f"key {kid} is already retired")
+        others = (
+            await session.scalars(select(SigningKeyRow).where(SigningKeyRow.alg == row.alg, SigningKeyRow.kid != kid))
+        ).all()
+        if not any(o.retired_at is None and o.activates_at <= now for o in others) and row.activates_at <= now:
+            raise AdminError(f"{kid} is the only active {row.alg} key; run `bastion keys rotate --alg {row.alg}` first")
+        row.retired_at = now
+    return {"kid": kid, "retired_at": now}
