@@ -89,7 +89,7 @@ class RateLimiter:
         policy = self.policy(name)
         if cost < 1:
             raise ValueError(f"cost must be at least 1, got {cost}")
-        now = int(self.clock() * _MICRO)
+        now = round(self.clock() * _MICRO)
         operation = "hit" if consume else "check"
         try:
             outcome = await self.store.decide(

@@ -3,7 +3,8 @@
 Each script runs the same admission rule as its sans-I/O module in `algorithms/`, in the same
 order of double-precision operations, and returns what that module's `outcome` needs. Numbers
 that must survive a round trip through a string are written with %d or %.17g, never with Lua's
-default %.14g, which would round microsecond timestamps.
+default %.14g, which would round microsecond timestamps. Expiry times carry a second of
+margin beyond the moment the state stops mattering, for processes whose clocks lag.
 """
 
 from typing import Final
@@ -86,7 +87,7 @@ if level >= cost then
     if now > stamp then stamp = now end
     redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', level),
                'stamp', string.format('%d', stamp))
-    redis.call('PEXPIRE', KEYS[1], math.ceil((capacity - level) * window / limit / 1000) + 1)
+    redis.call('PEXPIRE', KEYS[1], math.ceil((capacity - level) * window / limit / 1000) + 1000)
   end
 end
 return {allowed, string.format('%.17g', level)}
@@ -103,7 +104,7 @@ if candidate - now <= burst * interval then
   allowed = 1
   if ARGV[5] == '1' then
     tat = candidate
-    redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000) + 1)
+    redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
   end
 end
 return {allowed, string.format('%d', tat)}

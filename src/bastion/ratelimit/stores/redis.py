@@ -97,7 +97,9 @@ async def _fixed(
     store: RedisStore, policy: Policy, base: str, cost: int, flag: str, now: int
 ) -> Outcome:
     start, end = policy.bounds(now)
-    ttl_ms = (end - now) // 1000 + 1
+    # The key names its window, so the TTL only collects garbage: keep it a window past the
+    # end, so processes whose clocks lag (or an injected clock) still find the count.
+    ttl_ms = (2 * end - start - now) // 1000 + 1
     allowed, count = await store._run(
         "fixed_window", [f"{base}:{start}"], [policy.limit, cost, flag, ttl_ms]
     )
