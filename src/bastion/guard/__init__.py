@@ -12,49 +12,81 @@ from bastion.guard._authenticator import (
     discovery_matches,
 )
 from bastion.guard._cache import VerifiedTokenCache
+from bastion.guard._core import ApiKeyVerifier, RequestGuard
 from bastion.guard._denylist import Denylist
 from bastion.guard._errors import (
     BasicNotAccepted,
+    CredentialNotAccepted,
     Forbidden,
     GuardError,
     InsufficientScope,
+    InvalidApiKey,
     InvalidRequest,
     InvalidToken,
     MissingCredentials,
     NotFound,
     UnprotectedRouteError,
 )
+from bastion.guard._http import Credentials, ErrorResponse, extract_credentials, render_error
 from bastion.guard._issuer import DEFAULT_LEEWAY, TrustedIssuer
 from bastion.guard._keys import KeySet, TrustedKey, cache_lifetime, key_from_jwk, keyset_from_jwks
 from bastion.guard._principal import AccessToken, Principal
 from bastion.guard._validator import BearerTokenValidator, UnknownIssuer, UnknownKey
+from bastion.guard.policy import (
+    PUBLIC,
+    RBAC,
+    ObjectPolicy,
+    Requirement,
+    authorize,
+    has_permission,
+    is_owner,
+    require_scopes,
+    same_tenant,
+)
 
 __all__ = [
     "DEFAULT_LEEWAY",
+    "PUBLIC",
+    "RBAC",
     "AccessToken",
+    "ApiKeyVerifier",
     "Authenticator",
     "BasicNotAccepted",
     "BearerTokenValidator",
+    "CredentialNotAccepted",
+    "Credentials",
     "Denylist",
+    "ErrorResponse",
     "Forbidden",
     "GuardError",
     "InsufficientScope",
+    "InvalidApiKey",
     "InvalidRequest",
     "InvalidToken",
     "IssuerConfig",
     "KeySet",
     "MissingCredentials",
     "NotFound",
+    "ObjectPolicy",
     "OpaqueTokenIntrospector",
     "Principal",
+    "RequestGuard",
+    "Requirement",
     "TrustedIssuer",
     "TrustedKey",
     "UnknownIssuer",
     "UnknownKey",
     "UnprotectedRouteError",
     "VerifiedTokenCache",
+    "authorize",
     "cache_lifetime",
     "discovery_matches",
+    "extract_credentials",
+    "has_permission",
+    "is_owner",
     "key_from_jwk",
     "keyset_from_jwks",
+    "render_error",
+    "require_scopes",
+    "same_tenant",
 ]

@@ -11,9 +11,11 @@ from typing import ClassVar
 
 __all__ = [
     "BasicNotAccepted",
+    "CredentialNotAccepted",
     "Forbidden",
     "GuardError",
     "InsufficientScope",
+    "InvalidApiKey",
     "InvalidRequest",
     "InvalidToken",
     "MissingCredentials",
@@ -49,6 +51,23 @@ class BasicNotAccepted(GuardError):
 
     error = ""
     status_code = 401
+
+
+class CredentialNotAccepted(GuardError):
+    """A credential of a kind this route does not take (an API key where a user is needed)."""
+
+    error = "invalid_request"
+    status_code = 401
+
+
+class InvalidApiKey(GuardError):
+    """An API key that is malformed, unknown, expired or revoked."""
+
+    error = "invalid_api_key"
+    status_code = 401
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("The API key is invalid, expired or revoked.", detail=detail)
 
 
 class InvalidRequest(GuardError):

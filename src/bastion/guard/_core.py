@@ -1,0 +1,81 @@
+"""One request pipeline shared by the middleware and the FastAPI dependencies.
+
+credentials (RFC 6750 §2.1) -> authenticate (token or API key) -> authorize (scopes AND roles).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from bastion.guard._authenticator import Authenticator
+from bastion.guard._errors import CredentialNotAccepted, GuardError
+from bastion.guard._http import ErrorResponse, extract_credentials, render_error
+from bastion.guard._principal import Principal
+from bastion.guard.policy import RBAC, Requirement, authorize
+
+__all__ = ["ApiKeyVerifier", "RequestGuard"]
+
+
+class ApiKeyVerifier(Protocol):
+    """Something that turns a presented API key into a system principal."""
+
+    def verify(self, presented: str) -> Principal:
+        """Raises InvalidApiKey when the key is not acceptable."""
+        ...
+
+
+class RequestGuard:
+    """Authenticate and authorize one request against a route's Requirement."""
+
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        *,
+        rbac: RBAC | None = None,
+        api_keys: ApiKeyVerifier | None = None,
+        realm: str = "api",
+        api_key_header: str = "X-API-Key",
+    ) -> None:
+        self.authenticator = authenticator
+        self.rbac = rbac
+        self.api_keys = api_keys
+        self.realm = realm
+        self.api_key_header = api_key_header.lower().encode("latin-1")
+
+    async def check(
+        self,
+        requirement: Requirement,
+        headers: Iterable[tuple[bytes, bytes]],
+        query_string: bytes,
+    ) -> Principal | None:
+        """The authorized principal (None for a public route).
+
+        Raises:
+            GuardError: the request is refused.
+        """
+        if requirement.public:
+            return None
+        credentials = extract_credentials(headers, query_string, self.api_key_header)
+        if credentials.bearer is not None:
+            if "token" not in requirement.accept:
+                raise CredentialNotAccepted(
+                    "This operation takes an API key, not an access token.", detail="token sent"
+                )
+            principal = await self.authenticator.authenticate_bearer(credentials.bearer)
+        else:
+            if "api_key" not in requirement.accept or self.api_keys is None:
+                # An API key identifies a system, never a user (issue 5): refuse it here.
+                raise CredentialNotAccepted(
+                    "This operation needs a user's access token; API keys are not accepted.",
+                    detail="api key sent",
+                )
+            principal = self.api_keys.verify(credentials.api_key or "")
+        authorize(principal, requirement, self.rbac)
+        return principal
+
+    def render(self, error: GuardError) -> ErrorResponse:
+        """The RFC 6750 §3 answer for a refusal."""
+        return render_error(
+            error, realm=self.realm, token_endpoints=self.authenticator.token_endpoints()
+        )

@@ -1,0 +1,140 @@
+"""Reading credentials from an HTTP request and rendering refusals, without a web framework.
+
+Both shapes (ASGI middleware and FastAPI dependencies) call these two functions, so their
+answers are byte-for-byte the same.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from bastion.guard._errors import (
+    BasicNotAccepted,
+    CredentialNotAccepted,
+    GuardError,
+    InsufficientScope,
+    InvalidApiKey,
+    InvalidRequest,
+    InvalidToken,
+    MissingCredentials,
+)
+
+__all__ = ["Credentials", "ErrorResponse", "extract_credentials", "render_error"]
+
+# RFC 6750 §2.1: credentials = "Bearer" 1*SP b68token
+_BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*)")
+_MAX_API_KEY_LENGTH = 512
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What the request presented: a bearer token, an API key, or neither."""
+
+    bearer: str | None = None
+    api_key: str | None = None
+
+
+def extract_credentials(
+    headers: Iterable[tuple[bytes, bytes]], query_string: bytes, api_key_header: bytes
+) -> Credentials:
+    """Find the request's credentials in its headers (RFC 6750 §2.1 only).
+
+    Raises:
+        MissingCredentials: nothing usable (a token in the query string counts as nothing).
+        BasicNotAccepted: HTTP Basic was sent.
+        InvalidRequest: more than one credential, or a token sent two ways (RFC 6750 §2).
+        InvalidToken: an Authorization: Bearer header that is not a b64token.
+    """
+    authorizations: list[bytes] = []
+    api_keys: list[bytes] = []
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"authorization":
+            authorizations.append(value)
+        elif lowered == api_key_header:
+            api_keys.append(value)
+    # RFC 6750 §2.3 tokens are refused: a query token is ignored, and alongside a header it
+    # is a second method, which RFC 6750 §2 forbids.
+    query_token = any(k == "access_token" for k, _ in parse_qsl(query_string.decode("latin-1")))
+    if len(authorizations) + len(api_keys) > 1:
+        raise InvalidRequest("Send exactly one credential.", detail="several credentials")
+    if query_token and (authorizations or api_keys):
+        raise InvalidRequest(
+            "Send the access token in the Authorization header only.",
+            detail="token in query string and header",
+        )
+    if api_keys:
+        key = api_keys[0].decode("latin-1").strip()
+        if not key or len(key) > _MAX_API_KEY_LENGTH:
+            raise MissingCredentials(detail="empty or oversized API key")
+        return Credentials(api_key=key)
+    if not authorizations:
+        raise MissingCredentials(detail="query token" if query_token else "no credentials")
+    header = authorizations[0].decode("latin-1").strip()
+    scheme = header.split(" ", 1)[0].lower()
+    if scheme == "basic":
+        raise BasicNotAccepted(detail="basic auth")
+    if scheme != "bearer":
+        raise MissingCredentials(detail=f"unsupported scheme {scheme!r}")
+    match = _BEARER.fullmatch(header)
+    if match is None:
+        raise InvalidToken("malformed Authorization header")
+    return Credentials(bearer=match.group(1))
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorResponse:
+    """A refusal ready to send: status, headers and a JSON body."""
+
+    status_code: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: dict[str, Any] = field(default_factory=dict)
+
+    def body_bytes(self) -> bytes:
+        """The JSON body, compact."""
+        return json.dumps(self.body, separators=(",", ":")).encode()
+
+
+def _basic_description(token_endpoints: Sequence[str]) -> str:
+    where = (
+        "from the token endpoint " + " or ".join(token_endpoints)
+        if token_endpoints
+        else "from the authorization server's token endpoint"
+    )
+    return (
+        "HTTP Basic authentication is not accepted. Send an OAuth 2.0 access token as "
+        f"'Authorization: Bearer <token>'; obtain one {where}."
+    )
+
+
+def render_error(
+    error: GuardError, *, realm: str, token_endpoints: Sequence[str] = ()
+) -> ErrorResponse:
+    """Turn a refusal into its RFC 6750 §3 answer."""
+    challenge = f'Bearer realm="{realm}"'
+    body: dict[str, Any] = {}
+    if isinstance(error, MissingCredentials):
+        # RFC 6750 §3.1: no credentials, so no error code in the challenge.
+        body["error_description"] = "Authentication required: send 'Authorization: Bearer <token>'."
+    elif isinstance(error, BasicNotAccepted):
+        body["error_description"] = _basic_description(token_endpoints)
+    elif isinstance(error, InvalidApiKey | CredentialNotAccepted):
+        # Not a bearer-token failure: the challenge stays bare, the body says what went wrong.
+        body = {"error": error.error, "error_description": error.description}
+    elif error.status_code in (400, 401) or isinstance(error, InsufficientScope):
+        challenge += f', error="{error.error}", error_description="{error.description}"'
+        body = {"error": error.error, "error_description": error.description}
+        if isinstance(error, InsufficientScope):
+            scope = " ".join(error.scope)
+            challenge += f', scope="{scope}"'
+            body["scope"] = scope
+    else:
+        # 403 for missing entitlements and 404 for hidden objects are not token errors.
+        body = {"error": error.error, "error_description": error.description}
+        return ErrorResponse(error.status_code, [], body)
+    return ErrorResponse(error.status_code, [("WWW-Authenticate", challenge)], body)

@@ -1,0 +1,124 @@
+"""The FastAPI shape: a requirement is a dependency, and every route must declare one.
+
+    guard = Guard(RequestGuard(authenticator, rbac=rbac))
+    guard.install(app)                      # error handler + start-up check + discovery
+
+    @app.get("/notes")
+    async def notes(principal: Principal = guard.require("notes:read")): ...
+
+    @app.get("/health", dependencies=[guard.public()])
+    async def health(): ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute, Mount
+
+from bastion.guard._core import RequestGuard
+from bastion.guard._errors import GuardError, UnprotectedRouteError
+from bastion.guard._principal import Kind, Principal
+from bastion.guard.policy import PUBLIC, Credential, Requirement, require_scopes
+
+__all__ = ["Guard", "RequirementDependency"]
+
+
+class RequirementDependency:
+    """The callable FastAPI runs for a route's requirement; its type marks the route declared."""
+
+    def __init__(self, guard: RequestGuard, requirement: Requirement) -> None:
+        self.guard = guard
+        self.requirement = requirement
+
+    async def __call__(self, request: Request) -> Principal | None:
+        principal = await self.guard.check(
+            self.requirement, request.scope["headers"], request.scope.get("query_string", b"")
+        )
+        request.state.principal = principal
+        return principal
+
+
+def _declares(dependant: Any) -> bool:
+    if isinstance(getattr(dependant, "call", None), RequirementDependency):
+        return True
+    return any(_declares(d) for d in getattr(dependant, "dependencies", ()))
+
+
+class Guard:
+    """Dependencies and start-up checks for a FastAPI application."""
+
+    def __init__(self, guard: RequestGuard) -> None:
+        self.guard = guard
+
+    def require(
+        self,
+        *scopes: str,
+        permissions: Sequence[str] = (),
+        accept: Iterable[Credential] = ("token",),
+        kinds: Iterable[Kind] | None = None,
+    ) -> Any:
+        """A dependency that authenticates the caller and checks scopes AND permissions."""
+        requirement = require_scopes(*scopes, permissions=permissions, accept=accept, kinds=kinds)
+        return Depends(RequirementDependency(self.guard, requirement))
+
+    def public(self) -> Any:
+        """A dependency that marks a route as deliberately public."""
+        return Depends(RequirementDependency(self.guard, PUBLIC))
+
+    def check_routes(self, app: FastAPI) -> None:
+        """Raise UnprotectedRouteError for any API route without a declared requirement.
+
+        FastAPI's own documentation routes (openapi.json, docs) are public by construction.
+        """
+        missing = [
+            f"{','.join(sorted(route.methods or ()))} {prefix}{route.path}"
+            for prefix, route in _walk(app.routes)
+            if isinstance(route, APIRoute) and not _declares(route.dependant)
+        ]
+        if missing:
+            raise UnprotectedRouteError(
+                "routes without a declared requirement (declare one or mark them public): "
+                + ", ".join(missing)
+            )
+
+    def install(self, app: FastAPI) -> None:
+        """Render refusals per RFC 6750 §3, and at start-up check routes and discover issuers."""
+
+        async def handle(request: Request, exc: Exception) -> JSONResponse:
+            if not isinstance(exc, GuardError):  # pragma: no cover - registered for GuardError
+                raise exc
+            rendered = self.guard.render(exc)
+            return JSONResponse(
+                rendered.body,
+                status_code=rendered.status_code,
+                headers={**dict(rendered.headers), "Cache-Control": "no-store"},
+            )
+
+        app.add_exception_handler(GuardError, handle)
+        original = app.router.lifespan_context
+
+        @asynccontextmanager
+        async def lifespan(inner: Any) -> AsyncIterator[Any]:
+            self.check_routes(app)
+            await self.guard.authenticator.start()
+            try:
+                async with original(inner) as state:
+                    yield state
+            finally:
+                await self.guard.authenticator.aclose()
+
+        app.router.lifespan_context = lifespan
+
+
+def _walk(routes: Sequence[BaseRoute], prefix: str = "") -> Iterable[tuple[str, BaseRoute]]:
+    for route in routes:
+        if isinstance(route, Mount):
+            yield from _walk(route.routes, prefix + route.path)
+        else:
+            yield prefix, route

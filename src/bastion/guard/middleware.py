@@ -1,0 +1,147 @@
+"""The Starlette/ASGI shape: route rules checked in middleware, plus body limits and headers.
+
+`GuardMiddleware` refuses to start (lifespan startup fails) when a route of the wrapped
+Starlette app has no rule, unless the rule marks it public: deny by default.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.routing import BaseRoute, Mount, Route, compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bastion.guard._core import RequestGuard
+from bastion.guard._errors import GuardError, NotFound, UnprotectedRouteError
+from bastion.guard._http import ErrorResponse
+from bastion.guard.policy import Requirement
+
+__all__ = ["GuardMiddleware", "RouteRule", "check_routes"]
+
+log = logging.getLogger("bastion.guard")
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRule:
+    """A route template (Starlette syntax), its methods, and its requirement."""
+
+    path: str
+    requirement: Requirement
+    methods: frozenset[str] = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
+
+    def compiled(self) -> re.Pattern[str]:
+        """The path template as a regular expression."""
+        return compile_path(self.path)[0]
+
+
+def check_routes(routes: Sequence[BaseRoute], rules: Sequence[RouteRule], prefix: str = "") -> None:
+    """Raise UnprotectedRouteError for any route (and method) without a rule.
+
+    Raises:
+        UnprotectedRouteError: naming every uncovered route.
+    """
+    covered = {(r.path, m) for r in rules for m in r.methods}
+    missing: list[str] = []
+    for route in routes:
+        if isinstance(route, Mount):
+            check_routes(route.routes, rules, prefix + route.path)
+        elif isinstance(route, Route):
+            methods = (route.methods or {"GET"}) - {"HEAD", "OPTIONS"}
+            missing += [
+                f"{m} {prefix}{route.path}" for m in sorted(methods)
+                if (prefix + route.path, m) not in covered
+            ]
+    if missing:
+        raise UnprotectedRouteError(
+            "routes without a declared requirement (declare one or mark them public): "
+            + ", ".join(missing)
+        )
+
+
+class GuardMiddleware:
+    """ASGI middleware: authenticate and authorize every HTTP request by its route rule."""
+
+    def __init__(self, app: ASGIApp, *, guard: RequestGuard, rules: Iterable[RouteRule]) -> None:
+        self.app = app
+        self.guard = guard
+        self.rules = list(rules)
+        self._compiled = [(rule, rule.compiled()) for rule in self.rules]
+
+    def _match(self, method: str, path: str) -> RouteRule | None:
+        for rule, pattern in self._compiled:
+            if method in rule.methods and pattern.match(path):
+                return rule
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method = "GET" if scope["method"] == "HEAD" else scope["method"]
+        rule = self._match(method, scope["path"])
+        try:
+            if rule is None:
+                # Deny by default: a path with no rule is answered as missing.
+                raise NotFound(detail="no rule for this route")
+            principal = await self.guard.check(
+                rule.requirement, scope["headers"], scope.get("query_string", b"")
+            )
+        except GuardError as error:
+            log.info("guard refused %s %s: %s", scope["method"], scope["path"], error.detail)
+            await send_error(self.guard.render(error), send)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            try:
+                app = scope.get("app")
+                if app is not None and hasattr(app, "routes"):
+                    check_routes(app.routes, self.rules)
+                await self.guard.authenticator.start()
+            except Exception as exc:
+                # Report it ourselves: servers treat an exception in lifespan as "unsupported"
+                # and would start the unprotected app anyway.
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return message
+            following = await receive()
+            if following["type"] == "lifespan.shutdown":
+                await self.guard.authenticator.aclose()
+            return following
+
+        await self.app(scope, replay, send)
+
+
+async def send_error(response: ErrorResponse, send: Send) -> None:
+    """Send a refusal as a JSON response."""
+    body = response.body_bytes()
+    headers: list[tuple[bytes, bytes]] = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+    headers += [(k.lower().encode(), v.encode("latin-1")) for k, v in response.headers]
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def principal_of(scope_or_request: Any) -> Any:
+    """The principal the middleware stored for this request (None on public routes)."""
+    state = getattr(scope_or_request, "scope", scope_or_request).get("state", {})
+    return state.get("principal")
