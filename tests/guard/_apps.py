@@ -1,8 +1,8 @@
 """The same small API in both shapes: Starlette + GuardMiddleware, and FastAPI + Guard."""
 
-from __future__ import annotations
-
-from typing import Any
+# No `from __future__ import annotations`: FastAPI must evaluate the Annotated dependencies,
+# which refer to the local `deps`.
+from typing import Annotated, Any
 
 from fastapi import FastAPI
 from starlette.applications import Starlette
@@ -60,26 +60,26 @@ def fastapi_app(guard: RequestGuard, *, unprotected: bool = False) -> FastAPI:
         return _describe(None)
 
     @app.get("/notes")
-    async def notes(principal: Principal = deps.require("notes:read")) -> dict[str, Any]:
+    async def notes(principal: Annotated[Principal, deps.require("notes:read")]) -> dict[str, Any]:
         return _describe(principal)
 
     @app.post("/notes")
-    async def create(principal: Principal = deps.require("notes:write")) -> dict[str, Any]:
+    async def create(principal: Annotated[Principal, deps.require("notes:write")]) -> dict[str, Any]:
         return _describe(principal)
 
     @app.get("/admin/stats")
     async def admin(
-        principal: Principal = deps.require("notes:admin", permissions=["notes:admin"]),
+        principal: Annotated[Principal, deps.require("notes:admin", permissions=["notes:admin"])],
     ) -> dict[str, Any]:
         return _describe(principal)
 
     @app.get("/system/ping")
-    async def ping(principal: Principal = deps.require("notes:read", accept=["api_key"])) -> dict[str, Any]:
+    async def ping(principal: Annotated[Principal, deps.require("notes:read", accept=["api_key"])]) -> dict[str, Any]:
         return _describe(principal)
 
     @app.get("/either")
     async def either(
-        principal: Principal = deps.require("notes:read", accept=["token", "api_key"]),
+        principal: Annotated[Principal, deps.require("notes:read", accept=["token", "api_key"])],
     ) -> dict[str, Any]:
         return _describe(principal)
 
