@@ -1,7 +1,220 @@
-"""`bastion threats`: threat modeling from the command line (see bastion.threatmodel)."""
+"""`bastion threats`: threat modeling from the command line (see bastion.threatmodel).
+
+Exit codes: 0 success; 1 the gate failed (open threats at or above --fail-on) or a verified
+test failed; 2 the model, a rule file or an argument is wrong (every problem printed with
+file:line and the fix).
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from bastion.threatmodel import (
+    STARTER_MODEL,
+    ThreatModelError,
+    analyse,
+    analyse_file,
+    diff,
+    failing,
+    load_library,
+    new_threat_ids,
+    parse_model_text,
+    rules_for,
+)
+from bastion.threatmodel.files import git_show
+from bastion.threatmodel.files import verify as run_verify
+from bastion.threatmodel.model import STATUSES
+from bastion.threatmodel.render import render
+
 app = typer.Typer(help="Threat modeling: STRIDE per element, DREAD, OWASP API Top 10.", no_args_is_help=True)
+
+
+class Format(StrEnum):
+    html = "html"
+    md = "md"
+    json = "json"
+    csv = "csv"
+    sarif = "sarif"
+    dot = "dot"
+    mermaid = "mermaid"
+    svg = "svg"
+    png = "png"
+
+
+class Band(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+
+RulesOpt = Annotated[
+    list[Path] | None, typer.Option("--rules", help="Extra rule library file (repeatable).")
+]
+EvidenceOpt = Annotated[
+    bool, typer.Option("--require-evidence", help="Count mitigations without passing evidence as open.")
+]
+
+
+def _fail(exc: ThreatModelError) -> typer.Exit:
+    for problem in exc.problems:
+        typer.echo(f"error: {problem}", err=True)
+    return typer.Exit(2)
+
+
+def _extra(rules: list[Path] | None) -> list[str | Path]:
+    return list(rules or [])
+
+
+@app.command()
+def report(
+    model: Path,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.md,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    rules: RulesOpt = None,
+    require_evidence: EvidenceOpt = False,
+) -> None:
+    """Write the report: html, md, json, csv, sarif, or the DFD as dot, mermaid, svg, png."""
+    try:
+        analysis = analyse_file(model, _extra(rules), require_evidence=require_evidence)
+        content = render(analysis, fmt.value)
+    except ThreatModelError as exc:
+        raise _fail(exc) from exc
+    except RuntimeError as exc:  # svg/png without Graphviz
+        typer.echo(f"error: {exc}; use --format dot or mermaid, or install graphviz", err=True)
+        raise typer.Exit(2) from exc
+    if output is not None:
+        if isinstance(content, bytes):
+            output.write_bytes(content)
+        else:
+            output.write_text(content, "utf-8")
+    elif isinstance(content, bytes):
+        sys.stdout.buffer.write(content)
+    else:
+        typer.echo(content, nl=False)
+
+
+@app.command()
+def check(
+    model: Path,
+    fail_on: Annotated[
+        Band, typer.Option("--fail-on", help="Fail on open threats in this band or above.")
+    ] = Band.high,
+    new_since: Annotated[
+        str | None,
+        typer.Option("--new-since", help="Gate only threats introduced since this git revision."),
+    ] = None,
+    rules: RulesOpt = None,
+    require_evidence: EvidenceOpt = False,
+) -> None:
+    """Exit 1 while an open threat at or above --fail-on remains."""
+    try:
+        analysis = analyse_file(model, _extra(rules), require_evidence=require_evidence)
+        only = None
+        if new_since is not None:
+            old_text = git_show(model, new_since)
+            old = None
+            if old_text is not None:
+                old_model = parse_model_text(old_text, f"{model}@{new_since}")
+                old = analyse(old_model, rules_for(analysis.model, _extra(rules)))
+            only = new_threat_ids(old, analysis)
+    except ThreatModelError as exc:
+        raise _fail(exc) from exc
+    for warning in analysis.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    bad = failing(analysis, fail_on.value, only)
+    scope = f" introduced since {new_since}" if new_since else ""
+    for a in bad:
+        typer.echo(f"OPEN {a.score.band:8} {a.score.value:4.1f}  {a.id}  {a.rule.title}"
+                   + (f"  [{a.note}]" if a.note else ""))
+    counts = {s: len(analysis.by_status(s)) for s in STATUSES}
+    summary = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items())
+    if bad:
+        typer.echo(f"FAIL: {len(bad)} open threat(s){scope} at or above {fail_on.value} ({summary})")
+        raise typer.Exit(1)
+    typer.echo(f"OK: no open threat{scope} at or above {fail_on.value} ({summary})")
+
+
+@app.command()
+def verify(model: Path) -> None:
+    """Run the tests each mitigation names; write MODEL's .results.json beside it."""
+    try:
+        evidence = run_verify(model)
+    except ThreatModelError as exc:
+        raise _fail(exc) from exc
+    for e in evidence:
+        typer.echo(f"{'PASS' if e.passed else 'FAIL'}  {e.test}")
+    failed = sum(not e.passed for e in evidence)
+    typer.echo(f"{len(evidence) - failed} passed, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("diff")
+def diff_cmd(
+    old: Path,
+    new: Path,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json")] = "text",
+    rules: RulesOpt = None,
+) -> None:
+    """Threats added, removed and re-scored between two models."""
+    try:
+        d = diff(analyse_file(old, _extra(rules)), analyse_file(new, _extra(rules)))
+    except ThreatModelError as exc:
+        raise _fail(exc) from exc
+    if fmt == "json":
+        typer.echo(json.dumps({
+            "added": [{"id": a.id, "score": a.score.value, "band": a.score.band} for a in d.added],
+            "removed": [{"id": a.id, "score": a.score.value, "band": a.score.band} for a in d.removed],
+            "changed": [vars(c) for c in d.changed],
+        }, indent=2))
+        return
+    for a in d.added:
+        typer.echo(f"+ {a.id}  {a.score.value:.1f} {a.score.band}  {a.effective}  {a.rule.title}")
+    for a in d.removed:
+        typer.echo(f"- {a.id}  {a.score.value:.1f} {a.score.band}  {a.rule.title}")
+    for c in d.changed:
+        typer.echo(f"~ {c.id}  {c.old_score:.1f} {c.old_band} -> {c.new_score:.1f} {c.new_band}"
+                   f"  {c.old_status} -> {c.new_status}")
+    typer.echo(f"{len(d.added)} added, {len(d.removed)} removed, {len(d.changed)} changed")
+
+
+@app.command("rules")
+def rules_cmd(
+    rules: RulesOpt = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json")] = "text",
+) -> None:
+    """List the rule library (shipped rules plus --rules files)."""
+    try:
+        library = load_library(_extra(rules))
+    except ThreatModelError as exc:
+        raise _fail(exc) from exc
+    if fmt == "json":
+        typer.echo(json.dumps([{
+            "id": r.id, "title": r.title, "stride": r.stride_name, "applies_to": list(r.applies_to),
+            "when": r.when.source, "mitigated_when": r.mitigated_when.source if r.mitigated_when else None,
+            "owasp_api": r.owasp_api, "cwe": list(r.cwe), "capec": list(r.capec), "dread": list(r.dread),
+        } for r in library], indent=2))
+        return
+    for r in library:
+        typer.echo(f"{r.id:8} {r.stride} {','.join(r.applies_to):16} {r.owasp_api or '':10} {r.title}")
+    typer.echo(f"{len(library)} rules")
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the starter model.")] = Path("threatmodel.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter model."""
+    if path.exists() and not force:
+        typer.echo(f"error: {path} exists; pass --force to overwrite", err=True)
+        raise typer.Exit(2)
+    path.write_text(STARTER_MODEL, "utf-8")
+    typer.echo(f"wrote {path}; next: bastion threats report {path} --format html -o report.html")
