@@ -97,6 +97,7 @@ class Settings:
     behind_proxy: bool = False
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     workers: int = 1
+    metrics: Literal["auto", "on", "off"] = "auto"
     log_level: str = "info"
     ratelimit: Mapping[str, Any] = field(default_factory=dict)
 
@@ -115,6 +116,13 @@ class Settings:
         if self.database_url is None:
             return f"sqlite+aiosqlite:///{(self.data_dir / 'bastion.db').resolve()}"
         return normalise_database_url(self.database_url.reveal())
+
+    @property
+    def metrics_enabled(self) -> bool:
+        """`/metrics` is off by default on public listeners: `auto` serves it on loopback only."""
+        if self.metrics == "auto":
+            return is_loopback_host(self.host)
+        return self.metrics == "on"
 
     @property
     def audience(self) -> str:
@@ -167,6 +175,11 @@ def _check_algorithm(s: Settings) -> None:
         )
 
 
+def _check_metrics(s: Settings) -> None:
+    if s.metrics not in ("auto", "on", "off"):
+        raise ConfigError("metrics", f"{s.metrics!r} is not auto, on or off", "use auto (loopback only), on or off")
+
+
 def _check_refresh(s: Settings) -> None:
     if s.refresh_token_idle_lifetime > s.refresh_token_absolute_lifetime:
         raise ConfigError(
@@ -193,6 +206,7 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
     _range("port", 0, 65535, ""),
     _range("workers", 1, 64, "workers"),
     _check_refresh,
+    _check_metrics,
 )
 
 _FIELDS = {f.name: f for f in fields(Settings)}

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from bastion.config import Settings
 from bastion.protocol.errors import OAuthError
+from bastion.ratelimit import render_prometheus
 from bastion.server import bootstrap
 from bastion.server.audit import configure_logging
 from bastion.server.context import ServerContext, build_context
@@ -21,12 +22,29 @@ from bastion.server.endpoints.jwks import jwks_endpoint
 from bastion.server.endpoints.metadata import oauth_metadata_endpoint, openid_configuration_endpoint
 from bastion.server.endpoints.revocation import revocation_endpoint, revocation_list_endpoint
 from bastion.server.endpoints.token import token_endpoint
+from bastion.server.limits import RateLimited, ServerLimits, build_limiter, rate_limited_response
+from bastion.server.limits import middleware as limit_middleware
 from bastion.server.responses import RequestContextMiddleware, json_response, oauth_error_handler
 from bastion.store import Database
 
 
 async def health_endpoint(request: Request) -> Response:
     return json_response({"status": "ok"}, headers={"cache-control": "no-store"})
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    return Response(render_prometheus(), media_type="text/plain; version=0.0.4")
+
+
+async def rate_limited_handler(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, RateLimited):  # pragma: no cover - registered for RateLimited only
+        raise exc
+    status, headers, body = rate_limited_response(exc)
+    response = Response(body, status, media_type="application/json")
+    for name, value in headers:
+        response.headers.append(name, value)
+    response.headers["cache-control"] = "no-store"
+    return response
 
 
 ROUTES = [
@@ -41,7 +59,7 @@ ROUTES = [
 ]
 
 
-async def open_context(settings: Settings) -> ServerContext:
+async def open_context(settings: Settings, limits: ServerLimits | None = None) -> ServerContext:
     """Connect, migrate (SQLite) or check migrations (PostgreSQL), and load secrets and keys."""
     database = Database(settings.resolved_database_url)
     await database.check_reachable()
@@ -54,7 +72,7 @@ async def open_context(settings: Settings) -> ServerContext:
     if settings.development_mode:
         await bootstrap.ensure_development_keys(settings, database, encryptor)
     await bootstrap.require_signing_key(settings, database)
-    return build_context(settings, database, encryptor, pepper)
+    return build_context(settings, database, encryptor, pepper, limits)
 
 
 def create_app(settings: Settings, ctx: ServerContext | None = None) -> Starlette:
@@ -64,17 +82,21 @@ def create_app(settings: Settings, ctx: ServerContext | None = None) -> Starlett
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         owned = ctx is None
-        app.state.ctx = ctx if ctx is not None else await open_context(settings)
+        app.state.ctx = ctx if ctx is not None else await open_context(settings, limits)
         try:
             yield
         finally:
             if owned:
                 await app.state.ctx.close()
 
+    routes = list(ROUTES)
+    if settings.metrics_enabled:
+        routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
+    limits = ctx.limits if ctx is not None and ctx.limits is not None else ServerLimits(build_limiter(settings))
     app = Starlette(
-        routes=ROUTES,
-        middleware=[Middleware(RequestContextMiddleware)],
-        exception_handlers={OAuthError: oauth_error_handler},
+        routes=routes,
+        middleware=[Middleware(RequestContextMiddleware), *limit_middleware(settings, limits.limiter)],
+        exception_handlers={OAuthError: oauth_error_handler, RateLimited: rate_limited_handler},
         lifespan=lifespan,
     )
     if ctx is not None:

@@ -15,6 +15,7 @@ from bastion.keys.material import PrivateKey, load_private_pem
 from bastion.protocol.errors import InvalidClient
 from bastion.protocol.rfc7523 import AssertionPolicy
 from bastion.server.clients import Client, ClientRegistry, SecretHasher
+from bastion.server.limits import ServerLimits, build_limiter
 from bastion.store import Database, repositories
 
 # Resource servers without database access read revocations under this documented key scheme.
@@ -30,7 +31,7 @@ class ServerContext:
     hasher: SecretHasher
     assertion_policy: AssertionPolicy
     redis: Redis | None = None
-    limiter: Any = None
+    limits: ServerLimits | None = None
     _jwks_cache: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
 
     @property
@@ -42,12 +43,16 @@ class ServerContext:
 
     # Client authentication limits (wired to bastion.ratelimit when it is configured).
     async def check_client_auth_limits(self, client_id: str | None, source: str) -> None:
-        if self.limiter is not None:
-            await self.limiter.check_client_auth(client_id, source)
+        if self.limits is not None:
+            await self.limits.check_client_auth(client_id, source)
 
     async def record_client_auth_failure(self, client_id: str | None, source: str) -> None:
-        if self.limiter is not None:
-            await self.limiter.record_client_auth_failure(client_id, source)
+        if self.limits is not None:
+            await self.limits.record_client_auth_failure(client_id, source)
+
+    async def client_authenticated(self, path: str, client_id: str, source: str) -> None:
+        if self.limits is not None:
+            await self.limits.authenticated(path, client_id, source)
 
     async def use_assertion_once(self, client_id: str, jti: str, exp: int) -> bool:
         async with self.database.sessions() as session, session.begin():
@@ -90,10 +95,14 @@ class ServerContext:
     async def close(self) -> None:
         if self.redis is not None:
             await self.redis.aclose()
+        if self.limits is not None:
+            await self.limits.limiter.aclose()
         await self.database.dispose()
 
 
-def build_context(settings: Settings, database: Database, encryptor: KeyEncryptor, pepper: bytes) -> ServerContext:
+def build_context(
+    settings: Settings, database: Database, encryptor: KeyEncryptor, pepper: bytes, limits: ServerLimits | None = None
+) -> ServerContext:
     async def load() -> list[Any]:
         async with database.sessions() as session:
             return await repositories.key_schedules(session)
@@ -121,4 +130,5 @@ def build_context(settings: Settings, database: Database, encryptor: KeyEncrypto
             leeway=settings.clock_leeway,
         ),
         redis=redis,
+        limits=limits if limits is not None else ServerLimits(build_limiter(settings)),
     )

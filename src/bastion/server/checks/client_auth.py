@@ -28,7 +28,7 @@ _GENERIC = "client authentication failed"
 
 
 async def authenticate_client(
-    ctx: ServerContext, authorization: str | None, params: dict[str, list[str]], source: str
+    ctx: ServerContext, authorization: str | None, params: dict[str, list[str]], source: str, path: str = "/token"
 ) -> Client:
     """Return the authenticated client or raise InvalidClient (or InvalidRequest for a malformed request)."""
     credentials = extract_client_credentials(authorization, params)
@@ -47,6 +47,7 @@ async def authenticate_client(
         await ctx.record_client_auth_failure(client_id, source)
         raise InvalidClient(_GENERIC, detail=exc.detail or exc.description, used_basic=used_basic) from exc
     audit("client_authenticated", client_id=client.client_id, method=credentials.method)
+    await ctx.client_authenticated(path, client.client_id, source)
     return client
 
 

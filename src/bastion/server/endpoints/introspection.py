@@ -25,7 +25,7 @@ async def introspection_endpoint(request: Request) -> Response:
     check_content_type(request.headers.get("content-type"))
     params = parse_form(await read_body(request))
     source = request.client.host if request.client else "unknown"
-    caller = await authenticate_client(ctx, request.headers.get("authorization"), params, source)
+    caller = await authenticate_client(ctx, request.headers.get("authorization"), params, source, request.url.path)
     if not caller.introspect:
         raise UnauthorizedClient("this client may not use introspection")
     token = require(params, "token")

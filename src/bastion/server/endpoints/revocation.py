@@ -29,7 +29,7 @@ async def revocation_endpoint(request: Request) -> Response:
     check_content_type(request.headers.get("content-type"))
     params = parse_form(await read_body(request))
     source = request.client.host if request.client else "unknown"
-    client = await authenticate_client(ctx, request.headers.get("authorization"), params, source)
+    client = await authenticate_client(ctx, request.headers.get("authorization"), params, source, request.url.path)
     token = require(params, "token")
     hint = single(params, "token_type_hint")
     if hint is not None and hint not in KNOWN_HINTS:
@@ -56,7 +56,7 @@ async def revocation_list_endpoint(request: Request) -> Response:
         raise InvalidRequest("since must be unix seconds")
     params: dict[str, list[str]] = {}
     source = request.client.host if request.client else "unknown"
-    caller = await authenticate_client(ctx, request.headers.get("authorization"), params, source)
+    caller = await authenticate_client(ctx, request.headers.get("authorization"), params, source, request.url.path)
     if not caller.introspect:
         raise UnauthorizedClient("this client may not read revocations")
     now = int(time.time())

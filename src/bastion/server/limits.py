@@ -1,0 +1,122 @@
+"""Rate limiting and load shedding for the authorization server (bastion.ratelimit, wired here).
+
+Out of the box only failures are limited: failed client authentications per client_id and per
+source address, so a flood of wrong secrets is answered 429 before any guess is checked.
+Successful traffic is limited only by policies declared in `[ratelimit.policies]`:
+- a policy keyed on `client_id` whose `routes` match an OAuth endpoint is counted after the
+  client has authenticated there (e.g. `token_per_client`, routes = ["/token"]);
+- any other policy with `routes` is counted by the middleware before the endpoint runs.
+Load shedding (`[ratelimit.shedding]`) is off unless enabled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from starlette.middleware import Middleware
+
+from bastion.config import ConfigError, Settings
+from bastion.ratelimit import (
+    Decision,
+    FixedLimit,
+    GradientLimit,
+    LoadSheddingMiddleware,
+    MemoryStore,
+    PolicyError,
+    RateLimiter,
+    RateLimitMiddleware,
+    RedisStore,
+    compose_key,
+    parse_policies,
+    strictest,
+    too_many_requests,
+)
+from bastion.ratelimit.middleware import route_matches
+
+CLIENT_FAILURES = "client_auth_failures_per_client"
+ADDRESS_FAILURES = "client_auth_failures_per_address"
+
+
+class RateLimited(Exception):
+    """Raised inside an endpoint; rendered as the limiter's 429."""
+
+    def __init__(self, decisions: Sequence[Decision]) -> None:
+        super().__init__("rate limited")
+        self.decisions = list(decisions)
+
+
+class ServerLimits:
+    """The server's limiter and the two places it is consulted from inside endpoints."""
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.limiter = limiter
+        self.client_policies = [p for p in limiter.policies.values() if p.routes and "client_id" in p.key]
+
+    async def check_client_auth(self, client_id: str | None, source: str) -> None:
+        pairs = [(ADDRESS_FAILURES, source)]
+        if client_id:
+            pairs.append((CLIENT_FAILURES, client_id))
+        decisions = [await self.limiter.check(name, key) for name, key in pairs if name in self.limiter.policies]
+        if decisions and not strictest(decisions).allowed:
+            raise RateLimited(decisions)
+
+    async def record_client_auth_failure(self, client_id: str | None, source: str) -> None:
+        pairs = [(ADDRESS_FAILURES, source)]
+        if client_id:
+            pairs.append((CLIENT_FAILURES, client_id))
+        for name, key in pairs:
+            if name in self.limiter.policies:
+                await self.limiter.hit(name, key)
+
+    async def authenticated(self, path: str, client_id: str, source: str) -> None:
+        """Count route policies keyed on client_id, once the client is known."""
+        if not self.client_policies:
+            return
+        scope = {"state": {"client_id": client_id}, "client": (source, 0), "method": "POST", "path": path}
+        decisions = []
+        for policy in self.client_policies:
+            if not route_matches(policy, "POST", path):
+                continue
+            key = compose_key(policy.key, scope)
+            if key is not None:
+                decisions.append(await self.limiter.hit(policy.name, key))
+        if decisions and not strictest(decisions).allowed:
+            raise RateLimited(decisions)
+
+
+def build_limiter(settings: Settings) -> RateLimiter:
+    section: Mapping[str, Any] = settings.ratelimit
+    try:
+        policies = parse_policies(section.get("policies", {}))
+    except PolicyError as exc:
+        raise ConfigError("ratelimit", str(exc), "fix the [ratelimit.policies] table") from exc
+    store = RedisStore(settings.redis_url.reveal()) if settings.redis_url is not None else MemoryStore()
+    return RateLimiter(store, policies)
+
+
+def rate_limited_response(exc: RateLimited) -> tuple[int, list[tuple[str, str]], bytes]:
+    refused = [d for d in exc.decisions if not d.allowed] or exc.decisions
+    response = too_many_requests(refused)
+    return response.status_code, response.headers, response.body
+
+
+def middleware(settings: Settings, limiter: RateLimiter) -> list[Middleware]:
+    """The ASGI layers: load shedding outermost (when enabled), then route policies."""
+    layers = []
+    shedding: Mapping[str, Any] = settings.ratelimit.get("shedding", {})
+    if shedding.get("enabled", False):
+        raw_limit = shedding.get("limit", "adaptive")
+        limit = GradientLimit() if raw_limit == "adaptive" else FixedLimit(int(raw_limit))
+        layers.append(
+            Middleware(
+                LoadSheddingMiddleware,
+                limit=limit,
+                queue_size=int(shedding.get("queue_size", 8)),
+                queue_timeout=float(shedding.get("queue_timeout", 0.1)),
+                critical_paths=("/health", "/revoke"),
+            )
+        )
+    if any(p.routes and "client_id" not in p.key for p in limiter.policies.values()):
+        layers.append(Middleware(RateLimitMiddleware, limiter=limiter))
+    return layers
