@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from bastion.config import ConfigError, Settings, load_settings
+from bastion.config import ConfigError, ConfigWarning, Settings, load_settings
 from bastion.store import Database, DatabaseUnavailable, MigrationRequired
 
 T = TypeVar("T")
@@ -30,10 +31,16 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def settings_for(data_dir: Path | None, config: Path | None, **overrides: Any) -> Settings:
-    try:
-        return load_settings(config_file=config, overrides={"data_dir": data_dir, **overrides})
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
+    """Settings from flags, environment and config file; problems exit 2, warnings print once."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConfigWarning)
+        try:
+            settings = load_settings(config_file=config, overrides={"data_dir": data_dir, **overrides})
+        except ConfigError as exc:
+            raise fail(str(exc)) from None
+    for warning in caught:
+        typer.echo(f"warning: {warning.message}", err=True)
+    return settings
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
