@@ -45,9 +45,7 @@ def starlette_app(guard: RequestGuard, *, extra_routes: list[Route] | None = Non
         Route("/either", handler, methods=["GET"]),
         *(extra_routes or []),
     ]
-    return Starlette(
-        routes=routes, middleware=[Middleware(GuardMiddleware, guard=guard, rules=RULES)]
-    )
+    return Starlette(routes=routes, middleware=[Middleware(GuardMiddleware, guard=guard, rules=RULES)])
 
 
 def fastapi_app(guard: RequestGuard, *, unprotected: bool = False) -> FastAPI:

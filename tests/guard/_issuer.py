@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import parse_qsl
 
 import jwt
 import uvicorn
@@ -53,6 +54,7 @@ class TestIssuer:
         self.jwks_max_age = 300
         self.extra_keys: list[dict[str, Any]] = []
         self.requests: list[str] = []
+        self.opaque: dict[str, dict[str, Any]] = {}
 
     def public_jwks(self) -> dict[str, Any]:
         ec_jwk = ECAlgorithm.to_jwk(self.ec_key.public_key(), as_dict=True)
@@ -129,8 +131,19 @@ class TestIssuer:
             items = [r for r in self.revocations if r["revoked_at"] >= since]
             return JSONResponse({"revocations": items, "until": int(time.time())})
 
+        async def introspect(request: Request) -> Response:
+            self.requests.append(request.url.path)
+            auth = request.headers.get("authorization", "")
+            expected = "Basic " + base64.b64encode(":".join(REVOCATION_CLIENT).encode()).decode()
+            if auth != expected:
+                return JSONResponse({"error": "invalid_client"}, status_code=401)
+            form = dict(parse_qsl((await request.body()).decode()))
+            answer = self.opaque.get(form.get("token", ""), {"active": False})
+            return JSONResponse(answer)
+
         return Starlette(
             routes=[
+                Route("/introspect", introspect, methods=["POST"]),
                 Route("/.well-known/openid-configuration", discovery),
                 Route("/.well-known/oauth-authorization-server", discovery),
                 Route("/jwks", jwks),

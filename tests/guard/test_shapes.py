@@ -18,8 +18,7 @@ from tests.guard._issuer import AUDIENCE, CLIENT_ID, TestIssuer
 pytestmark = pytest.mark.anyio
 
 INVALID = (
-    'Bearer realm="test", error="invalid_token", '
-    'error_description="The access token is invalid, expired or revoked."'
+    'Bearer realm="test", error="invalid_token", error_description="The access token is invalid, expired or revoked."'
 )
 INVALID_BODY = {
     "error": "invalid_token",
@@ -31,9 +30,7 @@ SYSTEM_KEY, _ = KEYS.create("billing-system", ["notes:read"])
 
 
 def request_guard(issuer: TestIssuer) -> RequestGuard:
-    authenticator = Authenticator(
-        [IssuerConfig(f"{issuer.issuer}/.well-known/openid-configuration", AUDIENCE)]
-    )
+    authenticator = Authenticator([IssuerConfig(f"{issuer.issuer}/.well-known/openid-configuration", AUDIENCE)])
     rbac = RBAC.from_mapping({"admin": ["notes:admin"], "member": ["notes:read"]})
     return RequestGuard(authenticator, rbac=rbac, api_keys=KEYS, realm="test")
 
@@ -143,9 +140,7 @@ def _bad_tokens(issuer: TestIssuer) -> list[Any]:
 
 
 @pytest.mark.parametrize("case", range(8), ids=[p.id for p in _bad_tokens(TestIssuer())])
-async def test_invalid_tokens_get_invalid_token(
-    client: httpx.AsyncClient, live_issuer: TestIssuer, case: int
-) -> None:
+async def test_invalid_tokens_get_invalid_token(client: httpx.AsyncClient, live_issuer: TestIssuer, case: int) -> None:
     """Any invalid token gives the same 401 invalid_token, with nothing that helps an attacker."""
     token = _bad_tokens(live_issuer)[case].values[0]
     response = await client.get("/notes", headers=bearer(token))
@@ -234,10 +229,13 @@ async def test_token_on_api_key_route_is_refused(client: httpx.AsyncClient, live
     assert response.json()["error"] == "invalid_request"
 
 
-@pytest.mark.parametrize("key", [
-    pytest.param("bsk_nonsense", id="bad-format"),
-    pytest.param(SYSTEM_KEY[:-1] + ("A" if SYSTEM_KEY[-1] != "A" else "B"), id="bad-checksum"),
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param("bsk_nonsense", id="bad-format"),
+        pytest.param(SYSTEM_KEY[:-1] + ("A" if SYSTEM_KEY[-1] != "A" else "B"), id="bad-checksum"),
+    ],
+)
 async def test_invalid_api_key(client: httpx.AsyncClient, key: str) -> None:
     """A malformed or tampered API key gets 401 invalid_api_key."""
     response = await client.get("/either", headers={"X-API-Key": key})
@@ -298,11 +296,12 @@ async def test_asgi_refuses_to_start_with_unprotected_route(live_issuer: TestIss
     app = starlette_app(request_guard(live_issuer), extra_routes=[Route("/forgotten", handler)])
     sent = await _lifespan_messages(app)
 
-    assert sent == [{
-        "type": "lifespan.startup.failed",
-        "message": "routes without a declared requirement (declare one or mark them public): "
-        "GET /forgotten",
-    }]
+    assert sent == [
+        {
+            "type": "lifespan.startup.failed",
+            "message": "routes without a declared requirement (declare one or mark them public): GET /forgotten",
+        }
+    ]
 
 
 async def test_asgi_starts_when_every_route_is_declared(live_issuer: TestIssuer) -> None:

@@ -108,89 +108,98 @@ def _attacks(issuer: TestIssuer) -> list[Any]:
     other.ec_kid = issuer.ec_kid
     return [
         *[
-            pytest.param(unsigned({"alg": spelling, "typ": "at+jwt"}, claims, sig), detail,
-                         id=f"alg-{spelling}-{name}")
+            pytest.param(unsigned({"alg": spelling, "typ": "at+jwt"}, claims, sig), detail, id=f"alg-{spelling}-{name}")
             for spelling in ("none", "None", "NONE", "nOnE")
             for name, sig, detail in (
                 ("empty-signature", "", "not a JWS compact serialization"),
                 ("kept-signature", s, f"algorithm not accepted: {spelling!r}"),
             )
         ],
-        pytest.param(unsigned({"typ": "at+jwt"}, claims, s), "algorithm not accepted: None",
-                     id="alg-missing"),
-        pytest.param(_hs256_with_public_key(issuer), "algorithm not accepted: 'HS256'",
-                     id="hs256-public-key-as-secret"),
+        pytest.param(unsigned({"typ": "at+jwt"}, claims, s), "algorithm not accepted: None", id="alg-missing"),
+        pytest.param(
+            _hs256_with_public_key(issuer), "algorithm not accepted: 'HS256'", id="hs256-public-key-as-secret"
+        ),
         pytest.param(f"{h}.{p}.", "not a JWS compact serialization", id="stripped-signature"),
         pytest.param(f"{h}.{p}", "not a JWS compact serialization", id="two-segments"),
-        pytest.param(f"{h}.{p}.{b64(bytes(64))}", "signature verification failed",
-                     id="zeroed-signature-psychic"),
-        pytest.param(f"{h}.{p}.{b64(bytes(63))}", "signature verification failed",
-                     id="short-signature"),
-        pytest.param(f"{h}.{b64json(claims | {'sub': 'admin'})}.{s}",
-                     "signature verification failed", id="tampered-payload"),
-        pytest.param(other.mint(iat=int(NOW), exp=int(NOW) + 300),
-                     "signature verification failed", id="signed-by-other-key-same-kid"),
-        pytest.param(mint(issuer, header={"kid": "forged"}), "no trusted key for kid 'forged'",
-                     id="forged-kid"),
-        pytest.param(mint(issuer, header={"kid": "../../dev/null"}),
-                     "no trusted key for kid '../../dev/null'", id="kid-path-injection"),
-        pytest.param(_attacker_signed(issuer, {"jku": "http://127.0.0.1:9/jwks"}),
-                     "header parameter jku refused", id="jku"),
-        pytest.param(_attacker_signed(issuer, {"x5u": "http://127.0.0.1:9/cert"}),
-                     "header parameter x5u refused", id="x5u"),
-        pytest.param(_attacker_signed(issuer, {"jwk": "JWK"}), "header parameter jwk refused",
-                     id="embedded-jwk"),
-        pytest.param(_attacker_signed(issuer, {"x5c": ["MIIB"]}), "header parameter x5c refused",
-                     id="x5c"),
-        pytest.param(_attacker_signed(issuer, {"kid": issuer.ec_kid}),
-                     "signature verification failed", id="attacker-key-trusted-kid"),
-        pytest.param(mint(issuer, header={"crit": ["exp"], "exp": 1}), "crit header refused",
-                     id="crit"),
+        pytest.param(f"{h}.{p}.{b64(bytes(64))}", "signature verification failed", id="zeroed-signature-psychic"),
+        pytest.param(f"{h}.{p}.{b64(bytes(63))}", "signature verification failed", id="short-signature"),
+        pytest.param(
+            f"{h}.{b64json(claims | {'sub': 'admin'})}.{s}", "signature verification failed", id="tampered-payload"
+        ),
+        pytest.param(
+            other.mint(iat=int(NOW), exp=int(NOW) + 300),
+            "signature verification failed",
+            id="signed-by-other-key-same-kid",
+        ),
+        pytest.param(mint(issuer, header={"kid": "forged"}), "no trusted key for kid 'forged'", id="forged-kid"),
+        pytest.param(
+            mint(issuer, header={"kid": "../../dev/null"}),
+            "no trusted key for kid '../../dev/null'",
+            id="kid-path-injection",
+        ),
+        pytest.param(
+            _attacker_signed(issuer, {"jku": "http://127.0.0.1:9/jwks"}), "header parameter jku refused", id="jku"
+        ),
+        pytest.param(
+            _attacker_signed(issuer, {"x5u": "http://127.0.0.1:9/cert"}), "header parameter x5u refused", id="x5u"
+        ),
+        pytest.param(_attacker_signed(issuer, {"jwk": "JWK"}), "header parameter jwk refused", id="embedded-jwk"),
+        pytest.param(_attacker_signed(issuer, {"x5c": ["MIIB"]}), "header parameter x5c refused", id="x5c"),
+        pytest.param(
+            _attacker_signed(issuer, {"kid": issuer.ec_kid}),
+            "signature verification failed",
+            id="attacker-key-trusted-kid",
+        ),
+        pytest.param(mint(issuer, header={"crit": ["exp"], "exp": 1}), "crit header refused", id="crit"),
         pytest.param(mint(issuer, header={"crit": []}), "crit header refused", id="crit-empty"),
         pytest.param(mint(issuer, exp=int(NOW) - 31), "expired", id="expired"),
         pytest.param(mint(issuer, drop=("exp",)), "exp missing", id="exp-missing"),
-        pytest.param(mint(issuer, exp=str(int(NOW) + 300)), "exp is not a NumericDate",
-                     id="exp-string"),
+        pytest.param(mint(issuer, exp=str(int(NOW) + 300)), "exp is not a NumericDate", id="exp-string"),
         pytest.param(mint(issuer, exp=True), "exp is not a NumericDate", id="exp-bool"),
         pytest.param(mint(issuer, nbf=int(NOW) + 60), "not yet valid", id="nbf-future"),
         pytest.param(mint(issuer, iat=int(NOW) + 60), "issued in the future", id="iat-future"),
         pytest.param(mint(issuer, drop=("iat",)), "iat missing", id="iat-missing"),
-        pytest.param(mint(issuer, iss="http://evil.test"),
-                     "issuer not trusted: 'http://evil.test'", id="unknown-issuer"),
-        pytest.param(mint(issuer, iss=issuer.issuer + "/"),
-                     f"issuer not trusted: {issuer.issuer + '/'!r}", id="issuer-trailing-slash"),
+        pytest.param(
+            mint(issuer, iss="http://evil.test"), "issuer not trusted: 'http://evil.test'", id="unknown-issuer"
+        ),
+        pytest.param(
+            mint(issuer, iss=issuer.issuer + "/"),
+            f"issuer not trusted: {issuer.issuer + '/'!r}",
+            id="issuer-trailing-slash",
+        ),
         pytest.param(mint(issuer, drop=("iss",)), "issuer not trusted: None", id="iss-missing"),
         pytest.param(mint(issuer, aud="https://other.api"), "audience mismatch", id="wrong-aud"),
-        pytest.param(mint(issuer, aud=["https://other.api"]), "audience mismatch",
-                     id="wrong-aud-list"),
+        pytest.param(mint(issuer, aud=["https://other.api"]), "audience mismatch", id="wrong-aud-list"),
         pytest.param(mint(issuer, drop=("aud",)), "audience mismatch", id="aud-missing"),
         pytest.param(mint(issuer, aud=[AUDIENCE, 1]), "audience mismatch", id="aud-non-string"),
-        pytest.param(mint(issuer, header={"typ": "JWT"}, aud=CLIENT_ID, nonce="n"),
-                     "typ not accepted: 'JWT'", id="id-token-as-access-token"),
-        pytest.param(mint(issuer, header={"typ": None}), "typ not accepted: None",
-                     id="typ-missing"),
-        pytest.param(mint(issuer, header={"typ": "dpop+jwt"}), "typ not accepted: 'dpop+jwt'",
-                     id="typ-dpop"),
+        pytest.param(
+            mint(issuer, header={"typ": "JWT"}, aud=CLIENT_ID, nonce="n"),
+            "typ not accepted: 'JWT'",
+            id="id-token-as-access-token",
+        ),
+        pytest.param(mint(issuer, header={"typ": None}), "typ not accepted: None", id="typ-missing"),
+        pytest.param(mint(issuer, header={"typ": "dpop+jwt"}), "typ not accepted: 'dpop+jwt'", id="typ-dpop"),
         pytest.param(mint(issuer, drop=("sub",)), "sub missing or not a string", id="sub-missing"),
-        pytest.param(mint(issuer, drop=("client_id",)), "client_id missing or not a string",
-                     id="client-id-missing"),
+        pytest.param(mint(issuer, drop=("client_id",)), "client_id missing or not a string", id="client-id-missing"),
         pytest.param(mint(issuer, drop=("jti",)), "jti missing or not a string", id="jti-missing"),
-        pytest.param(mint(issuer, scope=["notes:read"]), "scope is not a string",
-                     id="scope-list"),
-        pytest.param(mint(issuer, roles="admin"), "roles is not a list of strings",
-                     id="roles-string"),
-        pytest.param(mint(issuer, "RS256", header={"kid": issuer.ec_kid}),
-                     "signature verification failed", id="rs256-with-ec-kid"),
-        pytest.param(unsigned({"alg": "ES256", "alg ": "x", "typ": "at+jwt"}, claims, s),
-                     "signature verification failed", id="near-duplicate-header"),
-        pytest.param('{"alg":"ES256"}.e30.' + s, "not a JWS compact serialization",
-                     id="raw-json-header"),
-        pytest.param(b64(b'{"alg":"ES256","alg":"none"}') + f".{p}.{s}",
-                     "duplicate member in JOSE header", id="duplicate-alg"),
-        pytest.param(f"{b64(b'[1]')}.{p}.{s}", "JOSE header or claims are not JSON objects",
-                     id="header-array"),
-        pytest.param(f"{b64(bytes([0xff, 0xfe]))}.{p}.{s}", "undecodable JWS segment",
-                     id="header-not-utf8"),
+        pytest.param(mint(issuer, scope=["notes:read"]), "scope is not a string", id="scope-list"),
+        pytest.param(mint(issuer, roles="admin"), "roles is not a list of strings", id="roles-string"),
+        pytest.param(
+            mint(issuer, "RS256", header={"kid": issuer.ec_kid}),
+            "signature verification failed",
+            id="rs256-with-ec-kid",
+        ),
+        pytest.param(
+            unsigned({"alg": "ES256", "alg ": "x", "typ": "at+jwt"}, claims, s),
+            "signature verification failed",
+            id="near-duplicate-header",
+        ),
+        pytest.param('{"alg":"ES256"}.e30.' + s, "not a JWS compact serialization", id="raw-json-header"),
+        pytest.param(
+            b64(b'{"alg":"ES256","alg":"none"}') + f".{p}.{s}", "duplicate member in JOSE header", id="duplicate-alg"
+        ),
+        pytest.param(f"{b64(b'[1]')}.{p}.{s}", "JOSE header or claims are not JSON objects", id="header-array"),
+        pytest.param(f"{b64(bytes([0xFF, 0xFE]))}.{p}.{s}", "undecodable JWS segment", id="header-not-utf8"),
         pytest.param("a" * 20_000, "token too long", id="huge-token"),
         pytest.param("a.b.c.d.e", "not a JWS compact serialization", id="jwe-five-segments"),
     ]
@@ -216,10 +225,12 @@ def test_refuses_attack(token: str, detail: str) -> None:
     [
         pytest.param({"nonce": "abc"}, "looks like an ID token (nonce/at_hash)", id="nonce"),
         pytest.param({"at_hash": "abc"}, "looks like an ID token (nonce/at_hash)", id="at-hash"),
-        pytest.param({"aud": [AUDIENCE, CLIENT_ID]}, "looks like an ID token (aud is a client)",
-                     id="aud-is-client"),
-        pytest.param({"azp": "spa", "aud": [AUDIENCE, "spa"], "client_id": None},
-                     "looks like an ID token (aud is a client)", id="aud-is-azp"),
+        pytest.param({"aud": [AUDIENCE, CLIENT_ID]}, "looks like an ID token (aud is a client)", id="aud-is-client"),
+        pytest.param(
+            {"azp": "spa", "aud": [AUDIENCE, "spa"], "client_id": None},
+            "looks like an ID token (aud is a client)",
+            id="aud-is-azp",
+        ),
     ],
 )
 def test_legacy_issuer_still_refuses_id_tokens(issuer: TestIssuer, claims: dict[str, Any], detail: str) -> None:
@@ -293,8 +304,10 @@ def test_cache_returns_verified_token_until_exp(issuer: TestIssuer) -> None:
     """A cached token is served until its exp, then verified again (and refused)."""
     clock = [NOW]
     validator = BearerTokenValidator(clock=lambda: clock[0])
-    validator.trust(TrustedIssuer(issuer.issuer, AUDIENCE, leeway=0),
-                    keyset_from_jwks(issuer.public_jwks(), fetched_at=NOW, max_age=300))
+    validator.trust(
+        TrustedIssuer(issuer.issuer, AUDIENCE, leeway=0),
+        keyset_from_jwks(issuer.public_jwks(), fetched_at=NOW, max_age=300),
+    )
     token = mint(issuer, exp=int(NOW) + 10)
     first = validator.validate(token)
 
@@ -328,7 +341,9 @@ def test_denylist_prunes_expired_entries() -> None:
 def test_real_time_clock_by_default(issuer: TestIssuer) -> None:
     """Without an injected clock the validator uses the wall clock."""
     validator = BearerTokenValidator()
-    validator.trust(TrustedIssuer(issuer.issuer, AUDIENCE),
-                    keyset_from_jwks(issuer.public_jwks(), fetched_at=time.time(), max_age=300))
+    validator.trust(
+        TrustedIssuer(issuer.issuer, AUDIENCE),
+        keyset_from_jwks(issuer.public_jwks(), fetched_at=time.time(), max_age=300),
+    )
 
     assert validator.validate(issuer.mint()).subject == "alice"

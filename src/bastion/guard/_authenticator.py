@@ -89,9 +89,7 @@ class Authenticator:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.clock = clock
-        self.validator = BearerTokenValidator(
-            cache_size=cache_size, denylist=denylist, clock=clock
-        )
+        self.validator = BearerTokenValidator(cache_size=cache_size, denylist=denylist, clock=clock)
         for trusted, jwks in static_issuers:
             # Static keys never go stale: they are configuration, not a fetched document.
             keys = keyset_from_jwks(jwks, fetched_at=clock(), max_age=float("inf"))
@@ -142,9 +140,7 @@ class Authenticator:
                     raise FetchError(f"metadata issuer {issuer!r} does not match its URL")
                 state.issuer, state.jwks_uri, state.metadata = issuer, jwks_uri, meta
                 self.validator.trust(
-                    TrustedIssuer(
-                        issuer, state.config.audience, state.config.legacy, state.config.leeway
-                    )
+                    TrustedIssuer(issuer, state.config.audience, state.config.legacy, state.config.leeway)
                 )
                 self._by_issuer[issuer] = state
                 await self._fetch_jwks(state, now)
@@ -157,12 +153,8 @@ class Authenticator:
         self.fetches += 1
         fetched = await fetch_json(self._client(), state.jwks_uri)
         default, minimum, maximum = self._ages
-        age = cache_lifetime(
-            fetched.cache_control, default=default, minimum=minimum, maximum=maximum
-        )
-        self.validator.set_keys(
-            state.issuer, keyset_from_jwks(fetched.document, fetched_at=now, max_age=age)
-        )
+        age = cache_lifetime(fetched.cache_control, default=default, minimum=minimum, maximum=maximum)
+        self.validator.set_keys(state.issuer, keyset_from_jwks(fetched.document, fetched_at=now, max_age=age))
         self._next_stale_check = float("-inf")
 
     async def _refresh_keys(self, state: _IssuerState) -> bool:
@@ -225,7 +217,5 @@ class Authenticator:
     def token_endpoints(self) -> list[str]:
         """Where callers can obtain tokens, for the "Basic is not accepted" message."""
         return [
-            str(s.metadata["token_endpoint"])
-            for s in self._states
-            if isinstance(s.metadata.get("token_endpoint"), str)
+            str(s.metadata["token_endpoint"]) for s in self._states if isinstance(s.metadata.get("token_endpoint"), str)
         ]

@@ -115,9 +115,7 @@ def check_issued_at(header: Header, claims: Claims, issuer: TrustedIssuer, now: 
         raise InvalidToken("issued in the future")
 
 
-def check_required_claims(
-    header: Header, claims: Claims, issuer: TrustedIssuer, now: float
-) -> None:
+def check_required_claims(header: Header, claims: Claims, issuer: TrustedIssuer, now: float) -> None:
     """RFC 9068 §2.2: sub, client_id and jti are strings (legacy issuers may use azp)."""
     names = ("sub",) if issuer.legacy else ("sub", "client_id", "jti")
     for name in names:
@@ -133,9 +131,7 @@ def check_claim_types(header: Header, claims: Claims, issuer: TrustedIssuer, now
     if scope is not None and not isinstance(scope, str):
         raise InvalidToken("scope is not a string")
     roles = claims.get("roles")
-    if roles is not None and not (
-        isinstance(roles, list) and all(isinstance(r, str) for r in roles)
-    ):
+    if roles is not None and not (isinstance(roles, list) and all(isinstance(r, str) for r in roles)):
         raise InvalidToken("roles is not a list of strings")
 
 

@@ -76,6 +76,4 @@ class RequestGuard:
 
     def render(self, error: GuardError) -> ErrorResponse:
         """The RFC 6750 §3 answer for a refusal."""
-        return render_error(
-            error, realm=self.realm, token_endpoints=self.authenticator.token_endpoints()
-        )
+        return render_error(error, realm=self.realm, token_endpoints=self.authenticator.token_endpoints())

@@ -94,9 +94,7 @@ class InsufficientScope(GuardError):
     status_code = 403
 
     def __init__(self, scope: tuple[str, ...], *, detail: str | None = None) -> None:
-        super().__init__(
-            "The access token does not grant the scope this request needs.", detail=detail
-        )
+        super().__init__("The access token does not grant the scope this request needs.", detail=detail)
         self.scope = scope
 
 

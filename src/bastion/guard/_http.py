@@ -112,9 +112,7 @@ def _basic_description(token_endpoints: Sequence[str]) -> str:
     )
 
 
-def render_error(
-    error: GuardError, *, realm: str, token_endpoints: Sequence[str] = ()
-) -> ErrorResponse:
+def render_error(error: GuardError, *, realm: str, token_endpoints: Sequence[str] = ()) -> ErrorResponse:
     """Turn a refusal into its RFC 6750 §3 answer."""
     challenge = f'Bearer realm="{realm}"'
     body: dict[str, Any] = {}

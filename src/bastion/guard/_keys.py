@@ -31,7 +31,16 @@ _ALL = get_default_algorithms()
 ASYMMETRIC_ALGORITHMS: dict[str, Algorithm] = {
     name: _ALL[name]
     for name in (
-        "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+        "RS256",
+        "RS384",
+        "RS512",
+        "PS256",
+        "PS384",
+        "PS512",
+        "ES256",
+        "ES384",
+        "ES512",
+        "EdDSA",
     )
     if name in _ALL
 }
@@ -133,9 +142,7 @@ def keyset_from_jwks(jwks: Mapping[str, Any], *, fetched_at: float, max_age: flo
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
 
 
-def cache_lifetime(
-    cache_control: str | None, *, default: float, minimum: float, maximum: float
-) -> float:
+def cache_lifetime(cache_control: str | None, *, default: float, minimum: float, maximum: float) -> float:
     """Seconds to keep a JWKS, from its Cache-Control max-age, clamped to [minimum, maximum]."""
     seconds = default
     if cache_control:

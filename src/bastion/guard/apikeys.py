@@ -149,9 +149,7 @@ class JsonFileApiKeyStore:
         if mtime == self._mtime:
             return
         raw = json.loads(self.path.read_text())
-        self._records = {
-            r["key_id"]: ApiKeyRecord(**{**r, "scopes": tuple(r["scopes"])}) for r in raw["keys"]
-        }
+        self._records = {r["key_id"]: ApiKeyRecord(**{**r, "scopes": tuple(r["scopes"])}) for r in raw["keys"]}
         self._mtime = mtime
 
     def get(self, key_id: str) -> ApiKeyRecord | None:

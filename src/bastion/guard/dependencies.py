@@ -1,13 +1,13 @@
 """The FastAPI shape: a requirement is a dependency, and every route must declare one.
 
-    guard = Guard(RequestGuard(authenticator, rbac=rbac))
-    guard.install(app)                      # error handler + start-up check + discovery
+guard = Guard(RequestGuard(authenticator, rbac=rbac))
+guard.install(app)                      # error handler + start-up check + discovery
 
-    @app.get("/notes")
-    async def notes(principal: Annotated[Principal, guard.require("notes:read")]): ...
+@app.get("/notes")
+async def notes(principal: Annotated[Principal, guard.require("notes:read")]): ...
 
-    @app.get("/health", dependencies=[guard.public()])
-    async def health(): ...
+@app.get("/health", dependencies=[guard.public()])
+async def health(): ...
 """
 
 from __future__ import annotations
@@ -83,8 +83,7 @@ class Guard:
         ]
         if missing:
             raise UnprotectedRouteError(
-                "routes without a declared requirement (declare one or mark them public): "
-                + ", ".join(missing)
+                "routes without a declared requirement (declare one or mark them public): " + ", ".join(missing)
             )
 
     def install(self, app: FastAPI) -> None:

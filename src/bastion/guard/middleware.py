@@ -51,14 +51,10 @@ def check_routes(routes: Sequence[BaseRoute], rules: Sequence[RouteRule], prefix
             check_routes(route.routes, rules, prefix + route.path)
         elif isinstance(route, Route):
             methods = (route.methods or {"GET"}) - {"HEAD", "OPTIONS"}
-            missing += [
-                f"{m} {prefix}{route.path}" for m in sorted(methods)
-                if (prefix + route.path, m) not in covered
-            ]
+            missing += [f"{m} {prefix}{route.path}" for m in sorted(methods) if (prefix + route.path, m) not in covered]
     if missing:
         raise UnprotectedRouteError(
-            "routes without a declared requirement (declare one or mark them public): "
-            + ", ".join(missing)
+            "routes without a declared requirement (declare one or mark them public): " + ", ".join(missing)
         )
 
 
@@ -90,9 +86,7 @@ class GuardMiddleware:
             if rule is None:
                 # Deny by default: a path with no rule is answered as missing.
                 raise NotFound(detail="no rule for this route")
-            principal = await self.guard.check(
-                rule.requirement, scope["headers"], scope.get("query_string", b"")
-            )
+            principal = await self.guard.check(rule.requirement, scope["headers"], scope.get("query_string", b""))
         except GuardError as error:
             log.info("guard refused %s %s: %s", scope["method"], scope["path"], error.detail)
             await send_error(self.guard.render(error), send)
