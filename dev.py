@@ -29,7 +29,7 @@ def _bin(name: str) -> Path:
 
 
 def ensure_venv() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script must explain itself on an older Python
         sys.exit("Bastion needs Python 3.11 or newer; this is " + sys.version.split()[0])
     if not _bin("python").exists():
         print("dev.py: creating .venv/ (first run only)", file=sys.stderr)

@@ -11,7 +11,9 @@ async def test_flood_of_wrong_secrets_gets_429_before_guessing(http, register):
     """After 20 wrong secrets a minute, even the right secret is refused with 429 and Retry-After."""
     client = await register()
     for _ in range(20):
-        wrong = await http.post("/token", data={"grant_type": "client_credentials"}, auth=(client["client_id"], "guess"))
+        wrong = await http.post(
+            "/token", data={"grant_type": "client_credentials"}, auth=(client["client_id"], "guess")
+        )
         assert wrong.status_code == 401
 
     refused = await http.post(
