@@ -55,6 +55,8 @@ def _check_new_client(new: NewClient) -> None:
         raise AdminError("a public client (--auth-method none) may not use client_credentials (RFC 6749 §4.4)")
     if new.auth_method == "private_key_jwt" and new.jwks is None and new.jwks_uri is None:
         raise AdminError("private_key_jwt needs --jwks FILE (or a jwks_uri)")
+    if new.introspect and new.auth_method == "none":
+        raise AdminError("--introspect needs an authenticating client; a public client (--auth-method none) cannot")
     if new.token_lifetime is not None and not 1 <= new.token_lifetime <= 60:
         raise AdminError("--token-lifetime must be 1-60 minutes")
     for audience in new.audiences:

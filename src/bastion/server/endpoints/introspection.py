@@ -26,7 +26,7 @@ async def introspection_endpoint(request: Request) -> Response:
     params = parse_form(await read_body(request))
     source = request.client.host if request.client else "unknown"
     caller = await authenticate_client(ctx, request.headers.get("authorization"), params, source, request.url.path)
-    if not caller.introspect:
+    if not caller.introspect or caller.is_public:
         raise UnauthorizedClient("this client may not use introspection")
     token = require(params, "token")
     claims = await read_access_token(ctx, token)

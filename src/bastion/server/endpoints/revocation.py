@@ -12,7 +12,7 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bastion.protocol.errors import InvalidRequest, UnauthorizedClient, UnsupportedTokenType
+from bastion.protocol.errors import InvalidClient, InvalidRequest, UnauthorizedClient, UnsupportedTokenType
 from bastion.protocol.rfc6749.params import check_content_type, parse_form, require, single
 from bastion.server.audit import audit
 from bastion.server.checks.client_auth import authenticate_client
@@ -54,10 +54,13 @@ async def revocation_list_endpoint(request: Request) -> Response:
     raw_since = query.get("since", "0")
     if not raw_since.isdigit():
         raise InvalidRequest("since must be unix seconds")
-    params: dict[str, list[str]] = {}
     source = request.client.host if request.client else "unknown"
-    caller = await authenticate_client(ctx, request.headers.get("authorization"), params, source, request.url.path)
-    if not caller.introspect:
+    authorization = request.headers.get("authorization")
+    if authorization is None:
+        # A GET has no form body: Basic is the only way to authenticate here (RFC 6749 §2.3.1).
+        raise InvalidClient("client authentication is required", used_basic=True)
+    caller = await authenticate_client(ctx, authorization, {}, source, request.url.path)
+    if not caller.introspect or caller.is_public:
         raise UnauthorizedClient("this client may not read revocations")
     now = int(time.time())
     async with ctx.database.sessions() as session:
