@@ -81,10 +81,16 @@ class Facts:
             "uses_data_store": any(s.kind == "data_store" for s in sinks),
             "calls_external": any(s.kind == "external_entity" for s in sinks),
             "cookie_sessions": any(f.attrs["authentication"] == "session_cookie" for f in inbound),
+            "behind_rate_limiter": bool(inbound) and all(
+                f.attrs["rate_limited"] or self._rate_limiting(f.attrs["from"]) for f in inbound),
             "inbound_auth": tuple(sorted({f.attrs["authentication"] for f in inbound})),
             "accessed_across_boundary": any(self.crosses_boundary(f) for f in touching),
         }
         return view
+
+    def _rate_limiting(self, element_id: str) -> bool:
+        element = self.model.element(element_id)
+        return element.kind == "process" and bool(element.attrs["rate_limiting"])
 
     def node(self, element_id: str) -> dict[str, Any]:
         return self._nodes[element_id]
@@ -122,7 +128,8 @@ class Facts:
             "writes": attrs["method"] in WRITE_METHODS,
             "takes_body": attrs["method"] in BODY_METHODS,
             "exposed": pview["exposed"],
-            "rate_limited": attrs["rate_limit"] is not None or bool(pview["rate_limiting"]),
+            "rate_limited": attrs["rate_limit"] is not None or bool(pview["rate_limiting"])
+            or bool(pview["behind_rate_limiter"]),
             "sensitivity": max(self._levels(returns), default=-1),
             "handles_pii": self._assets(returns, "pii"),
             "returns_credentials": self._assets(returns, "credentials"),
