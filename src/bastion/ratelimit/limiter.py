@@ -11,23 +11,43 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable
+from typing import Final
 
 import structlog
 
 from bastion.ratelimit.algorithms import Outcome
 from bastion.ratelimit.decision import Decision
-from bastion.ratelimit.metrics import DEFAULT_METRICS, Metrics
+from bastion.ratelimit.metrics import DEFAULT_METRICS, Metrics, Series
 from bastion.ratelimit.policy import Policy
-from bastion.ratelimit.stores import Store, StoreUnavailable
+from bastion.ratelimit.stores import MemoryStore, Store, StoreUnavailable
 
 Clock = Callable[[], float]
+_Decide = Callable[[Policy, str, int, bool, int], Outcome]
 _log = structlog.get_logger("bastion.ratelimit")
-_MICRO = 1_000_000
-_LONG_KEY = 128
+_MICRO: Final = 1_000_000
+_LONG_KEY: Final = 128
+_DECISIONS: Final = "bastion_ratelimit_decisions_total"
 
 
 class UnknownPolicy(KeyError):
     """No policy has this name."""
+
+
+class _Entry:
+    """A policy with its metric series resolved once, so a decision builds no label tuples."""
+
+    __slots__ = ("policy", "series")
+
+    def __init__(self, policy: Policy, metrics: Metrics) -> None:
+        self.policy = policy
+        self.series: dict[tuple[bool, bool], Series] = {
+            (consume, allowed): metrics.series(
+                _DECISIONS, policy=policy.name, op="hit" if consume else "check",
+                outcome="allowed" if allowed else "limited",
+            )
+            for consume in (False, True)
+            for allowed in (False, True)
+        }
 
 
 class RateLimiter:
@@ -59,6 +79,11 @@ class RateLimiter:
             self.policies[policy.name] = policy
         self.clock = clock
         self.metrics = metrics
+        self._entries = {name: _Entry(policy, metrics) for name, policy in self.policies.items()}
+        # The in-process store never waits: call it without a coroutine per decision.
+        self._now: _Decide | None = (
+            store.decide_now if isinstance(store, MemoryStore) else None
+        )
 
     def policy(self, name: str) -> Policy:
         try:
@@ -68,11 +93,15 @@ class RateLimiter:
 
     async def check(self, name: str, key: str, cost: int = 1) -> Decision:
         """Peek: would a request of `cost` be admitted now? Nothing is counted."""
-        return await self._decide(name, key, cost, consume=False)
+        if (decide := self._now) is not None:
+            return self._decide_now(decide, name, key, cost, False)
+        return await self._decide(name, key, cost, False)
 
     async def hit(self, name: str, key: str, cost: int = 1) -> Decision:
         """Count a request of `cost` if it is admitted, and return the decision."""
-        return await self._decide(name, key, cost, consume=True)
+        if (decide := self._now) is not None:
+            return self._decide_now(decide, name, key, cost, True)
+        return await self._decide(name, key, cost, True)
 
     async def check_all(self, pairs: Iterable[tuple[str, str]]) -> list[Decision]:
         """Peek at several (policy, key) pairs; `strictest()` of the result binds."""
@@ -85,26 +114,38 @@ class RateLimiter:
     async def aclose(self) -> None:
         await self.store.aclose()
 
-    async def _decide(self, name: str, key: str, cost: int, *, consume: bool) -> Decision:
-        policy = self.policy(name)
+    def _prepare(self, name: str, key: str, cost: int) -> tuple[_Entry, str, int]:
+        entry = self._entries.get(name)
+        if entry is None:
+            raise UnknownPolicy(name)
         if cost < 1:
             raise ValueError(f"cost must be at least 1, got {cost}")
-        now = round(self.clock() * _MICRO)
-        operation = "hit" if consume else "check"
+        if len(key) > _LONG_KEY:
+            key = _digest(key)
+        return entry, key, round(self.clock() * _MICRO)
+
+    def _decide_now(
+        self, decide: _Decide, name: str, key: str, cost: int, consume: bool
+    ) -> Decision:
+        """The in-process store never waits: decide without a coroutine per decision."""
+        entry, key, now = self._prepare(name, key, cost)
+        outcome = decide(entry.policy, key, cost, consume, now)
+        self.metrics.add(entry.series[consume, outcome[0]])
+        return _decision(entry.policy, outcome)
+
+    async def _decide(self, name: str, key: str, cost: int, consume: bool) -> Decision:
+        entry, key, now = self._prepare(name, key, cost)
         try:
             outcome = await self.store.decide(
-                policy, _bounded(key), cost=cost, consume=consume, now=now
+                entry.policy, key, cost=cost, consume=consume, now=now
             )
         except StoreUnavailable as error:
-            return self._degraded(policy, operation, error)
-        decision = _decision(policy, outcome)
-        self.metrics.inc(
-            "bastion_ratelimit_decisions_total", policy=policy.name, op=operation,
-            outcome="allowed" if decision.allowed else "limited",
-        )
-        return decision
+            return self._degraded(entry, consume, error)
+        self.metrics.add(entry.series[consume, outcome[0]])
+        return _decision(entry.policy, outcome)
 
-    def _degraded(self, policy: Policy, operation: str, error: StoreUnavailable) -> Decision:
+    def _degraded(self, entry: _Entry, consume: bool, error: StoreUnavailable) -> Decision:
+        policy = entry.policy
         allowed = policy.on_store_error == "open"
         _log.warning(
             "ratelimit_store_unavailable", policy=policy.name, mode=policy.on_store_error,
@@ -114,34 +155,22 @@ class RateLimiter:
             "bastion_ratelimit_store_errors_total", policy=policy.name,
             mode=policy.on_store_error,
         )
-        self.metrics.inc(
-            "bastion_ratelimit_decisions_total", policy=policy.name, op=operation,
-            outcome="allowed" if allowed else "limited",
-        )
+        self.metrics.add(entry.series[consume, allowed])
         retry = 0.0 if allowed else 1.0  # fail-closed: ask to come back soon, not a window later
         return Decision(
-            allowed=allowed, policy=policy.name, kind=policy.kind, limit=policy.limit,
-            window=policy.window, remaining=policy.limit if allowed else 0,
-            reset_after=retry, retry_after=retry, degraded=True,
+            allowed, policy.name, policy.kind, policy.limit, policy.window,
+            policy.limit if allowed else 0, retry, retry, True,
         )
 
 
-def _bounded(key: str) -> str:
+def _digest(key: str) -> str:
     """Keys come from callers (client_id, addresses); bound their size in the store."""
-    if len(key) <= _LONG_KEY:
-        return key
     return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _decision(policy: Policy, outcome: Outcome) -> Decision:
+    allowed, remaining, reset_after, retry_after = outcome
     return Decision(
-        allowed=outcome.allowed,
-        policy=policy.name,
-        kind=policy.kind,
-        limit=policy.limit,
-        window=policy.window,
-        remaining=outcome.remaining,
-        reset_after=outcome.reset_after / _MICRO,
-        retry_after=outcome.retry_after / _MICRO,
+        allowed, policy.name, policy.kind, policy.limit, policy.window, remaining,
+        reset_after / _MICRO, retry_after / _MICRO,
     )
-

@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Final
 
+Series = tuple[str, tuple[tuple[str, str], ...]]
+"""A metric name with its sorted labels: the key of one time series."""
+
 _HELP: Final = {
     "bastion_ratelimit_decisions_total": (
         "counter", "Rate-limit decisions by policy, operation (check or hit) and outcome."
@@ -28,18 +31,26 @@ class Metrics:
     """A registry of labelled counters and gauges."""
 
     def __init__(self) -> None:
-        self._counters: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
-        self._gauges: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        self._counters: Counter[Series] = Counter()
+        self._gauges: dict[Series, float] = {}
+
+    @staticmethod
+    def series(name: str, **labels: str) -> Series:
+        """Resolve a series once, for `add` on a hot path."""
+        return (name, tuple(sorted(labels.items())))
+
+    def add(self, series: Series, amount: int = 1) -> None:
+        self._counters[series] += amount
 
     def inc(self, name: str, amount: int = 1, **labels: str) -> None:
-        self._counters[(name, tuple(sorted(labels.items())))] += amount
+        self._counters[self.series(name, **labels)] += amount
 
     def set(self, name: str, value: float, **labels: str) -> None:
-        self._gauges[(name, tuple(sorted(labels.items())))] = value
+        self._gauges[self.series(name, **labels)] = value
 
     def value(self, name: str, **labels: str) -> float:
         """A counter's or gauge's current value (0 when never touched)."""
-        series = (name, tuple(sorted(labels.items())))
+        series = self.series(name, **labels)
         if series in self._gauges:
             return self._gauges[series]
         return float(self._counters[series])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, cast, get_args
 
@@ -63,10 +63,13 @@ class Policy:
     calendar: CalendarUnit | None = None
     routes: tuple[str, ...] = ()
     methods: tuple[str, ...] = ()
+    window_us: int = field(init=False, repr=False, compare=False)
+    """The window in microseconds, the unit the algorithms count in."""
 
-    @property
-    def window_us(self) -> int:
-        return round(self.window * _MICRO)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "window_us", round(self.window * _MICRO))
+        if self.limit < 1 or self.window_us < 1 or (self.burst is not None and self.burst < 1):
+            raise ValueError(f"policy {self.name!r}: limit, burst and window must be positive")
 
     @property
     def capacity(self) -> int:

@@ -12,12 +12,12 @@ from bastion.ratelimit.algorithms._outcome import Outcome
 
 def outcome(allowed: bool, count: int, *, limit: int, now: int, end: int) -> Outcome:
     """Report a decision from the window's count after it (what the Redis script returns)."""
-    reset_after = end - now if count > 0 else 0
+    left = end - now
     return Outcome(
-        allowed=allowed,
-        remaining=max(0, limit - count),
-        reset_after=reset_after,
-        retry_after=0 if allowed else end - now,
+        allowed,
+        limit - count if count < limit else 0,
+        left if count > 0 else 0,
+        0 if allowed else left,
     )
 
 

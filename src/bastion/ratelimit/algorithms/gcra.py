@@ -20,11 +20,12 @@ def outcome(allowed: bool, tat: int, *, burst: int, cost: int, interval: int, no
     """Report a decision from the TAT after it, never earlier than `now` (what Redis returns)."""
     horizon = burst * interval
     used = tat - now
+    room = horizon - used
     return Outcome(
-        allowed=allowed,
-        remaining=max(0, (horizon - used) // interval),
-        reset_after=used,
-        retry_after=0 if allowed else tat + cost * interval - horizon - now,
+        allowed,
+        room // interval if room > 0 else 0,
+        used,
+        0 if allowed else tat + cost * interval - horizon - now,
     )
 
 

@@ -15,6 +15,8 @@ from bastion.ratelimit.algorithms._outcome import Outcome
 
 def weighted(prev: int, cur: int, elapsed: int, window: int) -> int:
     """Estimated units in the sliding window `elapsed` microseconds into the current window."""
+    if not prev:
+        return cur
     return math.floor(float(prev) * float(window - elapsed) / float(window)) + cur
 
 
@@ -34,9 +36,14 @@ def _first_fit(prev: int, cur: int, start: int, window: int, room: int) -> int |
 
 def outcome(
     allowed: bool, prev: int, cur: int, *,
-    limit: int, cost: int, window: int, elapsed: int,
+    limit: int, cost: int, window: int, elapsed: int, estimate: int | None = None,
 ) -> Outcome:
-    """Report a decision from the two windows' counts after it (what the Redis script returns)."""
+    """Report a decision from the two windows' counts after it (what the Redis script returns).
+
+    `estimate` is `weighted(prev, cur, elapsed, window)` when the caller already has it.
+    """
+    if estimate is None:
+        estimate = weighted(prev, cur, elapsed, window)
     retry_after = 0
     if not allowed:
         here = _first_fit(prev, cur, elapsed, window, limit - cost)
@@ -52,10 +59,7 @@ def outcome(
     else:
         reset_after = 0
     return Outcome(
-        allowed=allowed,
-        remaining=max(0, limit - weighted(prev, cur, elapsed, window)),
-        reset_after=reset_after,
-        retry_after=retry_after,
+        allowed, limit - estimate if estimate < limit else 0, reset_after, retry_after
     )
 
 
@@ -63,9 +67,12 @@ def step(
     prev: int, cur: int, *, limit: int, cost: int, consume: bool, window: int, elapsed: int
 ) -> tuple[Outcome, int]:
     """Decide one request; return the outcome and the current window's new count."""
-    allowed = weighted(prev, cur, elapsed, window) + cost <= limit
+    estimate = weighted(prev, cur, elapsed, window)
+    allowed = estimate + cost <= limit
     if allowed and consume:
         cur += cost
+        estimate += cost
     return outcome(
-        allowed, prev, cur, limit=limit, cost=cost, window=window, elapsed=elapsed
+        allowed, prev, cur, limit=limit, cost=cost, window=window, elapsed=elapsed,
+        estimate=estimate,
     ), cur

@@ -37,15 +37,20 @@ class MemoryStore:
     async def decide(
         self, policy: Policy, key: str, *, cost: int, consume: bool, now: int
     ) -> Outcome:
+        return self.decide_now(policy, key, cost, consume, now)
+
+    def decide_now(self, policy: Policy, key: str, cost: int, consume: bool, now: int) -> Outcome:
+        """`decide` without a coroutine: the limiter's fast path for this store."""
         self._operations += 1
-        if self._operations % _SWEEP_EVERY == 0:
+        if not self._operations % _SWEEP_EVERY:
             self._sweep(now)
         slot = (policy.name, key)
         entry = self._state.get(slot)
         state = entry[1] if entry is not None and entry[0] > now else None
         outcome, new_state = _STEPS[policy.algorithm](policy, state, cost, consume, now)
-        if consume and outcome.allowed:
-            self._state[slot] = (now + max(outcome.reset_after, 1), new_state)
+        if consume and outcome[0]:
+            reset_after = outcome[2]
+            self._state[slot] = (now + (reset_after if reset_after > 0 else 1), new_state)
         return outcome
 
     def _sweep(self, now: int) -> None:
@@ -54,7 +59,11 @@ class MemoryStore:
 
 
 def _fixed(policy: Policy, state: Any, cost: int, consume: bool, now: int) -> tuple[Outcome, Any]:
-    start, end = policy.bounds(now)
+    if policy.calendar is None:
+        start = now - now % policy.window_us
+        end = start + policy.window_us
+    else:
+        start, end = policy.bounds(now)
     count = state[1] if state is not None and state[0] == start else 0
     outcome, count = fixed_window.step(
         count, limit=policy.limit, cost=cost, consume=consume, now=now, end=end
