@@ -161,17 +161,28 @@ def builtin_svg(model: ThreatModel) -> str:
         height = max(height, bottom)
         x += width + 90
     edges = []
+    bend = 0
     for f in model.flows:
         a, b = nodes[f.attrs["from"]], nodes[f.attrs["to"]]
-        x1, y1 = (a.x + a.w, a.y + a.h / 2) if b.x >= a.x + a.w else (a.x, a.y + a.h / 2)
-        x2, y2 = (b.x, b.y + b.h / 2) if b.x >= a.x + a.w else (b.x + b.w, b.y + b.h / 2)
-        if abs(a.x - b.x) < 1:  # same column: go down the side
-            x1, y1, x2, y2 = a.x + a.w, a.y + a.h / 2, b.x + b.w, b.y + b.h / 2
         dash = "" if f.attrs["encrypted"] else ' stroke-dasharray="4 3"'
-        edges.append(f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="#34495e"{dash} '
-                     f'marker-end="url(#arrow)"><title>{html.escape(flow_label(f))}</title></line>'
-                     f'<text x="{(x1 + x2) / 2}" y="{(y1 + y2) / 2 - 4}" font-size="10" '
-                     f'text-anchor="middle" fill="#34495e">{html.escape(f.name)}</text>')
+        title = f"<title>{html.escape(flow_label(f))}</title>"
+        if abs(a.x - b.x) < a.w:  # same column: a curve bulging to the right, one lane each
+            bend += 1
+            x1, y1, x2, y2 = a.x + a.w, a.y + a.h / 2, b.x + b.w, b.y + b.h / 2
+            cx = max(x1, x2) + 25 + 18 * bend
+            path = f"M {x1} {y1} C {cx} {y1} {cx} {y2} {x2} {y2}"
+            lx, ly = cx - 6, (y1 + y2) / 2
+        else:
+            forward = b.x >= a.x
+            x1, y1 = (a.x + a.w, a.y + a.h / 2) if forward else (a.x, a.y + a.h / 2)
+            x2, y2 = (b.x, b.y + b.h / 2) if forward else (b.x + b.w, b.y + b.h / 2)
+            path = f"M {x1} {y1} L {x2} {y2}"
+            lx, ly = (x1 + x2) / 2, (y1 + y2) / 2 - 4
+        edges.append(f'<path d="{path}" fill="none" stroke="#34495e"{dash} '
+                     f'marker-end="url(#arrow)">{title}</path>'
+                     f'<text x="{lx}" y="{ly}" font-size="10" text-anchor="middle" '
+                     f'fill="#34495e">{html.escape(f.name)}</text>')
+    x += 18 * bend
     boxes = []
     for e in model.nodes:
         n = nodes[e.id]
