@@ -87,12 +87,15 @@ def start_server(settings: Settings, tmp_path: Path, *, port: int | None = None,
     data_dir = tmp_path / f"serve-{port}"
     env = server_env(settings, port, **extra_env)
     log = tmp_path / f"serve-{port}.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bastion", "serve", "--port", str(port), "--data-dir", str(data_dir)],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    # The child keeps its own copy of the descriptor; closing ours avoids a ResourceWarning
+    # (an error under filterwarnings=error).
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bastion", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
