@@ -100,6 +100,11 @@ class Settings:
     metrics: Literal["auto", "on", "off"] = "auto"
     log_level: str = "info"
     ratelimit: Mapping[str, Any] = field(default_factory=dict)
+    # People (issue 3): browser sessions time out after idle/absolute seconds; `testing` password
+    # hashing uses cheap Argon2id parameters for test suites and `serve` refuses it.
+    session_idle_lifetime: int = 1800
+    session_absolute_lifetime: int = 12 * 3600
+    password_hashing: Literal["owasp", "testing"] = "owasp"  # noqa: S105 - a profile name, not a password
 
     def __post_init__(self) -> None:
         for check in _CHECKS:
@@ -189,6 +194,15 @@ def _check_refresh(s: Settings) -> None:
         )
 
 
+def _check_password_hashing(s: Settings) -> None:
+    if s.password_hashing not in ("owasp", "testing"):
+        raise ConfigError(
+            "password_hashing",
+            f"{s.password_hashing!r} is not owasp or testing",
+            "use owasp (testing is for test suites)",
+        )
+
+
 _CHECKS: tuple[Callable[[Settings], None], ...] = (
     _check_issuer,
     _check_algorithm,
@@ -207,6 +221,9 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
     _range("workers", 1, 64, "workers"),
     _check_refresh,
     _check_metrics,
+    _range("session_idle_lifetime", 60, 7 * 86400, "seconds"),
+    _range("session_absolute_lifetime", 60, 30 * 86400, "seconds"),
+    _check_password_hashing,
 )
 
 _FIELDS = {f.name: f for f in fields(Settings)}

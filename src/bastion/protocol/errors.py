@@ -71,6 +71,48 @@ class UnsupportedTokenType(OAuthError):
     status_code = 400
 
 
+class UnsupportedResponseType(OAuthError):
+    """RFC 6749 §4.1.2.1: the authorization server does not support this response type."""
+
+    error = "unsupported_response_type"
+    status_code = 400
+
+
+class AccessDenied(OAuthError):
+    """RFC 6749 §4.1.2.1: the resource owner denied the request."""
+
+    error = "access_denied"
+    status_code = 400
+
+
+class LoginRequired(OAuthError):
+    """OpenID Connect Core §3.1.2.6: prompt=none, but the user is not logged in."""
+
+    error = "login_required"
+    status_code = 400
+
+
+class ConsentRequired(OAuthError):
+    """OpenID Connect Core §3.1.2.6: prompt=none, but consent is missing."""
+
+    error = "consent_required"
+    status_code = 400
+
+
+class InteractionRequired(OAuthError):
+    """OpenID Connect Core §3.1.2.6: prompt=none, but the user must interact (e.g. a second factor)."""
+
+    error = "interaction_required"
+    status_code = 400
+
+
+class InvalidToken(OAuthError):
+    """RFC 6750 §3.1: the access token is expired, revoked, malformed or not an access token."""
+
+    error = "invalid_token"
+    status_code = 401
+
+
 class ServerError(OAuthError):
     error = "server_error"
     status_code = 500
@@ -82,15 +124,21 @@ class TemporarilyUnavailable(OAuthError):
 
 
 __all__ = [
+    "AccessDenied",
+    "ConsentRequired",
+    "InteractionRequired",
     "InvalidClient",
     "InvalidGrant",
     "InvalidRequest",
     "InvalidScope",
     "InvalidTarget",
+    "InvalidToken",
+    "LoginRequired",
     "OAuthError",
     "ServerError",
     "TemporarilyUnavailable",
     "UnauthorizedClient",
     "UnsupportedGrantType",
+    "UnsupportedResponseType",
     "UnsupportedTokenType",
 ]

@@ -70,3 +70,122 @@ class UsedAssertionRow(Base):
     client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     jti: Mapped[str] = mapped_column(String(256), primary_key=True)
     exp: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+# People and browser flows (issue 3). Secrets are stored as hashes (codes, refresh tokens,
+# session ids, recovery codes) or encrypted under the key-encryption key (TOTP secrets).
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    sub: Mapped[str] = mapped_column(String(64), primary_key=True)  # stable random subject
+    username: Mapped[str] = mapped_column(String(150), unique=True)
+    email: Mapped[str] = mapped_column(String(320), default="")
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    profile: Mapped[str] = mapped_column(Text, default="{}")  # JSON object of OIDC profile claims
+    roles: Mapped[str] = mapped_column(Text, default="")  # space-separated
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_hash: Mapped[str] = mapped_column(Text)  # Argon2id PHC string
+    totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # AES-GCM under the KEK
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # replay protection
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class RecoveryCodeRow(Base):
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sub: Mapped[str] = mapped_column(ForeignKey("users.sub", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class BrowserSessionRow(Base):
+    __tablename__ = "browser_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the cookie value
+    sid: Mapped[str] = mapped_column(String(64), unique=True)  # public id for the ID token's `sid`
+    sub: Mapped[str | None] = mapped_column(ForeignKey("users.sub", ondelete="CASCADE"), nullable=True, index=True)
+    stage: Mapped[str] = mapped_column(String(16))  # anonymous | password | authenticated
+    amr: Mapped[str] = mapped_column(String(64), default="")  # space-separated RFC 8176 values
+    auth_time: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    last_seen_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)  # absolute timeout
+
+
+class ConsentRow(Base):
+    __tablename__ = "consents"
+
+    sub: Mapped[str] = mapped_column(ForeignKey("users.sub", ondelete="CASCADE"), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"), primary_key=True)
+    scopes: Mapped[str] = mapped_column(Text)  # space-separated, the union of what was approved
+    granted_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuthorizationRequestRow(Base):
+    """A validated authorization request waiting for login, MFA or consent."""
+
+    __tablename__ = "authorization_requests"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64), index=True)  # bound to one browser session
+    client_id: Mapped[str] = mapped_column(String(64))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(Text)
+    state: Mapped[str | None] = mapped_column(Text, nullable=True)
+    nonce: Mapped[str | None] = mapped_column(Text, nullable=True)
+    code_challenge: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    prompt: Mapped[str] = mapped_column(String(64), default="")
+    max_age: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    login_hint: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class AuthorizationCodeRow(Base):
+    __tablename__ = "authorization_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    sub: Mapped[str] = mapped_column(String(64), index=True)
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(Text)
+    nonce: Mapped[str | None] = mapped_column(Text, nullable=True)
+    code_challenge: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    sid: Mapped[str] = mapped_column(String(64))
+    auth_time: Mapped[int] = mapped_column(BigInteger)
+    amr: Mapped[str] = mapped_column(String(64))
+    acr: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # What the exchange issued, so a replay can revoke it (RFC 6749 §4.1.2).
+    access_jti: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    access_exp: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    refresh_family: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class RefreshTokenRow(Base):
+    __tablename__ = "refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family: Mapped[str] = mapped_column(String(64), index=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    sub: Mapped[str] = mapped_column(String(64), index=True)
+    scope: Mapped[str] = mapped_column(Text)
+    sid: Mapped[str] = mapped_column(String(64))
+    auth_time: Mapped[int] = mapped_column(BigInteger)
+    amr: Mapped[str] = mapped_column(String(64))
+    acr: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)  # sliding idle expiry
+    family_expires_at: Mapped[int] = mapped_column(BigInteger)  # absolute expiry of the family
+    rotated_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # used (replaced)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    access_jti: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    access_exp: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

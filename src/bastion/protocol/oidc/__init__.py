@@ -1,0 +1,27 @@
+"""OpenID Connect Core 1.0. https://openid.net/specs/openid-connect-core-1_0.html
+
+ID token claims (§2, §3.1.3.6 at_hash), standard scope claims (§5.4) and the `typ` that keeps
+ID tokens and access tokens apart (RFC 9068 §2.1, RFC 8725 §3.11).
+"""
+
+from bastion.protocol.oidc.claims import (
+    ACR_MFA,
+    ACR_PASSWORD,
+    ID_TOKEN_TYP,
+    SCOPE_CLAIMS,
+    at_hash,
+    id_token_claims,
+    id_token_header,
+    scope_claims,
+)
+
+__all__ = [
+    "ACR_MFA",
+    "ACR_PASSWORD",
+    "ID_TOKEN_TYP",
+    "SCOPE_CLAIMS",
+    "at_hash",
+    "id_token_claims",
+    "id_token_header",
+    "scope_claims",
+]
