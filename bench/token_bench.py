@@ -1,0 +1,316 @@
+"""Client Credentials grants per second: one Bastion worker against node-oidc-provider.
+
+Both servers run on loopback and issue the same thing: an ES256-signed JWT access token for a
+client_secret_basic client, for the same `resource` (the token's audience) and scope. Both get
+byte-for-byte the same request (same client id and secret, same form body) from the same load
+generator (npm `autocannon`), one server after the other, never concurrently.
+
+    python3 dev.py run python bench/token_bench.py [--duration 10] [--connections 50] [--rounds 3]
+
+Steps: install bench/node's locked npm packages; start `bastion serve` (one worker, temporary
+data directory, development mode, ES256) and oidc-provider v9 (`clientCredentials` and
+`resourceIndicators` with `accessTokenFormat: 'jwt'`, an ES256 key, the in-memory adapter);
+verify that each answers 200 with a JWT that verifies against its own JWKS; warm both up; then
+measure each `--rounds` times, alternating which goes first, and print 2xx responses per second
+(non-2xx responses, socket errors and timeouts are counted and reported, never counted as
+grants), the median of the rounds, and the ratio Bastion / oidc-provider.
+
+Exit status: 0 when every measured response was a 2xx, 1 otherwise (for example when a default
+rate limit throttled this successful traffic), 2 when a server failed verification.
+With `--profile DIR`, the measured Bastion runs are sampled with py-spy (installed into the venv
+with pip on first use): DIR/bastion-N.txt (collapsed stacks) and DIR/bastion-N-top.txt (the
+functions with the most samples). Profiling costs the worker some speed; do not quote its rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import jwt
+from _harness import (
+    Bastion,
+    LoadResult,
+    autocannon,
+    cpu_seconds,
+    ensure_node_packages,
+    free_port,
+    median,
+    start_bastion,
+    start_node,
+    stop,
+)
+
+RESOURCE = "https://api.bench.test/"
+SCOPE = "read write"
+TARGET_RATIO = 1.2
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One measured run and the CPU time the server process spent during it."""
+
+    load: LoadResult
+    cpu: float
+
+    @property
+    def per_cpu_second(self) -> float:
+        return self.load.ok / self.cpu if self.cpu else 0.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """A server under load: its token endpoint and its JWKS, and its own issuer."""
+
+    name: str
+    issuer: str
+    token_url: str
+    jwks_url: str
+    pid: int
+
+
+def token_request(client_id: str, client_secret: str) -> tuple[dict[str, str], str]:
+    """The one request both servers get: RFC 6749 §4.4.2 with Basic auth (§2.3.1) and a resource (RFC 8707)."""
+    credentials = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+    headers = {
+        "authorization": f"Basic {credentials}",
+        "content-type": "application/x-www-form-urlencoded",
+    }
+    body = urlencode({"grant_type": "client_credentials", "scope": SCOPE, "resource": RESOURCE})
+    return headers, body
+
+
+def verify(target: Target, headers: dict[str, str], body: str) -> dict[str, Any]:
+    """POST the request once and check a 200 with an ES256 `at+jwt` that verifies against the JWKS."""
+    response = httpx.post(target.token_url, headers=headers, content=body, timeout=10)
+    if response.status_code != 200:
+        raise RuntimeError(f"{target.name}: POST /token answered {response.status_code}: {response.text}")
+    token = response.json()["access_token"]
+    header = jwt.get_unverified_header(token)
+    if header.get("alg") != "ES256" or header.get("typ") != "at+jwt":
+        raise RuntimeError(f"{target.name}: token header is {header}, wanted alg ES256 and typ at+jwt")
+    jwks = httpx.get(target.jwks_url, timeout=10).json()
+    key = next((k for k in jwks["keys"] if k.get("kid") == header.get("kid")), None)
+    if key is None:
+        raise RuntimeError(f"{target.name}: kid {header.get('kid')!r} is not in {target.jwks_url}")
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        jwt.PyJWK(key).key,
+        algorithms=["ES256"],
+        audience=RESOURCE,
+        issuer=target.issuer,
+        options={"require": ["exp", "iat", "jti", "sub", "client_id"]},
+    )
+    if claims.get("scope") != SCOPE:
+        raise RuntimeError(f"{target.name}: token scope is {claims.get('scope')!r}, wanted {SCOPE!r}")
+    return claims
+
+
+def start_oidc_provider(workdir: Path, client_id: str, client_secret: str) -> tuple[subprocess.Popen[bytes], Target]:
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    config = json.dumps(
+        {"port": port, "client_id": client_id, "client_secret": client_secret, "scope": SCOPE, "resource": RESOURCE}
+    )
+    process = start_node(
+        "oidc_server.mjs",
+        workdir,
+        "oidc-provider",
+        issuer + "/.well-known/openid-configuration",
+        {"BENCH_OIDC": config},
+    )
+    return process, Target("oidc-provider", issuer, issuer + "/token", issuer + "/jwks", process.pid)
+
+
+def bastion_target(server: Bastion) -> Target:
+    return Target("bastion", server.url, server.url + "/token", server.url + "/jwks", server.process.pid)
+
+
+class Profiler:
+    """py-spy attached to the Bastion worker during each measured run (a bench-only tool).
+
+    Each run leaves DIR/bastion-N.txt (collapsed stacks, the input of any flame-graph tool) and
+    DIR/bastion-N-top.txt (the functions with the most samples, inclusive and self).
+    """
+
+    def __init__(self, directory: Path, pid: int) -> None:
+        self.directory = directory
+        self.pid = pid
+        self.runs = 0
+        self.py_spy = Path(sys.executable).parent / "py-spy"
+        directory.mkdir(parents=True, exist_ok=True)
+        if not self.py_spy.exists():
+            pip = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "py-spy"]
+            subprocess.run(pip, check=True)
+
+    def around(self, run: Callable[[], LoadResult], seconds: float) -> LoadResult:
+        self.runs += 1
+        raw = self.directory / f"bastion-{self.runs}.txt"
+        record = [str(self.py_spy), "record", "--pid", str(self.pid), "--duration", str(max(1, int(seconds) - 1))]
+        record += ["--rate", "100", "--nonblocking", "--format", "raw", "--output", str(raw)]
+        spy = subprocess.Popen(record, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        result = run()
+        spy.wait(60)
+        if raw.exists():
+            top = summarise_stacks(raw.read_text())
+            (self.directory / f"bastion-{self.runs}-top.txt").write_text(top)
+            print(top, flush=True)
+        return result
+
+
+def summarise_stacks(collapsed: str, lines: int = 25) -> str:
+    """The functions with the most samples in py-spy's collapsed stacks ("f1;f2;f3 COUNT" lines)."""
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        samples = int(count)
+        total += samples
+        # A frame reads "function (path:line)"; drop the line so a function is counted once.
+        frames = [re.sub(r":\d+\)$", ")", frame) for frame in stack.split(";")]
+        for frame in set(frames):
+            inclusive[frame] += samples
+        own[frames[-1]] += samples
+    out = [f"{total} samples", "inclusive:"]
+    out += [f"  {100 * n / total:5.1f}%  {name}" for name, n in inclusive.most_common(lines)]
+    out += ["self:"]
+    out += [f"  {100 * n / total:5.1f}%  {name}" for name, n in own.most_common(lines)]
+    return "\n".join(out) + "\n"
+
+
+def measure(
+    targets: list[Target],
+    headers: dict[str, str],
+    body: str,
+    *,
+    connections: int,
+    duration: float,
+    rounds: int,
+    profiler: Profiler | None,
+) -> dict[str, list[Measured]]:
+    results: dict[str, list[Measured]] = {t.name: [] for t in targets}
+    for number in range(rounds):
+        # Alternate which server goes first so slow drift on a shared machine hits both alike.
+        order = targets if number % 2 == 0 else list(reversed(targets))
+        for target in order:
+
+            def run(target: Target = target) -> LoadResult:
+                return autocannon(
+                    target.token_url, body=body, headers=headers, connections=connections, duration=duration
+                )
+
+            cpu_before = cpu_seconds(target.pid)
+            profiled = profiler is not None and target.name == "bastion"
+            result = profiler.around(run, duration) if profiler is not None and profiled else run()
+            measured = Measured(result, cpu_seconds(target.pid) - cpu_before)
+            results[target.name].append(measured)
+            print(
+                f"  round {number + 1} {target.name:<14} {result.per_second:8.1f} grants/s"
+                f" {measured.per_cpu_second:8.1f} grants/CPU-s"
+                f"  (2xx {result.ok}, non-2xx {result.non_2xx}, errors {result.errors}, timeouts {result.timeouts},"
+                f" p50 {result.latency_p50:.0f} ms, p99 {result.latency_p99:.0f} ms)",
+                flush=True,
+            )
+    return results
+
+
+def _ratio(values: dict[str, float]) -> float:
+    return values["bastion"] / values["oidc-provider"] if values["oidc-provider"] else float("inf")
+
+
+def report(results: dict[str, list[Measured]]) -> int:
+    rates = {name: median([m.load.per_second for m in runs]) for name, runs in results.items()}
+    efficiency = {name: median([m.per_cpu_second for m in runs]) for name, runs in results.items()}
+    failures = {
+        name: sum(m.load.non_2xx + m.load.errors + m.load.timeouts for m in runs) for name, runs in results.items()
+    }
+    print()
+    for name in results:
+        print(
+            f"{name:<14} {rates[name]:8.1f} grants/s {efficiency[name]:8.1f} grants/CPU-s (medians)"
+            f"   non-2xx/errors/timeouts: {failures[name]}"
+        )
+    ratio = _ratio(rates)
+    verdict = "meets" if ratio >= TARGET_RATIO else "falls short of"
+    print(f"ratio bastion / oidc-provider: {ratio:.2f}x grants/s ({verdict} the {TARGET_RATIO}x target)")
+    # On a shared machine the wall-clock rate moves with everyone else's load; the CPU time each
+    # server spent per grant does not, so it is printed as the steadier second opinion.
+    print(f"ratio bastion / oidc-provider: {_ratio(efficiency):.2f}x grants per CPU-second of the server process")
+    if any(failures.values()):
+        print("FAIL: some responses were not 2xx (throttled or failed); see the counts above", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10, help="seconds per measured run (default 10)")
+    parser.add_argument("--connections", type=int, default=50, help="concurrent connections (default 50)")
+    parser.add_argument("--rounds", type=int, default=3, help="measured runs per server, alternating (default 3)")
+    parser.add_argument("--warmup", type=float, default=5, help="warm-up seconds per server (default 5)")
+    parser.add_argument("--profile", type=Path, help="record the measured Bastion runs with py-spy into this directory")
+    args = parser.parse_args()
+
+    ensure_node_packages()
+    with tempfile.TemporaryDirectory(prefix="bastion-token-bench-") as tmp:
+        workdir = Path(tmp)
+        bastion = start_bastion(workdir, access_token_algorithm="ES256")  # noqa: S106 - an algorithm name, not a password
+        node: subprocess.Popen[bytes] | None = None
+        try:
+            client = bastion.create_client(
+                "--name", "bench", "--grant", "client_credentials", "--scope", SCOPE, "--audience", RESOURCE
+            )
+            client_id, client_secret = client["client_id"], client["client_secret"]
+            node, peer = start_oidc_provider(workdir, client_id, client_secret)
+            targets = [bastion_target(bastion), peer]
+            headers, body = token_request(client_id, client_secret)
+            for target in targets:
+                try:
+                    claims = verify(target, headers, body)
+                except (RuntimeError, KeyError, ValueError, jwt.PyJWTError) as exc:
+                    print(f"verification failed: {exc}", file=sys.stderr)
+                    return 2
+                print(f"{target.name:<14} 200 with an ES256 at+jwt for aud={claims['aud']} scope={claims['scope']!r}")
+            print(
+                f"warm-up: {args.warmup:g} s per server; measuring {args.rounds} x {args.duration:g} s, "
+                f"{args.connections} connections, POST /token",
+                flush=True,
+            )
+            for target in targets:
+                autocannon(
+                    target.token_url, body=body, headers=headers, connections=args.connections, duration=args.warmup
+                )
+            profiler = Profiler(args.profile, bastion.process.pid) if args.profile else None
+            results = measure(
+                targets,
+                headers,
+                body,
+                connections=args.connections,
+                duration=args.duration,
+                rounds=args.rounds,
+                profiler=profiler,
+            )
+            return report(results)
+        finally:
+            if node is not None:
+                stop(node)
+            stop(bastion.process)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
