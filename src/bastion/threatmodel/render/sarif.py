@@ -2,7 +2,7 @@
 
 Every rule of the library goes into `tool.driver.rules` (§3.19.23); each applicable threat is a
 result located at its element's line in the model file. Mitigated and accepted threats carry a
-`suppressions` entry (§3.27.23, §3.35) so viewers show them as handled, not as findings.
+`suppressions` entry (§3.27.23; suppression `state` §3.35.3) so viewers show them as handled, not as findings.
 GitHub reads `properties.security-severity` (a number as text) to rank security results.
 """
 
@@ -62,7 +62,7 @@ def _result(a: Assessment, index: dict[str, int], uri: str) -> dict[str, Any]:
     if a.effective in ("mitigated", "accepted"):
         justification = a.mitigation if a.effective == "mitigated" else \
             f"{a.reason} (owner: {a.owner})"
-        result["suppressions"] = [{"kind": "external", "status": "accepted",
+        result["suppressions"] = [{"kind": "external", "state": "accepted",
                                    "justification": justification}]
     return result
 
