@@ -201,6 +201,7 @@ def _attacks(issuer: TestIssuer) -> list[Any]:
         pytest.param(f"{b64(b'[1]')}.{p}.{s}", "JOSE header or claims are not JSON objects", id="header-array"),
         pytest.param(f"{b64(bytes([0xFF, 0xFE]))}.{p}.{s}", "undecodable JWS segment", id="header-not-utf8"),
         pytest.param("a" * 20_000, "token too long", id="huge-token"),
+        pytest.param(f"{h}.{p}.A", "undecodable JWS segment", id="one-char-signature"),
         pytest.param("a.b.c.d.e", "not a JWS compact serialization", id="jwe-five-segments"),
     ]
 

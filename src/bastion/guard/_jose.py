@@ -15,7 +15,16 @@ from typing import Any
 
 from bastion.guard._errors import InvalidToken
 
-__all__ = ["MAX_TOKEN_LENGTH", "CompactJWS", "b64url_decode", "looks_like_jws", "parse_compact"]
+__all__ = [
+    "MAX_TOKEN_LENGTH",
+    "CompactJWS",
+    "b64url_decode",
+    "decode_header",
+    "decode_object",
+    "looks_like_jws",
+    "parse_compact",
+    "split_compact",
+]
 
 # A token is attacker-sized input; 16 KiB is far above any real access token and bounds the
 # work done before the signature is checked.
@@ -55,24 +64,62 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def parse_compact(token: str) -> CompactJWS:
-    """Split and decode a compact JWS.
+def split_compact(token: str) -> tuple[str, str, str]:
+    """The three base64url segments of a compact JWS.
 
     Raises:
-        InvalidToken: the token is not a well-formed JWS with JSON-object header and claims.
+        InvalidToken: too long, or not three non-empty base64url segments.
     """
     if len(token) > MAX_TOKEN_LENGTH:
         raise InvalidToken("token too long")
     if _COMPACT.fullmatch(token) is None:
         raise InvalidToken("not a JWS compact serialization")
     header_b64, payload_b64, signature_b64 = token.split(".")
+    return header_b64, payload_b64, signature_b64
+
+
+def decode_header(segment: str) -> dict[str, Any]:
+    """Decode a JOSE header, refusing duplicate members.
+
+    Raises:
+        InvalidToken: not base64url-encoded UTF-8 JSON object, or a duplicate member.
+    """
     try:
-        header = json.loads(b64url_decode(header_b64), object_pairs_hook=_no_duplicates)
-        claims = json.loads(b64url_decode(payload_b64))
-        signature = b64url_decode(signature_b64)
+        header = json.loads(b64url_decode(segment), object_pairs_hook=_no_duplicates)
     except (ValueError, binascii.Error) as exc:  # UnicodeDecodeError is a ValueError
         raise InvalidToken("undecodable JWS segment") from exc
-    if not isinstance(header, dict) or not isinstance(claims, dict):
+    if not isinstance(header, dict):
         raise InvalidToken("JOSE header or claims are not JSON objects")
+    return header
+
+
+def decode_object(segment: str) -> dict[str, Any]:
+    """Decode the claims segment (RFC 7515 §4 allows taking the last of duplicate members).
+
+    Raises:
+        InvalidToken: not base64url-encoded UTF-8 JSON object.
+    """
+    try:
+        claims = json.loads(b64url_decode(segment))
+    except (ValueError, binascii.Error) as exc:
+        raise InvalidToken("undecodable JWS segment") from exc
+    if not isinstance(claims, dict):
+        raise InvalidToken("JOSE header or claims are not JSON objects")
+    return claims
+
+
+def parse_compact(token: str) -> CompactJWS:
+    """Split and decode a compact JWS.
+
+    Raises:
+        InvalidToken: the token is not a well-formed JWS with JSON-object header and claims.
+    """
+    header_b64, payload_b64, signature_b64 = split_compact(token)
+    header = decode_header(header_b64)
+    claims = decode_object(payload_b64)
+    try:
+        signature = b64url_decode(signature_b64)
+    except (ValueError, binascii.Error) as exc:
+        raise InvalidToken("undecodable JWS segment") from exc
     signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
     return CompactJWS(header, claims, signing_input, signature)

@@ -8,19 +8,23 @@ the metadata (rate-limited) and ask again.
 
 from __future__ import annotations
 
+import binascii
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from bastion.guard._cache import VerifiedTokenCache
 from bastion.guard._checks import CLAIM_CHECKS, HEADER_CHECKS
 from bastion.guard._denylist import Denylist
 from bastion.guard._errors import InvalidToken
 from bastion.guard._issuer import TrustedIssuer
-from bastion.guard._jose import parse_compact
+from bastion.guard._jose import b64url_decode, decode_header, decode_object, split_compact
 from bastion.guard._keys import KeySet
 from bastion.guard._principal import AccessToken
 
 __all__ = ["BearerTokenValidator", "UnknownIssuer", "UnknownKey"]
+
+_HEADER_CACHE_SIZE = 256
 
 
 class UnknownIssuer(InvalidToken):
@@ -53,6 +57,9 @@ class BearerTokenValidator:
     ) -> None:
         self._issuers: dict[str, TrustedIssuer] = {}
         self._keys: dict[str, KeySet] = {}
+        # Headers that passed HEADER_CHECKS, by their exact base64url text: an issuer's tokens
+        # share a handful of headers, so each is decoded and checked once (bounded).
+        self._headers: dict[str, dict[str, Any]] = {}
         self.cache = VerifiedTokenCache(cache_size)
         self.denylist = denylist if denylist is not None else Denylist()
         self.denylist.on_revoke(self.cache.discard_jti)
@@ -97,11 +104,21 @@ class BearerTokenValidator:
         self.cache.put(token, access_token)
         return access_token
 
+    def _header(self, segment: str) -> dict[str, Any]:
+        header = self._headers.get(segment)
+        if header is None:
+            header = decode_header(segment)
+            for header_check in HEADER_CHECKS:
+                header_check(header)
+            if len(self._headers) >= _HEADER_CACHE_SIZE:
+                self._headers.clear()
+            self._headers[segment] = header
+        return header
+
     def _verify(self, token: str, now: float) -> AccessToken:
-        jws = parse_compact(token)
-        header, claims = jws.header, jws.claims
-        for header_check in HEADER_CHECKS:
-            header_check(header)
+        header_b64, payload_b64, signature_b64 = split_compact(token)
+        header = self._header(header_b64)
+        claims = decode_object(payload_b64)
         iss = claims.get("iss")
         # RFC 9068 §4: iss must exactly match a configured issuer (no normalisation).
         issuer = self._issuers.get(iss) if isinstance(iss, str) else None
@@ -115,7 +132,12 @@ class BearerTokenValidator:
         if key is None:
             raise UnknownKey(iss, header.get("kid"))
         # The algorithm must be one the trusted key allows, not merely what the header says.
-        if not key.verify(alg, jws.signing_input, jws.signature):
+        signing_input = token[: len(header_b64) + 1 + len(payload_b64)].encode("ascii")
+        try:
+            signature = b64url_decode(signature_b64)
+        except binascii.Error as exc:
+            raise InvalidToken("undecodable JWS segment") from exc
+        if not key.verify(alg, signing_input, signature):
             raise InvalidToken("signature verification failed")
         jti = claims.get("jti")
         if jti is not None and jti in self.denylist:
