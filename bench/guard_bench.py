@@ -163,13 +163,14 @@ jwks = json.loads(os.environ["GUARD_BENCH_JWKS"])
 async def handler(request):
     return JSONResponse({"hello": "world"})
 
-auth = Authenticator(static_issuers=[(TrustedIssuer(%(issuer)r, %(audience)r), jwks)])
+auth = Authenticator(static_issuers=[(TrustedIssuer(os.environ["GUARD_BENCH_ISSUER"],
+                                                   os.environ["GUARD_BENCH_AUDIENCE"]), jwks)])
 guard = RequestGuard(auth)
 rules = [RouteRule("/open", PUBLIC), RouteRule("/protected", require_scopes("notes:read"))]
 routes = [Route("/open", handler), Route("/protected", handler)]
 app = Starlette(routes=routes, middleware=[Middleware(GuardMiddleware, guard=guard, rules=rules)])
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
-""" % {"issuer": ISSUER, "audience": AUDIENCE}
+"""
 
 
 def bench_http(args: argparse.Namespace) -> float:
@@ -182,7 +183,11 @@ def bench_http(args: argparse.Namespace) -> float:
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "server.log"
-        env = os.environ | {"GUARD_BENCH_JWKS": json.dumps({"keys": [jwk]})}
+        env = os.environ | {
+            "GUARD_BENCH_JWKS": json.dumps({"keys": [jwk]}),
+            "GUARD_BENCH_ISSUER": ISSUER,
+            "GUARD_BENCH_AUDIENCE": AUDIENCE,
+        }
         with log.open("wb") as out:
             process = subprocess.Popen(
                 [sys.executable, "-c", SERVER, str(port)], stdout=out, stderr=subprocess.STDOUT, env=env
