@@ -88,7 +88,9 @@ def _assess(threat: Threat, entry: ThreatEntry | None, results: dict[str, Eviden
     tests: tuple[str, ...] = ()
     if not threat.applies:
         status, reason = "not_applicable", "the model's facts rule it out"
-        if entry is not None and entry.status != "not_applicable":
+        # Only an exact id is a claim about this threat; a pattern may cover threats that
+        # do not apply without anyone having said otherwise.
+        if entry is not None and entry.status != "not_applicable" and entry.pattern == threat.id:
             note = f"model entry says {entry.status}, but the rule does not apply"
     elif entry is not None:
         status, mitigation, reason, owner = entry.status, entry.mitigation, entry.reason, entry.owner
