@@ -28,7 +28,7 @@ async def ok(request: Request) -> PlainTextResponse:
 
 def create_app() -> RateLimitMiddleware:
     store = RedisStore(os.environ["BASTION_TEST_RL_REDIS"],
-                       key_prefix=os.environ["BASTION_TEST_RL_PREFIX"])
+                       key_prefix=os.environ["BASTION_TEST_RL_PREFIX"], timeout=10)
     policies = [
         Policy(algorithm, LIMIT, 3600.0, algorithm,  # type: ignore[arg-type]
                key=("route",), routes=(path,))

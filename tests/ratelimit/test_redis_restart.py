@@ -41,7 +41,7 @@ async def test_redis_killed_mid_run_fails_open_or_closed_and_recovers(
         Policy("open", 2, 3600.0, "gcra", on_store_error="open", routes=("/open",)),
         Policy("closed", 2, 3600.0, "sliding_log", on_store_error="closed", routes=("/closed",)),
     ]
-    store = RedisStore(redis_server.url, key_prefix="restart:")
+    store = RedisStore(redis_server.url, key_prefix="restart:", timeout=10)
     limiter = RateLimiter(store, policies, metrics=metrics)
     app = RateLimitMiddleware(Starlette(routes=[Route("/open", ok), Route("/closed", ok)]), limiter)
     transport = httpx.ASGITransport(app=app)
@@ -72,7 +72,7 @@ async def test_scripts_survive_a_script_flush(
     redis_server: RedisServer, clock: FakeClock, algorithm: str
 ) -> None:
     """After SCRIPT FLUSH the next decision re-loads its script instead of failing NOSCRIPT."""
-    store = RedisStore(redis_server.url, key_prefix="flush:")
+    store = RedisStore(redis_server.url, key_prefix="flush:", timeout=10)
     limiter = RateLimiter(store, [Policy("p", 2, 60.0, algorithm)],  # type: ignore[arg-type]
                           clock=clock, metrics=Metrics())
     first = await limiter.hit("p", "k")
@@ -91,7 +91,7 @@ async def test_one_round_trip_per_decision(
 ) -> None:
     """Once its script is loaded, each decision is exactly one EVALSHA (commandstats also list
     the commands the scripts run inside, so those are not client round trips)."""
-    store = RedisStore(redis_server.url, key_prefix="rtt:")
+    store = RedisStore(redis_server.url, key_prefix="rtt:", timeout=10)
     limiter = RateLimiter(store, [Policy("p", 5, 60.0, algorithm)],  # type: ignore[arg-type]
                           clock=clock, metrics=Metrics())
     await limiter.hit("p", "warm-up")

@@ -127,11 +127,22 @@ class RateLimiter:
     def _decide_now(
         self, decide: _Decide, name: str, key: str, cost: int, consume: bool
     ) -> Decision:
-        """The in-process store never waits: decide without a coroutine per decision."""
-        entry, key, now = self._prepare(name, key, cost)
-        outcome = decide(entry.policy, key, cost, consume, now)
-        self.metrics.add(entry.series[consume, outcome[0]])
-        return _decision(entry.policy, outcome)
+        """The in-process store never waits: decide without a coroutine per decision.
+
+        The body repeats `_prepare` and `_decision` inline: this is the per-request hot path.
+        """
+        entry = self._entries.get(name)
+        if entry is None or cost < 1 or len(key) > _LONG_KEY:
+            entry, key, _ = self._prepare(name, key, cost)
+        policy = entry.policy
+        allowed, remaining, reset_after, retry_after = decide(
+            policy, key, cost, consume, round(self.clock() * _MICRO)
+        )
+        self.metrics.add(entry.series[consume, allowed])
+        return Decision(
+            allowed, policy.name, policy.kind, policy.limit, policy.window, remaining,
+            reset_after / _MICRO, retry_after / _MICRO,
+        )
 
     async def _decide(self, name: str, key: str, cost: int, consume: bool) -> Decision:
         entry, key, now = self._prepare(name, key, cost)

@@ -16,6 +16,8 @@ from typing import Any, Final, Literal, cast, get_args
 
 import limits
 
+from bastion.ratelimit.algorithms import gcra
+
 Algorithm = Literal["fixed_window", "sliding_log", "sliding_window", "token_bucket", "gcra"]
 Kind = Literal["burst", "quota"]
 FailureMode = Literal["open", "closed"]
@@ -65,9 +67,14 @@ class Policy:
     methods: tuple[str, ...] = ()
     window_us: int = field(init=False, repr=False, compare=False)
     """The window in microseconds, the unit the algorithms count in."""
+    interval_us: int = field(init=False, repr=False, compare=False)
+    """GCRA's emission interval (window / limit) in whole microseconds, at least 1."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "window_us", round(self.window * _MICRO))
+        object.__setattr__(
+            self, "interval_us", gcra.emission_interval(max(1, self.limit), self.window_us)
+        )
         if self.limit < 1 or self.window_us < 1 or (self.burst is not None and self.burst < 1):
             raise ValueError(f"policy {self.name!r}: limit, burst and window must be positive")
 

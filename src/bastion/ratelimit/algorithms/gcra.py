@@ -30,12 +30,16 @@ def outcome(allowed: bool, tat: int, *, burst: int, cost: int, interval: int, no
 
 
 def step(
-    tat: int, *, burst: int, cost: int, consume: bool, interval: int, now: int
+    tat: int, burst: int, cost: int, consume: bool, interval: int, now: int
 ) -> tuple[Outcome, int]:
     """Decide one request against the stored `tat` (0 for a new key); return outcome and TAT."""
-    tat = max(tat, now)
+    if tat < now:
+        tat = now
     candidate = tat + cost * interval
-    allowed = candidate - now <= burst * interval
-    if allowed and consume:
+    horizon = burst * interval
+    if candidate - now > horizon:
+        return outcome(False, tat, burst=burst, cost=cost, interval=interval, now=now), tat
+    if consume:
         tat = candidate
-    return outcome(allowed, tat, burst=burst, cost=cost, interval=interval, now=now), tat
+    room = horizon - tat + now  # `outcome` inlined for the admitted case, the common one
+    return Outcome(True, room // interval if room > 0 else 0, tat - now, 0), tat

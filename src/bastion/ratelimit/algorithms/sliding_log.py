@@ -37,7 +37,7 @@ def outcome(
 
 
 def step(
-    log: list[int], *, limit: int, cost: int, consume: bool, window: int, now: int
+    log: list[int], limit: int, cost: int, consume: bool, window: int, now: int
 ) -> Outcome:
     """Decide one request against `log` (sorted stamps, mutated in place) and report it."""
     del log[: bisect_right(log, now - window)]

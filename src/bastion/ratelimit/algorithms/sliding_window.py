@@ -64,15 +64,18 @@ def outcome(
 
 
 def step(
-    prev: int, cur: int, *, limit: int, cost: int, consume: bool, window: int, elapsed: int
+    prev: int, cur: int, limit: int, cost: int, consume: bool, window: int, elapsed: int
 ) -> tuple[Outcome, int]:
     """Decide one request; return the outcome and the current window's new count."""
     estimate = weighted(prev, cur, elapsed, window)
-    allowed = estimate + cost <= limit
-    if allowed and consume:
+    if estimate + cost > limit:
+        return outcome(
+            False, prev, cur, limit=limit, cost=cost, window=window, elapsed=elapsed,
+            estimate=estimate,
+        ), cur
+    if consume:
         cur += cost
         estimate += cost
-    return outcome(
-        allowed, prev, cur, limit=limit, cost=cost, window=window, elapsed=elapsed,
-        estimate=estimate,
-    ), cur
+    # `outcome` inlined for the admitted case, the common one.
+    reset_after = 2 * window - elapsed if cur else (window - elapsed if prev else 0)
+    return Outcome(True, limit - estimate if estimate < limit else 0, reset_after, 0), cur

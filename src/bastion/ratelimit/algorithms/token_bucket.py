@@ -33,7 +33,7 @@ def outcome(
 
 
 def step(
-    tokens: float | None, stamp: int, *,
+    tokens: float | None, stamp: int,
     capacity: int, limit: int, cost: int, consume: bool, window: int, now: int,
 ) -> tuple[Outcome, float]:
     """Decide one request; `tokens` None means a full bucket. Return the outcome and tokens."""

@@ -65,17 +65,13 @@ def _fixed(policy: Policy, state: Any, cost: int, consume: bool, now: int) -> tu
     else:
         start, end = policy.bounds(now)
     count = state[1] if state is not None and state[0] == start else 0
-    outcome, count = fixed_window.step(
-        count, limit=policy.limit, cost=cost, consume=consume, now=now, end=end
-    )
+    outcome, count = fixed_window.step(count, policy.limit, cost, consume, now, end)
     return outcome, (start, count)
 
 
 def _log(policy: Policy, state: Any, cost: int, consume: bool, now: int) -> tuple[Outcome, Any]:
     log: list[int] = [] if state is None else state
-    outcome = sliding_log.step(
-        log, limit=policy.limit, cost=cost, consume=consume, window=policy.window_us, now=now
-    )
+    outcome = sliding_log.step(log, policy.limit, cost, consume, policy.window_us, now)
     return outcome, log
 
 
@@ -89,25 +85,21 @@ def _counter(
         prev, cur = state[1], state[2]
     elif state is not None and state[0] == index - 1:
         prev = state[2]
-    outcome, cur = sliding_window.step(
-        prev, cur, limit=policy.limit, cost=cost, consume=consume, window=window, elapsed=elapsed
-    )
+    outcome, cur = sliding_window.step(prev, cur, policy.limit, cost, consume, window, elapsed)
     return outcome, (index, prev, cur)
 
 
 def _bucket(policy: Policy, state: Any, cost: int, consume: bool, now: int) -> tuple[Outcome, Any]:
     tokens, stamp = (None, now) if state is None else state
     outcome, level = token_bucket.step(
-        tokens, stamp, capacity=policy.capacity, limit=policy.limit, cost=cost,
-        consume=consume, window=policy.window_us, now=now,
+        tokens, stamp, policy.capacity, policy.limit, cost, consume, policy.window_us, now
     )
     return outcome, (level, max(stamp, now))
 
 
 def _gcra(policy: Policy, state: Any, cost: int, consume: bool, now: int) -> tuple[Outcome, Any]:
     outcome, tat = gcra.step(
-        0 if state is None else state, burst=policy.capacity, cost=cost, consume=consume,
-        interval=gcra.emission_interval(policy.limit, policy.window_us), now=now,
+        0 if state is None else state, policy.capacity, cost, consume, policy.interval_us, now
     )
     return outcome, tat
 

@@ -44,7 +44,7 @@ class RedisStore:
         url_or_client: str | aioredis.Redis,
         *,
         key_prefix: str = "bastion:rl:",
-        timeout: float = 0.25,
+        timeout: float = 0.5,
     ) -> None:
         if isinstance(url_or_client, str):
             # One immediate retry so a connection killed by a Redis restart is replaced at
@@ -151,7 +151,7 @@ async def _bucket(
 async def _gcra(
     store: RedisStore, policy: Policy, base: str, cost: int, flag: str, now: int
 ) -> Outcome:
-    interval = gcra.emission_interval(policy.limit, policy.window_us)
+    interval = policy.interval_us
     allowed, tat = await store._run("gcra", [base], [now, interval, policy.capacity, cost, flag])
     return gcra.outcome(
         bool(allowed), int(tat), burst=policy.capacity, cost=cost, interval=interval, now=now

@@ -1,0 +1,270 @@
+"""Rate-limit and load-shedding benchmarks; printed as ratios, never part of the test run.
+
+    python3 dev.py run python bench/ratelimit_bench.py            # everything
+    python3 dev.py run python bench/ratelimit_bench.py decisions  # decisions/s vs `limits`
+    python3 dev.py run python bench/ratelimit_bench.py shedding   # latency with/without shedding
+
+decisions: for each algorithm, `RateLimiter.hit` on MemoryStore and RedisStore against the
+`limits` library's equivalent async strategy (memory storage; Redis storage on redis-py) in the
+same run, interleaved rounds, medians. Redis round trips per decision are counted on the client
+connection. `limits` 5.8 has no token bucket or GCRA: those rows compare with its fixed window,
+its cheapest strategy, and say so.
+
+shedding: a real uvicorn process serving a Starlette app whose handler does 5 ms of CPU work in
+slices (so concurrent requests share the CPU, as a real service's do), driven over keep-alive
+connections at far more concurrency than it can serve; once without shedding, once with a fixed
+concurrency limit and once with the adaptive (gradient) limit. Latencies are split by status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from _harness import free_port, stop, wait_until_ready  # noqa: E402 - after the path setup
+
+ALGORITHMS = ["fixed_window", "sliding_log", "sliding_window", "token_bucket", "gcra"]
+PEERS = {
+    "fixed_window": "FixedWindowRateLimiter",
+    "sliding_log": "MovingWindowRateLimiter",
+    "sliding_window": "SlidingWindowCounterRateLimiter",
+    "token_bucket": "FixedWindowRateLimiter",
+    "gcra": "FixedWindowRateLimiter",
+}
+KEYS = [f"client-{i}" for i in range(200)]
+
+
+# ---------------------------------------------------------------- decisions per second
+
+
+def counting_connection() -> tuple[type[Any], list[int]]:
+    """A redis-py connection class that counts the commands it sends (round trips)."""
+    from redis.asyncio.connection import Connection
+
+    sent = [0]
+
+    class Counting(Connection):
+        async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+            sent[0] += 1
+            await super().send_packed_command(command, check_health)
+
+    return Counting, sent
+
+
+async def rate(operation: Callable[[str], Awaitable[object]], count: int, workers: int) -> float:
+    """Decisions per second of `count` operations spread over `workers` concurrent tasks."""
+
+    async def worker(offset: int) -> None:
+        for i in range(offset, count, workers):
+            await operation(KEYS[i % len(KEYS)])
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(workers)))
+    return count / (time.perf_counter() - started)
+
+
+async def decisions(redis_url: str | None, rounds: int, memory_ops: int, redis_ops: int) -> None:
+    import limits
+    import limits.aio.storage
+    import limits.aio.strategies
+    import redis.asyncio as aioredis
+
+    from bastion.ratelimit import MemoryStore, Metrics, Policy, RateLimiter, RedisStore
+
+    # Large enough that every decision is an admission, the path that does the most work.
+    item = limits.parse("1000000/hour")
+    stores = ["memory"] + (["redis"] if redis_url else [])
+    print("decisions/s: RateLimiter.hit vs limits (median of", rounds, "interleaved rounds)")
+    print(f"{'algorithm':<15} {'store':<7} {'workers':>7} {'bastion/s':>11} {'limits/s':>11}"
+          f" {'ratio':>6}  {'rtt/dec b':>9} {'rtt/dec l':>9}  peer")
+    for algorithm in ALGORITHMS:
+        for store_name in stores:
+            for workers in ([1] if store_name == "memory" else [1, 32]):
+                ops = memory_ops if store_name == "memory" else redis_ops
+                prefix = f"bench:{uuid.uuid4().hex}:"
+                ours_rates: list[float] = []
+                peer_rates: list[float] = []
+                policy = Policy("bench", 1_000_000, 3600.0, algorithm)  # type: ignore[arg-type]
+                ours_sent, peer_sent = [0], [0]
+                if store_name == "memory":
+                    store: Any = MemoryStore()
+                    storage: Any = limits.aio.storage.MemoryStorage()
+                else:
+                    ours_class, ours_sent = counting_connection()
+                    client = aioredis.from_url(redis_url or "", connection_class=ours_class,
+                                               max_connections=64)
+                    store = RedisStore(client, key_prefix=prefix)
+                    peer_class, peer_sent = counting_connection()
+                    storage = limits.aio.storage.RedisStorage(
+                        "async+" + (redis_url or ""), implementation="redispy",
+                        key_prefix=prefix + "limits", connection_class=peer_class,
+                        max_connections=64,
+                    )
+                limiter = RateLimiter(store, [policy], metrics=Metrics())
+                peer = getattr(limits.aio.strategies, PEERS[algorithm])(storage)
+
+                async def ours(key: str) -> object:
+                    return await limiter.hit("bench", key)
+
+                async def theirs(key: str) -> object:
+                    return await peer.hit(item, key)
+
+                await rate(ours, 200, 1)  # warm up: scripts loaded, connections open
+                await rate(theirs, 200, 1)
+                ours_sent[0] = peer_sent[0] = 0
+                for n in range(rounds):
+                    pair = [(ours, ours_rates), (theirs, peer_rates)]
+                    for operation, rates in (pair if n % 2 == 0 else pair[::-1]):
+                        rates.append(await rate(operation, ops, workers))
+                ours_rate = statistics.median(ours_rates)
+                peer_rate = statistics.median(peer_rates)
+                total = rounds * ops
+                rtt = ("-", "-") if store_name == "memory" else (
+                    f"{ours_sent[0] / total:.2f}", f"{peer_sent[0] / total:.2f}")
+                note = PEERS[algorithm] + (" (no equivalent)" if algorithm in
+                                            ("token_bucket", "gcra") else "")
+                print(f"{algorithm:<15} {store_name:<7} {workers:>7} {ours_rate:>11,.0f}"
+                      f" {peer_rate:>11,.0f} {ours_rate / peer_rate:>5.2f}x  {rtt[0]:>9}"
+                      f" {rtt[1]:>9}  {note}", flush=True)
+                if store_name == "redis":
+                    cleaner = aioredis.from_url(redis_url or "")
+                    keys = [k async for k in cleaner.scan_iter(match=f"{prefix}*")]
+                    for start in range(0, len(keys), 500):
+                        await cleaner.delete(*keys[start:start + 500])
+                    await cleaner.aclose()
+                    await store.aclose()
+
+
+# ---------------------------------------------------------------- load shedding
+
+
+def create_app() -> Any:
+    """The shedding bench's server app (uvicorn factory); mode from BENCH_SHED_MODE."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from bastion.ratelimit import FixedLimit, GradientLimit, LoadSheddingMiddleware
+
+    async def work(request: Request) -> PlainTextResponse:
+        for _ in range(10):  # 10 slices of 0.5 ms CPU, yielding between them
+            end = time.perf_counter() + 0.0005
+            while time.perf_counter() < end:
+                pass
+            await asyncio.sleep(0)
+        return PlainTextResponse("done")
+
+    app: Any = Starlette(routes=[Route("/work", work)])
+    mode = os.environ.get("BENCH_SHED_MODE", "none")
+    if mode == "fixed":
+        app = LoadSheddingMiddleware(app, limit=FixedLimit(4), queue_size=4, queue_timeout=0.05)
+    elif mode == "adaptive":
+        app = LoadSheddingMiddleware(app, limit=GradientLimit(8, minimum=2, maximum=64),
+                                     queue_size=4, queue_timeout=0.05)
+    return app
+
+
+async def http_get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                   request: bytes) -> int:
+    writer.write(request)
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    await reader.readexactly(length)
+    return status
+
+
+async def drive(port: int, connections: int, seconds: float) -> dict[int, list[float]]:
+    """Keep `connections` keep-alive clients busy for `seconds`; latencies by status."""
+    request = f"GET /work HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    latencies: dict[int, list[float]] = {}
+    deadline = time.perf_counter() + seconds
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            status = await http_get(reader, writer, request)
+            latencies.setdefault(status, []).append(time.perf_counter() - started)
+            if status == 503:
+                await asyncio.sleep(0.005)  # a client honouring Retry-After backs off
+        writer.close()
+
+    await asyncio.gather(*(client() for _ in range(connections)))
+    return latencies
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
+
+
+def shedding(connections: int, seconds: float) -> None:
+    print(f"\nload shedding: {connections} connections for {seconds:.0f} s against one uvicorn"
+          " process (5 ms CPU per request)")
+    print(f"{'mode':<9} {'200/s':>7} {'200 p50':>8} {'200 p99':>8} {'503/s':>7} {'503 p50':>8}"
+          f" {'503 p99':>8}")
+    root = BENCH.parent
+    for mode in ("none", "fixed", "adaptive"):
+        port = free_port()
+        log = Path(f"/tmp/bastion-shed-bench-{port}.log")
+        env = {**os.environ, "BENCH_SHED_MODE": mode,
+               "PYTHONPATH": os.pathsep.join([str(BENCH), str(root / "src")])}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "ratelimit_bench:create_app", "--factory",
+             "--port", str(port), "--log-level", "warning", "--no-access-log"],
+            env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_until_ready(f"http://127.0.0.1:{port}/work", process, log)
+            latencies = asyncio.run(drive(port, connections, seconds))
+        finally:
+            stop(process)
+            log.unlink(missing_ok=True)
+        ok, shed = latencies.get(200, []), latencies.get(503, [])
+
+        def cell(values: list[float], fraction: float) -> str:
+            return f"{percentile(values, fraction):>6.1f}ms" if values else f"{'-':>8}"
+
+        print(f"{mode:<9} {len(ok) / seconds:>7.0f} {cell(ok, 0.5)} {cell(ok, 0.99)}"
+              f" {len(shed) / seconds:>7.0f} {cell(shed, 0.5)} {cell(shed, 0.99)}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("what", nargs="?", choices=["all", "decisions", "shedding"], default="all")
+    parser.add_argument("--redis", default=os.environ.get("BASTION_BENCH_REDIS",
+                                                          "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--no-redis", action="store_true")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--memory-ops", type=int, default=20_000)
+    parser.add_argument("--redis-ops", type=int, default=2_000)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    if args.what in ("all", "decisions"):
+        asyncio.run(decisions(None if args.no_redis else args.redis, args.rounds,
+                              args.memory_ops, args.redis_ops))
+    if args.what in ("all", "shedding"):
+        shedding(args.connections, args.seconds)
+
+
+if __name__ == "__main__":
+    main()
