@@ -1,0 +1,238 @@
+"""A hash-chained audit trail of security-relevant actions (non-repudiation).
+
+Each entry records who (actor, sub, client_id or API key id), what (action), which object, the
+outcome, the request id and the time, as one JSON line and, when configured, a database row.
+Entries are chained: `hash = SHA-256(prev || canonical JSON of the entry without its hash)`, so
+editing or deleting an entry (or reordering) breaks every later link; `verify_entries` finds the
+first broken one. Truncating the tail leaves a valid shorter chain, which is why `head()` gives
+the latest hash to anchor elsewhere (a log shipper, a ticket) and `verify` can compare against it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from bastion.guard._principal import Principal
+
+__all__ = [
+    "GENESIS",
+    "AuditLog",
+    "AuditSink",
+    "JsonLinesSink",
+    "SqlAuditSink",
+    "VerifyResult",
+    "entry_hash",
+    "read_jsonl",
+    "verify_entries",
+]
+
+GENESIS = "0" * 64
+
+
+def _canonical(entry: Mapping[str, Any]) -> bytes:
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def entry_hash(entry: Mapping[str, Any]) -> str:
+    """The chain hash of an entry (its `hash` member excluded, its `prev` included)."""
+    body = {k: v for k, v in entry.items() if k != "hash"}
+    return hashlib.sha256(str(body["prev"]).encode() + _canonical(body)).hexdigest()
+
+
+class AuditSink(Protocol):
+    """Where entries go; `last()` lets a restarted process continue the chain."""
+
+    def last(self) -> dict[str, Any] | None: ...
+
+    def write(self, entry: dict[str, Any]) -> None: ...
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """The entries of a JSON-lines audit file (a line that is not JSON is yielded as an error)."""
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except ValueError:
+                yield {"_unparsable_line": number}
+
+
+class JsonLinesSink:
+    """Appends one JSON object per line to a file (0600), flushed per entry."""
+
+    def __init__(self, path: Path, *, fsync: bool = False) -> None:
+        self.path = Path(path)
+        self.fsync = fsync
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def last(self) -> dict[str, Any] | None:
+        if not self.path.exists():
+            return None
+        with self.path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 65536))
+            lines = [line for line in handle.read().splitlines() if line.strip()]
+        return json.loads(lines[-1]) if lines else None
+
+    def write(self, entry: dict[str, Any]) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "ab") as handle:
+            handle.write(_canonical(entry) + b"\n")
+            handle.flush()
+            if self.fsync:
+                os.fsync(handle.fileno())
+
+
+def audit_table(metadata: sa.MetaData, name: str = "audit_log") -> sa.Table:
+    """The audit table: the chained JSON entry plus indexed columns for queries."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("time", sa.Float, nullable=False),
+        sa.Column("actor", sa.String(300), nullable=False, index=True),
+        sa.Column("action", sa.String(200), nullable=False, index=True),
+        sa.Column("object", sa.String(500), nullable=True),
+        sa.Column("outcome", sa.String(20), nullable=False),
+        sa.Column("request_id", sa.String(100), nullable=True),
+        sa.Column("entry", sa.Text, nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+    )
+
+
+class SqlAuditSink:
+    """Writes entries to a table through SQLAlchemy Core (any synchronous engine)."""
+
+    def __init__(self, engine: sa.Engine, table: str = "audit_log") -> None:
+        self.engine = engine
+        self.table = audit_table(sa.MetaData(), table)
+        self.table.create(engine, checkfirst=True)
+
+    def last(self) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(self.table.c.entry).order_by(self.table.c.seq.desc()).limit(1)).first()
+        return json.loads(row[0]) if row else None
+
+    def write(self, entry: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                self.table.insert().values(
+                    seq=entry["seq"],
+                    time=entry["time"],
+                    actor=entry["actor"],
+                    action=entry["action"],
+                    object=entry["object"],
+                    outcome=entry["outcome"],
+                    request_id=entry["request_id"],
+                    entry=_canonical(entry).decode(),
+                    hash=entry["hash"],
+                )
+            )
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        """Every entry in sequence order."""
+        with self.engine.connect() as conn:
+            for (text,) in conn.execute(sa.select(self.table.c.entry).order_by(self.table.c.seq)):
+                yield json.loads(text)
+
+
+class AuditLog:
+    """Records audit entries, chained, into one or more sinks (the first one is the chain's head)."""
+
+    def __init__(self, sinks: Sequence[AuditSink], *, clock: Callable[[], float] = time.time) -> None:
+        if not sinks:
+            raise ValueError("AuditLog needs at least one sink")
+        self.sinks = list(sinks)
+        self.clock = clock
+        self._lock = threading.Lock()
+        last = self.sinks[0].last()
+        self._seq = int(last["seq"]) if last else 0
+        self._prev = str(last["hash"]) if last else GENESIS
+
+    def record(
+        self,
+        action: str,
+        *,
+        principal: Principal | None,
+        outcome: str,
+        object: str | None = None,
+        request_id: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Append one entry and return it."""
+        with self._lock:
+            entry: dict[str, Any] = {
+                "seq": self._seq + 1,
+                "time": self.clock(),
+                "actor": principal.actor if principal else "anonymous",
+                "sub": principal.subject if principal and principal.kind != "api_key" else None,
+                "client_id": principal.client_id if principal else None,
+                "api_key_id": principal.api_key_id if principal else None,
+                "issuer": principal.issuer if principal else None,
+                "action": action,
+                "object": object,
+                "outcome": outcome,
+                "request_id": request_id,
+                "details": dict(details or {}),
+                "prev": self._prev,
+            }
+            entry["hash"] = entry_hash(entry)
+            for sink in self.sinks:
+                sink.write(entry)
+            self._seq, self._prev = entry["seq"], entry["hash"]
+            return entry
+
+    def head(self) -> str:
+        """The hash of the latest entry, to anchor outside the log."""
+        return self._prev
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """The outcome of checking a chain."""
+
+    ok: bool
+    count: int
+    head: str
+    error: str | None = None
+    seq: int | None = None
+
+
+def verify_entries(entries: Iterable[Mapping[str, Any]], *, expected_head: str | None = None) -> VerifyResult:
+    """Check sequence numbers, links and hashes; report the first break."""
+    prev, count = GENESIS, 0
+    for entry in entries:
+        expected_seq = count + 1
+        if "_unparsable_line" in entry:
+            return VerifyResult(False, count, prev, f"line {entry['_unparsable_line']} is not JSON", expected_seq)
+        if entry.get("seq") != expected_seq:
+            return VerifyResult(
+                False, count, prev, f"expected seq {expected_seq}, found {entry.get('seq')!r}", expected_seq
+            )
+        if entry.get("prev") != prev:
+            return VerifyResult(
+                False, count, prev, f"entry {expected_seq} does not link to its predecessor", expected_seq
+            )
+        try:
+            recomputed = entry_hash(entry)
+        except KeyError:
+            return VerifyResult(False, count, prev, f"entry {expected_seq} lacks prev", expected_seq)
+        if entry.get("hash") != recomputed:
+            return VerifyResult(False, count, prev, f"entry {expected_seq} was modified (hash mismatch)", expected_seq)
+        prev, count = recomputed, expected_seq
+    if expected_head is not None and prev != expected_head:
+        return VerifyResult(False, count, prev, "the chain does not end at the expected head (truncated?)")
+    return VerifyResult(True, count, prev)
