@@ -131,6 +131,18 @@ async def post(**kwargs: Any) -> httpx.Response:
         ),
         pytest.param({"json": [[[[[1]]]]]}, 200, {"size": 11}, id="depth-at-limit"),
         pytest.param(
+            {"content": b"[[[[[[1]]]]]]"},
+            422,
+            {"error": "invalid_request", "error_description": "The JSON body is nested deeper than 5 levels."},
+            id="too-deep-without-content-type",
+        ),
+        pytest.param(
+            {"content": b"[[[[[[1]]]]]]", "headers": {"content-type": "text/plain"}},
+            200,
+            {"size": 13},
+            id="deep-brackets-in-text",
+        ),
+        pytest.param(
             {"json": [[[[[[1]]]]]]},
             422,
             {"error": "invalid_request", "error_description": "The JSON body is nested deeper than 5 levels."},

@@ -83,7 +83,9 @@ class BodyLimitMiddleware:
                 break
         body = b"".join(chunks)
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if content_type.endswith(b"json") and json_depth(body) > self.max_depth:
+        # No content type counts: frameworks (FastAPI among them) parse such bodies as JSON.
+        is_json = content_type.endswith(b"json") or not content_type
+        if is_json and json_depth(body) > self.max_depth:
             await _refuse(
                 send,
                 422,
