@@ -10,6 +10,7 @@ Affected users and Discoverability factors.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -102,9 +103,17 @@ def shipped_rule_files() -> list[tuple[str, str]]:
     return [(f"bastion/threatmodel/library/{f.name}", f.read_text("utf-8")) for f in files]
 
 
+@functools.cache
+def shipped_library() -> tuple[Rule, ...]:
+    """The shipped rules, parsed once per process (they are immutable)."""
+    return parse_rules(shipped_rule_files())
+
+
 def load_library(extra: Sequence[str | Path] = (), *,
                  shipped: bool = True) -> tuple[Rule, ...]:
     """Load the shipped library (unless `shipped=False`) plus user rule files."""
+    if not extra:
+        return shipped_library() if shipped else ()
     sources = shipped_rule_files() if shipped else []
     sources += [(str(p), Path(p).read_text("utf-8")) for p in extra]
     return parse_rules(sources)
