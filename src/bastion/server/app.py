@@ -16,7 +16,9 @@ from bastion.protocol.errors import OAuthError
 from bastion.ratelimit import render_prometheus
 from bastion.server import bootstrap
 from bastion.server.audit import configure_logging
+from bastion.server.browser_routes import BROWSER_ROUTES
 from bastion.server.context import ServerContext, build_context
+from bastion.server.cors import CORSMiddleware
 from bastion.server.endpoints.introspection import introspection_endpoint
 from bastion.server.endpoints.jwks import jwks_endpoint
 from bastion.server.endpoints.metadata import oauth_metadata_endpoint, openid_configuration_endpoint
@@ -56,6 +58,7 @@ ROUTES = [
     Route("/revoke", revocation_endpoint, methods=["POST"]),
     Route("/revocations", revocation_list_endpoint, methods=["GET"]),
     Route("/health", health_endpoint, methods=["GET"]),
+    *BROWSER_ROUTES,
 ]
 
 
@@ -95,7 +98,11 @@ def create_app(settings: Settings, ctx: ServerContext | None = None) -> Starlett
     limits = ctx.limits if ctx is not None and ctx.limits is not None else ServerLimits(build_limiter(settings))
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestContextMiddleware), *limit_middleware(settings, limits.limiter)],
+        middleware=[
+            Middleware(RequestContextMiddleware),
+            Middleware(CORSMiddleware),
+            *limit_middleware(settings, limits.limiter),
+        ],
         exception_handlers={OAuthError: oauth_error_handler, RateLimited: rate_limited_handler},
         lifespan=lifespan,
     )

@@ -16,6 +16,7 @@ from bastion.protocol.errors import InvalidClient
 from bastion.protocol.rfc7523 import AssertionPolicy
 from bastion.server.clients import Client, ClientRegistry, SecretHasher
 from bastion.server.limits import ServerLimits, build_limiter
+from bastion.server.people import PeopleServices
 from bastion.store import Database, repositories
 
 # Resource servers without database access read revocations under this documented key scheme.
@@ -32,6 +33,7 @@ class ServerContext:
     assertion_policy: AssertionPolicy
     redis: Redis | None = None
     limits: ServerLimits | None = None
+    people: PeopleServices | None = None
     _jwks_cache: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
 
     @property
@@ -93,6 +95,8 @@ class ServerContext:
             return await repositories.is_revoked(session, jti)
 
     async def close(self) -> None:
+        if self.people is not None:
+            self.people.close()
         if self.redis is not None:
             await self.redis.aclose()
         if self.limits is not None:
@@ -131,4 +135,5 @@ def build_context(
         ),
         redis=redis,
         limits=limits if limits is not None else ServerLimits(build_limiter(settings)),
+        people=PeopleServices(settings, encryptor),
     )

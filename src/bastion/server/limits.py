@@ -36,6 +36,8 @@ from bastion.ratelimit.middleware import route_matches
 
 CLIENT_FAILURES = "client_auth_failures_per_client"
 ADDRESS_FAILURES = "client_auth_failures_per_address"
+LOGIN_ACCOUNT_FAILURES = "login_failures_per_account"
+LOGIN_ADDRESS_FAILURES = "login_failures_per_address"
 
 
 class RateLimited(Exception):
@@ -68,6 +70,23 @@ class ServerLimits:
         for name, key in pairs:
             if name in self.limiter.policies:
                 await self.limiter.hit(name, key)
+
+    def _login_pairs(self, account: str, source: str) -> list[tuple[str, str]]:
+        # The account key is the name typed, whether or not such a user exists, so the answer
+        # never reveals which accounts exist.
+        pairs = [(LOGIN_ADDRESS_FAILURES, source), (LOGIN_ACCOUNT_FAILURES, account.lower())]
+        return [(name, key) for name, key in pairs if name in self.limiter.policies]
+
+    async def check_login(self, account: str, source: str) -> Decision | None:
+        """The binding refusal when failed logins for this account or address are over the limit."""
+        decisions = [await self.limiter.check(name, key) for name, key in self._login_pairs(account, source)]
+        if decisions and not strictest(decisions).allowed:
+            return strictest(decisions)
+        return None
+
+    async def record_login_failure(self, account: str, source: str) -> None:
+        for name, key in self._login_pairs(account, source):
+            await self.limiter.hit(name, key)
 
     async def authenticated(self, path: str, client_id: str, source: str) -> None:
         """Count route policies keyed on client_id, once the client is known."""

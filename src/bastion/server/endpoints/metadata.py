@@ -10,12 +10,19 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bastion.protocol.oidc import SCOPE_CLAIMS
 from bastion.protocol.rfc7523 import ASSERTION_ALGORITHMS
 from bastion.server.context import ServerContext
 from bastion.server.endpoints.token import GRANTS
+from bastion.server.issuance import ID_TOKEN_ALGORITHM
 from bastion.server.responses import json_response
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+SCOPES_SUPPORTED = ["openid", "profile", "email", "offline_access", "roles"]
+CLAIMS_SUPPORTED = sorted(
+    {"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash"}
+    | {claim for claims in SCOPE_CLAIMS.values() for claim in claims}
+)
 
 
 def server_metadata(ctx: ServerContext) -> dict[str, Any]:
@@ -24,8 +31,13 @@ def server_metadata(ctx: ServerContext) -> dict[str, Any]:
         "token_endpoint": ctx.endpoint("/token"),
         "jwks_uri": ctx.endpoint("/jwks"),
         "grant_types_supported": sorted(GRANTS),
-        # RFC 8414 §2 makes this REQUIRED; no authorization endpoint exists yet, so none.
-        "response_types_supported": [],
+        "authorization_endpoint": ctx.endpoint("/authorize"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        # RFC 9207 §3: every authorization response carries `iss`.
+        "authorization_response_iss_parameter_supported": True,
+        "scopes_supported": SCOPES_SUPPORTED,
         "token_endpoint_auth_methods_supported": [*AUTH_METHODS, "none"],
         "token_endpoint_auth_signing_alg_values_supported": sorted(ASSERTION_ALGORITHMS),
         "introspection_endpoint": ctx.endpoint("/introspect"),
@@ -38,6 +50,22 @@ def server_metadata(ctx: ServerContext) -> dict[str, Any]:
     }
 
 
+def openid_metadata(ctx: ServerContext) -> dict[str, Any]:
+    """OpenID Connect Discovery 1.0 §3 on top of RFC 8414."""
+    return {
+        **server_metadata(ctx),
+        "userinfo_endpoint": ctx.endpoint("/userinfo"),
+        "end_session_endpoint": ctx.endpoint("/logout"),
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [ID_TOKEN_ALGORITHM],
+        "claims_supported": CLAIMS_SUPPORTED,
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+    }
+
+
 async def oauth_metadata_endpoint(request: Request) -> Response:
     ctx: ServerContext = request.app.state.ctx
     return json_response(server_metadata(ctx), headers={"cache-control": "public, max-age=300"})
@@ -45,4 +73,4 @@ async def oauth_metadata_endpoint(request: Request) -> Response:
 
 async def openid_configuration_endpoint(request: Request) -> Response:
     ctx: ServerContext = request.app.state.ctx
-    return json_response(server_metadata(ctx), headers={"cache-control": "public, max-age=300"})
+    return json_response(openid_metadata(ctx), headers={"cache-control": "public, max-age=300"})

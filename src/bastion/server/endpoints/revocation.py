@@ -17,6 +17,7 @@ from bastion.protocol.rfc6749.params import check_content_type, parse_form, requ
 from bastion.server.audit import audit
 from bastion.server.checks.client_auth import authenticate_client
 from bastion.server.context import ServerContext
+from bastion.server.grants.refresh_token import revoke_refresh_token
 from bastion.server.responses import NO_STORE, json_response, read_body
 from bastion.server.tokens import read_access_token
 from bastion.store import repositories
@@ -42,6 +43,8 @@ async def revocation_endpoint(request: Request) -> Response:
             raise UnauthorizedClient("the token was not issued to this client")
         await ctx.revoke_access_token(str(claims["jti"]), client.client_id, int(claims["exp"]))
         audit("token_revoked", client_id=client.client_id, jti=claims["jti"])
+    else:
+        await revoke_refresh_token(ctx, client, token)
     return Response(status_code=200, headers=NO_STORE)
 
 

@@ -13,13 +13,17 @@ from bastion.protocol.rfc6749.params import check_content_type, parse_form, sing
 from bastion.server.checks.client_auth import authenticate_client
 from bastion.server.clients import Client
 from bastion.server.context import ServerContext
+from bastion.server.grants.authorization_code import authorization_code_grant
 from bastion.server.grants.client_credentials import client_credentials_grant
+from bastion.server.grants.refresh_token import refresh_token_grant
 from bastion.server.responses import NO_STORE, json_response, read_body
 
 Grant = Callable[[ServerContext, Client, dict[str, list[str]]], Awaitable[dict[str, Any]]]
 
 GRANTS: dict[str, Grant] = {
     "client_credentials": client_credentials_grant,
+    "authorization_code": authorization_code_grant,
+    "refresh_token": refresh_token_grant,
 }
 
 # Grants refused by design, with the grant to use instead.

@@ -1,0 +1,103 @@
+"""The browser session behind the pages: read from the `__Host-` cookie, created, rotated, ended.
+
+Only a hash of the cookie value is stored. A session is rotated (new id, old id dead) whenever
+its privilege changes: after the password and after the second factor.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bastion.identity import sessions
+from bastion.server.context import ServerContext
+from bastion.server.people import PeopleServices
+from bastion.store import flows
+from bastion.store.models import BrowserSessionRow
+
+
+@dataclass(frozen=True)
+class BrowserSession:
+    id_hash: str
+    sid: str
+    sub: str | None
+    stage: str
+    amr: tuple[str, ...]
+    auth_time: int | None
+    csrf_token: str
+
+    @property
+    def authenticated(self) -> bool:
+        return self.stage == sessions.AUTHENTICATED and self.sub is not None
+
+    @classmethod
+    def from_row(cls, row: BrowserSessionRow) -> BrowserSession:
+        return cls(row.id_hash, row.sid, row.sub, row.stage, tuple(row.amr.split()), row.auth_time, row.csrf_token)
+
+
+def people(ctx: ServerContext) -> PeopleServices:
+    if ctx.people is None:  # pragma: no cover - build_context always sets it
+        raise RuntimeError("the server context has no people services")
+    return ctx.people
+
+
+async def load_session(ctx: ServerContext, request: Request) -> BrowserSession | None:
+    """The live session named by the cookie, or None (absent, unknown, idle or expired)."""
+    session_id = request.cookies.get(sessions.COOKIE_NAME)
+    if not session_id:
+        return None
+    id_hash = sessions.hash_session_id(session_id)
+    now = int(time.time())
+    async with ctx.database.sessions() as db, db.begin():
+        row = await flows.get_browser_session(db, id_hash)
+        if row is None:
+            return None
+        if not people(ctx).timeouts.alive(last_seen_at=row.last_seen_at, expires_at=row.expires_at, now=now):
+            await flows.end_browser_session(db, id_hash)
+            return None
+        await flows.touch_browser_session(db, id_hash, now)
+    return BrowserSession.from_row(row)
+
+
+async def start_session(
+    ctx: ServerContext,
+    response: Response,
+    old: BrowserSession | None,
+    *,
+    sub: str | None = None,
+    stage: str = sessions.ANONYMOUS,
+    amr: tuple[str, ...] = (),
+    auth_time: int | None = None,
+) -> BrowserSession:
+    """A new session id (replacing `old`, whose pending requests move over), set on `response`."""
+    session_id = sessions.new_session_id()
+    now = int(time.time())
+    absolute = people(ctx).timeouts.absolute
+    row = BrowserSessionRow(
+        id_hash=sessions.hash_session_id(session_id),
+        # The `sid` claim stays the same across rotations of one login (OIDC Front-Channel Logout §3).
+        sid=old.sid if old is not None and old.sub == sub and sub is not None else secrets.token_urlsafe(16),
+        sub=sub,
+        stage=stage,
+        amr=" ".join(amr),
+        auth_time=auth_time,
+        csrf_token=sessions.new_csrf_token(),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + absolute,
+    )
+    async with ctx.database.sessions() as db, db.begin():
+        await flows.replace_browser_session(db, old.id_hash if old else None, row)
+    response.headers.append("set-cookie", sessions.cookie_header(session_id, absolute))
+    return BrowserSession.from_row(row)
+
+
+async def end_session(ctx: ServerContext, response: Response, current: BrowserSession | None) -> None:
+    if current is not None:
+        async with ctx.database.sessions() as db, db.begin():
+            await flows.end_browser_session(db, current.id_hash)
+    response.headers.append("set-cookie", sessions.clearing_cookie_header())

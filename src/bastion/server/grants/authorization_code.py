@@ -1,0 +1,109 @@
+"""Authorization Code grant at the token endpoint (RFC 6749 §4.1.3, RFC 7636 §4.6).
+
+Every binding of the code is checked: client, redirect URI, PKCE verifier, expiry. The code is
+spent with a conditional UPDATE, so of two simultaneous uses exactly one succeeds; a second use
+fails and revokes every token issued from the code (RFC 6749 §4.1.2, RFC 9700 §4.5).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bastion.identity import users
+from bastion.protocol.errors import InvalidGrant, InvalidRequest
+from bastion.protocol.rfc6749.params import require, single
+from bastion.protocol.rfc7636 import verify_code_verifier
+from bastion.protocol.rfc8707 import select_audience
+from bastion.server.audit import audit
+from bastion.server.clients import Client
+from bastion.server.context import ServerContext
+from bastion.server.issuance import Authentication, issue_user_tokens, revoke_issued, token_hash, wants_refresh_token
+from bastion.store import flows
+from bastion.store.models import AuthorizationCodeRow
+
+GRANT_TYPE = "authorization_code"
+_INVALID = "the authorization code is invalid, expired or was already used"
+
+
+async def _revoke_code_tokens(ctx: ServerContext, row: AuthorizationCodeRow) -> None:
+    now = int(time.time())
+    issued: list[tuple[str, str, int]] = []
+    if row.access_jti and row.access_exp:
+        issued.append((row.access_jti, row.client_id, row.access_exp))
+    if row.refresh_family:
+        async with ctx.database.sessions() as db, db.begin():
+            issued += await flows.revoke_family(db, row.refresh_family, now)
+    await revoke_issued(ctx, issued)
+    audit("authorization_code_replayed", client_id=row.client_id, sub=row.sub, family=row.refresh_family)
+
+
+def check_code_bindings(row: AuthorizationCodeRow, client: Client, params: dict[str, list[str]], now: int) -> None:
+    """The code was issued to this client, for this redirect URI and PKCE challenge, and is fresh."""
+    if row.client_id != client.client_id:
+        raise InvalidGrant(_INVALID, detail="code issued to another client")
+    if row.expires_at <= now:
+        raise InvalidGrant(_INVALID, detail="code expired")
+    # RFC 6749 §4.1.3: redirect_uri is REQUIRED if it was in the authorization request (always, here).
+    redirect_uri = single(params, "redirect_uri")
+    if redirect_uri is None:
+        raise InvalidRequest("parameter redirect_uri is required")
+    if redirect_uri != row.redirect_uri:
+        raise InvalidGrant("redirect_uri does not match the authorization request")
+    verify_code_verifier(single(params, "code_verifier"), row.code_challenge)
+
+
+async def authorization_code_grant(ctx: ServerContext, client: Client, params: dict[str, list[str]]) -> dict[str, Any]:
+    code = require(params, "code")
+    now = int(time.time())
+    code_hash = token_hash(code)
+    async with ctx.database.sessions() as db:
+        row = await flows.get_code(db, code_hash)
+    if row is None:
+        raise InvalidGrant(_INVALID, detail="unknown code")
+    if row.used_at is not None and row.client_id == client.client_id:
+        await _revoke_code_tokens(ctx, row)
+        raise InvalidGrant(_INVALID, detail="code replayed")
+    check_code_bindings(row, client, params, now)
+    user = await users.get_user(ctx.database, row.sub)
+    if user is None or not user.enabled:
+        raise InvalidGrant(_INVALID, detail="user disabled or deleted")
+    scope = tuple(row.scope.split())
+    authn = Authentication(sid=row.sid, auth_time=row.auth_time, amr=tuple(row.amr.split()), acr=row.acr)
+    audience = select_audience(params.get("resource", []), client.audiences, ctx.settings.audience)
+    # Sign first, then spend the code and store what was issued in one transaction: a replay
+    # that loses the race always finds the tokens to revoke.
+    issued = await issue_user_tokens(
+        ctx,
+        client,
+        user,
+        authn,
+        scope=scope,
+        audience=audience,
+        nonce=row.nonce,
+        refresh_scope=scope if wants_refresh_token(client, scope) else None,
+    )
+    family = issued.refresh_row.family if issued.refresh_row is not None else None
+    async with ctx.database.sessions() as db, db.begin():
+        spent = await flows.spend_code(db, code_hash, now)
+        if spent:
+            if issued.refresh_row is not None:
+                db.add(issued.refresh_row)
+            await flows.record_code_tokens(db, code_hash, issued.access_jti, issued.access_exp, family)
+    if not spent:
+        async with ctx.database.sessions() as db:
+            fresh = await flows.get_code(db, code_hash)
+        if fresh is not None:
+            await _revoke_code_tokens(ctx, fresh)
+        raise InvalidGrant(_INVALID, detail="code used concurrently")
+    audit(
+        "token_issued",
+        client_id=client.client_id,
+        grant_type=GRANT_TYPE,
+        sub=user.sub,
+        jti=issued.access_jti,
+        aud=audience,
+        scope=" ".join(scope),
+        refresh_family=family,
+    )
+    return issued.response

@@ -1,0 +1,116 @@
+"""Refresh Token grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2).
+
+Refresh tokens are opaque, stored as SHA-256, and bound to the client they were issued to. Each
+use rotates the token; presenting a rotated token revokes its whole family and is logged as a
+security event. A sliding idle lifetime and an absolute lifetime bound the family. The scope may
+be narrowed, never widened; the new refresh token keeps the original scope (§6).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bastion.identity import users
+from bastion.protocol.errors import InvalidGrant, InvalidScope, UnauthorizedClient
+from bastion.protocol.rfc6749.params import require, single
+from bastion.protocol.rfc6749.scope import parse_scope
+from bastion.protocol.rfc8707 import select_audience
+from bastion.server.audit import audit
+from bastion.server.clients import Client
+from bastion.server.context import ServerContext
+from bastion.server.issuance import Authentication, issue_user_tokens, revoke_issued, token_hash
+from bastion.store import flows
+from bastion.store.models import RefreshTokenRow
+
+GRANT_TYPE = "refresh_token"
+_INVALID = "the refresh token is invalid, expired or revoked"
+
+
+async def revoke_refresh_family(ctx: ServerContext, row: RefreshTokenRow, event: str) -> None:
+    async with ctx.database.sessions() as db, db.begin():
+        issued = await flows.revoke_family(db, row.family, int(time.time()))
+    await revoke_issued(ctx, issued)
+    audit(event, client_id=row.client_id, sub=row.sub, family=row.family)
+
+
+def narrowed_scope(requested: str | None, original: tuple[str, ...]) -> tuple[str, ...]:
+    """RFC 6749 §6: the requested scope must not include any scope not originally granted."""
+    scope = parse_scope(requested)
+    if not scope:
+        return original
+    wider = [s for s in scope if s not in original]
+    if wider:
+        raise InvalidScope(f"scope exceeds the original grant: {' '.join(wider)}")
+    return scope
+
+
+async def refresh_token_grant(ctx: ServerContext, client: Client, params: dict[str, list[str]]) -> dict[str, Any]:
+    presented = require(params, "refresh_token")
+    now = int(time.time())
+    async with ctx.database.sessions() as db:
+        row = await flows.get_refresh_token(db, token_hash(presented))
+    if row is None:
+        raise InvalidGrant(_INVALID, detail="unknown refresh token")
+    if row.client_id != client.client_id:
+        # RFC 6749 §6: bound to the client it was issued to.
+        raise InvalidGrant(_INVALID, detail="refresh token issued to another client")
+    if row.revoked_at is not None:
+        raise InvalidGrant(_INVALID, detail="refresh token revoked")
+    if row.rotated_at is not None:
+        await revoke_refresh_family(ctx, row, "refresh_token_reuse_detected")
+        raise InvalidGrant(_INVALID, detail="refresh token reused; family revoked")
+    if row.expires_at <= now or row.family_expires_at <= now:
+        raise InvalidGrant(_INVALID, detail="refresh token expired")
+    original = tuple(row.scope.split())
+    scope = narrowed_scope(single(params, "scope"), original)
+    user = await users.get_user(ctx.database, row.sub)
+    if user is None or not user.enabled:
+        raise InvalidGrant(_INVALID, detail="user disabled or deleted")
+    authn = Authentication(sid=row.sid, auth_time=row.auth_time, amr=tuple(row.amr.split()), acr=row.acr)
+    audience = select_audience(params.get("resource", []), client.audiences, ctx.settings.audience)
+    issued = await issue_user_tokens(
+        ctx,
+        client,
+        user,
+        authn,
+        scope=scope,
+        audience=audience,
+        nonce=None,
+        refresh_scope=original,
+        family=row.family,
+        family_expires_at=row.family_expires_at,
+    )
+    # Rotate and store the successor in one transaction, so a concurrent reuse that revokes the
+    # family always sees (and revokes) the successor too.
+    async with ctx.database.sessions() as db, db.begin():
+        rotated = await flows.rotate_refresh_token(db, row.token_hash, now)
+        if rotated and issued.refresh_row is not None:
+            db.add(issued.refresh_row)
+    if not rotated:
+        await revoke_refresh_family(ctx, row, "refresh_token_reuse_detected")
+        raise InvalidGrant(_INVALID, detail="refresh token used concurrently; family revoked")
+    audit(
+        "token_issued",
+        client_id=client.client_id,
+        grant_type=GRANT_TYPE,
+        sub=user.sub,
+        jti=issued.access_jti,
+        aud=audience,
+        scope=" ".join(scope),
+        refresh_family=row.family,
+    )
+    return issued.response
+
+
+async def revoke_refresh_token(ctx: ServerContext, client: Client, token: str) -> bool:
+    """RFC 7009 §2.1: revoking a refresh token revokes its family (and the access tokens issued
+    with it). Returns False when the value is not one of our refresh tokens."""
+    async with ctx.database.sessions() as db:
+        row = await flows.get_refresh_token(db, token_hash(token))
+    if row is None:
+        return False
+    if row.client_id != client.client_id:
+        raise UnauthorizedClient("the token was not issued to this client")
+    await revoke_refresh_family(ctx, row, "refresh_token_revoked")
+    return True

@@ -1,0 +1,162 @@
+"""Tokens for a user: the access token (RFC 9068), the ID token (OpenID Connect Core §2) and the
+refresh token (RFC 6749 §6), shared by the authorization_code and refresh_token grants."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from bastion.identity.users import User
+from bastion.protocol.errors import ServerError
+from bastion.protocol.oidc import ACR_MFA, ACR_PASSWORD, at_hash, id_token_claims, id_token_header, scope_claims
+from bastion.protocol.rfc6749.authorization import OFFLINE_ACCESS, OPENID
+from bastion.server.clients import Client
+from bastion.server.context import ServerContext
+from bastion.server.tokens import issue_access_token
+from bastion.store.models import RefreshTokenRow
+
+ID_TOKEN_ALGORITHM = "RS256"  # noqa: S105 - an algorithm name, not a password
+# A scope that asks for the user's roles in the access token (RFC 9068 §2.2.3.1), granted only
+# to clients registered with it.
+ROLES_SCOPE = "roles"
+
+
+def token_hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def acr_for(amr: tuple[str, ...]) -> str:
+    return ACR_MFA if "mfa" in amr else ACR_PASSWORD
+
+
+@dataclass(frozen=True)
+class Authentication:
+    """What happened at login, carried from the code to every refresh."""
+
+    sid: str
+    auth_time: int
+    amr: tuple[str, ...]
+    acr: str
+
+
+def user_claims(user: User) -> dict[str, Any]:
+    claims: dict[str, Any] = dict(user.profile)
+    claims.setdefault("name", user.display_name)
+    claims.setdefault("preferred_username", user.username)
+    claims["email"] = user.email
+    claims["email_verified"] = user.email_verified
+    claims["updated_at"] = user.updated_at
+    return claims
+
+
+def wants_refresh_token(client: Client, scope: tuple[str, ...]) -> bool:
+    """RFC 6749 §6 for clients allowed the grant; for OpenID requests only with offline_access
+    (OpenID Connect Core §11)."""
+    if "refresh_token" not in client.grant_types:
+        return False
+    return OFFLINE_ACCESS in scope if OPENID in scope else True
+
+
+async def sign_id_token(
+    ctx: ServerContext,
+    client: Client,
+    user: User,
+    authn: Authentication,
+    *,
+    scope: tuple[str, ...],
+    nonce: str | None,
+    access_token: str,
+    lifetime: int,
+) -> str:
+    key = await ctx.keyring.signing_key(ID_TOKEN_ALGORITHM)
+    if key is None:
+        raise ServerError(detail=f"no active {ID_TOKEN_ALGORITHM} signing key for ID tokens")
+    claims = id_token_claims(
+        issuer=ctx.issuer,
+        subject=user.sub,
+        audience=client.client_id,
+        issued_at=int(time.time()),
+        lifetime=lifetime,
+        auth_time=authn.auth_time,
+        nonce=nonce,
+        access_token_hash=at_hash(access_token, key.alg),
+        amr=authn.amr,
+        acr=authn.acr,
+        sid=authn.sid,
+        user_claims=scope_claims(user_claims(user), scope),
+    )
+    return jwt.encode(claims, key.private_key, algorithm=key.alg, headers=id_token_header(key.kid))
+
+
+@dataclass(frozen=True)
+class Issued:
+    response: dict[str, Any]
+    access_jti: str
+    access_exp: int
+    refresh_row: RefreshTokenRow | None
+
+
+async def issue_user_tokens(
+    ctx: ServerContext,
+    client: Client,
+    user: User,
+    authn: Authentication,
+    *,
+    scope: tuple[str, ...],
+    audience: str,
+    nonce: str | None,
+    refresh_scope: tuple[str, ...] | None,
+    family: str | None = None,
+    family_expires_at: int | None = None,
+) -> Issued:
+    """Sign the tokens. A refresh token row is returned (not stored) when one is issued:
+    `refresh_scope` None means no refresh token."""
+    extra: dict[str, Any] = {"auth_time": authn.auth_time, "acr": authn.acr, "amr": list(authn.amr)}
+    if ROLES_SCOPE in scope and user.roles:
+        extra["roles"] = list(user.roles)
+    token, expires_in, claims = await issue_access_token(
+        ctx, client, subject=user.sub, audience=audience, scope=scope, extra=extra
+    )
+    response: dict[str, Any] = {"access_token": token, "token_type": "Bearer", "expires_in": expires_in}
+    if scope:
+        response["scope"] = " ".join(scope)
+    if OPENID in scope:
+        response["id_token"] = await sign_id_token(
+            ctx, client, user, authn, scope=scope, nonce=nonce, access_token=token, lifetime=expires_in
+        )
+    row = None
+    if refresh_scope is not None:
+        refresh_token = secrets.token_urlsafe(32)  # 256 bits
+        now = int(time.time())
+        absolute = family_expires_at or now + ctx.settings.refresh_token_absolute_lifetime
+        row = RefreshTokenRow(
+            token_hash=token_hash(refresh_token),
+            family=family or secrets.token_urlsafe(16),
+            client_id=client.client_id,
+            sub=user.sub,
+            scope=" ".join(refresh_scope),
+            sid=authn.sid,
+            auth_time=authn.auth_time,
+            amr=" ".join(authn.amr),
+            acr=authn.acr,
+            created_at=now,
+            expires_at=min(now + ctx.settings.refresh_token_idle_lifetime, absolute),
+            family_expires_at=absolute,
+            rotated_at=None,
+            revoked_at=None,
+            access_jti=claims.jti,
+            access_exp=claims.exp,
+        )
+        response["refresh_token"] = refresh_token
+    return Issued(response, claims.jti, claims.exp, row)
+
+
+async def revoke_issued(ctx: ServerContext, issued: list[tuple[str, str, int]]) -> None:
+    """Revoke access tokens by jti (after a code replay or refresh-token reuse)."""
+    for jti, client_id, exp in issued:
+        await ctx.revoke_access_token(jti, client_id, exp)

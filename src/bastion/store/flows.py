@@ -1,0 +1,153 @@
+"""Queries of the browser flows: sessions, pending requests, consents, codes, refresh tokens.
+
+One-time things (codes, refresh tokens) are spent with a conditional UPDATE whose row count
+says who won, so two simultaneous uses yield exactly one success on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bastion.store.models import (
+    AuthorizationCodeRow,
+    AuthorizationRequestRow,
+    BrowserSessionRow,
+    ConsentRow,
+    RefreshTokenRow,
+)
+
+
+def _count(result: object) -> int:
+    return int(getattr(result, "rowcount", 0))
+
+
+# Browser sessions
+
+
+async def get_browser_session(session: AsyncSession, id_hash: str) -> BrowserSessionRow | None:
+    return await session.get(BrowserSessionRow, id_hash)
+
+
+async def touch_browser_session(session: AsyncSession, id_hash: str, now: int) -> None:
+    await session.execute(
+        update(BrowserSessionRow).where(BrowserSessionRow.id_hash == id_hash).values(last_seen_at=now)
+    )
+
+
+async def replace_browser_session(session: AsyncSession, old_hash: str | None, new: BrowserSessionRow) -> None:
+    """Rotate: the old id stops working and its pending requests move to the new one."""
+    if old_hash is not None:
+        await session.execute(
+            update(AuthorizationRequestRow)
+            .where(AuthorizationRequestRow.session_hash == old_hash)
+            .values(session_hash=new.id_hash)
+        )
+        await session.execute(delete(BrowserSessionRow).where(BrowserSessionRow.id_hash == old_hash))
+    session.add(new)
+
+
+async def end_browser_session(session: AsyncSession, id_hash: str) -> None:
+    await session.execute(delete(AuthorizationRequestRow).where(AuthorizationRequestRow.session_hash == id_hash))
+    await session.execute(delete(BrowserSessionRow).where(BrowserSessionRow.id_hash == id_hash))
+
+
+# Pending authorization requests
+
+
+async def get_pending_request(
+    session: AsyncSession, request_id: str, session_hash: str, now: int
+) -> AuthorizationRequestRow | None:
+    row = await session.get(AuthorizationRequestRow, request_id)
+    if row is None or row.session_hash != session_hash or row.expires_at <= now:
+        return None
+    return row
+
+
+async def delete_pending_request(session: AsyncSession, request_id: str) -> None:
+    await session.execute(delete(AuthorizationRequestRow).where(AuthorizationRequestRow.id == request_id))
+
+
+# Consents
+
+
+async def granted_scopes(session: AsyncSession, sub: str, client_id: str) -> frozenset[str]:
+    row = await session.get(ConsentRow, (sub, client_id))
+    return frozenset() if row is None else frozenset(row.scopes.split())
+
+
+async def grant_consent(session: AsyncSession, sub: str, client_id: str, scopes: tuple[str, ...], now: int) -> None:
+    row = await session.get(ConsentRow, (sub, client_id))
+    if row is None:
+        session.add(ConsentRow(sub=sub, client_id=client_id, scopes=" ".join(scopes), granted_at=now))
+        return
+    merged = dict.fromkeys([*row.scopes.split(), *scopes])
+    row.scopes = " ".join(merged)
+    row.granted_at = now
+
+
+# Authorization codes
+
+
+async def get_code(session: AsyncSession, code_hash: str) -> AuthorizationCodeRow | None:
+    return await session.get(AuthorizationCodeRow, code_hash)
+
+
+async def spend_code(session: AsyncSession, code_hash: str, now: int) -> bool:
+    """Mark the code used; False if another request used it first."""
+    result = await session.execute(
+        update(AuthorizationCodeRow)
+        .where(AuthorizationCodeRow.code_hash == code_hash, AuthorizationCodeRow.used_at.is_(None))
+        .values(used_at=now)
+    )
+    return _count(result) == 1
+
+
+async def record_code_tokens(
+    session: AsyncSession, code_hash: str, access_jti: str, access_exp: int, family: str | None
+) -> None:
+    await session.execute(
+        update(AuthorizationCodeRow)
+        .where(AuthorizationCodeRow.code_hash == code_hash)
+        .values(access_jti=access_jti, access_exp=access_exp, refresh_family=family)
+    )
+
+
+async def purge_codes(session: AsyncSession, now: int) -> None:
+    """Forget codes an hour after they expired (long enough to recognise a late replay)."""
+    await session.execute(delete(AuthorizationCodeRow).where(AuthorizationCodeRow.expires_at < now - 3600))
+    await session.execute(delete(AuthorizationRequestRow).where(AuthorizationRequestRow.expires_at < now))
+
+
+# Refresh tokens
+
+
+async def get_refresh_token(session: AsyncSession, token_hash: str) -> RefreshTokenRow | None:
+    return await session.get(RefreshTokenRow, token_hash)
+
+
+async def rotate_refresh_token(session: AsyncSession, token_hash: str, now: int) -> bool:
+    """Mark the token rotated; False if it was rotated or revoked meanwhile."""
+    result = await session.execute(
+        update(RefreshTokenRow)
+        .where(
+            RefreshTokenRow.token_hash == token_hash,
+            RefreshTokenRow.rotated_at.is_(None),
+            RefreshTokenRow.revoked_at.is_(None),
+        )
+        .values(rotated_at=now)
+    )
+    return _count(result) == 1
+
+
+async def revoke_family(session: AsyncSession, family: str, now: int) -> list[tuple[str, str, int]]:
+    """Revoke every token of a refresh-token family; returns the (jti, client_id, exp) of the
+    access tokens issued alongside, so they can be revoked too."""
+    rows = await session.scalars(select(RefreshTokenRow).where(RefreshTokenRow.family == family))
+    issued = [(r.access_jti, r.client_id, r.access_exp) for r in rows if r.access_jti and r.access_exp]
+    await session.execute(
+        update(RefreshTokenRow)
+        .where(RefreshTokenRow.family == family, RefreshTokenRow.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return [(jti, client_id, exp) for jti, client_id, exp in issued if jti is not None and exp is not None]
