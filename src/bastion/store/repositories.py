@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,10 +36,17 @@ async def add_secret(session: AsyncSession, client_id: str, secret_hash: str, no
 
 
 async def expire_secrets(session: AsyncSession, client_id: str, at: int) -> None:
-    """End every current secret of the client at `at` (rotation overlap)."""
+    """End every current secret of the client at `at` (rotation overlap).
+
+    A secret still inside an earlier rotation's overlap ends at `at` too when that is sooner:
+    a rotation without overlap (a leaked secret) must stop every earlier secret at once.
+    """
     await session.execute(
         update(ClientSecretRow)
-        .where(ClientSecretRow.client_id == client_id, ClientSecretRow.expires_at.is_(None))
+        .where(
+            ClientSecretRow.client_id == client_id,
+            or_(ClientSecretRow.expires_at.is_(None), ClientSecretRow.expires_at > at),
+        )
         .values(expires_at=at)
     )
 
