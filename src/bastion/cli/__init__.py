@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bastion.cli import clients, db, keys, serve, threats
+from bastion.cli import clients, db, keys, serve, threats, users
 
 app = typer.Typer(
     name="bastion",
@@ -18,6 +18,7 @@ app.add_typer(clients.app, name="clients")
 app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
 app.add_typer(threats.app, name="threats")
+app.add_typer(users.app, name="users")
 
 
 def main() -> None:

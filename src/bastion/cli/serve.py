@@ -57,6 +57,9 @@ def serve(
         shown = f"[{host}]" if ":" in host else host
         overrides["issuer"] = f"https://{shown}:{port}"
     settings = settings_for(data_dir, config, **overrides)
+    if settings.password_hashing == "testing":
+        # STYLE.md §5: shortcuts that weaken security live in a `testing` profile serve refuses.
+        raise fail("password_hashing=testing is for test suites only. Fix: unset BASTION_PASSWORD_HASHING (owasp)")
     if not is_loopback_host(host) and not tls and not behind_proxy:
         raise fail(
             f"--host {host} is not loopback and no TLS is configured. Fix: pass --tls-cert and --tls-key, "

@@ -4,6 +4,7 @@ The authorization server's pages use this package; the guard never does (it know
 through tokens).
 """
 
+from bastion.identity import users
 from bastion.identity.passwords import PasswordHasher, Verification, WeakPassword, check_password_policy
 from bastion.identity.users import NewUser, User, UserError
 
@@ -15,4 +16,5 @@ __all__ = [
     "Verification",
     "WeakPassword",
     "check_password_policy",
+    "users",
 ]
