@@ -72,6 +72,7 @@ async def start_session(
     stage: str = sessions.ANONYMOUS,
     amr: tuple[str, ...] = (),
     auth_time: int | None = None,
+    request_id: str | None = None,
 ) -> BrowserSession:
     """A new session id (replacing `old`, whose pending requests move over), set on `response`."""
     session_id = sessions.new_session_id()
@@ -92,6 +93,8 @@ async def start_session(
     )
     async with ctx.database.sessions() as db, db.begin():
         await flows.replace_browser_session(db, old.id_hash if old else None, row)
+        if stage == sessions.AUTHENTICATED and request_id is not None:
+            await flows.satisfy_prompt_login(db, request_id)
     response.headers.append("set-cookie", sessions.cookie_header(session_id, absolute))
     return BrowserSession.from_row(row)
 

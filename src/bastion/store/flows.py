@@ -151,3 +151,10 @@ async def revoke_family(session: AsyncSession, family: str, now: int) -> list[tu
         .values(revoked_at=now)
     )
     return [(jti, client_id, exp) for jti, client_id, exp in issued if jti is not None and exp is not None]
+
+
+async def satisfy_prompt_login(session: AsyncSession, request_id: str) -> None:
+    """The user has just logged in for this request: `prompt=login` is satisfied."""
+    row = await session.get(AuthorizationRequestRow, request_id)
+    if row is not None and "login" in row.prompt.split():
+        row.prompt = " ".join(p for p in row.prompt.split() if p != "login")

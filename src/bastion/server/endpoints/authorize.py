@@ -122,7 +122,7 @@ def _needs_login(browser: BrowserSession, pending: AuthorizationRequestRow, now:
         return True
     prompt = pending.prompt.split()
     # prompt=login: authenticate again, even with a live session (OpenID Connect Core §3.1.2.1).
-    if "login" in prompt and browser.auth_time < pending.created_at:
+    if "login" in prompt:
         return True
     # max_age: the last authentication must be recent enough.
     return pending.max_age is not None and now - browser.auth_time > pending.max_age

@@ -148,7 +148,14 @@ async def login_submit(request: Request) -> Response:
         response.headers["location"] = f"/{'login/mfa' if user.mfa_enrolled else 'mfa/enrol'}?request={pending.id}"
     else:
         await start_session(
-            ctx, response, browser, sub=user.sub, stage=sessions.AUTHENTICATED, amr=("pwd",), auth_time=now
+            ctx,
+            response,
+            browser,
+            sub=user.sub,
+            stage=sessions.AUTHENTICATED,
+            amr=("pwd",),
+            auth_time=now,
+            request_id=pending.id,
         )
     audit("login_succeeded", sub=user.sub, stage="password")
     return response
@@ -197,7 +204,14 @@ async def _complete_login(
 ) -> Response:
     response = see_other(f"/authorize/resume?request={pending.id}")
     await start_session(
-        ctx, response, browser, sub=user.sub, stage=sessions.AUTHENTICATED, amr=amr, auth_time=int(time.time())
+        ctx,
+        response,
+        browser,
+        sub=user.sub,
+        stage=sessions.AUTHENTICATED,
+        amr=amr,
+        auth_time=int(time.time()),
+        request_id=pending.id,
     )
     audit("login_succeeded", sub=user.sub, stage="second_factor", amr=" ".join(amr))
     return response
@@ -320,6 +334,7 @@ async def enrol_submit(request: Request) -> Response:
         stage=sessions.AUTHENTICATED,
         amr=("pwd", "otp", "mfa"),
         auth_time=int(time.time()),
+        request_id=pending.id,
     )
     return response
 
