@@ -13,7 +13,7 @@ from bastion.ratelimit.algorithms._outcome import Outcome
 def outcome(allowed: bool, count: int, *, limit: int, now: int, end: int) -> Outcome:
     """Report a decision from the window's count after it (what the Redis script returns)."""
     left = end - now
-    return Outcome(
+    return (
         allowed,
         limit - count if count < limit else 0,
         left if count > 0 else 0,
@@ -29,6 +29,6 @@ def step(
     if allowed and consume:
         count += cost
     left = end - now  # `outcome` inlined: this runs on every request
-    return Outcome(
+    return (
         allowed, limit - count if count < limit else 0, left if count else 0, 0 if allowed else left
     ), count

@@ -21,7 +21,7 @@ def outcome(allowed: bool, tat: int, *, burst: int, cost: int, interval: int, no
     horizon = burst * interval
     used = tat - now
     room = horizon - used
-    return Outcome(
+    return (
         allowed,
         room // interval if room > 0 else 0,
         used,
@@ -42,4 +42,4 @@ def step(
     if consume:
         tat = candidate
     room = horizon - tat + now  # `outcome` inlined for the admitted case, the common one
-    return Outcome(True, room // interval if room > 0 else 0, tat - now, 0), tat
+    return (True, room // interval if room > 0 else 0, tat - now, 0), tat

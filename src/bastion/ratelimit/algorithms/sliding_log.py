@@ -28,11 +28,11 @@ def outcome(
         retry_after = window  # cost exceeds the limit itself: it never fits
     else:
         retry_after = kth + window - now
-    return Outcome(
-        allowed=allowed,
-        remaining=max(0, limit - count),
-        reset_after=0 if newest is None else newest + window - now,
-        retry_after=retry_after,
+    return (
+        allowed,
+        max(0, limit - count),
+        0 if newest is None else newest + window - now,
+        retry_after,
     )
 
 

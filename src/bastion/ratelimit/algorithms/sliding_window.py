@@ -58,7 +58,7 @@ def outcome(
         reset_after = window - elapsed
     else:
         reset_after = 0
-    return Outcome(
+    return (
         allowed, limit - estimate if estimate < limit else 0, reset_after, retry_after
     )
 
@@ -78,4 +78,4 @@ def step(
         estimate += cost
     # `outcome` inlined for the admitted case, the common one.
     reset_after = 2 * window - elapsed if cur else (window - elapsed if prev else 0)
-    return Outcome(True, limit - estimate if estimate < limit else 0, reset_after, 0), cur
+    return (True, limit - estimate if estimate < limit else 0, reset_after, 0), cur

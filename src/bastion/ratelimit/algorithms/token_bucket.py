@@ -24,11 +24,11 @@ def outcome(
 ) -> Outcome:
     """Report a decision from the tokens left after it (what the Redis script returns)."""
     per_token = float(window) / float(limit)
-    return Outcome(
-        allowed=allowed,
-        remaining=max(0, math.floor(tokens)),
-        reset_after=max(0, math.ceil((capacity - tokens) * per_token)),
-        retry_after=0 if allowed else max(0, math.ceil((cost - tokens) * per_token)),
+    return (
+        allowed,
+        max(0, math.floor(tokens)),
+        max(0, math.ceil((capacity - tokens) * per_token)),
+        0 if allowed else max(0, math.ceil((cost - tokens) * per_token)),
     )
 
 
@@ -37,12 +37,20 @@ def step(
     capacity: int, limit: int, cost: int, consume: bool, window: int, now: int,
 ) -> tuple[Outcome, float]:
     """Decide one request; `tokens` None means a full bucket. Return the outcome and tokens."""
-    level = float(capacity) if tokens is None else refill(
-        tokens, stamp, capacity=capacity, limit=limit, window=window, now=now
-    )
-    allowed = level >= cost
-    if allowed and consume:
+    if tokens is None:
+        level = float(capacity)
+    elif now <= stamp:
+        level = tokens
+    else:  # `refill` inlined: this runs on every request
+        level = tokens + float(now - stamp) * float(limit) / float(window)
+        if level > capacity:
+            level = float(capacity)
+    if level < cost:
+        return outcome(
+            False, level, capacity=capacity, limit=limit, cost=cost, window=window
+        ), level
+    if consume:
         level -= cost
-    return outcome(
-        allowed, level, capacity=capacity, limit=limit, cost=cost, window=window
-    ), level
+    # `outcome` inlined for the admitted case, the common one.
+    missing = math.ceil((capacity - level) * (float(window) / float(limit)))  # as in `outcome`
+    return (True, math.floor(level), missing if missing > 0 else 0, 0), level

@@ -88,9 +88,9 @@ class RedisStore:
         except (RedisError, OSError, TimeoutError) as error:
             raise StoreUnavailable(f"redis: {type(error).__name__}: {error}") from error
 
-    async def _run(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:
-        reply: list[Any] = await self._scripts[name](keys=keys, args=args)
-        return reply
+    async def _run(self, name: str, keys: list[str], args: list[Any]) -> list[bytes]:
+        reply: bytes = await self._scripts[name](keys=keys, args=args)
+        return reply.split()
 
 
 async def _fixed(
@@ -103,7 +103,7 @@ async def _fixed(
     allowed, count = await store._run(
         "fixed_window", [f"{base}:{start}"], [policy.limit, cost, flag, ttl_ms]
     )
-    return fixed_window.outcome(bool(allowed), int(count), limit=policy.limit, now=now, end=end)
+    return fixed_window.outcome(allowed == b"1", int(count), limit=policy.limit, now=now, end=end)
 
 
 async def _log(
@@ -113,9 +113,9 @@ async def _log(
     allowed, count, kth, newest = await store._run(
         "sliding_log", [base], [now, policy.window_us, policy.limit, cost, flag, nonce]
     )
+    first, last = int(kth), int(newest)
     return sliding_log.outcome(
-        bool(allowed), int(count), None if kth < 0 else int(kth),
-        None if newest < 0 else int(newest),
+        allowed == b"1", int(count), None if first < 0 else first, None if last < 0 else last,
         limit=policy.limit, cost=cost, window=policy.window_us, now=now,
     )
 
@@ -130,7 +130,7 @@ async def _counter(
         [policy.limit, cost, flag, window, elapsed],
     )
     return sliding_window.outcome(
-        bool(allowed), int(prev), int(cur),
+        allowed == b"1", int(prev), int(cur),
         limit=policy.limit, cost=cost, window=window, elapsed=elapsed,
     )
 
@@ -143,7 +143,7 @@ async def _bucket(
         [now, policy.capacity, policy.limit, policy.window_us, cost, flag],
     )
     return token_bucket.outcome(
-        bool(allowed), float(level), capacity=policy.capacity, limit=policy.limit,
+        allowed == b"1", float(level), capacity=policy.capacity, limit=policy.limit,
         cost=cost, window=policy.window_us,
     )
 
@@ -154,7 +154,7 @@ async def _gcra(
     interval = policy.interval_us
     allowed, tat = await store._run("gcra", [base], [now, interval, policy.capacity, cost, flag])
     return gcra.outcome(
-        bool(allowed), int(tat), burst=policy.capacity, cost=cost, interval=interval, now=now
+        allowed == b"1", int(tat), burst=policy.capacity, cost=cost, interval=interval, now=now
     )
 
 
