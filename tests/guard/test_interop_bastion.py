@@ -46,14 +46,14 @@ async def test_bastion_revocation_list_reaches_the_guard(live_server: LiveServer
     token = client_credentials_token(live_server, client)
     auth = guard_for(live_server)
     await auth.authenticate_bearer(token)
-    revoked = httpx.post(
-        live_server.url + "/revoke",
-        data={"token": token, "token_type_hint": "access_token"},
-        auth=(client["client_id"], client["client_secret"]),
-        timeout=10,
-    )
-    assert revoked.status_code == 200
     async with httpx.AsyncClient() as http:
+        revoked = await http.post(
+            live_server.url + "/revoke",
+            data={"token": token, "token_type_hint": "access_token"},
+            auth=(client["client_id"], client["client_secret"]),
+            timeout=10,
+        )
+        assert revoked.status_code == 200
         poller = HttpRevocationPoller(
             live_server.url + "/revocations",
             client_id=rs["client_id"],
