@@ -263,3 +263,36 @@ async def test_introspection_of_opaque_tokens(fresh_issuer: TestIssuer) -> None:
 
     assert (first.subject, first.scopes) == ("dave", frozenset({"notes:read"}))
     assert introspector.calls == 3
+
+
+async def test_revocation_feed_runs_in_the_background(fresh_issuer: TestIssuer) -> None:
+    """A configured feed starts with the first request and keeps the denylist current."""
+    import asyncio
+
+    from bastion.guard import Denylist
+
+    denylist = Denylist()
+    async with httpx.AsyncClient() as http:
+        poller = HttpRevocationPoller(
+            f"{fresh_issuer.issuer}/revocations",
+            client_id=REVOCATION_CLIENT[0],
+            client_secret=REVOCATION_CLIENT[1],
+            denylist=denylist,
+            http=http,
+        )
+        auth = Authenticator(
+            [config(fresh_issuer)], denylist=denylist, revocation_feeds=[poller], revocation_interval=0.02
+        )
+        token = fresh_issuer.mint(jti="feed-revoked")
+        await auth.authenticate_bearer(token)
+        fresh_issuer.revoke("feed-revoked", int(time.time()) + 300)
+        for _ in range(500):
+            if "feed-revoked" in denylist:
+                break
+            await asyncio.sleep(0.01)
+
+        with pytest.raises(InvalidToken) as caught:
+            await auth.authenticate_bearer(token)
+        await auth.aclose()
+
+    assert caught.value.detail == "revoked"

@@ -24,11 +24,13 @@ from bastion.demo._request_id import RequestIdMiddleware, request_id_of
 from bastion.guard import (
     RBAC,
     Authenticator,
+    Denylist,
     GuardError,
     IssuerConfig,
     ObjectPolicy,
     Principal,
     RequestGuard,
+    RevocationFeed,
     TrustedIssuer,
     has_permission,
     is_owner,
@@ -67,6 +69,8 @@ def create_app(
     api_keys: ApiKeyManager | None = None,
     audit: AuditLog | None = None,
     limiter: RateLimiter | None = None,
+    denylist: Denylist | None = None,
+    revocation_feeds: Sequence[RevocationFeed] = (),
     http: httpx.AsyncClient | None = None,
     realm: str = "bastion-demo",
     max_body_bytes: int = 64 * 1024,
@@ -85,6 +89,9 @@ def create_app(
         api_keys: enables `/integrations/*` for systems holding an API key.
         audit: where security-relevant actions are recorded.
         limiter: optional rate limiting (bastion.ratelimit) in front of the API.
+        denylist, revocation_feeds: the authorization server's revocations, polled in the
+            background (`bastion.guard.revocation`: RedisRevocationSync or
+            HttpRevocationPoller built on this same denylist).
     """
     people = dict(directory if directory is not None else DEMO_USERS if seed else {})
     store = NoteStore()
@@ -119,7 +126,13 @@ def create_app(
         }
     )
     views = RoleViews(NoteOut, [("admin", NoteAdminOut)], rbac=rbac)
-    authenticator = Authenticator(issuers, static_issuers=static_issuers, http=http)
+    authenticator = Authenticator(
+        issuers,
+        static_issuers=static_issuers,
+        http=http,
+        denylist=denylist,
+        revocation_feeds=revocation_feeds,
+    )
     guard = Guard(RequestGuard(authenticator, rbac=rbac, api_keys=api_keys, realm=realm))
 
     middleware = [

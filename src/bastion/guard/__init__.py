@@ -9,6 +9,7 @@ from bastion.guard._authenticator import (
     Authenticator,
     IssuerConfig,
     OpaqueTokenIntrospector,
+    RevocationFeed,
     discovery_matches,
 )
 from bastion.guard._cache import VerifiedTokenCache
@@ -72,6 +73,7 @@ __all__ = [
     "Principal",
     "RequestGuard",
     "Requirement",
+    "RevocationFeed",
     "TrustedIssuer",
     "TrustedKey",
     "UnknownIssuer",

@@ -19,6 +19,7 @@ import httpx
 
 from bastion.guard._denylist import Denylist
 from bastion.guard._errors import InvalidToken
+from bastion.guard._feeds import run_periodically
 from bastion.guard._fetch import FetchError, fetch_json, new_http_client
 from bastion.guard._issuer import DEFAULT_LEEWAY, TrustedIssuer
 from bastion.guard._jose import looks_like_jws
@@ -26,7 +27,14 @@ from bastion.guard._keys import cache_lifetime, keyset_from_jwks
 from bastion.guard._principal import Principal
 from bastion.guard._validator import BearerTokenValidator, UnknownIssuer, UnknownKey
 
-__all__ = ["Authenticator", "IssuerConfig", "OpaqueTokenIntrospector", "discovery_matches"]
+__all__ = [
+    "Authenticator",
+    "IssuerConfig",
+    "OpaqueTokenIntrospector",
+    "RevocationFeed",
+    "discovery_matches",
+    "run_periodically",
+]
 
 log = logging.getLogger("bastion.guard")
 
@@ -39,6 +47,12 @@ class IssuerConfig:
     audience: str
     legacy: bool = False
     leeway: float = DEFAULT_LEEWAY
+
+
+class RevocationFeed(Protocol):
+    """A revocation channel (see `bastion.guard.revocation`): `poll()` feeds the denylist."""
+
+    async def poll(self) -> int: ...
 
 
 class OpaqueTokenIntrospector(Protocol):
@@ -86,6 +100,8 @@ class Authenticator:
         jwks_default_age: float = 300.0,
         denylist: Denylist | None = None,
         introspector: OpaqueTokenIntrospector | None = None,
+        revocation_feeds: Sequence[RevocationFeed] = (),
+        revocation_interval: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.clock = clock
@@ -103,6 +119,9 @@ class Authenticator:
         self._next_stale_check = float("-inf")
         self.introspector = introspector
         self.fetches = 0  # metadata + JWKS requests made, for tests and metrics
+        self.revocation_feeds = list(revocation_feeds)
+        self.revocation_interval = revocation_interval
+        self._feed_tasks: list[asyncio.Task[None]] = []
 
     @property
     def denylist(self) -> Denylist:
@@ -116,10 +135,29 @@ class Authenticator:
 
     async def start(self) -> None:
         """Discover every configured issuer now (failures are logged and retried later)."""
+        self._start_feeds()
         await asyncio.gather(*(self._discover(s, force=True) for s in self._states))
 
+    def _start_feeds(self) -> None:
+        # Started here or on the first request, whichever comes first: a sub-application
+        # mounted under another app never sees a lifespan start-up.
+        if self._feed_tasks or not self.revocation_feeds:
+            return
+        self._feed_tasks = [
+            asyncio.create_task(
+                run_periodically(
+                    feed, self.revocation_interval, denylist=self.denylist, clock=self.clock
+                )
+            )
+            for feed in self.revocation_feeds
+        ]
+
     async def aclose(self) -> None:
-        """Close the HTTP client if the authenticator created it."""
+        """Stop the revocation feeds; close the HTTP client if the authenticator created it."""
+        for task in self._feed_tasks:
+            task.cancel()
+        await asyncio.gather(*self._feed_tasks, return_exceptions=True)
+        self._feed_tasks = []
         if self._own_http and self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -189,6 +227,8 @@ class Authenticator:
         Raises:
             InvalidToken: the token is not acceptable.
         """
+        if self.revocation_feeds and not self._feed_tasks:
+            self._start_feeds()
         now = self.clock()
         if now >= self._next_stale_check:
             await self._refresh_stale(now)

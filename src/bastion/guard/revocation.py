@@ -10,15 +10,13 @@ service publishes and adds what it finds to the `Denylist` the validator reads.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import httpx
 
 from bastion.guard._denylist import Denylist
+from bastion.guard._feeds import run_periodically
 from bastion.guard._fetch import FetchError, fetch_json
 
 __all__ = [
@@ -111,23 +109,3 @@ class RedisRevocationSync:
                 self.denylist.add(jti, exp)
                 new += 1
         return new
-
-
-async def run_periodically(
-    source: RevocationSource,
-    interval: float,
-    *,
-    denylist: Denylist | None = None,
-    clock: Callable[[], float] = time.time,
-) -> None:
-    """Poll forever (cancel the task to stop); errors are logged and retried next interval."""
-    while True:
-        try:
-            await source.poll()
-        except (FetchError, OSError, ConnectionError) as exc:
-            log.warning("guard: revocation poll failed: %r", exc)
-        except Exception as exc:  # the poller must outlive a bad response or a Redis hiccup
-            log.exception("guard: revocation poll crashed: %r", exc)
-        if denylist is not None:
-            denylist.prune(clock())
-        await asyncio.sleep(interval)
