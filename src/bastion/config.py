@@ -84,6 +84,7 @@ class Settings:
     access_token_lifetime: int = 10
     code_lifetime: int = 60
     device_code_lifetime: int = 600
+    device_poll_interval: int = 5
     refresh_token_idle_lifetime: int = 14 * 86400
     refresh_token_absolute_lifetime: int = 90 * 86400
     key_prepublication: int = 86400
@@ -209,6 +210,7 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
     _range("access_token_lifetime", 1, 60, "minutes"),
     _range("code_lifetime", 1, 600, "seconds"),
     _range("device_code_lifetime", 5, 1800, "seconds"),
+    _range("device_poll_interval", 1, 60, "seconds"),
     _range("refresh_token_idle_lifetime", 60, 365 * 86400, "seconds"),
     _range("refresh_token_absolute_lifetime", 60, 3 * 365 * 86400, "seconds"),
     _range("key_prepublication", 0, 30 * 86400, "seconds"),
