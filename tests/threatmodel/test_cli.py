@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -93,10 +94,22 @@ def test_verify_records_evidence_and_check_uses_it(tmp_path) -> None:
 
 
 def test_passing_evidence_keeps_the_mitigation(tmp_path) -> None:
-    """With all tests passing, the mitigated threat stays mitigated and the gate passes."""
+    """With all tests passing, the mitigated threat stays mitigated, the gate passes and the
+    report shows the evidence."""
     path = _write(tmp_path, _mitigated([PASS]))
     assert _run("verify", path).exit_code == 0
     assert _run("check", path, "--fail-on", "high", "--require-evidence").exit_code == 0
+    report = _run("report", path, "--format", "md").output
+    assert f"  - Mitigation: ownership check in the handler; evidence: pass {PASS} (" in report
+
+
+def test_svg_without_graphviz_exits_2(tmp_path) -> None:
+    """--format svg without Graphviz is a usage error that names the alternatives."""
+    if shutil.which("dot") is not None:
+        pytest.skip("Graphviz `dot` is installed")
+    result = _run("report", EXAMPLE, "--format", "svg", "-o", tmp_path / "x.svg")
+    assert result.exit_code == 2
+    assert "use --format dot or mermaid, or install graphviz" in result.output
 
 
 def test_require_evidence_counts_unverified_mitigations_as_open(tmp_path) -> None:

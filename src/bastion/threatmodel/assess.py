@@ -67,8 +67,10 @@ class Analysis:
         return sorted(live, key=lambda a: (-a.score.total, a.id))
 
     def by_status(self, status: Status) -> list[Assessment]:
-        return [a for a in self.register() if a.effective == status] if status != \
-            "not_applicable" else [a for a in self.assessments if a.status == "not_applicable"]
+        """Threats whose effective status is `status` (register order; N/A in rule order)."""
+        if status == "not_applicable":
+            return [a for a in self.assessments if a.status == "not_applicable"]
+        return [a for a in self.register() if a.effective == status]
 
 
 def _entry_for(threat_id: str, entries: tuple[ThreatEntry, ...]) -> ThreatEntry | None:
