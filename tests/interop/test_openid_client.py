@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests._live import LiveServer
+from tests._services import need_node_package
 from tests.interop._peers import create_reader
 
 pytestmark = [pytest.mark.npm, pytest.mark.server]
@@ -23,7 +24,16 @@ pytestmark = [pytest.mark.npm, pytest.mark.server]
 SCRIPT = Path(__file__).with_name("openid_client.mjs")
 
 
-def run_openid_client(node_dir: Path, server: LiveServer, client_id: str, method: str, credential: dict[str, Any]):
+@pytest.fixture
+def openid_client_dir() -> Path:
+    """tests/node with openid-client installed (skips, or fails under BASTION_REQUIRE_SERVICES=1)."""
+    return need_node_package("openid-client")
+
+
+def run_openid_client(
+    node_dir: Path, server: LiveServer, client_id: str, method: str, credential: dict[str, Any]
+) -> dict[str, Any]:
+    """Run openid_client.mjs against `server` and return what it printed."""
     result = subprocess.run(
         ["node", "--input-type=module", "-e", SCRIPT.read_text(encoding="utf-8"), server.url, client_id, method],
         cwd=node_dir,
@@ -34,7 +44,8 @@ def run_openid_client(node_dir: Path, server: LiveServer, client_id: str, method
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    outcome: dict[str, Any] = json.loads(result.stdout)
+    return outcome
 
 
 def _secret_client(server: LiveServer, method: str, tmp_path: Path) -> tuple[str, dict[str, Any]]:
@@ -61,11 +72,11 @@ def _key_client(server: LiveServer, method: str, tmp_path: Path) -> tuple[str, d
         pytest.param("private_key_jwt", _key_client, id="private_key_jwt"),
     ],
 )
-def test_openid_client_token_introspection_revocation(live_server, node_dir, tmp_path, method, register):
+def test_openid_client_token_introspection_revocation(live_server, openid_client_dir, tmp_path, method, register):
     """openid-client gets a token, sees it active, revokes it and sees it inactive, with each auth method."""
     client_id, credential = register(live_server, method, tmp_path)
 
-    outcome = run_openid_client(node_dir, live_server, client_id, method, credential)
+    outcome = run_openid_client(openid_client_dir, live_server, client_id, method, credential)
 
     token = outcome["token"]
     assert (token["token_type"].lower(), token["scope"], token["expires_in"]) == ("bearer", "read", 600)
