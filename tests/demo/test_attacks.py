@@ -330,3 +330,31 @@ def test_audit_trail_records_denials_and_verifies(http: httpx.Client, live_demo:
 def test_issuer_used_by_tests_is_the_demo_issuer(live_demo: LiveDemo) -> None:
     """Sanity: the suite's tokens come from the issuer the demo trusts."""
     assert isinstance(live_demo.issuer, TestIssuer)
+
+
+def test_audit_trail_records_refused_tokens(http: httpx.Client, live_demo: LiveDemo) -> None:
+    """A refused token is audited with its private reason, never sent to the client."""
+    forged = live_demo.issuer.mint(header={"kid": "forged"}, sub="alice", aud=DEMO_AUDIENCE)
+    response = http.get("/notes", headers=auth(forged) | {"X-Request-ID": "forged-kid-1"})
+    entries = [e for e in read_jsonl(live_demo.audit_path) if e["request_id"] == "forged-kid-1"]
+
+    assert response.json() == INVALID_TOKEN
+    assert [(e["action"], e["outcome"], e["object"], e["details"]) for e in entries] == [
+        (
+            "request.refused",
+            "denied",
+            "GET /notes",
+            {"error": "invalid_token", "reason": "no trusted key for kid 'forged'"},
+        )
+    ]
+
+
+def test_audit_trail_records_bfla_attempt_with_actor(http: httpx.Client, live_demo: LiveDemo) -> None:
+    """A member calling an admin operation is audited under their own name."""
+    token = live_demo.token("bob", scope="notes:admin")
+    http.get("/admin/notes", headers=auth(token) | {"X-Request-ID": "bfla-1"})
+    entries = [e for e in read_jsonl(live_demo.audit_path) if e["request_id"] == "bfla-1"]
+
+    assert [(e["actor"], e["action"], e["details"]["error"]) for e in entries] == [
+        ("user:bob", "request.refused", "forbidden")
+    ]

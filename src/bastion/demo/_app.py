@@ -133,7 +133,7 @@ def create_app(
         denylist=denylist,
         revocation_feeds=revocation_feeds,
     )
-    guard = Guard(RequestGuard(authenticator, rbac=rbac, api_keys=api_keys, realm=realm))
+    guard = Guard(RequestGuard(authenticator, rbac=rbac, api_keys=api_keys, realm=realm, audit=audit))
 
     middleware = [
         Middleware(SecurityHeadersMiddleware),

@@ -145,9 +145,7 @@ class Authenticator:
             return
         self._feed_tasks = [
             asyncio.create_task(
-                run_periodically(
-                    feed, self.revocation_interval, denylist=self.denylist, clock=self.clock
-                )
+                run_periodically(feed, self.revocation_interval, denylist=self.denylist, clock=self.clock)
             )
             for feed in self.revocation_feeds
         ]

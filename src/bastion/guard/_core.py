@@ -9,9 +9,10 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from bastion.guard._authenticator import Authenticator
-from bastion.guard._errors import CredentialNotAccepted, GuardError
+from bastion.guard._errors import CredentialNotAccepted, GuardError, MissingCredentials
 from bastion.guard._http import ErrorResponse, extract_credentials, render_error
 from bastion.guard._principal import Principal
+from bastion.guard.audit import AuditLog
 from bastion.guard.policy import RBAC, Requirement, authorize
 
 __all__ = ["ApiKeyVerifier", "RequestGuard"]
@@ -36,26 +37,58 @@ class RequestGuard:
         api_keys: ApiKeyVerifier | None = None,
         realm: str = "api",
         api_key_header: str = "X-API-Key",
+        audit: AuditLog | None = None,
     ) -> None:
         self.authenticator = authenticator
         self.rbac = rbac
         self.api_keys = api_keys
         self.realm = realm
         self.api_key_header = api_key_header.lower().encode("latin-1")
+        self.audit = audit
 
     async def check(
         self,
         requirement: Requirement,
         headers: Iterable[tuple[bytes, bytes]],
         query_string: bytes,
+        *,
+        target: str | None = None,
+        request_id: str | None = None,
     ) -> Principal | None:
         """The authorized principal (None for a public route).
+
+        Refusals are recorded in the audit trail when one is configured (a request with no
+        credentials at all is not: that is ordinary traffic, not an attempt).
 
         Raises:
             GuardError: the request is refused.
         """
         if requirement.public:
             return None
+        headers = list(headers)
+        principal: Principal | None = None
+        try:
+            principal = await self._authenticate(requirement, headers, query_string)
+            authorize(principal, requirement, self.rbac)
+        except GuardError as error:
+            if self.audit is not None and not isinstance(error, MissingCredentials):
+                self.audit.record(
+                    "request.refused",
+                    principal=principal,
+                    outcome="denied",
+                    object=target,
+                    request_id=request_id,
+                    details={"error": error.error or "unauthorized", "reason": error.detail},
+                )
+            raise
+        return principal
+
+    async def _authenticate(
+        self,
+        requirement: Requirement,
+        headers: list[tuple[bytes, bytes]],
+        query_string: bytes,
+    ) -> Principal:
         credentials = extract_credentials(headers, query_string, self.api_key_header)
         if credentials.bearer is not None:
             if "token" not in requirement.accept:
@@ -71,7 +104,6 @@ class RequestGuard:
                     detail="api key sent",
                 )
             principal = self.api_keys.verify(credentials.api_key or "")
-        authorize(principal, requirement, self.rbac)
         return principal
 
     def render(self, error: GuardError) -> ErrorResponse:

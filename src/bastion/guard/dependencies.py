@@ -38,7 +38,11 @@ class RequirementDependency:
 
     async def __call__(self, request: Request) -> Principal | None:
         principal = await self.guard.check(
-            self.requirement, request.scope["headers"], request.scope.get("query_string", b"")
+            self.requirement,
+            request.scope["headers"],
+            request.scope.get("query_string", b""),
+            target=f"{request.method} {request.url.path}",
+            request_id=request.scope.get("state", {}).get("request_id"),
         )
         request.state.principal = principal
         return principal

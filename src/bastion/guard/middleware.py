@@ -86,7 +86,13 @@ class GuardMiddleware:
             if rule is None:
                 # Deny by default: a path with no rule is answered as missing.
                 raise NotFound(detail="no rule for this route")
-            principal = await self.guard.check(rule.requirement, scope["headers"], scope.get("query_string", b""))
+            principal = await self.guard.check(
+                rule.requirement,
+                scope["headers"],
+                scope.get("query_string", b""),
+                target=f"{scope['method']} {scope['path']}",
+                request_id=scope.get("state", {}).get("request_id"),
+            )
         except GuardError as error:
             log.info("guard refused %s %s: %s", scope["method"], scope["path"], error.detail)
             await send_error(self.guard.render(error), send)
