@@ -57,7 +57,7 @@ def serve(
         shown = f"[{host}]" if ":" in host else host
         overrides["issuer"] = f"https://{shown}:{port}"
     settings = settings_for(data_dir, config, **overrides)
-    if settings.password_hashing == "testing":
+    if settings.password_hashing == "testing":  # noqa: S105 - a profile name, not a password
         # STYLE.md §5: shortcuts that weaken security live in a `testing` profile serve refuses.
         raise fail("password_hashing=testing is for test suites only. Fix: unset BASTION_PASSWORD_HASHING (owasp)")
     if not is_loopback_host(host) and not tls and not behind_proxy:

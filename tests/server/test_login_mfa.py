@@ -1,0 +1,171 @@
+"""Login throttling, TOTP enrolment and verification, recovery codes, logout (issue 3), both databases."""
+
+from __future__ import annotations
+
+import jwt
+import pytest
+
+from bastion.identity import totp
+from tests.conftest import make_settings
+from tests.server._people import *  # noqa: F403 - fixtures and the flow driver
+from tests.server._people import CALLBACK, authorize, authorize_params, exchange, follow, hidden_fields, pkce, submit
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def settings(db_url, tmp_path):
+    """Cheap hashing, and login limits small enough to reach in a test."""
+    return make_settings(
+        db_url,
+        tmp_path,
+        password_hashing="testing",
+        ratelimit={
+            "policies": {
+                "login_failures_per_account": {"limit": "3/15minutes"},
+                "login_failures_per_address": {"limit": "5/15minutes"},
+            }
+        },
+    )
+
+
+async def _login_page(browser, spa):
+    _, challenge = pkce()
+    return await follow(browser, await browser.get("/authorize", params=authorize_params(spa, challenge)))
+
+
+@pytest.mark.parametrize("username", [pytest.param("alice", id="existing"), pytest.param("mallory", id="unknown")])
+async def test_failed_logins_are_throttled_per_account(browser, spa, make_user, username):
+    """After the account's failure limit the login page answers 429 with a delay, the same for unknown accounts."""
+    user = await make_user()
+    page = await _login_page(browser, spa)
+    form = hidden_fields(page.text)
+    for _ in range(3):
+        wrong = await browser.post("/login", data={**form, "username": username, "password": "wrong password!!"})
+        assert wrong.status_code == 400
+
+    throttled = await browser.post("/login", data={**form, "username": username, "password": user.password})
+
+    assert throttled.status_code == 429
+    assert "Too many failed sign-in attempts. Try again in" in throttled.text
+    assert "Wrong username or password" not in throttled.text
+
+
+async def test_failed_logins_are_throttled_per_address(browser, spa, make_user):
+    """Failures across many account names from one address hit the per-address limit."""
+    await make_user()
+    page = await _login_page(browser, spa)
+    form = hidden_fields(page.text)
+    for index in range(5):
+        await browser.post("/login", data={**form, "username": f"user{index}", "password": "wrong password!!"})
+
+    throttled = await browser.post("/login", data={**form, "username": "someone-new", "password": "x" * 12})
+
+    assert throttled.status_code == 429
+
+
+async def test_admin_role_must_enrol_totp_with_qr_code(browser, spa, make_user):
+    """A user whose role requires MFA is taken to TOTP enrolment, which shows an inline SVG QR code."""
+    user = await make_user(roles=("admin",))
+    page = await _login_page(browser, spa)
+
+    enrol = await submit(browser, page, "/login", username=user.username, password=user.password)
+
+    assert enrol.status_code == 200
+    assert 'action="/mfa/enrol"' in enrol.text
+    assert "<svg" in enrol.text
+    assert "<script" not in enrol.text
+
+
+async def test_totp_flow_sets_amr_and_acr_and_codes_are_single_use(browser, http, spa, make_user):
+    """Enrolment then login with TOTP yields amr [pwd, otp, mfa] and acr mfa; a used code is refused."""
+    user = await make_user(roles=("admin",))
+    first = await authorize(browser, spa, user)
+    assert "code" in first.params, first.response.text
+    assert len(user.extra["recovery_codes"]) == 10
+    tokens = (await exchange(http, spa, first.params["code"], first.verifier)).json()
+    claims = jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    assert claims["amr"] == ["pwd", "otp", "mfa"]
+    assert claims["acr"] == "urn:bastion:acr:mfa"
+
+    browser.cookies.clear()
+    page = await _login_page(browser, spa)
+    mfa = await submit(browser, page, "/login", username=user.username, password=user.password)
+    assert 'action="/login/mfa"' in mfa.text
+    # The enrolment already used the current step: the same code is a replay.
+    replayed = await submit(browser, mfa, "/login/mfa", code=totp.current_code(user.totp_secret))
+
+    assert replayed.status_code == 400
+    assert "not valid (or was already used)" in replayed.text
+
+
+async def test_recovery_code_works_once(browser, spa, make_user):
+    """A recovery code completes the second factor once; the same code is refused after."""
+    user = await make_user(roles=("admin",))
+    await authorize(browser, spa, user)
+    code = user.extra["recovery_codes"][0]
+
+    outcomes = []
+    for _ in range(2):
+        browser.cookies.clear()
+        page = await _login_page(browser, spa)
+        mfa = await submit(browser, page, "/login", username=user.username, password=user.password)
+        outcomes.append(await submit(browser, mfa, "/login/mfa", code=code))
+
+    assert outcomes[0].status_code == 303
+    assert outcomes[0].headers["location"].startswith(CALLBACK)
+    assert outcomes[1].status_code == 400
+
+
+async def test_mfa_page_needs_password_first(browser, spa):
+    """The second-factor page is not reachable without the first factor."""
+    page = await _login_page(browser, spa)
+    form = hidden_fields(page.text)
+
+    response = await browser.get(f"/login/mfa?request={form['request']}")
+
+    assert response.status_code == 400
+
+
+async def test_logout_ends_session_and_redirects_to_registered_uri(browser, http, spa, make_user):
+    """RP-initiated logout with id_token_hint ends the session and redirects to a registered URI with state."""
+    user = await make_user()
+    outcome = await authorize(browser, spa, user)
+    tokens = (await exchange(http, spa, outcome.params["code"], outcome.verifier)).json()
+    confirm = await browser.get(
+        "/logout",
+        params={"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": CALLBACK, "state": "bye"},
+    )
+    assert confirm.status_code == 200
+
+    done = await submit(browser, confirm, "/logout")
+
+    assert done.status_code == 303
+    assert done.headers["location"] == CALLBACK + "?state=bye"
+    again = await authorize(browser, spa, None, prompt="none", state="s")
+    assert again.params["error"] == "login_required"
+
+
+async def test_logout_refuses_unregistered_post_logout_uri(browser, http, spa, make_user):
+    """An unregistered post_logout_redirect_uri is an error page, never a redirect."""
+    user = await make_user()
+    outcome = await authorize(browser, spa, user)
+    tokens = (await exchange(http, spa, outcome.params["code"], outcome.verifier)).json()
+
+    response = await browser.get(
+        "/logout",
+        params={"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "https://evil.example/"},
+    )
+
+    assert response.status_code == 400
+    assert "location" not in response.headers
+
+
+async def test_logout_without_csrf_token_is_refused(browser, spa, make_user):
+    """The logout form needs the session's CSRF token."""
+    user = await make_user()
+    await authorize(browser, spa, user)
+
+    response = await browser.post("/logout", data={"post_logout_redirect_uri": ""})
+
+    assert response.status_code == 403
