@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bastion.threatmodel import ExpressionError, compile_condition
 
@@ -68,3 +72,27 @@ def test_unknown_names_fail_loudly(source: str, message: str) -> None:
     with pytest.raises(ExpressionError) as info:
         compile_condition(source).evaluate(NAMES)
     assert str(info.value) == message
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_any_text_either_compiles_or_is_refused(source: str) -> None:
+    """Arbitrary text never escapes as anything but ExpressionError, compiled or evaluated."""
+    try:
+        condition = compile_condition(source)
+    except ExpressionError:
+        return
+    with contextlib.suppress(ExpressionError):
+        assert condition.evaluate(NAMES) in (True, False)
+
+
+@pytest.mark.parametrize("source", [
+    pytest.param("not " * 200 + "True", id="deep-not"),
+    pytest.param("[" * 150 + "True" + "]" * 150, id="deep-lists"),
+    pytest.param("a\x00b", id="nul-byte"),
+    pytest.param("x" * 2001, id="too-long"),
+])
+def test_pathological_conditions_are_refused(source: str) -> None:
+    """Deep nesting, NUL bytes and huge conditions are refused before evaluation."""
+    with pytest.raises(ExpressionError):
+        compile_condition(source)

@@ -18,6 +18,7 @@ from typing import Any
 from bastion.threatmodel._errors import ExpressionError
 
 MAX_LENGTH = 2000
+MAX_DEPTH = 40  # nesting bound: keeps parsing and evaluation far from Python's recursion limit
 
 _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
     ast.Eq: operator.eq,
@@ -57,9 +58,21 @@ def compile_condition(source: str) -> Condition:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as exc:
         raise ExpressionError(f"not a valid expression: {exc.msg}") from exc
+    except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, absurd nesting
+        raise ExpressionError(f"not a valid expression: {exc}") from exc
+    _check_depth(tree)
     for node in ast.walk(tree):
         _check(node)
     return Condition(source, tree)
+
+
+def _check_depth(tree: ast.AST) -> None:
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ExpressionError(f"condition is nested deeper than {MAX_DEPTH} levels")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 
 _ALLOWED: tuple[type[ast.AST], ...] = (
