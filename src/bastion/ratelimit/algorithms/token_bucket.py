@@ -1,56 +1,50 @@
 """Token bucket: a bucket of `capacity` tokens refilled at `limit` per `window`.
 
-Allows bursts up to the capacity and a sustained rate of limit/window. State is the token count
-(a double, refilled in the same operation order as the Redis script) and the time of the last
-refill. A clock running behind the stored stamp (another process's clock) refills nothing.
+Allows bursts up to the capacity and a sustained rate of limit/window. The level is kept as an
+integer in units of 1/window of a token (a token is `window` units, and each microsecond adds
+`limit` units), so refilling is exact and independent of how often it is computed: floats would
+round differently along different paths and make retry_after wrong by a microsecond. A clock
+running behind the stored stamp (another process's clock) refills nothing.
 """
 
 from __future__ import annotations
 
-import math
-
 from bastion.ratelimit.algorithms._outcome import Outcome
 
 
-def refill(tokens: float, stamp: int, *, capacity: int, limit: int, window: int, now: int) -> float:
-    """Tokens in the bucket at `now`, given `tokens` at `stamp`."""
+def refill(level: int, stamp: int, capacity: int, limit: int, window: int, now: int) -> int:
+    """The level (in 1/window token units) at `now`, given `level` at `stamp`."""
     if now <= stamp:
-        return tokens
-    return min(float(capacity), tokens + float(now - stamp) * float(limit) / float(window))
+        return level
+    full = capacity * window
+    # Past the time to fill nothing changes; the cap keeps the product exact in Lua's doubles.
+    elapsed = min(now - stamp, full // limit + 1)
+    return min(full, level + elapsed * limit)
 
 
-def outcome(
-    allowed: bool, tokens: float, *, capacity: int, limit: int, cost: int, window: int
-) -> Outcome:
-    """Report a decision from the tokens left after it (what the Redis script returns)."""
-    per_token = float(window) / float(limit)
+def outcome(allowed: bool, level: int, *, capacity: int, limit: int, cost: int, window: int) -> Outcome:
+    """Report a decision from the level after it (what the Redis script returns)."""
+    missing = capacity * window - level
+    short = cost * window - level
     return (
         allowed,
-        max(0, math.floor(tokens)),
-        max(0, math.ceil((capacity - tokens) * per_token)),
-        0 if allowed else max(0, math.ceil((cost - tokens) * per_token)),
+        level // window,
+        -(-missing // limit) if missing > 0 else 0,
+        0 if allowed or short <= 0 else -(-short // limit),
     )
 
 
 def step(
-    tokens: float | None, stamp: int,
+    level: int | None, stamp: int,
     capacity: int, limit: int, cost: int, consume: bool, window: int, now: int,
-) -> tuple[Outcome, float]:
-    """Decide one request; `tokens` None means a full bucket. Return the outcome and tokens."""
-    if tokens is None:
-        level = float(capacity)
-    elif now <= stamp:
-        level = tokens
-    else:  # `refill` inlined: this runs on every request
-        level = tokens + float(now - stamp) * float(limit) / float(window)
-        if level > capacity:
-            level = float(capacity)
-    if level < cost:
-        return outcome(
-            False, level, capacity=capacity, limit=limit, cost=cost, window=window
-        ), level
-    if consume:
-        level -= cost
-    # `outcome` inlined for the admitted case, the common one.
-    missing = math.ceil((capacity - level) * (float(window) / float(limit)))  # as in `outcome`
-    return (True, math.floor(level), missing if missing > 0 else 0, 0), level
+) -> tuple[Outcome, int]:
+    """Decide one request; `level` None means a full bucket. Return the outcome and level."""
+    current = capacity * window if level is None else refill(
+        level, stamp, capacity, limit, window, now
+    )
+    allowed = current >= cost * window
+    if allowed and consume:
+        current -= cost * window
+    return outcome(
+        allowed, current, capacity=capacity, limit=limit, cost=cost, window=window
+    ), current

@@ -3,8 +3,8 @@
 Each script runs the same admission rule as its sans-I/O module in `algorithms/`, in the same
 order of double-precision operations, and returns what that module's `outcome` needs as one
 space-separated string (one bulk reply parses faster than an array of integers). Numbers
-that must survive a round trip through a string are written with %d or %.17g, never with Lua's
-default %.14g, which would round microsecond timestamps. Expiry times carry a second of
+that must survive a round trip through a string are written with %d, never with Lua's
+default %.14g, which would round microsecond timestamps and token levels. Expiry times carry a second of
 margin beyond the moment the state stops mattering, for processes whose clocks lag.
 """
 
@@ -72,26 +72,28 @@ return allowed .. ' ' .. prev .. ' ' .. cur
 TOKEN_BUCKET: Final = """
 local now, capacity = tonumber(ARGV[1]), tonumber(ARGV[2])
 local limit, window, cost = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local level, stamp = capacity, now
-local saved = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
+local full = capacity * window
+local level, stamp = full, now
+local saved = redis.call('HMGET', KEYS[1], 'level', 'stamp')
 if saved[1] then
   level, stamp = tonumber(saved[1]), tonumber(saved[2])
   if now > stamp then
-    level = math.min(capacity, level + (now - stamp) * limit / window)
+    local elapsed = math.min(now - stamp, math.floor(full / limit) + 1)
+    level = math.min(full, level + elapsed * limit)
   end
 end
 local allowed = 0
-if level >= cost then
+if level >= cost * window then
   allowed = 1
   if ARGV[6] == '1' then
-    level = level - cost
+    level = level - cost * window
     if now > stamp then stamp = now end
-    redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', level),
+    redis.call('HSET', KEYS[1], 'level', string.format('%d', level),
                'stamp', string.format('%d', stamp))
-    redis.call('PEXPIRE', KEYS[1], math.ceil((capacity - level) * window / limit / 1000) + 1000)
+    redis.call('PEXPIRE', KEYS[1], math.ceil((full - level) / limit / 1000) + 1000)
   end
 end
-return allowed .. ' ' .. string.format('%.17g', level)
+return allowed .. ' ' .. string.format('%d', level)
 """  # noqa: S105 - a Lua script; the "TOKEN" in its name is not a password
 
 GCRA: Final = """

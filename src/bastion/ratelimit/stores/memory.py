@@ -90,9 +90,9 @@ def _counter(
 
 
 def _bucket(policy: Policy, state: Any, cost: int, consume: bool, now: int) -> tuple[Outcome, Any]:
-    tokens, stamp = (None, now) if state is None else state
+    level, stamp = (None, now) if state is None else state
     outcome, level = token_bucket.step(
-        tokens, stamp, policy.capacity, policy.limit, cost, consume, policy.window_us, now
+        level, stamp, policy.capacity, policy.limit, cost, consume, policy.window_us, now
     )
     return outcome, (level, max(stamp, now))
 

@@ -143,7 +143,7 @@ async def _bucket(
         [now, policy.capacity, policy.limit, policy.window_us, cost, flag],
     )
     return token_bucket.outcome(
-        allowed == b"1", float(level), capacity=policy.capacity, limit=policy.limit,
+        allowed == b"1", int(level), capacity=policy.capacity, limit=policy.limit,
         cost=cost, window=policy.window_us,
     )
 
