@@ -7,11 +7,13 @@ within that time everywhere. Unknown clients are never cached, so a new client w
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,12 +102,38 @@ class ClientRegistry:
         self._database = database
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Client]] = {}
+        self._loading: dict[str, tuple[float, asyncio.Future[Client | None]]] = {}
 
     async def get(self, client_id: str) -> Client | None:
         cached = self._cache.get(client_id)
         now = time.monotonic()
         if cached is not None and now - cached[0] < self._cache_seconds:
             return cached[1]
+        if self._cache_seconds <= 0:
+            return await self._load(client_id, now)
+        # When the entry expires under load, every request in flight would query the database
+        # at once (and queue for the pool); they share the one load already under way instead.
+        # It started after the entry expired, so what it returns is as fresh as the cache allows.
+        loading = self._loading.get(client_id)
+        if loading is None or now - loading[0] >= self._cache_seconds:
+            loading = (now, asyncio.ensure_future(self._load(client_id, now)))
+            self._loading[client_id] = loading
+            loading[1].add_done_callback(self._forget(client_id, loading))
+        # A caller that goes away must not cancel the load the others are waiting for.
+        return await asyncio.shield(loading[1])
+
+    def _forget(
+        self, client_id: str, loading: tuple[float, asyncio.Future[Client | None]]
+    ) -> Callable[[asyncio.Future[Client | None]], None]:
+        def done(future: asyncio.Future[Client | None]) -> None:
+            if self._loading.get(client_id) is loading:
+                del self._loading[client_id]
+            if not future.cancelled():
+                future.exception()  # retrieved here: every waiter may have gone away
+
+        return done
+
+    async def _load(self, client_id: str, now: float) -> Client | None:
         async with self._database.sessions() as session:
             row = await repositories.get_client(session, client_id)
             if row is None:
