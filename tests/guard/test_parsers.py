@@ -1,0 +1,70 @@
+"""Property tests: the parsers facing attacker input fail only with the guard's own errors."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bastion.guard import BearerTokenValidator, GuardError, InvalidToken, TrustedIssuer, keyset_from_jwks
+from bastion.guard._http import extract_credentials
+from bastion.guard._jose import parse_compact
+from bastion.guard.body import json_depth
+from tests.guard._issuer import AUDIENCE, TestIssuer, b64
+
+ISSUER = TestIssuer()
+VALIDATOR = BearerTokenValidator(cache_size=0)
+VALIDATOR.trust(
+    TrustedIssuer(ISSUER.issuer, AUDIENCE), keyset_from_jwks(ISSUER.public_jwks(), fetched_at=0, max_age=1e12)
+)
+
+segment = st.one_of(st.text(alphabet="ABCxyz019-_", max_size=40), st.binary(max_size=60).map(b64))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(segment, min_size=1, max_size=5).map(".".join))
+def test_validator_refuses_junk_with_invalid_token(token: str) -> None:
+    """Any junk in the shape of a JWS is refused with InvalidToken, never another exception."""
+    with pytest.raises(InvalidToken):
+        VALIDATOR.validate(token)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_parse_compact_raises_only_invalid_token(text: str) -> None:
+    """The JWS splitter accepts or refuses, it never crashes."""
+    try:
+        parse_compact(text)
+    except InvalidToken:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([b"authorization", b"x-api-key", b"other"]), st.binary(max_size=80)), max_size=3
+    ),
+    st.binary(max_size=80),
+)
+def test_extract_credentials_raises_only_guard_errors(headers: list[tuple[bytes, bytes]], query: bytes) -> None:
+    """Arbitrary header bytes and query strings give credentials or a GuardError."""
+    try:
+        extract_credentials(headers, query, b"x-api-key")
+    except GuardError:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(st.none() | st.integers() | st.text(), lambda c: st.lists(c) | st.dictionaries(st.text(), c)))
+def test_json_depth_matches_structure(value: object) -> None:
+    """json_depth equals the real nesting depth of any JSON value."""
+    import json
+
+    def depth(v: object) -> int:
+        if isinstance(v, list):
+            return 1 + max((depth(x) for x in v), default=0)
+        if isinstance(v, dict):
+            return 1 + max((depth(x) for x in v.values()), default=0)
+        return 0
+
+    assert json_depth(json.dumps(value).encode()) == depth(value)
