@@ -3,16 +3,15 @@
 One server per database serves the whole module: its database is its own (a fresh SQLite file,
 or a PostgreSQL database created for it), so nothing else truncates it while it runs. The
 server uses the default rate limits; the module stays under them (fewer than 20 failed
-authentications from 127.0.0.1 per minute).
+authentications from 127.0.0.1 per minute). Disabling a client and rotating a secret while
+servers run is covered across two processes in test_cli_live.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import os
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,16 +86,6 @@ class Live:
                 return await admin.create_client(
                     database, SecretHasher(TEST_PEPPER.encode()), admin.NewClient(**fields)
                 )
-            finally:
-                await database.dispose()
-
-        return asyncio.run(go())
-
-    def rotate_secret(self, client_id: str, overlap: int) -> dict[str, Any]:
-        async def go() -> dict[str, Any]:
-            database = Database(self.settings.resolved_database_url, pool_size=1)
-            try:
-                return await admin.rotate_secret(database, SecretHasher(TEST_PEPPER.encode()), client_id, overlap)
             finally:
                 await database.dispose()
 
@@ -315,63 +304,6 @@ def test_revoked_token_is_inactive_over_the_wire(live):
 
     assert revoked.status_code == 200
     assert introspected.json() == {"active": False}
-
-
-def _poll_until_refused(live: Live, auth: tuple[str, str], deadline_seconds: float = 15) -> httpx.Response:
-    deadline = time.monotonic() + deadline_seconds
-    while True:
-        response = live.http.post("/token", data={"grant_type": "client_credentials"}, auth=auth)
-        if response.status_code != 200 or time.monotonic() > deadline:
-            return response
-        time.sleep(0.25)
-
-
-def _cli_json(live: Live, *args: str) -> dict[str, Any]:
-    result = live.server.cli(*args, "--json")
-    assert result.returncode == 0, result.stderr
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
-
-
-def test_disabled_client_stops_in_running_server(live):
-    """`bastion clients disable` while the server runs stops the client within seconds (client cache 1 s)."""
-    client = live.server.create_client("--name", "to-disable", "--grant", "client_credentials", "--scope", "read")
-    assert live.http.post("/token", data={"grant_type": "client_credentials"}, auth=_basic(client)).status_code == 200
-
-    shown = _cli_json(live, "clients", "disable", client["client_id"])
-    response = _poll_until_refused(live, _basic(client))
-
-    assert shown["enabled"] is False
-    assert response.status_code == 401
-    assert response.json() == FAILED
-
-
-def test_rotated_secret_stops_in_running_server(live):
-    """`bastion clients rotate-secret` while the server runs: the old secret stops within seconds, the new works."""
-    client = live.register()
-    assert live.http.post("/token", data={"grant_type": "client_credentials"}, auth=_basic(client)).status_code == 200
-
-    rotated = _cli_json(live, "clients", "rotate-secret", client["client_id"])
-    response = _poll_until_refused(live, _basic(client))
-    new = live.http.post(
-        "/token", data={"grant_type": "client_credentials"}, auth=(client["client_id"], rotated["client_secret"])
-    )
-
-    assert response.status_code == 401
-    assert response.json() == FAILED
-    assert new.status_code == 200, new.text
-
-
-def test_rotated_secret_with_overlap_stops_when_overlap_ends(live):
-    """With a 2 s overlap the old secret keeps working in the running server, then stops."""
-    client = live.register()
-    rotated = live.rotate_secret(client["client_id"], overlap=2)
-    during = live.http.post("/token", data={"grant_type": "client_credentials"}, auth=_basic(client))
-    response = _poll_until_refused(live, _basic(client))
-
-    assert during.status_code == 200 or time.time() >= rotated["previous_secret_valid_until"]
-    assert time.time() >= rotated["previous_secret_valid_until"]
-    assert response.status_code == 401
 
 
 def test_database_fault_is_bare_server_error_with_detail_in_log(live):
