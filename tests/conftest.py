@@ -41,7 +41,7 @@ def _worker() -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
+def postgres_database() -> str:
     """A migrated database for this xdist worker: postgresql+asyncpg://.../bastion_test_<worker>."""
     base = _services.need_postgres()
     name = f"bastion_test_{_worker()}"
@@ -61,7 +61,7 @@ def postgres_database() -> Iterator[str]:
         await database.dispose()
         return url
 
-    yield asyncio.run(setup())
+    return asyncio.run(setup())
 
 
 async def _truncate(url: str) -> None:
