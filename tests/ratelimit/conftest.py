@@ -49,7 +49,7 @@ async def _cleanup(url: str, prefix: str) -> None:
 @pytest.fixture
 async def redis_store(prefix: str) -> AsyncIterator[RedisStore]:
     url = need_redis()
-    store = RedisStore(url, key_prefix=prefix, timeout=10)
+    store = RedisStore(url, key_prefix=prefix, timeout=10, expiry_margin=600)
     yield store
     await store.aclose()
     await _cleanup(url, prefix)
@@ -62,7 +62,7 @@ async def store(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[St
         yield MemoryStore()
         return
     url = need_redis()
-    redis_store = RedisStore(url, key_prefix=prefix, timeout=10)
+    redis_store = RedisStore(url, key_prefix=prefix, timeout=10, expiry_margin=600)
     yield redis_store
     await redis_store.aclose()
     await _cleanup(url, prefix)

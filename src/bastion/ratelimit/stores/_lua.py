@@ -4,8 +4,9 @@ Each script runs the same admission rule as its sans-I/O module in `algorithms/`
 order of double-precision operations, and returns what that module's `outcome` needs as one
 space-separated string (one bulk reply parses faster than an array of integers). Numbers
 that must survive a round trip through a string are written with %d, never with Lua's
-default %.14g, which would round microsecond timestamps and token levels. Expiry times carry a second of
-margin beyond the moment the state stops mattering, for processes whose clocks lag.
+default %.14g, which would round microsecond timestamps and token levels. Expiry times carry a margin
+(the last argument, in milliseconds) beyond the moment the state stops mattering, because
+Redis expires keys by its own clock while decisions use the callers' clocks.
 """
 
 from typing import Final
@@ -38,7 +39,7 @@ if count + cost <= limit then
       redis.call('ZADD', KEYS[1], stamp, ARGV[6] .. ':' .. i)
     end
     count = count + cost
-    redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
+    redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + tonumber(ARGV[7]))
   end
 end
 local kth, newest = -1, -1
@@ -63,7 +64,7 @@ if estimate + cost <= limit then
   allowed = 1
   if ARGV[3] == '1' then
     cur = redis.call('INCRBY', KEYS[1], cost)
-    redis.call('PEXPIRE', KEYS[1], math.ceil(2 * window / 1000))
+    redis.call('PEXPIRE', KEYS[1], math.ceil(2 * window / 1000) + tonumber(ARGV[6]))
   end
 end
 return allowed .. ' ' .. prev .. ' ' .. cur
@@ -90,7 +91,7 @@ if level >= cost * window then
     if now > stamp then stamp = now end
     redis.call('HSET', KEYS[1], 'level', string.format('%d', level),
                'stamp', string.format('%d', stamp))
-    redis.call('PEXPIRE', KEYS[1], math.ceil((full - level) / limit / 1000) + 1000)
+    redis.call('PEXPIRE', KEYS[1], math.ceil((full - level) / limit / 1000) + tonumber(ARGV[7]))
   end
 end
 return allowed .. ' ' .. string.format('%d', level)
@@ -107,7 +108,8 @@ if candidate - now <= burst * interval then
   allowed = 1
   if ARGV[5] == '1' then
     tat = candidate
-    redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
+    redis.call('SET', KEYS[1], string.format('%d', tat), 'PX',
+               math.ceil((tat - now) / 1000) + tonumber(ARGV[6]))
   end
 end
 return allowed .. ' ' .. string.format('%d', tat)

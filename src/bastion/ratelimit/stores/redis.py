@@ -37,6 +37,8 @@ class RedisStore:
         key_prefix: prepended to every key, so deployments and tests do not collide.
         timeout: socket timeout in seconds when built from a URL; a decision never waits
             longer than about twice this before the failure mode answers.
+        expiry_margin: seconds keys outlive the moment their state stops mattering, for
+            callers whose clocks lag Redis's (decisions use the callers' clocks).
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class RedisStore:
         *,
         key_prefix: str = "bastion:rl:",
         timeout: float = 0.5,
+        expiry_margin: float = 1.0,
     ) -> None:
         if isinstance(url_or_client, str):
             # One immediate retry so a connection killed by a Redis restart is replaced at
@@ -58,6 +61,7 @@ class RedisStore:
             self._client = url_or_client
             self._owned = False
         self._prefix = key_prefix
+        self._margin_ms = max(0, round(expiry_margin * 1000))
         self._scripts = {
             name: self._client.register_script(source)
             for name, source in (
@@ -72,6 +76,10 @@ class RedisStore:
     @property
     def client(self) -> aioredis.Redis:
         return self._client
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
 
     async def aclose(self) -> None:
         if self._owned:
@@ -99,7 +107,7 @@ async def _fixed(
     start, end = policy.bounds(now)
     # The key names its window, so the TTL only collects garbage: keep it a window past the
     # end, so processes whose clocks lag (or an injected clock) still find the count.
-    ttl_ms = (2 * end - start - now) // 1000 + 1
+    ttl_ms = (2 * end - start - now) // 1000 + 1 + store._margin_ms
     allowed, count = await store._run(
         "fixed_window", [f"{base}:{start}"], [policy.limit, cost, flag, ttl_ms]
     )
@@ -111,7 +119,8 @@ async def _log(
 ) -> Outcome:
     nonce = secrets.token_hex(8)  # members must be unique though their stamps are equal
     allowed, count, kth, newest = await store._run(
-        "sliding_log", [base], [now, policy.window_us, policy.limit, cost, flag, nonce]
+        "sliding_log", [base],
+        [now, policy.window_us, policy.limit, cost, flag, nonce, store._margin_ms],
     )
     first, last = int(kth), int(newest)
     return sliding_log.outcome(
@@ -127,7 +136,7 @@ async def _counter(
     index, elapsed = divmod(now, window)
     allowed, prev, cur = await store._run(
         "sliding_window", [f"{base}:{index}", f"{base}:{index - 1}"],
-        [policy.limit, cost, flag, window, elapsed],
+        [policy.limit, cost, flag, window, elapsed, store._margin_ms],
     )
     return sliding_window.outcome(
         allowed == b"1", int(prev), int(cur),
@@ -140,7 +149,7 @@ async def _bucket(
 ) -> Outcome:
     allowed, level = await store._run(
         "token_bucket", [base],
-        [now, policy.capacity, policy.limit, policy.window_us, cost, flag],
+        [now, policy.capacity, policy.limit, policy.window_us, cost, flag, store._margin_ms],
     )
     return token_bucket.outcome(
         allowed == b"1", int(level), capacity=policy.capacity, limit=policy.limit,
@@ -152,7 +161,9 @@ async def _gcra(
     store: RedisStore, policy: Policy, base: str, cost: int, flag: str, now: int
 ) -> Outcome:
     interval = policy.interval_us
-    allowed, tat = await store._run("gcra", [base], [now, interval, policy.capacity, cost, flag])
+    allowed, tat = await store._run(
+        "gcra", [base], [now, interval, policy.capacity, cost, flag, store._margin_ms]
+    )
     return gcra.outcome(
         allowed == b"1", int(tat), burst=policy.capacity, cost=cost, interval=interval, now=now
     )
