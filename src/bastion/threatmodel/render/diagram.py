@@ -99,7 +99,7 @@ def render_with_graphviz(dot_text: str, fmt: str) -> bytes:
 
 
 # -- built-in SVG layout ------------------------------------------------------------------
-_W, _H, _GAP, _PAD, _TITLE = 170, 46, 28, 14, 22
+_W, _H, _GAP, _PAD, _TITLE = 180, 46, 28, 14, 22
 
 
 @dataclass
