@@ -47,6 +47,11 @@ class Format(StrEnum):
     png = "png"
 
 
+class TextFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
 class Band(StrEnum):
     low = "low"
     medium = "medium"
@@ -160,7 +165,7 @@ def verify(model: Path) -> None:
 def diff_cmd(
     old: Path,
     new: Path,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json")] = "text",
+    fmt: Annotated[TextFormat, typer.Option("--format", "-f", help="text or json")] = TextFormat.text,
     rules: RulesOpt = None,
 ) -> None:
     """Threats added, removed and re-scored between two models."""
@@ -168,7 +173,7 @@ def diff_cmd(
         d = diff(analyse_file(old, _extra(rules)), analyse_file(new, _extra(rules)))
     except ThreatModelError as exc:
         raise _fail(exc) from exc
-    if fmt == "json":
+    if fmt is TextFormat.json:
         typer.echo(json.dumps({
             "added": [{"id": a.id, "score": a.score.value, "band": a.score.band} for a in d.added],
             "removed": [{"id": a.id, "score": a.score.value, "band": a.score.band} for a in d.removed],
@@ -188,14 +193,14 @@ def diff_cmd(
 @app.command("rules")
 def rules_cmd(
     rules: RulesOpt = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json")] = "text",
+    fmt: Annotated[TextFormat, typer.Option("--format", "-f", help="text or json")] = TextFormat.text,
 ) -> None:
     """List the rule library (shipped rules plus --rules files)."""
     try:
         library = load_library(_extra(rules))
     except ThreatModelError as exc:
         raise _fail(exc) from exc
-    if fmt == "json":
+    if fmt is TextFormat.json:
         typer.echo(json.dumps([{
             "id": r.id, "title": r.title, "stride": r.stride_name, "applies_to": list(r.applies_to),
             "when": r.when.source, "mitigated_when": r.mitigated_when.source if r.mitigated_when else None,
