@@ -15,6 +15,7 @@ Typical use::
 """
 
 from bastion.ratelimit.decision import Decision, strictest
+from bastion.ratelimit.dependency import RateLimited, rate_limit, rate_limited_handler
 from bastion.ratelimit.headers import (
     RateLimitResponse,
     rate_limit_headers,
@@ -62,6 +63,7 @@ __all__ = [
     "PolicyError",
     "RateLimitMiddleware",
     "RateLimitResponse",
+    "RateLimited",
     "RateLimiter",
     "RedisStore",
     "Store",
@@ -70,7 +72,9 @@ __all__ = [
     "compose_key",
     "default_policies",
     "parse_policies",
+    "rate_limit",
     "rate_limit_headers",
+    "rate_limited_handler",
     "render_prometheus",
     "retry_after_seconds",
     "strictest",
