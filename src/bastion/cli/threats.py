@@ -7,7 +7,6 @@ file:line and the fix).
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -31,6 +30,7 @@ from bastion.threatmodel.files import git_show
 from bastion.threatmodel.files import verify as run_verify
 from bastion.threatmodel.model import STATUSES
 from bastion.threatmodel.render import render
+from bastion.threatmodel.render.tabular import diff_to_json, rules_to_json
 
 app = typer.Typer(help="Threat modeling: STRIDE per element, DREAD, OWASP API Top 10.", no_args_is_help=True)
 
@@ -174,11 +174,7 @@ def diff_cmd(
     except ThreatModelError as exc:
         raise _fail(exc) from exc
     if fmt is TextFormat.json:
-        typer.echo(json.dumps({
-            "added": [{"id": a.id, "score": a.score.value, "band": a.score.band} for a in d.added],
-            "removed": [{"id": a.id, "score": a.score.value, "band": a.score.band} for a in d.removed],
-            "changed": [vars(c) for c in d.changed],
-        }, indent=2))
+        typer.echo(diff_to_json(d), nl=False)
         return
     for a in d.added:
         typer.echo(f"+ {a.id}  {a.score.value:.1f} {a.score.band}  {a.effective}  {a.rule.title}")
@@ -201,11 +197,7 @@ def rules_cmd(
     except ThreatModelError as exc:
         raise _fail(exc) from exc
     if fmt is TextFormat.json:
-        typer.echo(json.dumps([{
-            "id": r.id, "title": r.title, "stride": r.stride_name, "applies_to": list(r.applies_to),
-            "when": r.when.source, "mitigated_when": r.mitigated_when.source if r.mitigated_when else None,
-            "owasp_api": r.owasp_api, "cwe": list(r.cwe), "capec": list(r.capec), "dread": list(r.dread),
-        } for r in library], indent=2))
+        typer.echo(rules_to_json(library), nl=False)
         return
     for r in library:
         typer.echo(f"{r.id:8} {r.stride} {','.join(r.applies_to):16} {r.owasp_api or '':10} {r.title}")

@@ -8,7 +8,9 @@ import json
 from typing import Any
 
 from bastion.threatmodel.assess import Analysis, Assessment
+from bastion.threatmodel.gate import Diff
 from bastion.threatmodel.model import STATUSES
+from bastion.threatmodel.rules import Rule
 
 CSV_COLUMNS = (
     "id", "rule", "title", "stride", "element", "element_type", "status", "effective_status",
@@ -63,3 +65,24 @@ def to_csv(analysis: Analysis) -> str:
     for a in analysis.register():
         writer.writerow(row(a))
     return out.getvalue()
+
+
+def diff_to_json(d: Diff) -> str:
+    """`bastion threats diff --format json`."""
+    def brief(a: Assessment) -> dict[str, Any]:
+        return {"id": a.id, "score": a.score.value, "band": a.score.band, "status": a.effective}
+
+    return json.dumps({"added": [brief(a) for a in d.added],
+                       "removed": [brief(a) for a in d.removed],
+                       "changed": [vars(c) for c in d.changed]}, indent=2) + "\n"
+
+
+def rules_to_json(rules: tuple[Rule, ...]) -> str:
+    """`bastion threats rules --format json`: the library as data."""
+    return json.dumps([{
+        "id": r.id, "title": r.title, "stride": r.stride_name, "applies_to": list(r.applies_to),
+        "when": r.when.source,
+        "mitigated_when": r.mitigated_when.source if r.mitigated_when else None,
+        "owasp_api": r.owasp_api, "cwe": list(r.cwe), "capec": list(r.capec),
+        "dread": list(r.dread), "controls": list(r.controls),
+    } for r in rules], indent=2) + "\n"
