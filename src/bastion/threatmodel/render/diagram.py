@@ -100,6 +100,7 @@ def render_with_graphviz(dot_text: str, fmt: str) -> bytes:
 
 # -- built-in SVG layout ------------------------------------------------------------------
 _W, _H, _GAP, _PAD, _TITLE = 180, 46, 28, 14, 22
+_ARC = 60  # how far above the drawing arcs between non-adjacent columns may rise
 
 
 @dataclass
@@ -147,7 +148,9 @@ def builtin_svg(model: ThreatModel) -> str:
     if any(e.boundary is None for e in model.nodes):
         columns.append((None, _W + 2 * _PAD))
     columns += [(b.id, size(b.id)[0]) for b in model.boundaries if b.parent is None]
+    spans: list[tuple[float, float]] = []
     for boundary, width in columns:
+        spans.append((x, x + width))
         if boundary is None:
             bottom = place(None, x + _PAD, 40, _W)
         else:
@@ -176,8 +179,15 @@ def builtin_svg(model: ThreatModel) -> str:
             forward = b.x >= a.x
             x1, y1 = (a.x + a.w, a.y + a.h / 2) if forward else (a.x, a.y + a.h / 2)
             x2, y2 = (b.x, b.y + b.h / 2) if forward else (b.x + b.w, b.y + b.h / 2)
-            path = f"M {x1} {y1} L {x2} {y2}"
-            lx, ly = (x1 + x2) / 2, (y1 + y2) / 2 - 4
+            low, high = min(x1, x2), max(x1, x2)
+            if any(low < start and end < high for start, end in spans):
+                # A column lies between the ends: arc over the top instead of through it.
+                top = -_ARC
+                path = f"M {x1} {y1} C {x1} {top} {x2} {top} {x2} {y2}"
+                lx, ly = (x1 + x2) / 2, (y1 + y2) / 8 + 0.75 * top - 4
+            else:
+                path = f"M {x1} {y1} L {x2} {y2}"
+                lx, ly = (x1 + x2) / 2, (y1 + y2) / 2 - 4
         edges.append(f'<path d="{path}" fill="none" stroke="#34495e"{dash} '
                      f'marker-end="url(#arrow)">{title}</path>'
                      f'<text x="{lx}" y="{ly}" font-size="10" text-anchor="middle" '
@@ -202,9 +212,11 @@ def builtin_svg(model: ThreatModel) -> str:
     head = ('<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
             'markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" '
             'fill="#34495e"/></marker></defs>')
-    body = head + "".join(shapes) + "".join(edges) + "".join(boxes)
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{x}" height="{height + 20}" '
-            f'viewBox="0 0 {x} {height + 20}" font-family="Helvetica, Arial, sans-serif" '
+    body = (head + f'<g transform="translate(0,{_ARC})">' + "".join(shapes) + "".join(edges)
+            + "".join(boxes) + "</g>")
+    total = height + 20 + _ARC
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{x}" height="{total}" '
+            f'viewBox="0 0 {x} {total}" font-family="Helvetica, Arial, sans-serif" '
             f'role="img" aria-label="Data-flow diagram of {html.escape(model.name)}">{body}</svg>')
 
 
