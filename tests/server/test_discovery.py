@@ -41,6 +41,7 @@ RFC8414_KEYS = {
     "revocation_endpoint_auth_methods_supported",
     "revocation_endpoint_auth_signing_alg_values_supported",
     "access_token_signing_alg_values_supported",
+    "device_authorization_endpoint",  # RFC 8628 §4 (issue 4)
 }
 PRIVATE_JWK_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 

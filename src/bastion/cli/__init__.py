@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bastion.cli import clients, db, keys, serve, threats, users
+from bastion.cli import clients, db, device_login, keys, serve, threats, users
 
 app = typer.Typer(
     name="bastion",
@@ -14,6 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("serve")(serve.serve)
+app.command("device-login")(device_login.device_login)
 app.add_typer(clients.app, name="clients")
 app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")

@@ -19,6 +19,7 @@ from bastion.server.audit import configure_logging
 from bastion.server.browser_routes import BROWSER_ROUTES
 from bastion.server.context import ServerContext, build_context
 from bastion.server.cors import CORSMiddleware
+from bastion.server.endpoints.device_authorization import device_authorization_endpoint
 from bastion.server.endpoints.introspection import introspection_endpoint
 from bastion.server.endpoints.jwks import jwks_endpoint
 from bastion.server.endpoints.metadata import oauth_metadata_endpoint, openid_configuration_endpoint
@@ -58,6 +59,7 @@ ROUTES = [
     Route("/revoke", revocation_endpoint, methods=["POST"]),
     Route("/revocations", revocation_list_endpoint, methods=["GET"]),
     Route("/health", health_endpoint, methods=["GET"]),
+    Route("/device_authorization", device_authorization_endpoint, methods=["POST"]),
     *BROWSER_ROUTES,
 ]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bastion.server.endpoints import end_session, interaction, userinfo
+from bastion.server.endpoints import device_verification, end_session, interaction, userinfo
 from bastion.server.endpoints.authorize import authorization_endpoint, resume_endpoint
 from bastion.server.pages import STATIC_DIR
 
@@ -20,6 +20,10 @@ BROWSER_ROUTES = [
     Route("/mfa/enrol", interaction.enrol_submit, methods=["POST"]),
     Route("/consent", interaction.consent_page, methods=["GET"]),
     Route("/consent", interaction.consent_submit, methods=["POST"]),
+    Route("/device", device_verification.device_page, methods=["GET"]),
+    Route("/device", device_verification.device_submit, methods=["POST"]),
+    Route("/device/consent", device_verification.device_consent_page, methods=["GET"]),
+    Route("/device/consent", device_verification.device_consent_submit, methods=["POST"]),
     Route("/userinfo", userinfo.userinfo_endpoint, methods=["GET", "POST"]),
     Route("/logout", end_session.end_session_endpoint, methods=["GET"]),
     Route("/logout", end_session.end_session_submit, methods=["POST"]),

@@ -38,6 +38,7 @@ CLIENT_FAILURES = "client_auth_failures_per_client"
 ADDRESS_FAILURES = "client_auth_failures_per_address"
 LOGIN_ACCOUNT_FAILURES = "login_failures_per_account"
 LOGIN_ADDRESS_FAILURES = "login_failures_per_address"
+DEVICE_USER_CODE_FAILURES = "device_user_code_per_address"
 
 
 class RateLimited(Exception):
@@ -87,6 +88,23 @@ class ServerLimits:
     async def record_login_failure(self, account: str, source: str) -> None:
         for name, key in self._login_pairs(account, source):
             await self.limiter.hit(name, key)
+
+    def _user_code_pairs(self, session: str, source: str) -> list[tuple[str, str]]:
+        # RFC 8628 §5.1: wrong user codes are counted per source address and, with the same
+        # allowance, per browser session (a session that hops addresses gains nothing).
+        if DEVICE_USER_CODE_FAILURES not in self.limiter.policies:
+            return []
+        return [(DEVICE_USER_CODE_FAILURES, source), (DEVICE_USER_CODE_FAILURES, f"session:{session}")]
+
+    async def check_user_code(self, session: str, source: str) -> Decision | None:
+        """The binding decision for user-code entry from this session and address (None: unlimited)."""
+        decisions = [await self.limiter.check(name, key) for name, key in self._user_code_pairs(session, source)]
+        return strictest(decisions) if decisions else None
+
+    async def record_user_code_failure(self, session: str, source: str) -> Decision | None:
+        """Count a wrong user code; the binding decision afterwards (None: unlimited)."""
+        decisions = [await self.limiter.hit(name, key) for name, key in self._user_code_pairs(session, source)]
+        return strictest(decisions) if decisions else None
 
     async def authenticated(self, path: str, client_id: str, source: str) -> None:
         """Count route policies keyed on client_id, once the client is known."""

@@ -189,3 +189,27 @@ class RefreshTokenRow(Base):
     revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     access_jti: Mapped[str | None] = mapped_column(String(128), nullable=True)
     access_exp: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class DeviceCodeRow(Base):
+    """A device authorization request (RFC 8628 §3.1) and, once the user decided, its outcome."""
+
+    __tablename__ = "device_codes"
+
+    device_code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 hex
+    user_code: Mapped[str] = mapped_column(String(16), unique=True)  # normalised, no dash
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(Text)  # space-separated
+    status: Mapped[str] = mapped_column(String(16))  # pending | approved | denied
+    # Who approved, and how they signed in (for the ID token's sid, auth_time, amr, acr).
+    sub: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    sid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    auth_time: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    amr: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    acr: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    interval: Mapped[int] = mapped_column(Integer)  # seconds; grows by 5 on each slow_down
+    last_poll_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # milliseconds
+    decided_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    redeemed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

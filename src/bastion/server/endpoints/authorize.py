@@ -27,6 +27,7 @@ from bastion.protocol.rfc6749.authorization import (
     validate_authorization_request,
 )
 from bastion.protocol.rfc6749.params import check_content_type, parse_form
+from bastion.protocol.rfc8628 import DEVICE_REQUEST
 from bastion.server.audit import audit
 from bastion.server.browser import BrowserSession, load_session, start_session
 from bastion.server.clients import Client
@@ -146,6 +147,10 @@ async def advance(
         if "none" in prompt:
             return await _finish_error(ctx, pending, LoginRequired("the user must log in"))
         response.headers["location"] = f"/login?request={request_id}"
+        return response
+    if pending.redirect_uri == DEVICE_REQUEST:
+        # RFC 8628 §3.3, §5.4: a device code is always approved on its own consent page.
+        response.headers["location"] = f"/device/consent?request={request_id}"
         return response
     requested = frozenset(pending.scope.split())
     async with ctx.database.sessions() as db:

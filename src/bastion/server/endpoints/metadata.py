@@ -47,6 +47,8 @@ def server_metadata(ctx: ServerContext) -> dict[str, Any]:
         "revocation_endpoint_auth_methods_supported": [*AUTH_METHODS, "none"],
         "revocation_endpoint_auth_signing_alg_values_supported": sorted(ASSERTION_ALGORITHMS),
         "access_token_signing_alg_values_supported": [ctx.settings.access_token_algorithm],
+        # RFC 8628 §4.
+        "device_authorization_endpoint": ctx.endpoint("/device_authorization"),
     }
 
 

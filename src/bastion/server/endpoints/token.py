@@ -15,6 +15,7 @@ from bastion.server.clients import Client
 from bastion.server.context import ServerContext
 from bastion.server.grants.authorization_code import authorization_code_grant
 from bastion.server.grants.client_credentials import client_credentials_grant
+from bastion.server.grants.device_code import device_code_grant
 from bastion.server.grants.refresh_token import refresh_token_grant
 from bastion.server.responses import NO_STORE, json_response, read_body
 
@@ -24,6 +25,7 @@ GRANTS: dict[str, Grant] = {
     "client_credentials": client_credentials_grant,
     "authorization_code": authorization_code_grant,
     "refresh_token": refresh_token_grant,
+    "urn:ietf:params:oauth:grant-type:device_code": device_code_grant,
 }
 
 # Grants refused by design, with the grant to use instead.
