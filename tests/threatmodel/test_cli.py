@@ -219,3 +219,14 @@ def test_report_writes_each_format(tmp_path, fmt, start) -> None:
     result = _run("report", EXAMPLE, "--format", fmt, "-o", out)
     assert result.exit_code == 0
     assert out.read_text().startswith(start)
+
+
+def test_user_rule_library_from_the_command_line() -> None:
+    """--rules adds a user library: listed by `rules` and applied by `check`."""
+    acme = EXAMPLE.parent / "acme-rules.yaml"
+    listed = _run("rules", "--rules", acme)
+    assert listed.output.splitlines()[-1] == "77 rules"
+    result = _run("check", EXAMPLE, "--fail-on", "high", "--rules", acme)
+    assert result.exit_code == 1
+    assert "ACME-E01@orders-service.cancel-any-order" in result.output
+    assert "ACME-I01@" not in result.output  # the example sends no personal data to third parties
