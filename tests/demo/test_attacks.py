@@ -358,3 +358,19 @@ def test_audit_trail_records_bfla_attempt_with_actor(http: httpx.Client, live_de
     assert [(e["actor"], e["action"], e["details"]["error"]) for e in entries] == [
         ("user:bob", "request.refused", "forbidden")
     ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"{broken", id="broken-json"),
+        pytest.param(b'{"title": "t", "owner": "bob"}', id="mass-assignment"),
+        pytest.param(b'{"title": 5}', id="wrong-type"),
+    ],
+)
+def test_credentials_are_checked_before_the_body(http: httpx.Client, body: bytes) -> None:
+    """Without credentials, any body gets 401: nothing about the input model leaks first."""
+    response = http.post("/notes", content=body, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="bastion-demo"'

@@ -26,7 +26,7 @@ from bastion.guard._errors import GuardError, UnprotectedRouteError
 from bastion.guard._principal import Kind, Principal
 from bastion.guard.policy import PUBLIC, Credential, Requirement, require_scopes
 
-__all__ = ["Guard", "RequirementDependency"]
+__all__ = ["Guard", "GuardedRoute", "RequirementDependency"]
 
 
 class RequirementDependency:
@@ -37,6 +37,9 @@ class RequirementDependency:
         self.requirement = requirement
 
     async def __call__(self, request: Request) -> Principal | None:
+        checked: dict[int, Principal | None] = request.scope.setdefault("state", {}).setdefault("guard_checked", {})
+        if id(self) in checked:
+            return checked[id(self)]
         principal = await self.guard.check(
             self.requirement,
             request.scope["headers"],
@@ -45,7 +48,36 @@ class RequirementDependency:
             request_id=request.scope.get("state", {}).get("request_id"),
         )
         request.state.principal = principal
+        checked[id(self)] = principal
         return principal
+
+
+class GuardedRoute(APIRoute):
+    """An APIRoute that checks its requirements before FastAPI reads the body.
+
+    FastAPI parses the JSON body before it resolves dependencies, so without this an
+    unauthenticated caller sending broken JSON would get a 422 describing the body instead of
+    a 401: credentials first, then input.
+    """
+
+    def get_route_handler(self) -> Any:
+        handler = super().get_route_handler()
+        requirements = list(_requirements(self.dependant))
+
+        async def guarded(request: Request) -> Any:
+            for requirement in requirements:
+                await requirement(request)
+            return await handler(request)
+
+        return guarded
+
+
+def _requirements(dependant: Any) -> Iterable[RequirementDependency]:
+    call = getattr(dependant, "call", None)
+    if isinstance(call, RequirementDependency):
+        yield call
+    for sub in getattr(dependant, "dependencies", ()):
+        yield from _requirements(sub)
 
 
 def _declares(dependant: Any) -> bool:
@@ -91,7 +123,11 @@ class Guard:
             )
 
     def install(self, app: FastAPI) -> None:
-        """Render refusals per RFC 6750 §3, and at start-up check routes and discover issuers."""
+        """Render refusals per RFC 6750 §3, and at start-up check routes and discover issuers.
+
+        Call it before adding routes: routes added afterwards check credentials before
+        their request body is parsed (`GuardedRoute`).
+        """
 
         async def handle(request: Request, exc: Exception) -> JSONResponse:
             if not isinstance(exc, GuardError):  # pragma: no cover - registered for GuardError
@@ -104,6 +140,8 @@ class Guard:
             )
 
         app.add_exception_handler(GuardError, handle)
+        # Routes added from now on check credentials before their body is parsed.
+        app.router.route_class = GuardedRoute
         original = app.router.lifespan_context
 
         @asynccontextmanager
