@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -296,3 +297,41 @@ async def test_revocation_feed_runs_in_the_background(fresh_issuer: TestIssuer) 
         await auth.aclose()
 
     assert caught.value.detail == "revoked"
+
+
+def _hostile_app(base: list[str]) -> Starlette:
+    async def redirecting_discovery(request: Request) -> Any:
+        from starlette.responses import RedirectResponse
+
+        return RedirectResponse("http://127.0.0.1:9/elsewhere", status_code=302)
+
+    async def huge_discovery(request: Request) -> JSONResponse:
+        return JSONResponse({"issuer": base[0] + "/huge", "jwks_uri": base[0] + "/huge/jwks", "pad": "x" * 2_000_000})
+
+    async def html_discovery(request: Request) -> Any:
+        from starlette.responses import HTMLResponse
+
+        return HTMLResponse("<html>not json</html>")
+
+    return Starlette(
+        routes=[
+            Route("/redirect/.well-known/openid-configuration", redirecting_discovery),
+            Route("/huge/.well-known/openid-configuration", huge_discovery),
+            Route("/html/.well-known/openid-configuration", html_discovery),
+        ]
+    )
+
+
+@pytest.mark.parametrize("flavour", ["redirect", "huge", "html"])
+async def test_hostile_metadata_fails_closed(flavour: str, fresh_issuer: TestIssuer) -> None:
+    """A redirecting, oversized or non-JSON discovery document is not followed or trusted."""
+    base: list[str] = []
+    with serve_in_thread(_hostile_app(base)) as url:
+        base.append(url)
+        auth = Authenticator([IssuerConfig(f"{url}/{flavour}/.well-known/openid-configuration", AUDIENCE)])
+        await auth.start()
+        with pytest.raises(InvalidToken) as caught:
+            await auth.authenticate_bearer(fresh_issuer.mint(iss=f"{url}/{flavour}"))
+        await auth.aclose()
+
+    assert caught.value.detail == f"issuer not trusted: '{url}/{flavour}'"
