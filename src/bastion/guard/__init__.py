@@ -3,6 +3,25 @@
 A sans-I/O core (`BearerTokenValidator`, the policy module) under thin I/O wrappers: the
 `Authenticator` (discovery, JWKS refresh, revocation feeds), Starlette/ASGI middleware and
 FastAPI dependencies. It never imports Bastion's server, store, identity or keys packages.
+
+FastAPI::
+
+    authenticator = Authenticator([IssuerConfig("https://idp/.well-known/openid-configuration",
+                                                 audience="https://api.example")])
+    guard = Guard(RequestGuard(authenticator, rbac=RBAC.from_mapping({"admin": ["x:admin"]})))
+    app = FastAPI()
+    guard.install(app)                       # before adding routes
+
+    @app.get("/things")
+    async def things(principal: Annotated[Principal, guard.require("things:read")]): ...
+
+Starlette (any ASGI app)::
+
+    rules = [RouteRule("/things", require_scopes("things:read")), RouteRule("/health", PUBLIC)]
+    app = Starlette(routes=..., middleware=[Middleware(GuardMiddleware, guard=request_guard,
+                                                       rules=rules)])
+
+Either shape refuses to start while a route has no declared requirement (deny by default).
 """
 
 from bastion.guard._authenticator import (
