@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bastion.cli import app
+from bastion.threatmodel import Evidence, results_path, write_results
 from tests.threatmodel.conftest import EXAMPLE, MINIMAL
 
 runner = CliRunner()
@@ -230,3 +232,16 @@ def test_user_rule_library_from_the_command_line() -> None:
     assert result.exit_code == 1
     assert "ACME-E01@orders-service.cancel-any-order" in result.output
     assert "ACME-I01@" not in result.output  # the example sends no personal data to third parties
+
+
+@pytest.mark.parametrize(("age_days", "code"), [
+    pytest.param(1, 0, id="fresh-evidence-passes"),
+    pytest.param(40, 1, id="stale-evidence-is-no-evidence"),
+])
+def test_max_evidence_age_ignores_stale_evidence(tmp_path, age_days, code) -> None:
+    """--max-evidence-age DAYS counts a mitigation whose last passing run is older as open."""
+    path = _write(tmp_path, _mitigated([PASS]))
+    when = dt.datetime.now(dt.UTC) - dt.timedelta(days=age_days)
+    write_results(results_path(path), [Evidence(PASS, True, 0, when.isoformat(), None)])
+    result = _run("check", path, "--fail-on", "high", "--max-evidence-age", "30")
+    assert result.exit_code == code

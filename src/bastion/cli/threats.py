@@ -117,10 +117,15 @@ def check(
     ] = None,
     rules: RulesOpt = None,
     require_evidence: EvidenceOpt = False,
+    max_evidence_age: Annotated[
+        int | None,
+        typer.Option("--max-evidence-age", min=0, help="Ignore evidence older than DAYS (implies --require-evidence)."),
+    ] = None,
 ) -> None:
     """Exit 1 while an open threat at or above --fail-on remains."""
     try:
-        analysis = analyse_file(model, _extra(rules), require_evidence=require_evidence)
+        analysis = analyse_file(model, _extra(rules), require_evidence=require_evidence,
+                                max_evidence_age_days=max_evidence_age)
         only = None
         if new_since is not None:
             old_text = git_show(model, new_since)

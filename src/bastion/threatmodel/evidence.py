@@ -57,6 +57,12 @@ def write_results(path: Path, evidence: Iterable[Evidence]) -> None:
     path.write_text(text + "\n", "utf-8")
 
 
+def fresh(results: dict[str, Evidence], max_age_days: int, now: dt.datetime) -> dict[str, Evidence]:
+    """Only the evidence recorded within `max_age_days` of `now` (stale proof proves nothing)."""
+    cutoff = now - dt.timedelta(days=max_age_days)
+    return {t: e for t, e in results.items() if dt.datetime.fromisoformat(e.date) >= cutoff}
+
+
 def is_pytest_node(test: str) -> bool:
     """A pytest node id or test file, as opposed to an arbitrary command."""
     head = test.split("::", 1)[0]

@@ -6,6 +6,7 @@ results file beside the model and `git show REV:path` come in.
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from bastion.threatmodel._yamlsrc import load_located
 from bastion.threatmodel.assess import Analysis, analyse
 from bastion.threatmodel.evidence import (
     Evidence,
+    fresh,
     git_commit,
     read_results,
     results_path,
@@ -54,10 +56,18 @@ def rules_for(model: ThreatModel, extra: Sequence[str | Path] = ()) -> tuple[Rul
 
 
 def analyse_file(path: str | Path, extra_rules: Sequence[str | Path] = (), *,
-                 require_evidence: bool = False) -> Analysis:
-    """Load, identify, score and apply evidence from the results file beside the model."""
+                 require_evidence: bool = False, max_evidence_age_days: int | None = None,
+                 now: dt.datetime | None = None) -> Analysis:
+    """Load, identify, score and apply evidence from the results file beside the model.
+
+    With `max_evidence_age_days`, evidence older than that is ignored and evidence is required.
+    """
     model = load_model(path)
-    return analyse(model, rules_for(model, extra_rules), read_results(results_path(path)),
+    results = read_results(results_path(path))
+    if max_evidence_age_days is not None:
+        results = fresh(results, max_evidence_age_days, now or dt.datetime.now(dt.UTC))
+        require_evidence = True
+    return analyse(model, rules_for(model, extra_rules), results,
                    require_evidence=require_evidence)
 
 
