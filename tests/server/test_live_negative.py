@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -342,3 +343,37 @@ def test_secrets_never_reach_the_log(live):
         assert secret not in log
     for path in Path(live.server.data_dir).glob("**/*.log"):
         assert client["client_secret"] not in path.read_text(errors="replace")
+
+
+def _events(live: Live, request_id: str) -> list[dict[str, Any]]:
+    found = []
+    for line in live.log().splitlines():
+        if line.startswith("{") and request_id in line:
+            event = json.loads(line)
+            if event.get("request_id") == request_id:
+                found.append(event)
+    return found
+
+
+def test_security_events_are_structured_json(live):
+    """Authentication, issuance, failure and revocation are audited as JSON with request id, client id and source."""
+    client = live.register()
+    cid = client["client_id"]
+    issued = live.http.post("/token", data={"grant_type": "client_credentials"}, auth=_basic(client))
+    token = issued.json()["access_token"]
+    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+    failed = live.http.post("/token", data={"grant_type": "client_credentials"}, auth=(cid, "wrong"))
+    revoked = live.http.post("/revoke", data={"token": token}, auth=_basic(client))
+
+    ok_events = {e["event"]: e for e in _events(live, issued.headers["x-request-id"])}
+    fail_events = {e["event"]: e for e in _events(live, failed.headers["x-request-id"])}
+    revoke_events = {e["event"]: e for e in _events(live, revoked.headers["x-request-id"])}
+
+    assert {"client_authenticated", "token_issued"} <= set(ok_events)
+    assert ok_events["token_issued"]["jti"] == jti
+    assert fail_events["client_authentication_failed"]["reason"] == "wrong client secret"
+    assert revoke_events["token_revoked"]["jti"] == jti
+    for event in (*ok_events.values(), *fail_events.values(), *revoke_events.values()):
+        if event.get("audit"):
+            assert event["client_id"] == cid
+            assert event["source"] == "127.0.0.1"
