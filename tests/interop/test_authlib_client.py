@@ -33,7 +33,7 @@ with warnings.catch_warnings():
 
 pytestmark = pytest.mark.server
 
-# The verdict is about Authlib's requests, not storage: these run on one database.
+# The verdict is about Authlib's requests, not storage: a test with its own server uses one database.
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
@@ -53,13 +53,12 @@ def _check_token(token: dict[str, Any], client_id: str) -> None:
     assert claims["client_id"] == client_id
 
 
-@SQLITE_ONLY
 @pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
-def test_authlib_client_secret_methods(live_server, method):
+def test_authlib_client_secret_methods(interop_server, method):
     """Authlib authenticates with the client secret in a Basic header or in the form body."""
-    client = create_reader(live_server, "--auth-method", method)
+    client = create_reader(interop_server, "--auth-method", method)
 
-    token = _fetch(live_server, client["client_id"], client["client_secret"], method)
+    token = _fetch(interop_server, client["client_id"], client["client_secret"], method)
 
     _check_token(token, client["client_id"])
 
@@ -83,31 +82,30 @@ def _client_key(alg: str, tmp_path: Path) -> tuple[Any, Path]:
     return importer.import_key(pem), path
 
 
-@SQLITE_ONLY
 @pytest.mark.parametrize("alg", ["ES256", "RS256"])
-def test_authlib_private_key_jwt(live_server, tmp_path, alg):
+def test_authlib_private_key_jwt(interop_server, tmp_path, alg):
     """Authlib's PrivateKeyJWT, with aud the issuer identifier, authenticates a registered key."""
     key, jwks_file = _client_key(alg, tmp_path)
-    client = create_reader(live_server, "--auth-method", "private_key_jwt", "--jwks", str(jwks_file))
+    client = create_reader(interop_server, "--auth-method", "private_key_jwt", "--jwks", str(jwks_file))
     # Authlib signs one-hour assertions by default; ours accept at most client_assertion_max_lifetime
     # (300 s), so the client states a shorter exp through Authlib's documented `claims`.
     auth = PrivateKeyJWT(
-        token_endpoint=live_server.url, alg=alg, headers={"kid": "authlib-1"}, claims={"exp": int(time.time()) + 120}
+        token_endpoint=interop_server.url, alg=alg, headers={"kid": "authlib-1"}, claims={"exp": int(time.time()) + 120}
     )
 
-    token = _fetch(live_server, client["client_id"], key, "private_key_jwt", auth)
+    token = _fetch(interop_server, client["client_id"], key, "private_key_jwt", auth)
 
     _check_token(token, client["client_id"])
 
 
-@SQLITE_ONLY
-def test_authlib_default_assertion_lifetime_is_refused_by_default(live_server, tmp_path):
+def test_authlib_default_assertion_lifetime_is_refused_by_default(interop_server, tmp_path):
     """Authlib's default one-hour assertion exceeds the default 300 s limit: 401 invalid_client."""
     key, jwks_file = _client_key("ES256", tmp_path)
-    client = create_reader(live_server, "--auth-method", "private_key_jwt", "--jwks", str(jwks_file))
+    client = create_reader(interop_server, "--auth-method", "private_key_jwt", "--jwks", str(jwks_file))
+    auth = PrivateKeyJWT(token_endpoint=interop_server.url, alg="ES256")
 
     with pytest.raises(OAuthError) as refused:
-        _fetch(live_server, client["client_id"], key, "private_key_jwt", PrivateKeyJWT(live_server.url, alg="ES256"))
+        _fetch(interop_server, client["client_id"], key, "private_key_jwt", auth)
 
     assert (refused.value.error, refused.value.description) == ("invalid_client", "client authentication failed")
 

@@ -63,7 +63,6 @@ def _key_client(server: LiveServer, method: str, tmp_path: Path) -> tuple[str, d
     return client["client_id"], {"private_jwk": private}
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the verdict is about the requests
 @pytest.mark.parametrize(
     ("method", "register"),
     [
@@ -72,11 +71,11 @@ def _key_client(server: LiveServer, method: str, tmp_path: Path) -> tuple[str, d
         pytest.param("private_key_jwt", _key_client, id="private_key_jwt"),
     ],
 )
-def test_openid_client_token_introspection_revocation(live_server, openid_client_dir, tmp_path, method, register):
+def test_openid_client_token_introspection_revocation(interop_server, openid_client_dir, tmp_path, method, register):
     """openid-client gets a token, sees it active, revokes it and sees it inactive, with each auth method."""
-    client_id, credential = register(live_server, method, tmp_path)
+    client_id, credential = register(interop_server, method, tmp_path)
 
-    outcome = run_openid_client(openid_client_dir, live_server, client_id, method, credential)
+    outcome = run_openid_client(openid_client_dir, interop_server, client_id, method, credential)
 
     token = outcome["token"]
     assert (token["token_type"].lower(), token["scope"], token["expires_in"]) == ("bearer", "read", 600)
