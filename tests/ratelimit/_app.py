@@ -1,4 +1,4 @@
-"""A small Starlette app for the multi-process test: each route limited 25 per hour by one
+"""A small Starlette app for the multi-process test: each route limited 10 per hour by one
 algorithm, counted in the Redis named by BASTION_TEST_RL_REDIS under BASTION_TEST_RL_PREFIX."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ ROUTES = {
     "/bucket": "token_bucket",
     "/gcra": "gcra",
 }
-LIMIT = 25
+LIMIT = 10
 
 
 async def ok(request: Request) -> PlainTextResponse:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import structlog
+import structlog.testing
 
 from bastion.ratelimit import (
     MemoryStore,
@@ -141,3 +143,16 @@ def test_metric_labels_are_escaped() -> None:
     metrics = Metrics()
     metrics.inc("x_total", policy='a"b\\c\nd')
     assert metrics.render().splitlines()[-1] == 'x_total{policy="a\\"b\\\\c\\nd"} 1'
+
+
+async def test_store_failures_are_logged_once_per_interval() -> None:
+    """An outage logs its first failure, not one line per request."""
+    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0")
+    limiter = RateLimiter(store, [Policy("p", 5, 60.0)], metrics=Metrics())
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(5):
+            await limiter.hit("p", "k")
+    await store.aclose()
+    assert [(e["event"], e["policy"], e["mode"], e["failures"]) for e in logs] == [
+        ("ratelimit_store_unavailable", "p", "open", 1),
+    ]

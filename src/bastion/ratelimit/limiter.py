@@ -28,6 +28,7 @@ _MICRO: Final = 1_000_000
 _LONG_KEY: Final = 128
 _DECISIONS: Final = "bastion_ratelimit_decisions_total"
 _new: Final = tuple.__new__
+_LOG_EVERY: Final = 10.0  # seconds between store-failure log lines per policy
 
 
 class UnknownPolicy(KeyError):
@@ -37,10 +38,12 @@ class UnknownPolicy(KeyError):
 class _Entry:
     """A policy with its metric series resolved once, so a decision builds no label tuples."""
 
-    __slots__ = ("policy", "series")
+    __slots__ = ("failures", "logged_at", "policy", "series")
 
     def __init__(self, policy: Policy, metrics: Metrics) -> None:
         self.policy = policy
+        self.failures = 0
+        self.logged_at = -_LOG_EVERY
         # Indexed by 2 * consume + allowed: cheaper than hashing a tuple on every decision.
         self.series: list[Series] = [
             metrics.series(
@@ -161,10 +164,16 @@ class RateLimiter:
     def _degraded(self, entry: _Entry, consume: bool, error: StoreUnavailable) -> Decision:
         policy = entry.policy
         allowed = policy.on_store_error == "open"
-        _log.warning(
-            "ratelimit_store_unavailable", policy=policy.name, mode=policy.on_store_error,
-            error=str(error),
-        )
+        # An outage fails every request: log the first failure, then one line per interval
+        # with the count in between, so the log does not become a second outage.
+        entry.failures += 1
+        moment = time.monotonic()
+        if moment - entry.logged_at >= _LOG_EVERY:
+            _log.warning(
+                "ratelimit_store_unavailable", policy=policy.name, mode=policy.on_store_error,
+                error=str(error), failures=entry.failures,
+            )
+            entry.logged_at, entry.failures = moment, 0
         self.metrics.inc(
             "bastion_ratelimit_store_errors_total", policy=policy.name,
             mode=policy.on_store_error,

@@ -12,17 +12,17 @@ Redis expires keys by its own clock while decisions use the callers' clocks.
 from typing import Final
 
 FIXED_WINDOW: Final = """
-local count = tonumber(redis.call('GET', KEYS[1]) or '0')
 local limit, cost = tonumber(ARGV[1]), tonumber(ARGV[2])
-local allowed = 0
-if count + cost <= limit then
-  allowed = 1
-  if ARGV[3] == '1' then
-    count = redis.call('INCRBY', KEYS[1], cost)
-    redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  end
+if ARGV[3] == '1' then
+  -- Count first, as the common case is admission: one command, plus the expiry on a new key.
+  local count = redis.call('INCRBY', KEYS[1], cost)
+  if count == cost then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+  if count <= limit then return '1 ' .. count end
+  return '0 ' .. redis.call('DECRBY', KEYS[1], cost)
 end
-return allowed .. ' ' .. count
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count + cost <= limit then return '1 ' .. count end
+return '0 ' .. count
 """
 
 SLIDING_LOG: Final = """

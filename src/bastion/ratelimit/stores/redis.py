@@ -1,20 +1,22 @@
 """Counters in Redis, shared by every process: one EVALSHA round trip per decision.
 
-Scripts are registered once per store; redis-py's `Script` re-loads a script the server does
-not know (after a restart or SCRIPT FLUSH) and retries, so NOSCRIPT never reaches the caller.
+Scripts run by their SHA1 (EVALSHA); a server that does not know one (after a restart or
+SCRIPT FLUSH) answers NOSCRIPT, and the store loads the script and runs it again, so NOSCRIPT
+never reaches the caller.
 Connection errors become `StoreUnavailable`, which the limiter turns into the policy's
 fail-open or fail-closed answer.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from bastion.ratelimit.algorithms import (
     Outcome,
@@ -63,7 +65,7 @@ class RedisStore:
         self._prefix = key_prefix
         self._margin_ms = max(0, round(expiry_margin * 1000))
         self._scripts = {
-            name: self._client.register_script(source)
+            name: (hashlib.sha1(source.encode()).hexdigest(), source)  # noqa: S324 - EVALSHA's name
             for name, source in (
                 ("fixed_window", _lua.FIXED_WINDOW),
                 ("sliding_log", _lua.SLIDING_LOG),
@@ -97,7 +99,13 @@ class RedisStore:
             raise StoreUnavailable(f"redis: {type(error).__name__}: {error}") from error
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> list[bytes]:
-        reply: bytes = await self._scripts[name](keys=keys, args=args)
+        sha, source = self._scripts[name]
+        try:
+            reply: bytes = await self._client.evalsha(sha, len(keys), *keys, *args)
+        except NoScriptError:
+            # A restarted or flushed Redis has forgotten the script: load it, run it again.
+            await self._client.script_load(source)
+            reply = await self._client.evalsha(sha, len(keys), *keys, *args)
         return reply.split()
 
 
