@@ -80,9 +80,15 @@ async def revocations_since(session: AsyncSession, since: int, now: int) -> list
     return list(rows.all())
 
 
+# An assertion is accepted until exp + clock_leeway, so its jti must be remembered that long.
+# 300 s is the largest clock_leeway Settings accepts; forgetting a jti at exp let an assertion
+# be replayed inside the leeway window (RFC 7523 §3 item 7).
+ASSERTION_REPLAY_MARGIN = 300
+
+
 async def use_assertion(session: AsyncSession, client_id: str, jti: str, exp: int, now: int) -> bool:
     """Record a client assertion's jti; False if it was already used (a replay)."""
-    await session.execute(delete(UsedAssertionRow).where(UsedAssertionRow.exp < now))
+    await session.execute(delete(UsedAssertionRow).where(UsedAssertionRow.exp < now - ASSERTION_REPLAY_MARGIN))
     session.add(UsedAssertionRow(client_id=client_id, jti=jti, exp=exp))
     try:
         await session.flush()
@@ -94,4 +100,4 @@ async def use_assertion(session: AsyncSession, client_id: str, jti: str, exp: in
 
 async def purge_expired(session: AsyncSession, now: int) -> None:
     await session.execute(delete(RevokedTokenRow).where(RevokedTokenRow.exp < now - 3600))
-    await session.execute(delete(UsedAssertionRow).where(UsedAssertionRow.exp < now))
+    await session.execute(delete(UsedAssertionRow).where(UsedAssertionRow.exp < now - ASSERTION_REPLAY_MARGIN))
