@@ -21,7 +21,9 @@ async def client_credentials_grant(ctx: ServerContext, client: Client, params: d
     if client.is_public:
         raise UnauthorizedClient("public clients may not use the client_credentials grant")
     scope = resolve_scope(parse_scope(single(params, "scope")), client.scopes)
-    audience = select_audience(params.get("resource", []), client.audiences, ctx.settings.audience)
+    # RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
+    resources = [resource for resource in params.get("resource", []) if resource]
+    audience = select_audience(resources, client.audiences, ctx.settings.audience)
     token, expires_in, claims = await issue_access_token(
         ctx, client, subject=client.client_id, audience=audience, scope=scope
     )
