@@ -333,3 +333,11 @@ async def test_get_on_form_endpoints_is_not_allowed(http, path):
     response = await http.get(path, params={"grant_type": CC})
 
     assert response.status_code == 405
+
+
+async def test_empty_resource_is_treated_as_omitted(http, register, settings):
+    """RFC 6749 §3.1: a parameter sent without a value is treated as omitted, so `resource=` gets the default audience."""
+    client = await register()
+    response = await _post(http, client, b"grant_type=client_credentials&resource=")
+
+    assert response.status_code == 200, response.text
