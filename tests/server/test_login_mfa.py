@@ -169,3 +169,55 @@ async def test_logout_without_csrf_token_is_refused(browser, spa, make_user):
     response = await browser.post("/logout", data={"post_logout_redirect_uri": ""})
 
     assert response.status_code == 403
+
+
+async def test_login_rehashes_password_made_with_other_parameters(browser, spa, make_user, ctx):
+    """A stored hash at other Argon2id parameters is replaced at the next successful login."""
+    from bastion.identity import users
+    from bastion.identity.passwords import PasswordHasher
+
+    user = await make_user()
+    strong = PasswordHasher("owasp")
+    try:
+        await users.store_password_hash(ctx.database, user.sub, await strong.hash(user.password))
+    finally:
+        strong.close()
+
+    outcome = await authorize(browser, spa, user)
+
+    assert "code" in outcome.params
+    stored = (await users.get_user(ctx.database, user.sub)).password_hash
+    assert stored.startswith("$argon2id$v=19$m=64,t=1,p=1$")
+
+
+async def test_disabled_user_cannot_log_in(browser, spa, make_user, ctx):
+    """A disabled user gets the same generic failure as a wrong password."""
+    from bastion.identity import users
+
+    user = await make_user()
+    await users.set_enabled(ctx.database, user.username, False)
+
+    outcome = await authorize(browser, spa, user)
+
+    assert outcome.response.status_code == 400
+    assert "Wrong username or password." in outcome.response.text
+
+
+async def test_idle_session_expires(browser, spa, make_user, ctx, settings):
+    """A session unused for longer than session_idle_lifetime is gone: prompt=none says login_required."""
+    from sqlalchemy import update
+
+    from bastion.store.models import BrowserSessionRow
+
+    user = await make_user()
+    await authorize(browser, spa, user)
+    async with ctx.database.sessions() as db, db.begin():
+        await db.execute(
+            update(BrowserSessionRow).values(
+                last_seen_at=BrowserSessionRow.last_seen_at - settings.session_idle_lifetime
+            )
+        )
+
+    outcome = await authorize(browser, spa, None, prompt="none", state="s")
+
+    assert outcome.params["error"] == "login_required"

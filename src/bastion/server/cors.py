@@ -65,7 +65,7 @@ class CORSMiddleware:
         if scope["type"] != "http" or scope["path"] not in CORS_PATHS:
             await self.app(scope, receive, send)
             return
-        origin = Headers(scope=scope).get("origin")
+        origin = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), None)
         if origin is None:
             await self.app(scope, receive, send)
             return
