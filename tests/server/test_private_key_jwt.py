@@ -240,7 +240,7 @@ async def test_rsa_key_registered_without_alg_refuses_hmac_confusion(http, regis
 
 
 async def test_assertion_within_leeway_after_exp_cannot_be_replayed(http, jwt_client):
-    """An assertion accepted inside the clock leeway after its exp stays single-use until it can no longer be accepted."""
+    """An assertion accepted inside the leeway after its exp stays single-use until it can no longer be accepted."""
     assertion = jwt_client.assertion(iat=_now() - 60, exp=_now() - 5)
     first = await _token(http, assertion)
     replay = await _token(http, assertion)

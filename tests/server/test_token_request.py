@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+import jwt
 import pytest
 from sqlalchemy import update
 
@@ -336,8 +337,28 @@ async def test_get_on_form_endpoints_is_not_allowed(http, path):
 
 
 async def test_empty_resource_is_treated_as_omitted(http, register, settings):
-    """RFC 6749 §3.1: a parameter sent without a value is treated as omitted, so `resource=` gets the default audience."""
+    """RFC 6749 §3.1: a parameter sent without a value is omitted, so `resource=` gets the default audience."""
     client = await register()
     response = await _post(http, client, b"grant_type=client_credentials&resource=")
 
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("fields", "expires_in", "audience"),
+    [
+        pytest.param({}, 600, None, id="server-defaults"),
+        pytest.param({"token_lifetime": 5}, 300, None, id="client-lifetime"),
+        pytest.param({"audiences": (API, OTHER)}, 600, API, id="first-registered-audience"),
+    ],
+)
+async def test_lifetime_and_default_audience(http, register, settings, fields, expires_in, audience):
+    """Without a resource, aud is the client's first audience or the server's default; the lifetime is per client."""
+    client = await register(**fields)
+    response = await _post(http, client, b"grant_type=client_credentials")
+    body = response.json()
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+
+    assert body["expires_in"] == expires_in
+    assert claims["exp"] - claims["iat"] == expires_in
+    assert claims["aud"] == (audience or settings.audience)
