@@ -262,7 +262,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=10, help="seconds per measured run (default 10)")
     parser.add_argument("--connections", type=int, default=50, help="concurrent connections (default 50)")
     parser.add_argument("--rounds", type=int, default=3, help="measured runs per server, alternating (default 3)")
-    parser.add_argument("--warmup", type=float, default=5, help="warm-up seconds per server (default 5)")
+    parser.add_argument("--warmup", type=float, default=10, help="warm-up seconds per server (default 10)")
     parser.add_argument("--profile", type=Path, help="record the measured Bastion runs with py-spy into this directory")
     args = parser.parse_args()
 
