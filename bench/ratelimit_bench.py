@@ -160,12 +160,13 @@ async def row(algorithm: str, store_name: str, workers: int, redis_url: str | No
         await store.aclose()
 
 
-async def decisions(redis_url: str | None, rounds: int, memory_ops: int, redis_ops: int) -> None:
+async def decisions(redis_url: str | None, rounds: int, memory_ops: int, redis_ops: int,
+                    algorithms: list[str]) -> None:
     stores = ["memory"] + (["redis"] if redis_url else [])
     print(f"decisions/s: RateLimiter.hit vs limits (best of {rounds} interleaved batches)")
     print(f"{'algorithm':<15} {'store':<7} {'workers':>7} {'bastion/s':>11} {'limits/s':>11}"
           f" {'ratio':>6} {'vs+stats':>10}  {'rtt b':>5} {'rtt l':>5}  peer")
-    for algorithm in ALGORITHMS:
+    for algorithm in algorithms:
         for store_name in stores:
             for workers in ([1] if store_name == "memory" else [1, 32]):
                 ops = memory_ops if store_name == "memory" else redis_ops
@@ -320,6 +321,7 @@ def main() -> None:
     parser.add_argument("--redis", default=os.environ.get("BASTION_BENCH_REDIS",
                                                           "redis://127.0.0.1:6379/0"))
     parser.add_argument("--no-redis", action="store_true")
+    parser.add_argument("--algorithms", nargs="+", choices=ALGORITHMS, default=ALGORITHMS)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--memory-ops", type=int, default=2_000)
     parser.add_argument("--redis-ops", type=int, default=500)
@@ -329,7 +331,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.what in ("all", "decisions"):
         asyncio.run(decisions(None if args.no_redis else args.redis, args.rounds,
-                              args.memory_ops, args.redis_ops))
+                              args.memory_ops, args.redis_ops, args.algorithms))
     if args.what in ("all", "shedding"):
         shedding(args.overload, args.seconds)
 
