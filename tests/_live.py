@@ -107,4 +107,7 @@ def start_server(settings: Settings, tmp_path: Path, *, port: int | None = None,
         except httpx.HTTPError:
             time.sleep(0.1)
     process.kill()
+    # Reap it: an unreaped child is a ResourceWarning, an error under filterwarnings=error, which
+    # hid the real failure (a server that did not start in time) behind an unraisable exception.
+    process.wait(10)
     raise RuntimeError(f"bastion serve did not answer on {url}: {log.read_text()}")
