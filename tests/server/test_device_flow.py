@@ -3,6 +3,7 @@ authorization endpoint, the verification pages, and polling at the token endpoin
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,20 @@ async def test_approved_code_yields_tokens_once(http, browser, tv, make_user):
         400,
         {"error": "invalid_grant", "error_description": "the device code is invalid or was already used"},
     )
+
+
+async def test_simultaneous_polls_issue_tokens_once(http, browser, tv, make_user):
+    """Of two simultaneous polls of an approved code exactly one gets tokens; the other is refused."""
+    user = await make_user()
+    device = await started(http, tv)
+    await verify(browser, user, device["user_code"])
+
+    first, second = await asyncio.gather(poll(http, tv, device["device_code"]), poll(http, tv, device["device_code"]))
+
+    statuses = sorted([first.status_code, second.status_code])
+    refused = first if first.status_code == 400 else second
+    assert statuses == [200, 400]
+    assert refused.json()["error"] in {"slow_down", "invalid_grant"}
 
 
 async def test_refresh_token_from_device_flow_works(http, browser, tv, make_user):
