@@ -71,7 +71,7 @@ def test_device_login_for_a_client_without_the_grant(device_server):
 
     result = invoke(
         "device-login", "--issuer", device_server.url, "--client-id", client["client_id"], "--scope", "read",
-        BASTION_DEVICE_CLIENT_SECRET=client["client_secret"],
+        DEVICE_LOGIN_CLIENT_SECRET=client["client_secret"],
     )  # fmt: skip
 
     assert result.exit_code == 2

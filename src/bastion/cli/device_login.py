@@ -149,7 +149,7 @@ def device_login(
         str | None,
         typer.Option(
             "--client-secret",
-            envvar="BASTION_DEVICE_CLIENT_SECRET",
+            envvar="DEVICE_LOGIN_CLIENT_SECRET",  # not BASTION_*: those are server settings
             help="Secret of a confidential client (prefer the environment variable).",
             show_default=False,
         ),
