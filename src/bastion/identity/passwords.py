@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
@@ -63,6 +64,12 @@ def check_password_policy(password: str, *, username: str = "", email: str = "")
         raise WeakPassword("the password must not be the username or email address")
 
 
+def default_threads() -> int:
+    """Hashing threads: every core but one, so the event loop always has a core of its own
+    (argon2-cffi releases the GIL, so the limit that matters is CPU, not the interpreter)."""
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
 @dataclass(frozen=True)
 class Verification:
     """The result of checking a password: whether it matched and whether to store a new hash."""
@@ -74,7 +81,7 @@ class Verification:
 class PasswordHasher:
     """Argon2id hashing and verification in a bounded thread pool."""
 
-    def __init__(self, profile: Profile = "owasp", *, threads: int = 2) -> None:
+    def __init__(self, profile: Profile = "owasp", *, threads: int | None = None) -> None:
         if profile not in PROFILES:
             raise ValueError(f"unknown password hashing profile {profile!r}")
         self.profile = profile
@@ -87,7 +94,7 @@ class PasswordHasher:
             salt_len=16,
             type=Type.ID,
         )
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
+        self._pool = ThreadPoolExecutor(max_workers=threads or default_threads(), thread_name_prefix="argon2")
         # A dummy hash to verify against when the account does not exist, so the response time
         # does not reveal which usernames exist (OWASP Authentication Cheat Sheet).
         self._dummy = self._argon2.hash("not a password: timing equaliser")

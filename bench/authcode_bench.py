@@ -1,0 +1,444 @@
+"""Authorization Code exchanges and refresh-token grants per second, Bastion against
+node-oidc-provider; and complete browser logins per second at production Argon2id parameters.
+
+    python3 dev.py run python bench/authcode_bench.py [--count 400] [--concurrency 16]
+        [--login-seconds 15] [--postgres postgresql://postgres@127.0.0.1:5432/test]
+
+1. Code exchanges/s and refresh grants/s. The browser step is not measured: each server is
+   given `--count` codes and refresh tokens up front (Bastion: rows written through its store;
+   oidc-provider: minted through its own models, `bench/node/authcode_server.mjs`). Both issue
+   an ES256 JWT access token, an RS256 ID token and a rotated refresh token to a public client
+   with PKCE S256. The same Python load generator exchanges them with `--concurrency` requests in
+   flight, one server after the other. Bastion runs on SQLite (development mode) and, with
+   `--postgres`, on PostgreSQL; oidc-provider on its in-memory adapter. Ratios are printed;
+   the target is >= 1.0x on PostgreSQL.
+2. Logins/s: authorize, login form (Argon2id m=19 MiB, t=2, p=1), consent (prompt=consent) and
+   code exchange, by `--concurrency` virtual browsers on one Bastion worker, for
+   `--login-seconds`. Target >= 30/s (Keycloak publishes 15 per vCPU).
+3. While those logins saturate the hashing pool, the client_credentials token endpoint's latency
+   is sampled and compared with its latency at rest: hashing runs off the event loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import httpx
+from _harness import Bastion, bastion_env, ensure_node_packages, free_port, start_bastion, start_node, stop
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from bastion.protocol.rfc7636 import s256_challenge
+from bastion.store import Database
+from bastion.store.models import AuthorizationCodeRow, RefreshTokenRow, UserRow
+
+CALLBACK = "https://spa.bench.test/callback"
+RESOURCE = "https://api.bench.test/"
+SCOPE = "openid offline_access"
+VERIFIER = "bench-verifier-" + "v" * 40
+PASSWORD = "a long and unusual passphrase"  # noqa: S105 - the bench users' throwaway password
+
+
+def _hash(value: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+async def seed_bastion(database_url: str, client_id: str, count: int) -> tuple[list[str], list[str]]:
+    """Codes and refresh tokens for one user, written as the authorization flow would."""
+    database = Database(database_url, pool_size=2)
+    now = int(time.time())
+    sub = secrets.token_urlsafe(16)
+    codes = [secrets.token_urlsafe(32) for _ in range(count)]
+    refresh = [secrets.token_urlsafe(32) for _ in range(count)]
+    async with database.sessions() as db, db.begin():
+        db.add(
+            UserRow(
+                sub=sub,
+                username=f"bench-{sub[:6]}",
+                email="",
+                email_verified=False,
+                display_name="bench",
+                profile="{}",
+                roles="",
+                enabled=True,
+                password_hash="x",  # noqa: S106 - never logs in: it only owns the seeded codes
+                totp_secret=None,
+                totp_last_step=None,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        await db.flush()
+        common = {"client_id": client_id, "sub": sub, "scope": SCOPE, "sid": "bench", "auth_time": now, "amr": "pwd"}
+        for code in codes:
+            db.add(
+                AuthorizationCodeRow(
+                    code_hash=_hash(code),
+                    redirect_uri=CALLBACK,
+                    nonce="n",
+                    code_challenge=s256_challenge(VERIFIER),
+                    acr="urn:bastion:acr:password",
+                    created_at=now,
+                    expires_at=now + 3600,
+                    used_at=None,
+                    **common,
+                )
+            )
+        for token in refresh:
+            db.add(
+                RefreshTokenRow(
+                    token_hash=_hash(token),
+                    family=secrets.token_urlsafe(16),
+                    acr="urn:bastion:acr:password",
+                    created_at=now,
+                    expires_at=now + 86400,
+                    family_expires_at=now + 86400,
+                    rotated_at=None,
+                    revoked_at=None,
+                    access_jti=None,
+                    access_exp=None,
+                    **common,
+                )
+            )
+    await database.dispose()
+    return codes, refresh
+
+
+async def drive(url: str, bodies: list[dict[str, str]], concurrency: int) -> tuple[float, int, int]:
+    """POST every body to `url` with `concurrency` in flight; (seconds, 200s, others)."""
+    queue: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    ok = bad = 0
+    failures: list[str] = []
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as http:
+
+        async def worker() -> None:
+            nonlocal ok, bad
+            while not queue.empty():
+                body = queue.get_nowait()
+                response = await http.post(url, data=body)
+                if response.status_code == 200 and "id_token" in response.json():
+                    ok += 1
+                else:
+                    bad += 1
+                    failures.append(f"{response.status_code} {response.text[:200]}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        if failures:
+            print(f"  {url}: {len(failures)} failed, first: {failures[0]}", file=sys.stderr)
+        return time.perf_counter() - started, ok, bad
+
+
+async def measure_grants(
+    token_url: str, client_id: str, codes: list[str], refresh: list[str], concurrency: int
+) -> dict[str, float]:
+    code_bodies = [
+        {
+            "grant_type": "authorization_code",
+            "code": c,
+            "redirect_uri": CALLBACK,
+            "client_id": client_id,
+            "code_verifier": VERIFIER,
+        }
+        for c in codes
+    ]
+    refresh_bodies = [{"grant_type": "refresh_token", "refresh_token": r, "client_id": client_id} for r in refresh]
+    rates = {"code_exchanges_per_s": 0.0, "refresh_grants_per_s": 0.0}
+    if code_bodies:
+        seconds, ok, _ = await drive(token_url, code_bodies, concurrency)
+        rates["code_exchanges_per_s"] = ok / seconds
+    if refresh_bodies:
+        seconds, ok, _ = await drive(token_url, refresh_bodies, concurrency)
+        rates["refresh_grants_per_s"] = ok / seconds
+    return rates
+
+
+def bastion_public_client(server: Bastion) -> str:
+    client = server.create_client(
+        "--name",
+        "bench spa",
+        "--grant",
+        "authorization_code",
+        "--grant",
+        "refresh_token",
+        "--auth-method",
+        "none",
+        "--redirect-uri",
+        CALLBACK,
+        "--scope",
+        SCOPE + " profile email",
+        "--audience",
+        RESOURCE,
+    )
+    return str(client["client_id"])
+
+
+def start_bastion_postgres(workdir: Path, url: str) -> Bastion:
+    """A fresh, migrated PostgreSQL database with ES256 and RS256 keys, then `serve`."""
+    import asyncpg
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    name = "bastion_bench_authcode"
+
+    async def recreate() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(recreate())
+    settings = {
+        "database_url": url.rsplit("/", 1)[0] + "/" + name,
+        "key_encryption_key": "a" * 43,
+        "client_secret_pepper": "bench-pepper",
+        "key_prepublication": "0",
+    }
+    env = bastion_env(**settings)
+    data_dir = workdir / "pg-data"
+    for args in (["db", "upgrade"], ["keys", "rotate", "--alg", "ES256"], ["keys", "rotate", "--alg", "RS256"]):
+        subprocess.run(
+            [sys.executable, "-m", "bastion", *args, "--data-dir", str(data_dir)],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    port = free_port()
+    return start_bastion(workdir, port=port, issuer=f"http://127.0.0.1:{port}", **settings)
+
+
+def database_url_of(server: Bastion) -> str:
+    url = server.env.get("BASTION_DATABASE_URL")
+    if url:
+        return url.replace("postgresql://", "postgresql+asyncpg://")
+    return f"sqlite+aiosqlite:///{(server.data_dir / 'bastion.db').resolve()}"
+
+
+# Logins
+
+
+async def one_login(base: str, client_id: str, username: str) -> bool:
+    verifier = secrets.token_urlsafe(48)
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": CALLBACK,
+        "scope": "openid",
+        "state": "s",
+        "nonce": "n",
+        "code_challenge": s256_challenge(verifier),
+        "code_challenge_method": "S256",
+        "prompt": "consent",
+    }
+    cookie: dict[str, str] = {}
+    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+
+        async def go(method: str, url: str, data: dict[str, str] | None = None) -> httpx.Response:
+            headers = {"cookie": f"__Host-bastion-session={cookie['v']}"} if cookie else {}
+            response = await http.request(method, url, data=data, headers=headers, params=None)
+            for value in response.headers.get_list("set-cookie"):
+                name, _, rest = value.partition("=")
+                if name == "__Host-bastion-session":
+                    cookie["v"] = rest.split(";", 1)[0]
+            if response.status_code == 303 and response.headers["location"].startswith("/"):
+                return await go("GET", urljoin(base, response.headers["location"]))
+            return response
+
+        def fields(page: httpx.Response) -> dict[str, str]:
+            return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
+
+        page = await go("GET", "/authorize?" + str(httpx.QueryParams(params)))
+        page = await go("POST", "/login", {**fields(page), "username": username, "password": PASSWORD})
+        page = await go("POST", "/consent", {**fields(page), "decision": "approve"})
+        code = parse_qs(urlsplit(page.headers.get("location", "")).query).get("code", [""])[0]
+        token = await http.post(
+            "/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": CALLBACK,
+                "client_id": client_id,
+                "code_verifier": verifier,
+            },
+        )
+        return token.status_code == 200
+
+
+async def token_latencies(base: str, auth: tuple[str, str], seconds: float) -> list[float]:
+    samples = []
+    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            response = await http.post("/token", data={"grant_type": "client_credentials"}, auth=auth)
+            samples.append((time.perf_counter() - started) * 1000)
+            if response.status_code != 200:
+                raise RuntimeError(response.text)
+            await asyncio.sleep(0.02)
+    return samples
+
+
+async def logins(
+    server: Bastion, client_id: str, users: list[str], seconds: float, concurrency: int, auth: tuple[str, str]
+) -> dict[str, float]:
+    idle = await token_latencies(server.url, auth, 3)
+    done = failed = 0
+    deadline = time.perf_counter() + seconds
+
+    async def browser(index: int) -> None:
+        nonlocal done, failed
+        while time.perf_counter() < deadline:
+            if await one_login(server.url, client_id, users[index % len(users)]):
+                done += 1
+            else:
+                failed += 1
+
+    started = time.perf_counter()
+    busy_task = asyncio.create_task(token_latencies(server.url, auth, seconds * 0.8))
+    await asyncio.gather(*(browser(i) for i in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    busy = await busy_task
+    q = lambda xs, p: statistics.quantiles(xs, n=100)[p - 1] if len(xs) > 2 else float("nan")  # noqa: E731
+    return {
+        "logins_per_s": done / elapsed,
+        "failed": failed,
+        "token_p50_idle_ms": statistics.median(idle),
+        "token_p99_idle_ms": q(idle, 99),
+        "token_p50_busy_ms": statistics.median(busy),
+        "token_p99_busy_ms": q(busy, 99),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=400)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--login-seconds", type=float, default=15)
+    parser.add_argument("--postgres", default="")
+    args = parser.parse_args()
+    ensure_node_packages()
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="authcode-bench-") as tmp:
+        workdir = Path(tmp)
+        # node-oidc-provider, in-memory adapter: one fresh process per phase (its LRU holds 1000 entries).
+        peer_count = min(args.count, 200)
+        minted: dict[str, list[str]] = {}
+        rates: dict[str, float] = {}
+        for mode in ("codes", "refresh"):
+            port = free_port()
+            out = workdir / f"peer-{mode}.json"
+            peer_config = {
+                "port": port,
+                "count": peer_count,
+                "out": str(out),
+                "resource": RESOURCE,
+                "challenge": s256_challenge(VERIFIER),
+                "mode": mode,
+            }
+            peer_env = {"BENCH_AUTHCODE": json.dumps(peer_config)}
+            peer = start_node(
+                "authcode_server.mjs", workdir, f"oidc-provider-{mode}", f"http://127.0.0.1:{port}/jwks", peer_env
+            )
+            try:
+                minted = json.loads(out.read_text())
+                measured = asyncio.run(
+                    measure_grants(
+                        f"http://127.0.0.1:{port}/token",
+                        "spa",
+                        minted["codes"],
+                        minted["refresh_tokens"],
+                        args.concurrency,
+                    )
+                )
+            finally:
+                stop(peer)
+            key = "code_exchanges_per_s" if mode == "codes" else "refresh_grants_per_s"
+            rates[key] = measured[key]
+        results["oidc-provider (memory)"] = rates
+        targets = [("bastion (sqlite)", lambda: start_bastion(workdir / "sqlite"))]
+        if args.postgres:
+            targets.append(("bastion (postgresql)", lambda: start_bastion_postgres(workdir / "pg", args.postgres)))
+        for name, start in targets:
+            (workdir / "sqlite").mkdir(exist_ok=True)
+            server = start()
+            try:
+                client_id = bastion_public_client(server)
+                codes, refresh = asyncio.run(seed_bastion(database_url_of(server), client_id, args.count))
+                results[name] = asyncio.run(
+                    measure_grants(server.url + "/token", client_id, codes, refresh, args.concurrency)
+                )
+                if name == "bastion (sqlite)" and args.login_seconds > 0:
+                    users = []
+                    for index in range(4):
+                        username = f"login{index}"
+                        subprocess.run(
+                            [
+                                sys.executable,
+                                "-m",
+                                "bastion",
+                                "users",
+                                "create",
+                                "--username",
+                                username,
+                                "--password-stdin",
+                                "--data-dir",
+                                str(server.data_dir),
+                            ],
+                            env=server.env,
+                            input=PASSWORD + "\n",
+                            text=True,
+                            check=True,
+                            capture_output=True,
+                        )
+                        users.append(username)
+                    machine = server.create_client("--name", "m", "--grant", "client_credentials", "--scope", "read")
+                    auth = (machine["client_id"], machine["client_secret"])
+                    results["logins"] = asyncio.run(
+                        logins(server, client_id, users, args.login_seconds, args.concurrency, auth)
+                    )
+            finally:
+                stop(server.process)
+    peer_rates = results["oidc-provider (memory)"]
+    print(f"{'server':<24} {'code exchanges/s':>18} {'refresh grants/s':>18} {'ratio code':>11} {'ratio refresh':>14}")
+    for name, figures in results.items():
+        if name == "logins":
+            continue
+        ratio_code = figures["code_exchanges_per_s"] / peer_rates["code_exchanges_per_s"]
+        ratio_refresh = figures["refresh_grants_per_s"] / peer_rates["refresh_grants_per_s"]
+        print(
+            f"{name:<24} {figures['code_exchanges_per_s']:>18.1f} {figures['refresh_grants_per_s']:>18.1f} "
+            f"{ratio_code:>10.2f}x {ratio_refresh:>13.2f}x"
+        )
+    if "logins" in results:
+        lg = results["logins"]
+        print(
+            f"complete logins/s (one worker, Argon2id m=19MiB t=2 p=1): {lg['logins_per_s']:.1f} "
+            f"(target >= 30; failed {int(lg['failed'])})"
+        )
+        print(
+            f"client_credentials latency at rest p50 {lg['token_p50_idle_ms']:.1f} ms "
+            f"p99 {lg['token_p99_idle_ms']:.1f} ms; "
+            f"during the login flood p50 {lg['token_p50_busy_ms']:.1f} ms p99 {lg['token_p99_busy_ms']:.1f} ms"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
