@@ -24,11 +24,12 @@ from tests.conftest import ISSUER, make_settings, prepare
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres]
 
-# Short windows instead of the defaults: key caches of one second, and six seconds of
-# pre-publication. On a machine loaded to 5x its cores the CLI took 2.6 s to exit after scheduling
-# the key and the JWKS poll another 0.4 s; six seconds leaves room to observe "published, not signing".
+# Short windows instead of the defaults: key caches of one second, and eight seconds of
+# pre-publication. Measured on a machine loaded to 5x its cores: `bastion keys rotate` returned up
+# to 4 s after scheduling the key, both JWKS showed it 0.5 s later, and minting two tokens took
+# another 0.5 s; eight seconds leaves room to observe "published but not yet signing".
 KEY_CACHE_SECONDS = 1
-PREPUBLICATION = 6
+PREPUBLICATION = 8
 AUDIENCE = ISSUER + "/api"
 
 T = TypeVar("T")
