@@ -97,7 +97,7 @@ def start_server(settings: Settings, tmp_path: Path, *, port: int | None = None,
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # a loaded 2-core CI machine can take a while to start Python
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"bastion serve exited {process.returncode}: {log.read_text()}")

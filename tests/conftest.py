@@ -37,7 +37,8 @@ def anyio_backend() -> str:
 
 
 def _worker() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    # Without xdist, the process id keeps concurrent local runs off each other's database.
+    return os.environ.get("PYTEST_XDIST_WORKER", f"main{os.getpid()}")
 
 
 @pytest.fixture(scope="session")
