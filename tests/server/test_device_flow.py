@@ -4,6 +4,7 @@ authorization endpoint, the verification pages, and polling at the token endpoin
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,12 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from sqlalchemy import select
 
 from bastion.config import Settings
 from bastion.protocol.rfc8628 import USER_CODE_ALPHABET
 from bastion.server import create_app
+from bastion.store.models import DeviceCodeRow
 from tests.conftest import make_settings
 from tests.server._device import DEVICE_GRANT, enter_code, expire, poll, sign_in, start, started, verify
 from tests.server._people import *  # noqa: F403 - fixtures (browser, make_user)
@@ -68,6 +71,20 @@ async def test_device_authorization_response(http, tv):
     assert body["verification_uri_complete"] == f"http://127.0.0.1:8000/device?user_code={body['user_code']}"
     assert body["expires_in"] == 600
     assert body["interval"] == 1
+
+
+async def test_device_code_is_stored_only_as_a_hash(http, ctx, tv):
+    """The database holds the SHA-256 of the device code, never the code; the user code is normalised."""
+    body = await started(http, tv)
+
+    async with ctx.database.sessions() as db:
+        rows = (await db.execute(select(DeviceCodeRow))).scalars().all()
+
+    assert len(rows) == 1
+    assert rows[0].device_code_hash == hashlib.sha256(body["device_code"].encode()).hexdigest()
+    assert body["device_code"] not in repr([getattr(rows[0], c.key) for c in DeviceCodeRow.__table__.columns])
+    assert rows[0].user_code == body["user_code"].replace("-", "")
+    assert (rows[0].status, rows[0].scope, rows[0].interval) == ("pending", "openid profile offline_access read", 1)
 
 
 async def test_confidential_client_authenticates(http, register):
