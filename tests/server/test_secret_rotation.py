@@ -6,12 +6,17 @@ In-process on both databases, with the client cache at 0 s so the database is th
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import time
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from bastion.server import admin
+from bastion.store import ClientSecretRow
+from tests.conftest import TEST_PEPPER
 
 pytestmark = pytest.mark.anyio
 
@@ -91,3 +96,18 @@ async def test_rotation_refused_for_client_without_secret(register, ctx):
 
     with pytest.raises(admin.AdminError, match="uses none, which has no secret"):
         await admin.rotate_secret(ctx.database, ctx.hasher, client["client_id"], 0)
+
+
+async def test_secret_is_stored_only_as_a_keyed_hash(register, ctx):
+    """The database holds HMAC-SHA-256(pepper, secret), never the secret; another pepper gives another hash."""
+    client = await register()
+    secret = client["client_secret"]
+    async with ctx.database.sessions() as session:
+        rows = list(
+            await session.scalars(select(ClientSecretRow).where(ClientSecretRow.client_id == client["client_id"]))
+        )
+
+    assert len(rows) == 1
+    assert rows[0].secret_hash == hmac.new(TEST_PEPPER.encode(), secret.encode(), hashlib.sha256).hexdigest()
+    assert secret not in repr(vars(rows[0]))
+    assert rows[0].secret_hash != hashlib.sha256(secret.encode()).hexdigest()
