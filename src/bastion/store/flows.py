@@ -93,24 +93,17 @@ async def get_code(session: AsyncSession, code_hash: str) -> AuthorizationCodeRo
     return await session.get(AuthorizationCodeRow, code_hash)
 
 
-async def spend_code(session: AsyncSession, code_hash: str, now: int) -> bool:
-    """Mark the code used; False if another request used it first."""
+async def spend_code(
+    session: AsyncSession, code_hash: str, now: int, *, access_jti: str, access_exp: int, family: str | None
+) -> bool:
+    """Mark the code used and record what it bought, in one statement; False if another request
+    used it first (then nothing is recorded)."""
     result = await session.execute(
         update(AuthorizationCodeRow)
         .where(AuthorizationCodeRow.code_hash == code_hash, AuthorizationCodeRow.used_at.is_(None))
-        .values(used_at=now)
+        .values(used_at=now, access_jti=access_jti, access_exp=access_exp, refresh_family=family)
     )
     return _count(result) == 1
-
-
-async def record_code_tokens(
-    session: AsyncSession, code_hash: str, access_jti: str, access_exp: int, family: str | None
-) -> None:
-    await session.execute(
-        update(AuthorizationCodeRow)
-        .where(AuthorizationCodeRow.code_hash == code_hash)
-        .values(access_jti=access_jti, access_exp=access_exp, refresh_family=family)
-    )
 
 
 async def purge_codes(session: AsyncSession, now: int) -> None:

@@ -85,11 +85,11 @@ async def authorization_code_grant(ctx: ServerContext, client: Client, params: d
     )
     family = issued.refresh_row.family if issued.refresh_row is not None else None
     async with ctx.database.sessions() as db, db.begin():
-        spent = await flows.spend_code(db, code_hash, now)
-        if spent:
-            if issued.refresh_row is not None:
-                db.add(issued.refresh_row)
-            await flows.record_code_tokens(db, code_hash, issued.access_jti, issued.access_exp, family)
+        spent = await flows.spend_code(
+            db, code_hash, now, access_jti=issued.access_jti, access_exp=issued.access_exp, family=family
+        )
+        if spent and issued.refresh_row is not None:
+            db.add(issued.refresh_row)
     if not spent:
         async with ctx.database.sessions() as db:
             fresh = await flows.get_code(db, code_hash)
