@@ -5,7 +5,8 @@ in the browser session, like an authorization request, so the same login, second
 session machinery signs the person in; `advance` then brings them to the device consent page,
 which names the client and the scopes and warns them to approve only a code they started
 themselves (§5.4). Nothing is approved without that explicit click, even with
-`verification_uri_complete` (§3.3.1).
+`verification_uri_complete` (§3.3.1), and an approval is never remembered as consent for the
+next device code: each one is a new device in someone's hands.
 
 Wrong codes are throttled per source address and per browser session through the
 `device_user_code_per_address` policy (§5.1); the page says how many attempts remain.
