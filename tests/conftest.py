@@ -42,8 +42,11 @@ def _worker() -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_database() -> str:
-    """A migrated database for this xdist worker: postgresql+asyncpg://.../bastion_test_<worker>."""
+def postgres_database() -> Iterator[str]:
+    """A migrated database for this xdist worker: postgresql+asyncpg://.../bastion_test_<worker>.
+
+    Dropped at the end of the session, so local runs leave nothing behind.
+    """
     base = _services.need_postgres()
     name = f"bastion_test_{_worker()}"
 
@@ -62,7 +65,17 @@ def postgres_database() -> str:
         await database.dispose()
         return url
 
-    return asyncio.run(setup())
+    async def drop() -> None:
+        import asyncpg
+
+        admin_conn = await asyncpg.connect(base)
+        try:
+            await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin_conn.close()
+
+    yield asyncio.run(setup())
+    asyncio.run(drop())
 
 
 async def _truncate(url: str) -> None:
