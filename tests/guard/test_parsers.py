@@ -6,7 +6,7 @@ import contextlib
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bastion.guard import BearerTokenValidator, GuardError, InvalidToken, TrustedIssuer, keyset_from_jwks
@@ -24,7 +24,7 @@ VALIDATOR.trust(
 segment = st.one_of(st.text(alphabet="ABCxyz019-_", max_size=40), st.binary(max_size=60).map(b64))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(segment, min_size=1, max_size=5).map(".".join))
 def test_validator_refuses_junk_with_invalid_token(token: str) -> None:
     """Any junk in the shape of a JWS is refused with InvalidToken, never another exception."""
@@ -32,7 +32,7 @@ def test_validator_refuses_junk_with_invalid_token(token: str) -> None:
         VALIDATOR.validate(token)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.text(max_size=200))
 def test_parse_compact_raises_only_invalid_token(text: str) -> None:
     """The JWS splitter accepts or refuses, it never crashes."""
@@ -40,7 +40,7 @@ def test_parse_compact_raises_only_invalid_token(text: str) -> None:
         parse_compact(text)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     st.lists(
         st.tuples(st.sampled_from([b"authorization", b"x-api-key", b"other"]), st.binary(max_size=80)), max_size=3
@@ -53,7 +53,7 @@ def test_extract_credentials_raises_only_guard_errors(headers: list[tuple[bytes,
         extract_credentials(headers, query, b"x-api-key")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.recursive(st.none() | st.integers() | st.text(), lambda c: st.lists(c) | st.dictionaries(st.text(), c)))
 def test_json_depth_matches_structure(value: object) -> None:
     """json_depth equals the real nesting depth of any JSON value."""
