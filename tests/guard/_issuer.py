@@ -173,7 +173,7 @@ def serve_in_thread(app: Any) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # generous: CI machines are shared and loaded
     while not server.started:
         if time.monotonic() > deadline:
             raise RuntimeError("uvicorn did not start")
