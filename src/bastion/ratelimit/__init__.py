@@ -12,6 +12,14 @@ Typical use::
                                          ("client_auth_failures_per_address", address)])
     if not strictest(decisions).allowed:
         response = too_many_requests(decisions)   # 429, headers, JSON body
+
+What comes from the `limits` library, and what does not: its rate grammar ("20/minute",
+"100 per 15 minutes", via `limits.parse`) is what policies are written in, and it is the peer
+the benchmark measures against. The algorithms and stores are written here because `limits`
+5.8 has no token bucket or GCRA; its clock cannot be injected, so window edges could only be
+tested by sleeping; its `hit` answers only yes or no, so remaining and reset (for the IETF
+header fields) cost a second round trip; and its Redis storage has no per-policy fail-open or
+fail-closed answer.
 """
 
 from bastion.ratelimit.decision import Decision, strictest
