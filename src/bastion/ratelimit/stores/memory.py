@@ -26,7 +26,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._state: dict[tuple[str, str], tuple[int, Any]] = {}  # key -> (expires_at, state)
-        self._operations = 0
+        self._countdown = _SWEEP_EVERY  # decisions until the next sweep of expired keys
 
     def __len__(self) -> int:
         return len(self._state)
@@ -41,8 +41,9 @@ class MemoryStore:
 
     def decide_now(self, policy: Policy, key: str, cost: int, consume: bool, now: int) -> Outcome:
         """`decide` without a coroutine: the limiter's fast path for this store."""
-        self._operations += 1
-        if not self._operations % _SWEEP_EVERY:
+        self._countdown -= 1
+        if not self._countdown:
+            self._countdown = _SWEEP_EVERY
             self._sweep(now)
         slot = (policy.name, key)
         entry = self._state.get(slot)
