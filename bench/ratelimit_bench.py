@@ -109,7 +109,7 @@ async def row(algorithm: str, store_name: str, workers: int, redis_url: str | No
 
     # Large enough that every decision is an admission, the path that does the most work.
     item = limits.parse("1000000/hour")
-    policy = Policy("bench", 1_000_000, 3600.0, algorithm)  # type: ignore[arg-type]
+    policy = Policy("bench", 1_000_000, 3600.0, algorithm)  # type: ignore[arg-type]  # algorithm and mode names are plain str here
     prefix = f"bench:{uuid.uuid4().hex}:"
     ours_sent, peer_sent = [0], [0]
     if store_name == "memory":

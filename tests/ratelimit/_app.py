@@ -30,7 +30,7 @@ def create_app() -> RateLimitMiddleware:
     store = RedisStore(os.environ["BASTION_TEST_RL_REDIS"],
                        key_prefix=os.environ["BASTION_TEST_RL_PREFIX"], timeout=10)
     policies = [
-        Policy(algorithm, LIMIT, 3600.0, algorithm,  # type: ignore[arg-type]
+        Policy(algorithm, LIMIT, 3600.0, algorithm,  # type: ignore[arg-type]  # algorithm and mode names are plain str here
                key=("route",), routes=(path,))
         for path, algorithm in ROUTES.items()
     ]

@@ -12,7 +12,7 @@ from bastion.ratelimit import Decision, rate_limit_headers, strictest, too_many_
 def decision(policy: str, *, allowed: bool, remaining: int = 0, retry: float = 0.0,
              reset: float = 0.0, kind: str = "burst", limit: int = 10,
              window: float = 60.0) -> Decision:
-    return Decision(allowed=allowed, policy=policy, kind=kind, limit=limit,  # type: ignore[arg-type]
+    return Decision(allowed=allowed, policy=policy, kind=kind, limit=limit,  # type: ignore[arg-type]  # algorithm and mode names are plain str here
                     window=window, remaining=remaining, reset_after=reset, retry_after=retry)
 
 

@@ -34,7 +34,7 @@ async def test_two_redis_clients_never_admit_more_than_the_limit(
 ) -> None:
     """Two stores with their own connection pools, hitting at once, admit exactly the limit."""
     url = need_redis()
-    policy = Policy("p", 25, 3600.0, algorithm)  # type: ignore[arg-type]
+    policy = Policy("p", 25, 3600.0, algorithm)  # type: ignore[arg-type]  # algorithm and mode names are plain str here
     # A generous timeout: on a loaded machine a slow connect would fail open and blur the count.
     stores = [RedisStore(url, key_prefix=prefix, timeout=10) for _ in range(2)]
     limiters = [RateLimiter(s, [policy], clock=clock, metrics=Metrics()) for s in stores]
@@ -53,7 +53,7 @@ async def test_unreachable_redis_answers_with_the_failure_mode(mode: str, allowe
     metrics = Metrics()
     store = RedisStore(f"redis://127.0.0.1:{free_port()}/0")
     limiter = RateLimiter(
-        store, [Policy("p", 5, 60.0, on_store_error=mode)], metrics=metrics  # type: ignore[arg-type]
+        store, [Policy("p", 5, 60.0, on_store_error=mode)], metrics=metrics  # type: ignore[arg-type]  # algorithm and mode names are plain str here
     )
     peek = await limiter.check("p", "k")
     hit = await limiter.hit("p", "k")

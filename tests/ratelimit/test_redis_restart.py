@@ -73,7 +73,7 @@ async def test_scripts_survive_a_script_flush(
 ) -> None:
     """After SCRIPT FLUSH the next decision re-loads its script instead of failing NOSCRIPT."""
     store = RedisStore(redis_server.url, key_prefix="flush:", timeout=10)
-    limiter = RateLimiter(store, [Policy("p", 2, 60.0, algorithm)],  # type: ignore[arg-type]
+    limiter = RateLimiter(store, [Policy("p", 2, 60.0, algorithm)],  # type: ignore[arg-type]  # algorithm and mode names are plain str here
                           clock=clock, metrics=Metrics())
     first = await limiter.hit("p", "k")
     await store.client.script_flush()
@@ -92,7 +92,7 @@ async def test_one_round_trip_per_decision(
     """Once its script is loaded, each decision is exactly one EVALSHA (commandstats also list
     the commands the scripts run inside, so those are not client round trips)."""
     store = RedisStore(redis_server.url, key_prefix="rtt:", timeout=10)
-    limiter = RateLimiter(store, [Policy("p", 5, 60.0, algorithm)],  # type: ignore[arg-type]
+    limiter = RateLimiter(store, [Policy("p", 5, 60.0, algorithm)],  # type: ignore[arg-type]  # algorithm and mode names are plain str here
                           clock=clock, metrics=Metrics())
     await limiter.hit("p", "warm-up")
     observer = aioredis.from_url(redis_server.url)

@@ -36,7 +36,7 @@ def test_retry_after_is_the_exact_wait(
     algorithm: str, limit: int, window_ms: int, history: list[tuple[int, int]], cost: int
 ) -> None:
     """After any history, a refused request is admitted at now + retry_after and not before."""
-    policy = Policy("p", limit, window_ms / 1000, algorithm)  # type: ignore[arg-type]
+    policy = Policy("p", limit, window_ms / 1000, algorithm)  # type: ignore[arg-type]  # algorithm and mode names are plain str here
     store = MemoryStore()
     now = 10_000_000_000
     for gap, spent in history:
@@ -63,7 +63,7 @@ def test_redis_scripts_decide_exactly_as_the_sans_io_core(
 ) -> None:
     """Any history gives the same outcomes, to the microsecond, on Redis and in memory."""
     url = need_redis()
-    policy = Policy("p", limit, window_ms / 1000, algorithm)  # type: ignore[arg-type]
+    policy = Policy("p", limit, window_ms / 1000, algorithm)  # type: ignore[arg-type]  # algorithm and mode names are plain str here
     memory = MemoryStore()
 
     async def replay() -> list[Outcome]:

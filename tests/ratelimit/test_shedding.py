@@ -104,7 +104,7 @@ class App:
 
 async def settle(condition: object) -> None:
     for _ in range(1000):
-        if condition():  # type: ignore[operator]
+        if condition():  # type: ignore[operator]  # a zero-argument predicate
             return
         await asyncio.sleep(0)
     raise AssertionError("the middleware never reached the expected state")

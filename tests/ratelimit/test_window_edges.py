@@ -16,7 +16,7 @@ MINUTE = 60.0
 
 
 async def hits(limiter: object, name: str, count: int, key: str = "k") -> list[bool]:
-    return [(await limiter.hit(name, key)).allowed for _ in range(count)]  # type: ignore[attr-defined]
+    return [(await limiter.hit(name, key)).allowed for _ in range(count)]  # type: ignore[attr-defined]  # any RateLimiter
 
 
 async def test_fixed_window_admits_a_double_burst_across_the_boundary(
@@ -163,7 +163,7 @@ async def test_check_never_consumes(
     make_limiter: LimiterFactory, clock: FakeClock, algorithm: str
 ) -> None:
     """A peek reports the state without counting, however often it is asked."""
-    limiter = make_limiter(Policy("p", 2, MINUTE, algorithm))  # type: ignore[arg-type]
+    limiter = make_limiter(Policy("p", 2, MINUTE, algorithm))  # type: ignore[arg-type]  # algorithm and mode names are plain str here
     clock.now = 1_000.5
     for _ in range(5):
         peek = await limiter.check("p", "k")
@@ -181,8 +181,8 @@ async def test_keys_and_policies_are_counted_apart(
 ) -> None:
     """Exhausting one key leaves other keys and other policies untouched."""
     limiter = make_limiter(
-        Policy("p", 1, MINUTE, algorithm),  # type: ignore[arg-type]
-        Policy("q", 1, MINUTE, algorithm),  # type: ignore[arg-type]
+        Policy("p", 1, MINUTE, algorithm),  # type: ignore[arg-type]  # algorithm and mode names are plain str here
+        Policy("q", 1, MINUTE, algorithm),  # type: ignore[arg-type]  # algorithm and mode names are plain str here
     )
     assert await hits(limiter, "p", 2, key="a") == [True, False]
     assert await hits(limiter, "p", 1, key="b") == [True]
@@ -196,7 +196,7 @@ async def test_cost_counts_several_units(
     make_limiter: LimiterFactory, clock: FakeClock, algorithm: str
 ) -> None:
     """A request of cost 3 spends three units, and is refused when fewer remain."""
-    limiter = make_limiter(Policy("p", 5, MINUTE, algorithm))  # type: ignore[arg-type]
+    limiter = make_limiter(Policy("p", 5, MINUTE, algorithm))  # type: ignore[arg-type]  # algorithm and mode names are plain str here
     clock.now = 1_200.0
     assert (await limiter.hit("p", "k", cost=3)).remaining == 2
     assert (await limiter.hit("p", "k", cost=3)).allowed is False
