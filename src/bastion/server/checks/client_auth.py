@@ -84,34 +84,49 @@ async def _verify_assertion(ctx: ServerContext, client: Client, assertion: str) 
     except InvalidTokenError as exc:
         raise InvalidClient(detail=f"malformed client assertion: {exc}") from exc
     alg = check_assertion_header(header)
-    key = await _client_key(ctx, client, header.get("kid"), alg)
-    try:
-        claims: dict[str, Any] = jwt.decode(
-            assertion,
-            key=key,
-            algorithms=[alg],
-            options={
-                "verify_aud": False,
-                "verify_iss": False,
-                "verify_exp": False,
-                "verify_nbf": False,
-                "verify_iat": False,
-            },
-        )
-    except jwt.PyJWTError as exc:
-        raise InvalidClient(detail=f"client assertion signature: {exc}") from exc
+    keys = await _client_keys(ctx, client, header.get("kid"), alg)
+    claims = _verified_claims(assertion, keys, alg)
     policy = replace(ctx.assertion_policy, accept_token_endpoint_audience=client.token_endpoint_audience)
     jti, exp = check_assertion_claims(claims, client.client_id, policy, int(time.time()))
     if not await ctx.use_assertion_once(client.client_id, jti, exp):
         raise InvalidClient(detail="client assertion jti replayed")
 
 
-async def _client_key(ctx: ServerContext, client: Client, kid: object, alg: str) -> Any:
+def _verified_claims(assertion: str, keys: list[Any], alg: str) -> dict[str, Any]:
+    """The claims of an assertion whose signature one of `keys` verifies.
+
+    Without a kid every registered key of the algorithm is a candidate: a client may hold
+    several during its own key rotation (RFC 7523 §3 requires no kid).
+    """
+    failure: jwt.PyJWTError | None = None
+    for key in keys:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                assertion,
+                key=key,
+                algorithms=[alg],
+                options={
+                    "verify_aud": False,
+                    "verify_iss": False,
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
+            )
+        except jwt.PyJWTError as exc:
+            failure = exc
+            continue
+        return claims
+    raise InvalidClient(detail=f"client assertion signature: {failure}")
+
+
+async def _client_keys(ctx: ServerContext, client: Client, kid: object, alg: str) -> list[Any]:
     jwks = client.jwks if client.jwks is not None else await ctx.fetch_client_jwks(client)
     try:
         keys = PyJWKSet.from_dict(jwks).keys
     except (PyJWKError, PyJWKSetError) as exc:
         raise InvalidClient(detail=f"client JWKS unusable: {exc}") from exc
+    candidates = []
     for key in keys:
         if kid is not None and key.key_id != kid:
             continue
@@ -121,5 +136,7 @@ async def _client_key(ctx: ServerContext, client: Client, kid: object, alg: str)
             continue
         if key._jwk_data.get("use", "sig") != "sig":
             continue
-        return key.key
-    raise InvalidClient(detail=f"no registered key for kid={kid!r} alg={alg}")
+        candidates.append(key.key)
+    if not candidates:
+        raise InvalidClient(detail=f"no registered key for kid={kid!r} alg={alg}")
+    return candidates
