@@ -248,3 +248,17 @@ async def test_assertion_within_leeway_after_exp_cannot_be_replayed(http, jwt_cl
     assert first.status_code == 200, first.text
     assert replay.status_code == 401
     assert replay.json() == FAILED
+
+
+async def test_kid_less_assertion_signed_by_any_registered_key(http, register, settings):
+    """A client that registered two keys (its own rotation) and sends no kid is verified by whichever key signed."""
+    first, second = new_client_key("ES256"), new_client_key("ES256")
+    client = await register(auth_method="private_key_jwt", jwks={"keys": [first.public_jwk, second.public_jwk]})
+    by_first = jwt.encode(assertion_claims(client["client_id"], settings.issuer), first.private_key, algorithm="ES256")
+    by_second = jwt.encode(assertion_claims(client["client_id"], settings.issuer), second.private_key, algorithm="ES256")
+
+    first_response = await _token(http, by_first)
+    second_response = await _token(http, by_second)
+
+    assert first_response.status_code == 200, first_response.text
+    assert second_response.status_code == 200, second_response.text
