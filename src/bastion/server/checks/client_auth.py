@@ -7,6 +7,7 @@ client exists; the precise reason goes to the audit log only.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from bastion.server.context import ServerContext
 
 _GENERIC = "client authentication failed"
+_VSCHAR = re.compile(r"[\x20-\x7e]+")
 
 
 async def authenticate_client(
@@ -52,7 +54,9 @@ async def authenticate_client(
 
 
 async def _verify(ctx: ServerContext, credentials: ClientCredentials, client_id: str | None) -> Client:
-    client = await ctx.clients.get(client_id) if client_id else None
+    # RFC 6749 Appendix A.1: client-id = *VSCHAR. Anything else names no client, and must not
+    # reach the database (PostgreSQL refuses a NUL in a string: that was a 500).
+    client = await ctx.clients.get(client_id) if client_id and _VSCHAR.fullmatch(client_id) else None
     if client is None:
         raise InvalidClient(detail="unknown client")
     if not client.enabled:
