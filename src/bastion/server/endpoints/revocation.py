@@ -55,7 +55,9 @@ async def revocation_list_endpoint(request: Request) -> Response:
     if len(query.getlist("since")) > 1:
         raise InvalidRequest("parameter since is repeated")
     raw_since = query.get("since", "0")
-    if not raw_since.isdigit():
+    # ASCII digits only ("²".isdigit() is True but int() refuses it), and no more than a unix
+    # time can have: a longer number overflowed the database integer (a 500).
+    if not (raw_since.isascii() and raw_since.isdigit()) or len(raw_since) > 12:
         raise InvalidRequest("since must be unix seconds")
     source = request.client.host if request.client else "unknown"
     authorization = request.headers.get("authorization")
