@@ -1,0 +1,62 @@
+"""Hostile bytes in identifiers and parameters never reach the database as errors (no 500s), both databases."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+pytestmark = pytest.mark.anyio
+
+FAILED = {"error": "invalid_client", "error_description": "client authentication failed"}
+
+
+@pytest.mark.parametrize(
+    "client_id",
+    [
+        pytest.param("a\x00b", id="nul"),
+        pytest.param("\x00", id="only-nul"),
+        pytest.param("é" * 10, id="non-ascii"),
+        pytest.param("x" * 5000, id="very-long"),
+        pytest.param("a\nb", id="newline"),
+    ],
+)
+async def test_hostile_client_id_is_just_an_unknown_client(http, client_id):
+    """A client_id no client can have is invalid_client like any unknown client, never a server error."""
+    basic = "Basic " + base64.b64encode(f"{client_id}:secret".encode()).decode()
+    over_basic = await http.post("/token", data={"grant_type": "client_credentials"}, headers={"authorization": basic})
+    over_post = await http.post(
+        "/token", data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": "secret"}
+    )
+
+    assert over_basic.status_code == 401, over_basic.text
+    assert over_basic.json() == FAILED
+    assert over_post.status_code == 401, over_post.text
+    assert over_post.json() == FAILED
+
+
+@pytest.mark.parametrize(
+    "since",
+    [
+        pytest.param("9" * 30, id="30-digits"),
+        pytest.param("9" * 13, id="13-digits"),
+        pytest.param("\u00b2", id="superscript-two"),
+        pytest.param("\u0663", id="arabic-indic-three"),
+    ],
+)
+async def test_impossible_since_is_invalid_request(http, register, since):
+    """A `since` that is not a plausible unix time in ASCII digits is 400 invalid_request, never a database error."""
+    rs = await register(introspect=True, grants=())
+    response = await http.get("/revocations", params={"since": since}, auth=(rs["client_id"], rs["client_secret"]))
+
+    assert response.status_code == 400, response.text
+    assert response.json() == {"error": "invalid_request", "error_description": "since must be unix seconds"}
+
+
+async def test_largest_accepted_since_works(http, register):
+    """Twelve digits (far in the future) are accepted and simply list nothing."""
+    rs = await register(introspect=True, grants=())
+    response = await http.get("/revocations", params={"since": "9" * 12}, auth=(rs["client_id"], rs["client_secret"]))
+
+    assert response.status_code == 200, response.text
+    assert response.json()["revocations"] == []
