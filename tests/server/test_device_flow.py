@@ -16,9 +16,9 @@ from sqlalchemy import select
 
 from bastion.config import Settings
 from bastion.protocol.rfc8628 import USER_CODE_ALPHABET
-from bastion.server import create_app
+from bastion.server import create_app, open_context
 from bastion.store.models import DeviceCodeRow
-from tests.conftest import make_settings
+from tests.conftest import make_settings, prepare
 from tests.server._device import DEVICE_GRANT, enter_code, expire, poll, sign_in, start, started, verify
 from tests.server._people import *  # noqa: F403 - fixtures (browser, make_user)
 from tests.server._people import submit
@@ -432,6 +432,30 @@ async def test_guessing_limit_follows_the_session_across_addresses(settings, ctx
 
     assert refused.status_code == 429
     assert '<p class="muted" id="attempts-remaining">10 attempts remaining.</p>' in fresh.text
+
+
+async def test_policy_can_be_tuned_in_configuration(db_url, tmp_path):
+    """`[ratelimit.policies.device_user_code_per_address]` sets the allowance the page counts down from."""
+    tuned = make_settings(
+        db_url,
+        tmp_path / "tuned",
+        password_hashing="testing",
+        ratelimit={"policies": {"device_user_code_per_address": {"limit": "3/minute"}}},
+    )
+    await prepare(tuned)
+    context = await open_context(tuned)
+    transport = httpx.ASGITransport(app=create_app(tuned, context), client=("127.0.0.1", 50002))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="https://127.0.0.1:8000") as client:
+            page = await client.get("/device")
+            for _ in range(3):
+                await submit(client, page, "/device", user_code="BBBB-BBBB")
+            refused = await submit(client, page, "/device", user_code="BBBB-BBBB")
+    finally:
+        await context.close()
+
+    assert '<p class="muted" id="attempts-remaining">3 attempts remaining.</p>' in page.text
+    assert refused.status_code == 429
 
 
 async def test_code_form_needs_the_csrf_token(browser, http, tv):
