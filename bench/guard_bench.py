@@ -8,9 +8,9 @@
    every one of `--tokens` distinct tokens once per round, guard with its cache disabled.
    Cache on: `--draws` tokens drawn Zipf-distributed (s=1.1) from the same set, a realistic
    hot-token mix; PyJWT has no cache, so it verifies every draw.
-2. Requests per second of one uvicorn worker (a separate process) serving the same handler
-   unprotected and behind the guard's middleware with a valid token, driven by autocannon
-   (bench/node), alternating which goes first in each round.
+2. Requests per second of one uvicorn worker (a separate process) serving the same handler,
+   once with no guard at all and once behind the guard's middleware, both sent the same valid
+   token, driven by autocannon (bench/node), alternating which goes first in each round.
 
 Prints each figure, the median of the rounds, and the ratios against the targets: cache off
 >= 1.0x PyJWT, cache on >= 10x, protected >= 0.85x of unprotected.
@@ -163,12 +163,14 @@ jwks = json.loads(os.environ["GUARD_BENCH_JWKS"])
 async def handler(request):
     return JSONResponse({"hello": "world"})
 
-auth = Authenticator(static_issuers=[(TrustedIssuer(os.environ["GUARD_BENCH_ISSUER"],
-                                                   os.environ["GUARD_BENCH_AUDIENCE"]), jwks)])
-guard = RequestGuard(auth)
-rules = [RouteRule("/open", PUBLIC), RouteRule("/protected", require_scopes("notes:read"))]
-routes = [Route("/open", handler), Route("/protected", handler)]
-app = Starlette(routes=routes, middleware=[Middleware(GuardMiddleware, guard=guard, rules=rules)])
+if sys.argv[2] == "protected":
+    auth = Authenticator(static_issuers=[(TrustedIssuer(os.environ["GUARD_BENCH_ISSUER"],
+                                                       os.environ["GUARD_BENCH_AUDIENCE"]), jwks)])
+    rules = [RouteRule("/notes", require_scopes("notes:read"))]
+    middleware = [Middleware(GuardMiddleware, guard=RequestGuard(auth), rules=rules)]
+else:
+    middleware = []  # the same app with no guard at all: the honest baseline
+app = Starlette(routes=[Route("/notes", handler)], middleware=middleware)
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
 """
 
@@ -180,25 +182,28 @@ def bench_http(args: argparse.Namespace) -> float:
     ensure_node_packages()
     private_key, jwk = make_keys()["ES256"]
     token = mint(private_key, "ES256", "es", 1)[0]
-    port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "server.log"
         env = os.environ | {
             "GUARD_BENCH_JWKS": json.dumps({"keys": [jwk]}),
             "GUARD_BENCH_ISSUER": ISSUER,
             "GUARD_BENCH_AUDIENCE": AUDIENCE,
         }
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-c", SERVER, str(port)], stdout=out, stderr=subprocess.STDOUT, env=env
-            )
-        base = f"http://127.0.0.1:{port}"
+        processes, cases = [], {}
         try:
-            wait_until_ready(f"{base}/open", process, log)
-            cases = {
-                "unprotected": (f"{base}/open", {}),
-                "protected": (f"{base}/protected", {"Authorization": f"Bearer {token}"}),
-            }
+            for name in ("unprotected", "protected"):
+                port = free_port()
+                log = Path(tmp) / f"{name}.log"
+                with log.open("wb") as out:
+                    process = subprocess.Popen(
+                        [sys.executable, "-c", SERVER, str(port), name],
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        env=env,
+                    )
+                processes.append(process)
+                wait_until_ready(f"http://127.0.0.1:{port}/notes", process, log)
+                # Both get the same Authorization header: only the guard differs.
+                cases[name] = (f"http://127.0.0.1:{port}/notes", {"Authorization": f"Bearer {token}"})
             for url, headers in cases.values():  # warm-up
                 autocannon(url, body="", headers=headers, connections=args.connections, duration=1, method="GET")
             rates: dict[str, list[float]] = {name: [] for name in cases}
@@ -207,14 +212,19 @@ def bench_http(args: argparse.Namespace) -> float:
                 for name in order:
                     url, headers = cases[name]
                     result = autocannon(
-                        url, body="", headers=headers, connections=args.connections,
-                        duration=args.duration, method="GET",
+                        url,
+                        body="",
+                        headers=headers,
+                        connections=args.connections,
+                        duration=args.duration,
+                        method="GET",
                     )
                     if result.non_2xx or result.errors:
                         print(f"{name}: {result.non_2xx} non-2xx, {result.errors} errors", file=sys.stderr)
                     rates[name].append(result.ok / result.seconds)
         finally:
-            stop(process)
+            for process in processes:
+                stop(process)
     open_rate, protected_rate = median(rates["unprotected"]), median(rates["protected"])
     ratio = protected_rate / open_rate
     verdict = "ok" if ratio >= 0.85 else "BELOW TARGET"

@@ -150,9 +150,18 @@ async def test_invalid_tokens_get_invalid_token(client: httpx.AsyncClient, live_
     assert response.json() == INVALID_BODY
 
 
-async def test_malformed_authorization_header(client: httpx.AsyncClient) -> None:
-    """A Bearer header whose credential is not a b64token is an invalid token."""
-    response = await client.get("/notes", headers={"Authorization": "Bearer a b c"})
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param("Bearer a b c", id="spaces"),
+        pytest.param("Bearer ", id="empty"),
+        pytest.param("Bearer abc@def", id="not-b64token"),
+        pytest.param('Bearer abc"def', id="quote"),
+    ],
+)
+async def test_malformed_authorization_header(client: httpx.AsyncClient, header: str) -> None:
+    """A Bearer header whose credential is not one b64token is an invalid token."""
+    response = await client.get("/notes", headers={"Authorization": header})
 
     assert (response.status_code, response.json()) == (401, INVALID_BODY)
 

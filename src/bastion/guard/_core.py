@@ -5,7 +5,7 @@ credentials (RFC 6750 §2.1) -> authenticate (token or API key) -> authorize (sc
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Protocol
 
 from bastion.guard._authenticator import Authenticator
@@ -49,15 +49,16 @@ class RequestGuard:
     async def check(
         self,
         requirement: Requirement,
-        headers: Iterable[tuple[bytes, bytes]],
+        headers: Sequence[tuple[bytes, bytes]],
         query_string: bytes,
         *,
-        target: str | None = None,
+        target: tuple[str, str] | None = None,
         request_id: str | None = None,
     ) -> Principal | None:
         """The authorized principal (None for a public route).
 
-        Refusals are recorded in the audit trail when one is configured (a request with no
+        `target` is (method, path). Refusals are recorded in the audit trail when one is
+        configured (a request with no
         credentials at all is not: that is ordinary traffic, not an attempt).
 
         Raises:
@@ -65,7 +66,6 @@ class RequestGuard:
         """
         if requirement.public:
             return None
-        headers = list(headers)
         principal: Principal | None = None
         try:
             principal = await self._authenticate(requirement, headers, query_string)
@@ -76,7 +76,7 @@ class RequestGuard:
                     "request.refused",
                     principal=principal,
                     outcome="denied",
-                    object=target,
+                    object=f"{target[0]} {target[1]}" if target else None,
                     request_id=request_id,
                     details={"error": error.error or "unauthorized", "reason": error.detail},
                 )
@@ -86,7 +86,7 @@ class RequestGuard:
     async def _authenticate(
         self,
         requirement: Requirement,
-        headers: list[tuple[bytes, bytes]],
+        headers: Sequence[tuple[bytes, bytes]],
         query_string: bytes,
     ) -> Principal:
         credentials = extract_credentials(headers, query_string, self.api_key_header)

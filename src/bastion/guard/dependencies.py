@@ -44,7 +44,7 @@ class RequirementDependency:
             self.requirement,
             request.scope["headers"],
             request.scope.get("query_string", b""),
-            target=f"{request.method} {request.url.path}",
+            target=(request.method, request.url.path),
             request_id=request.scope.get("state", {}).get("request_id"),
         )
         request.state.principal = principal

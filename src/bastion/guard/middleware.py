@@ -66,8 +66,16 @@ class GuardMiddleware:
         self.guard = guard
         self.rules = list(rules)
         self._compiled = [(rule, rule.compiled()) for rule in self.rules]
+        # Templates without parameters are matched by one dict lookup (first rule wins).
+        self._exact: dict[tuple[str, str], RouteRule] = {}
+        for rule in reversed(self.rules):
+            if "{" not in rule.path:
+                self._exact.update({(m, rule.path): rule for m in rule.methods})
 
     def _match(self, method: str, path: str) -> RouteRule | None:
+        exact = self._exact.get((method, path))
+        if exact is not None:
+            return exact
         for rule, pattern in self._compiled:
             if method in rule.methods and pattern.match(path):
                 return rule
@@ -90,7 +98,7 @@ class GuardMiddleware:
                 rule.requirement,
                 scope["headers"],
                 scope.get("query_string", b""),
-                target=f"{scope['method']} {scope['path']}",
+                target=(scope["method"], scope["path"]),
                 request_id=scope.get("state", {}).get("request_id"),
             )
         except GuardError as error:
