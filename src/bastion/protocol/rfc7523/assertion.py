@@ -15,6 +15,10 @@ ASSERTION_ALGORITHMS = frozenset(
 )
 
 
+# The longest jti the replay store records (store.models.UsedAssertionRow.jti).
+MAX_JTI_LENGTH = 256
+
+
 @dataclass(frozen=True)
 class AssertionPolicy:
     """What this server accepts: the issuer as `aud`, optionally the token endpoint (compat)."""
@@ -73,4 +77,8 @@ def check_assertion_claims(
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti:
         raise InvalidClient("client assertion jti is required for replay protection")
+    # The replay store must be able to record it: a NUL or an overlong value failed there (a 500
+    # on PostgreSQL, silently accepted on SQLite).
+    if len(jti) > MAX_JTI_LENGTH or not jti.isprintable():
+        raise InvalidClient(f"client assertion jti must be 1-{MAX_JTI_LENGTH} printable characters")
     return jti, exp
