@@ -75,6 +75,9 @@ def test_valid_claims_return_jti_and_exp():
         pytest.param({"jti": None}, "client assertion jti is required for replay protection", id="jti-missing"),
         pytest.param({"jti": ""}, "client assertion jti is required for replay protection", id="jti-empty"),
         pytest.param({"jti": 7}, "client assertion jti is required for replay protection", id="jti-number"),
+        pytest.param({"jti": "a\x00b"}, "client assertion jti must be 1-256 printable characters", id="jti-nul"),
+        pytest.param({"jti": "a\nb"}, "client assertion jti must be 1-256 printable characters", id="jti-newline"),
+        pytest.param({"jti": "j" * 257}, "client assertion jti must be 1-256 printable characters", id="jti-257"),
     ],
 )
 def test_claim_rules(changes, description):
@@ -92,6 +95,8 @@ def test_claim_rules(changes, description):
         pytest.param({"exp": NOW + 300}, id="lifetime-exactly-max"),
         pytest.param({"nbf": NOW + 30}, id="nbf-within-leeway"),
         pytest.param({"iat": NOW - 200, "exp": NOW + 100}, id="old-iat-total-300"),
+        pytest.param({"jti": "j" * 256}, id="jti-256"),
+        pytest.param({"jti": "ünïcode-jti"}, id="jti-unicode"),
     ],
 )
 def test_boundaries_accepted(changes):

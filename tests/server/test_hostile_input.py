@@ -6,6 +6,8 @@ import base64
 
 import pytest
 
+from tests.server._jose import assertion_claims, assertion_form, new_client_key, sign
+
 pytestmark = pytest.mark.anyio
 
 FAILED = {"error": "invalid_client", "error_description": "client authentication failed"}
@@ -60,3 +62,21 @@ async def test_largest_accepted_since_works(http, register):
 
     assert response.status_code == 200, response.text
     assert response.json()["revocations"] == []
+
+
+@pytest.mark.parametrize(
+    "jti",
+    [
+        pytest.param("a\x00b", id="nul"),
+        pytest.param("j" * 300, id="300-chars"),
+    ],
+)
+async def test_hostile_assertion_jti_is_invalid_client(http, register, settings, jti):
+    """A signed assertion whose jti cannot be recorded for replay protection is refused, not a server error."""
+    key = new_client_key()
+    client = await register(auth_method="private_key_jwt", jwks=key.jwks)
+    assertion = sign(assertion_claims(client["client_id"], settings.issuer, jti=jti), key)
+    response = await http.post("/token", data={"grant_type": "client_credentials", **assertion_form(assertion)})
+
+    assert response.status_code == 401, response.text
+    assert response.json() == FAILED
