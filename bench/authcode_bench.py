@@ -9,7 +9,7 @@ node-oidc-provider; and complete browser logins per second at production Argon2i
    oidc-provider: minted through its own models, `bench/node/authcode_server.mjs`). Both issue
    an ES256 JWT access token, an RS256 ID token and a rotated refresh token to a public client
    with PKCE S256. The same Python load generator exchanges them with `--concurrency` requests in
-   flight, one server after the other. Bastion runs on SQLite (development mode) and, with
+   flight (a Node load generator, bench/node/post_bodies.mjs), one server after the other. Bastion runs on SQLite (development mode) and, with
    `--postgres`, on PostgreSQL; oidc-provider on its in-memory adapter. Ratios are printed;
    the target is >= 1.0x on PostgreSQL.
 2. Logins/s: authorize, login form (Argon2id m=19 MiB, t=2, p=1), consent (prompt=consent) and
@@ -32,10 +32,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx
-from _harness import Bastion, bastion_env, ensure_node_packages, free_port, start_bastion, start_node, stop
+from _harness import NODE_DIR, Bastion, bastion_env, ensure_node_packages, free_port, start_bastion, start_node, stop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
@@ -118,31 +118,25 @@ async def seed_bastion(database_url: str, client_id: str, count: int) -> tuple[l
 
 
 async def drive(url: str, bodies: list[dict[str, str]], concurrency: int) -> tuple[float, int, int]:
-    """POST every body to `url` with `concurrency` in flight; (seconds, 200s, others)."""
-    queue: asyncio.Queue[dict[str, str]] = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
-    ok = bad = 0
-    failures: list[str] = []
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as http:
-
-        async def worker() -> None:
-            nonlocal ok, bad
-            while not queue.empty():
-                body = queue.get_nowait()
-                response = await http.post(url, data=body)
-                if response.status_code == 200 and "id_token" in response.json():
-                    ok += 1
-                else:
-                    bad += 1
-                    failures.append(f"{response.status_code} {response.text[:200]}")
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        if failures:
-            print(f"  {url}: {len(failures)} failed, first: {failures[0]}", file=sys.stderr)
-        return time.perf_counter() - started, ok, bad
+    """POST every body to `url` once with `concurrency` in flight, from Node (bench/node/post_bodies.mjs)
+    so that the load generator is neither Python nor the bottleneck; (seconds, 200s, others)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump([urlencode(body) for body in bodies], handle)
+    try:
+        result = await asyncio.to_thread(
+            subprocess.run,
+            ["node", "post_bodies.mjs", url, handle.name, str(concurrency)],
+            cwd=NODE_DIR,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    finally:
+        Path(handle.name).unlink()  # noqa: ASYNC240 - a local temp file, before any load is measured
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    if data["bad"]:
+        print(f"  {url}: {data['bad']} failed, first: {data['first_failure']}", file=sys.stderr)
+    return float(data["seconds"]), int(data["ok"]), int(data["bad"])
 
 
 async def measure_grants(
@@ -298,7 +292,16 @@ async def token_latencies(base: str, auth: tuple[str, str], seconds: float) -> l
 async def logins(
     server: Bastion, client_id: str, users: list[str], seconds: float, concurrency: int, auth: tuple[str, str]
 ) -> dict[str, float]:
-    idle = await token_latencies(server.url, auth, 3)
+    idle = await asyncio.to_thread(
+        lambda: json.loads(
+            subprocess.run(
+                [sys.executable, __file__, "--sample-latency", server.url, auth[0], auth[1], "3"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+    )
     done = failed = 0
     deadline = time.perf_counter() + seconds
 
@@ -311,10 +314,19 @@ async def logins(
                 failed += 1
 
     started = time.perf_counter()
-    busy_task = asyncio.create_task(token_latencies(server.url, auth, seconds * 0.8))
+    # The sampler runs in its own process: the login drivers' own CPU work must not delay it.
+    sampler = asyncio.create_task(
+        asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, __file__, "--sample-latency", server.url, auth[0], auth[1], str(seconds * 0.8)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    )
     await asyncio.gather(*(browser(i) for i in range(concurrency)))
     elapsed = time.perf_counter() - started
-    busy = await busy_task
+    busy = json.loads((await sampler).stdout)
     q = lambda xs, p: statistics.quantiles(xs, n=100)[p - 1] if len(xs) > 2 else float("nan")  # noqa: E731
     return {
         "logins_per_s": done / elapsed,
@@ -332,7 +344,12 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--login-seconds", type=float, default=15)
     parser.add_argument("--postgres", default="")
+    parser.add_argument("--sample-latency", nargs=4, metavar=("URL", "CLIENT_ID", "SECRET", "SECONDS"))
     args = parser.parse_args()
+    if args.sample_latency:
+        url, client_id, secret, seconds = args.sample_latency
+        print(json.dumps(asyncio.run(token_latencies(url, (client_id, secret), float(seconds)))))
+        return 0
     ensure_node_packages()
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="authcode-bench-") as tmp:
