@@ -8,9 +8,9 @@ node-oidc-provider; and complete browser logins per second at production Argon2i
    given `--count` codes and refresh tokens up front (Bastion: rows written through its store;
    oidc-provider: minted through its own models, `bench/node/authcode_server.mjs`). Both issue
    an ES256 JWT access token, an RS256 ID token and a rotated refresh token to a public client
-   with PKCE S256. The same Python load generator exchanges them with `--concurrency` requests in
-   flight (a Node load generator, bench/node/post_bodies.mjs), one server after the other. Bastion runs on SQLite (development mode) and, with
-   `--postgres`, on PostgreSQL; oidc-provider on its in-memory adapter. Ratios are printed;
+   with PKCE S256. One load generator (Node, `bench/node/post_bodies.mjs`) exchanges them with
+   `--concurrency` requests in flight, one server after the other. Bastion runs on SQLite
+   (development mode) and, with `--postgres`, on PostgreSQL; oidc-provider on its in-memory adapter. Ratios are printed;
    the target is >= 1.0x on PostgreSQL.
 2. Logins/s: authorize, login form (Argon2id m=19 MiB, t=2, p=1), consent (prompt=consent) and
    code exchange, by `--concurrency` virtual browsers on one Bastion worker, for
