@@ -22,6 +22,7 @@ pytestmark = pytest.mark.anyio
 
 CC = {"grant_type": "client_credentials"}
 FAILED = {"error": "invalid_client", "error_description": "client authentication failed"}
+OVERLAP = 4
 
 
 async def _status(http: Any, client_id: str, secret: str) -> int:
@@ -45,17 +46,20 @@ async def test_rotation_without_overlap_stops_old_secret_at_once(http, register,
 
 
 async def test_rotation_with_overlap_keeps_old_secret_until_overlap_ends(http, register, ctx):
-    """With a 2 s overlap both secrets work, then the old one stops while the new one keeps working."""
+    """With a 4 s overlap both secrets work, then the old one stops while the new one keeps working."""
     client = await register()
     client_id, old = client["client_id"], client["client_secret"]
 
-    rotated = await admin.rotate_secret(ctx.database, ctx.hasher, client_id, 2)
+    before = int(time.time())
+    rotated = await admin.rotate_secret(ctx.database, ctx.hasher, client_id, OVERLAP)
+    after = int(time.time())
     new = rotated["client_secret"]
+    # The overlap ends between OVERLAP-1 and OVERLAP seconds from now: long enough for two requests.
     assert await _status(http, client_id, old) == 200
     assert await _status(http, client_id, new) == 200
-    assert rotated["previous_secret_valid_until"] >= int(time.time()) + 1
+    assert before + OVERLAP <= rotated["previous_secret_valid_until"] <= after + OVERLAP
 
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 20
     while await _status(http, client_id, old) == 200:
         assert time.monotonic() < deadline, "the old secret outlived its overlap"
         await asyncio.sleep(0.2)
