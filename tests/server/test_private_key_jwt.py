@@ -255,7 +255,9 @@ async def test_kid_less_assertion_signed_by_any_registered_key(http, register, s
     first, second = new_client_key("ES256"), new_client_key("ES256")
     client = await register(auth_method="private_key_jwt", jwks={"keys": [first.public_jwk, second.public_jwk]})
     by_first = jwt.encode(assertion_claims(client["client_id"], settings.issuer), first.private_key, algorithm="ES256")
-    by_second = jwt.encode(assertion_claims(client["client_id"], settings.issuer), second.private_key, algorithm="ES256")
+    by_second = jwt.encode(
+        assertion_claims(client["client_id"], settings.issuer), second.private_key, algorithm="ES256"
+    )
 
     first_response = await _token(http, by_first)
     second_response = await _token(http, by_second)
