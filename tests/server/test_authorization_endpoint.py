@@ -323,3 +323,21 @@ async def test_session_id_rotates_at_login(browser, spa, make_user):
     browser.cookies.set("__Host-bastion-session", before, domain="127.0.0.1")
     stale = await browser.get(f"/consent?request={form['request']}")
     assert stale.status_code == 400
+
+
+async def test_max_age_zero_asks_once_then_issues_code(browser, spa, make_user, ctx):
+    """max_age=0 forces a fresh login, and that login satisfies it (no loop back to the login page)."""
+    from sqlalchemy import update
+
+    from bastion.store.models import BrowserSessionRow
+
+    user = await make_user()
+    await authorize(browser, spa, user, scope="openid")
+    async with ctx.database.sessions() as db, db.begin():
+        await db.execute(update(BrowserSessionRow).values(auth_time=BrowserSessionRow.auth_time - 5))
+
+    asked = await authorize(browser, spa, None, scope="openid", max_age="0", consent=None)
+    assert 'action="/login"' in asked.response.text
+    outcome = await authorize(browser, spa, user, scope="openid", max_age="0")
+
+    assert set(outcome.params) == {"code", "state", "iss"}

@@ -147,7 +147,9 @@ async def revoke_family(session: AsyncSession, family: str, now: int) -> list[tu
 
 
 async def satisfy_prompt_login(session: AsyncSession, request_id: str) -> None:
-    """The user has just logged in for this request: `prompt=login` is satisfied."""
+    """The user has just logged in for this request: `prompt=login` and `max_age` are satisfied
+    (without this, max_age=0 would ask again once a second had passed)."""
     row = await session.get(AuthorizationRequestRow, request_id)
-    if row is not None and "login" in row.prompt.split():
+    if row is not None:
         row.prompt = " ".join(p for p in row.prompt.split() if p != "login")
+        row.max_age = None
