@@ -221,3 +221,21 @@ async def test_idle_session_expires(browser, spa, make_user, ctx, settings):
     outcome = await authorize(browser, spa, None, prompt="none", state="s")
 
     assert outcome.params["error"] == "login_required"
+
+
+async def test_client_can_require_mfa_with_acr_values(browser, http, spa, make_user):
+    """A client that sends acr_values=urn:bastion:acr:mfa gets a second factor (step-up from a password session)."""
+    user = await make_user()
+    plain = await authorize(browser, spa, user, scope="openid")
+    assert "code" in plain.params
+    stepped_up = await authorize(browser, spa, None, scope="openid", acr_values="urn:bastion:acr:mfa", consent=None)
+    assert 'action="/login"' in stepped_up.response.text
+
+    outcome = await authorize(browser, spa, user, scope="openid", acr_values="urn:bastion:acr:mfa")
+
+    assert "code" in outcome.params, outcome.response.text
+    assert user.totp_secret is not None
+    tokens = (await exchange(http, spa, outcome.params["code"], outcome.verifier)).json()
+    claims = jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    assert claims["acr"] == "urn:bastion:acr:mfa"
+    assert claims["amr"] == ["pwd", "otp", "mfa"]

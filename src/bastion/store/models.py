@@ -145,6 +145,7 @@ class AuthorizationRequestRow(Base):
     login_hint: Mapped[str | None] = mapped_column(String(320), nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    acr_values: Mapped[str | None] = mapped_column(Text, nullable=True)  # migration 0004
 
 
 class AuthorizationCodeRow(Base):

@@ -57,6 +57,7 @@ class AuthorizationRequest:
     prompt: frozenset[str]
     max_age: int | None
     login_hint: str | None
+    acr_values: tuple[str, ...] = ()
 
     @property
     def is_openid(self) -> bool:
@@ -202,6 +203,8 @@ def validate_authorization_request(
         prompt=parse_prompt(single_query_value(params, "prompt")),
         max_age=parse_max_age(single_query_value(params, "max_age")),
         login_hint=single_query_value(params, "login_hint"),
+        # OpenID Connect Core §3.1.2.1: requested authentication context classes, in order.
+        acr_values=tuple((single_query_value(params, "acr_values") or "").split()),
     )
 
 

@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 
 from bastion.identity import users
 from bastion.protocol.errors import ConsentRequired, InvalidRequest, LoginRequired, OAuthError
+from bastion.protocol.oidc import ACR_MFA
 from bastion.protocol.rfc6749.authorization import (
     AuthorizationRequest,
     InvalidRedirectUri,
@@ -103,6 +104,7 @@ async def _store_request(ctx: ServerContext, browser: BrowserSession, valid: Aut
         prompt=" ".join(sorted(valid.prompt)),
         max_age=valid.max_age,
         login_hint=valid.login_hint,
+        acr_values=" ".join(valid.acr_values) or None,
         created_at=now,
         expires_at=now + ctx.settings.session_idle_lifetime,
     )
@@ -118,8 +120,16 @@ async def pending_request(
         return await flows.get_pending_request(db, request_id, browser.id_hash, int(time.time()))
 
 
+def requires_mfa(pending: AuthorizationRequestRow) -> bool:
+    """The client asked for the multi-factor context class (`acr_values`)."""
+    return ACR_MFA in (pending.acr_values or "").split()
+
+
 def _needs_login(browser: BrowserSession, pending: AuthorizationRequestRow, now: int) -> bool:
     if not browser.authenticated or browser.auth_time is None:
+        return True
+    # Step-up: the client requires a second factor this session has not shown.
+    if requires_mfa(pending) and "mfa" not in browser.amr:
         return True
     prompt = pending.prompt.split()
     # prompt=login: authenticate again, even with a live session (OpenID Connect Core §3.1.2.1).

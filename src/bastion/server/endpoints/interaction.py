@@ -24,7 +24,7 @@ from bastion.protocol.rfc6749.params import check_content_type, parse_form, sing
 from bastion.server.audit import audit
 from bastion.server.browser import BrowserSession, load_session, people, start_session
 from bastion.server.context import ServerContext
-from bastion.server.endpoints.authorize import advance, deny, issue_code, pending_request, see_other
+from bastion.server.endpoints.authorize import advance, deny, issue_code, pending_request, requires_mfa, see_other
 from bastion.server.pages import error_page, render
 from bastion.server.responses import read_body
 from bastion.store import flows
@@ -143,7 +143,7 @@ async def login_submit(request: Request) -> Response:
         audit("password_rehashed", sub=user.sub)
     now = int(time.time())
     response = see_other(f"/authorize/resume?request={pending.id}")
-    if user.mfa_required:
+    if user.mfa_required or requires_mfa(pending):
         await start_session(ctx, response, browser, sub=user.sub, stage=sessions.PASSWORD, amr=("pwd",))
         response.headers["location"] = f"/{'login/mfa' if user.mfa_enrolled else 'mfa/enrol'}?request={pending.id}"
     else:
