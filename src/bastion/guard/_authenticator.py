@@ -236,6 +236,19 @@ class Authenticator:
             self._principals[token] = principal
         return principal
 
+    def cached(self, token: str) -> Principal | None:
+        """The principal of a token verified before, still unexpired and not revoked."""
+        known = self._principals.get(token)
+        if known is None or known.token is None:
+            return None
+        now = self.clock()
+        if now < known.token.expires_at and known.token.jti not in self.denylist:
+            if now < self._next_stale_check:
+                return known
+            return None  # let authenticate_bearer refresh stale keys first
+        del self._principals[token]
+        return None
+
     async def authenticate_bearer(self, token: str) -> Principal:
         """Validate a bearer token and return its principal.
 

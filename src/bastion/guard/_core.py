@@ -6,14 +6,17 @@ credentials (RFC 6750 §2.1) -> authenticate (token or API key) -> authorize (sc
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bastion.guard._authenticator import Authenticator
 from bastion.guard._errors import CredentialNotAccepted, GuardError, MissingCredentials
 from bastion.guard._http import ErrorResponse, extract_credentials, render_error
 from bastion.guard._principal import Principal
-from bastion.guard.audit import AuditLog
 from bastion.guard.policy import RBAC, Requirement, authorize
+
+if TYPE_CHECKING:
+    # Only a type here: importing audit would load SQLAlchemy into every API using the guard.
+    from bastion.guard.audit import AuditLog
 
 __all__ = ["ApiKeyVerifier", "RequestGuard"]
 
@@ -95,7 +98,11 @@ class RequestGuard:
                 raise CredentialNotAccepted(
                     "This operation takes an API key, not an access token.", detail="token sent"
                 )
-            principal = await self.authenticator.authenticate_bearer(credentials.bearer)
+            # The hot path: a token seen before costs a dict lookup and no coroutine.
+            cached = self.authenticator.cached(credentials.bearer)
+            principal = (
+                cached if cached is not None else await self.authenticator.authenticate_bearer(credentials.bearer)
+            )
         else:
             if "api_key" not in requirement.accept or self.api_keys is None:
                 # An API key identifies a system, never a user (issue 5): refuse it here.

@@ -109,8 +109,8 @@ def authorize(principal: Principal, requirement: Requirement, rbac: RBAC | None)
     """
     if requirement.kinds is not None and principal.kind not in requirement.kinds:
         raise Forbidden(detail=f"{principal.kind} may not call this route")
-    missing = [s for s in requirement.scopes if s not in principal.scopes]
-    if missing:
+    if not principal.scopes.issuperset(requirement.scopes):
+        missing = [s for s in requirement.scopes if s not in principal.scopes]
         raise InsufficientScope(requirement.scopes, detail=f"missing {missing}")
     if requirement.permissions:
         granted = rbac.permissions_of(principal) if rbac is not None else frozenset()
