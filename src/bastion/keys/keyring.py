@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -82,12 +83,37 @@ class KeyRing:
         self._private: dict[str, PrivateKey] = {}
         self._jwks_body: bytes = b'{"keys":[]}'
         self._jwks_for: tuple[str, ...] = ()
+        self._loading: tuple[float, asyncio.Future[None]] | None = None
 
     async def refresh(self, *, force: bool = False) -> None:
         now = time.monotonic()
-        if force or now - self._loaded_at >= self._cache_seconds:
+        if not force and now - self._loaded_at < self._cache_seconds:
+            return
+        if force or self._cache_seconds <= 0:
             self._keys = await self._load()
             self._loaded_at = now
+            return
+        # When the schedule expires under load, every request in flight would load it at once;
+        # they share the load already under way (started after expiry, so just as fresh).
+        loading = self._loading
+        if loading is None or now - loading[0] >= self._cache_seconds:
+            loading = (now, asyncio.ensure_future(self._load_schedule(now)))
+            self._loading = loading
+            loading[1].add_done_callback(self._forget(loading))
+        await asyncio.shield(loading[1])
+
+    async def _load_schedule(self, now: float) -> None:
+        self._keys = await self._load()
+        self._loaded_at = now
+
+    def _forget(self, loading: tuple[float, asyncio.Future[None]]) -> Callable[[asyncio.Future[None]], None]:
+        def done(future: asyncio.Future[None]) -> None:
+            if self._loading is loading:
+                self._loading = None
+            if not future.cancelled():
+                future.exception()  # retrieved here: every waiter may have gone away
+
+        return done
 
     async def signing_key(self, alg: str) -> SigningKey | None:
         await self.refresh()

@@ -38,10 +38,13 @@ class SecretHasher:
     """
 
     def __init__(self, pepper: bytes) -> None:
-        self._pepper = pepper
+        # Keyed once; each hash copies the keyed state instead of re-deriving the HMAC pads.
+        self._keyed = hmac.new(pepper, digestmod=hashlib.sha256)
 
     def hash(self, secret: str) -> str:
-        return hmac.new(self._pepper, secret.encode(), hashlib.sha256).hexdigest()
+        mac = self._keyed.copy()
+        mac.update(secret.encode())
+        return mac.hexdigest()
 
     def matches(self, secret: str, hashes: tuple[str, ...]) -> bool:
         candidate = self.hash(secret)

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bastion.protocol.errors import InvalidClient, OAuthError
+from bastion.server.audit import bind_request
 
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 MAX_BODY = 64 * 1024
@@ -68,8 +69,7 @@ class RequestContextMiddleware:
             return
         request_id = secrets.token_hex(8)
         client = scope.get("client")
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id, source=client[0] if client else None)
+        bind_request(request_id, client[0] if client else None)
         started = False
 
         async def send_with_id(message: Message) -> None:

@@ -63,6 +63,6 @@ async def token_endpoint(request: Request) -> Response:
     params = parse_form(await read_body(request), repeatable=REPEATABLE)
     grant_type, grant = select_grant(params)
     source = request.client.host if request.client else "unknown"
-    client = await authenticate_client(ctx, request.headers.get("authorization"), params, source, request.url.path)
+    client = await authenticate_client(ctx, request.headers.get("authorization"), params, source, request.scope["path"])
     check_grant_allowed(client, grant_type)
     return json_response(await grant(ctx, client, params), headers=NO_STORE)
