@@ -162,3 +162,24 @@ def test_cli_rotate_list_revoke(tmp_path: Path) -> None:
     assert rotated["api_key"] not in listing
     assert {k["key_id"] for k in json.loads(listing)["keys"]} == {created["key_id"], rotated["key_id"]}
     assert (revoked.exit_code, missing.exit_code) == (0, 2)
+
+
+@pytest.mark.anyio
+async def test_api_key_header_name_is_configurable() -> None:
+    """The API key header name is a setting of the guard (X-API-Key by default)."""
+    from bastion.guard import Authenticator, RequestGuard, require_scopes
+
+    manager = ApiKeyManager(MemoryApiKeyStore())
+    key, record = manager.create("billing", ["notes:read"])
+    guard = RequestGuard(Authenticator(), api_keys=manager, api_key_header="Api-Key")
+    requirement = require_scopes("notes:read", accept=["api_key"])
+
+    principal = await guard.check(requirement, [(b"api-key", key.encode())], b"")
+
+    assert principal is not None
+    assert principal.api_key_id == record.key_id
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
