@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bastion.cli import clients, db, device_login, keys, serve, threats, users
+from bastion.cli import apikeys, audit, clients, db, demo, device_login, keys, serve, threats, users
 
 app = typer.Typer(
     name="bastion",
@@ -20,6 +20,9 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
 app.add_typer(threats.app, name="threats")
 app.add_typer(users.app, name="users")
+app.add_typer(demo.app, name="demo")
+app.add_typer(audit.app, name="audit")
+app.add_typer(apikeys.app, name="apikeys")
 
 
 def main() -> None:

@@ -66,6 +66,7 @@ def create_app(
     static_issuers: Sequence[tuple[TrustedIssuer, Mapping[str, Any]]] = (),
     directory: Mapping[str, DemoUser] | None = None,
     seed: bool = False,
+    seed_owners: Mapping[str, str] | None = None,
     api_keys: ApiKeyManager | None = None,
     audit: AuditLog | None = None,
     limiter: RateLimiter | None = None,
@@ -86,6 +87,7 @@ def create_app(
             the "default" tenant; a token's `tenant` claim and `roles` claim also count.
             Defaults to DEMO_USERS when `seed` is set.
         seed: add demo notes (development mode only).
+        seed_owners: demo name -> token subject owning that name's seeded notes.
         api_keys: enables `/integrations/*` for systems holding an API key.
         audit: where security-relevant actions are recorded.
         limiter: optional rate limiting (bastion.ratelimit) in front of the API.
@@ -96,7 +98,7 @@ def create_app(
     people = dict(directory if directory is not None else DEMO_USERS if seed else {})
     store = NoteStore()
     if seed:
-        seed_notes(store)
+        seed_notes(store, seed_owners)
 
     def user_of(principal: Principal) -> DemoUser | None:
         return people.get(principal.subject) if principal.kind == "user" else None

@@ -92,8 +92,12 @@ class NoteStore:
         return len(gone)
 
 
-def seed_notes(store: NoteStore) -> None:
-    """Two notes per demo user (development mode only)."""
+def seed_notes(store: NoteStore, owners: Mapping[str, str] | None = None) -> None:
+    """Two notes per demo user (development mode only).
+
+    `owners` maps a demo name to the token subject that owns its notes (default: the name).
+    """
     for name, user in DEMO_USERS.items():
+        owner = (owners or {}).get(name, name)
         for i in (1, 2):
-            store.add(user.tenant, name, f"{name}'s note {i}", f"Private text {i} of {name}.")
+            store.add(user.tenant, owner, f"{name}'s note {i}", f"Private text {i} of {name}.")

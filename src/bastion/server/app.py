@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from bastion.config import Settings
 from bastion.protocol.errors import OAuthError
@@ -19,6 +19,7 @@ from bastion.server.audit import configure_logging
 from bastion.server.browser_routes import BROWSER_ROUTES
 from bastion.server.context import ServerContext, build_context
 from bastion.server.cors import CORSMiddleware
+from bastion.server.demo import DemoMount, build_demo
 from bastion.server.endpoints.device_authorization import device_authorization_endpoint
 from bastion.server.endpoints.introspection import introspection_endpoint
 from bastion.server.endpoints.jwks import jwks_endpoint
@@ -88,6 +89,8 @@ def create_app(settings: Settings, ctx: ServerContext | None = None) -> Starlett
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         owned = ctx is None
         app.state.ctx = ctx if ctx is not None else await open_context(settings, limits)
+        if demo_mount is not None:
+            demo_mount.app = await build_demo(settings, app.state.ctx)
         try:
             yield
         finally:
@@ -95,6 +98,10 @@ def create_app(settings: Settings, ctx: ServerContext | None = None) -> Starlett
                 await app.state.ctx.close()
 
     routes = list(ROUTES)
+    # The example API lives next to the server in development mode only (it seeds demo users).
+    demo_mount = DemoMount() if settings.development_mode and ctx is None else None
+    if demo_mount is not None:
+        routes.append(Mount("/demo", app=demo_mount))
     if settings.metrics_enabled:
         routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
     limits = ctx.limits if ctx is not None and ctx.limits is not None else ServerLimits(build_limiter(settings))

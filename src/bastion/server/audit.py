@@ -39,6 +39,8 @@ def configure_logging(level: str = "info") -> None:
     if _configured:
         return
     logging.basicConfig(stream=sys.stderr, level=level.upper(), format="%(message)s")
+    # The demo's discovery and JWKS fetches are not security events; keep them out of the log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             _merge_request,

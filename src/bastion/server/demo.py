@@ -1,0 +1,108 @@
+"""The example API (`bastion.demo`) served at /demo next to the server, in development mode only.
+
+Development mode seeds the demo's people (alice, bob, carol the admin, dave in another tenant)
+as real Bastion users with random passwords kept in the data directory, and `bastion demo
+token` prints a genuine access token for one of them, signed by this server's key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from typing import Any
+
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from bastion.config import Settings
+from bastion.demo import DEMO_USERS, create_app
+from bastion.guard import IssuerConfig
+from bastion.identity.users import NewUser, create_user, find_user
+from bastion.protocol.rfc9068 import AccessTokenClaims, access_token_header
+from bastion.server.context import ServerContext
+
+DEMO_SCOPE = ("notes:read", "notes:write")
+DEMO_CLIENT_ID = "bastion-demo-cli"
+
+
+def demo_audience(issuer: str) -> str:
+    return issuer.rstrip("/") + "/demo"
+
+
+class DemoMount:
+    """An ASGI slot for the demo app, filled once the server has opened its context."""
+
+    def __init__(self) -> None:
+        self.app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.app is None:
+            await PlainTextResponse("Not Found", 404)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+async def seed_demo_users(settings: Settings, ctx: ServerContext) -> dict[str, str]:
+    """Create the demo people once (development mode); return demo name -> sub."""
+    if ctx.people is None:
+        raise RuntimeError("demo users need the people services")
+    subs: dict[str, str] = {}
+    passwords: dict[str, str] = {}
+    for name, person in DEMO_USERS.items():
+        user = await find_user(ctx.database, name)
+        if user is None:
+            password = secrets.token_urlsafe(18)
+            roles = tuple(sorted(person.roles))
+            new = NewUser(
+                username=name, email=f"{name}@example.com", email_verified=True, display_name=name.title(), roles=roles
+            )
+            user = await create_user(ctx.database, ctx.people.passwords, new, password)
+            passwords[name] = password
+        subs[name] = user.sub
+    if passwords:
+        path = settings.data_dir / "secrets" / "demo-passwords.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        known = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        path.write_text(json.dumps({**known, **passwords}, indent=2), encoding="utf-8")
+        os.chmod(path, 0o600)
+    return subs
+
+
+async def build_demo(settings: Settings, ctx: ServerContext) -> ASGIApp:
+    subs = await seed_demo_users(settings, ctx)
+    directory = {subs[name]: person for name, person in DEMO_USERS.items()}
+    discovery = settings.issuer.rstrip("/") + "/.well-known/openid-configuration"
+    return create_app(
+        [IssuerConfig(discovery, audience=demo_audience(settings.issuer))],
+        directory=directory,
+        seed=True,
+        seed_owners=subs,
+    )
+
+
+async def demo_token(ctx: ServerContext, username: str, scope: tuple[str, ...]) -> str:
+    """A genuine access token for a seeded demo user, signed with the server's active key."""
+    import jwt
+
+    user = await find_user(ctx.database, username)
+    if user is None:
+        raise LookupError(f"no demo user {username}; start `bastion serve` once in development mode to seed them")
+    key = await ctx.keyring.signing_key(ctx.settings.access_token_algorithm)
+    if key is None:
+        raise LookupError("no active signing key")
+    now = int(time.time())
+    extra: dict[str, Any] = {"roles": list(user.roles)} if user.roles else {}
+    claims = AccessTokenClaims(
+        iss=ctx.issuer,
+        sub=user.sub,
+        aud=demo_audience(ctx.issuer),
+        client_id=DEMO_CLIENT_ID,
+        iat=now,
+        exp=now + 60 * ctx.settings.access_token_lifetime,
+        jti=secrets.token_urlsafe(16),
+        scope=scope,
+        extra=extra,
+    )
+    return jwt.encode(claims.as_dict(), key.private_key, algorithm=key.alg, headers=access_token_header(key.kid))
