@@ -37,8 +37,10 @@ def anyio_backend() -> str:
 
 
 def _worker() -> str:
-    # Without xdist, the process id keeps concurrent local runs off each other's database.
-    return os.environ.get("PYTEST_XDIST_WORKER", f"main{os.getpid()}")
+    # One database per worker of this run: concurrent runs on one machine never share (or drop)
+    # each other's database.
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))[:8]
+    return f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{run}"
 
 
 @pytest.fixture(scope="session")
