@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -265,6 +266,9 @@ def test_retired_key_stays_published(tmp_path):
     d = str(tmp_path)
     first = _ok(invoke("keys", "rotate", "--alg", "RS256", "--json", "--data-dir", d))
     second = _ok(invoke("keys", "rotate", "--alg", "RS256", "--json", "--data-dir", d, BASTION_KEY_PREPUBLICATION="0"))
+    # The new key activates at least one second after the first (never a tie); wait for it.
+    while time.time() < second["activates_at"]:
+        time.sleep(0.05)
     retired = _ok(invoke("keys", "retire", first["kid"], "--json", "--data-dir", d))
     again = invoke("keys", "retire", first["kid"], "--json", "--data-dir", d)
     states = {k["kid"]: k for k in _keys(tmp_path)}

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bastion.config import Settings
 from bastion.keys.keyring import active_schedule, published, signs_until
 from bastion.server import bootstrap
+from bastion.server.audit import audit
 from bastion.server.clients import SecretHasher, generate_client_id, generate_client_secret
 from bastion.store import ClientRow, Database, repositories
 from bastion.store.models import SigningKeyRow
@@ -197,8 +198,12 @@ async def rotate_key(settings: Settings, database: Database, alg: str) -> dict[s
     now = int(time.time())
     async with database.sessions() as session:
         schedules = await repositories.key_schedules(session)
-    activates_at = now if active_schedule(schedules, alg, now) is None else now + settings.key_prepublication
+    current = active_schedule(schedules, alg, now)
+    # Never tie with the current key's activation: the newest activation signs, and a tie would
+    # fall back to comparing kids.
+    activates_at = now if current is None else max(now + settings.key_prepublication, current.activates_at + 1)
     kid = await bootstrap.add_signing_key(database, encryptor, alg, activates_at)
+    audit("key_rotated", kid=kid, alg=alg, activates_at=activates_at, previous_kid=current.kid if current else None)
     return {"kid": kid, "alg": alg, "activates_at": activates_at}
 
 
@@ -217,4 +222,5 @@ async def retire_key(database: Database, kid: str) -> dict[str, Any]:
         if not any(o.retired_at is None and o.activates_at <= now for o in others) and row.activates_at <= now:
             raise AdminError(f"{kid} is the only active {row.alg} key; run `bastion keys rotate --alg {row.alg}` first")
         row.retired_at = now
+    audit("key_retired", kid=kid, retired_at=now)
     return {"kid": kid, "retired_at": now}
