@@ -98,14 +98,16 @@ async def ensure_development_keys(settings: Settings, database: Database, encryp
 
 
 async def require_signing_key(settings: Settings, database: Database) -> None:
+    """Refuse to start without an active key for access tokens and for ID tokens (RS256, OIDC)."""
     async with database.sessions() as session:
         schedules = await repositories.key_schedules(session)
-    if active_schedule(schedules, settings.access_token_algorithm, int(time.time())) is None:
-        raise ConfigError(
-            "signing keys",
-            f"no active {settings.access_token_algorithm} signing key",
-            f"run `bastion keys rotate --alg {settings.access_token_algorithm}` with the same database",
-        )
+    for alg in dict.fromkeys((settings.access_token_algorithm, "RS256")):
+        if active_schedule(schedules, alg, int(time.time())) is None:
+            raise ConfigError(
+                "signing keys",
+                f"no active {alg} signing key",
+                f"run `bastion keys rotate --alg {alg}` with the same database",
+            )
 
 
 def record_issuer(settings: Settings) -> None:
