@@ -74,6 +74,8 @@ def server_env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
             "BASTION_CLIENT_CACHE_SECONDS": str(settings.client_cache_seconds),
             "BASTION_KEY_CACHE_SECONDS": str(settings.key_cache_seconds),
             "BASTION_ACCESS_TOKEN_LIFETIME": str(settings.access_token_lifetime),
+            # Tests create their own users; the demo's seeded ones (alice, bob...) only on request.
+            "BASTION_DEMO": "0",
         }
     )
     if settings.redis_url is not None:

@@ -99,6 +99,8 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     workers: int = 1
     metrics: Literal["auto", "on", "off"] = "auto"
+    # The example API at /demo with seeded demo users; only ever in development mode.
+    demo: bool = True
     log_level: str = "info"
     ratelimit: Mapping[str, Any] = field(default_factory=dict)
     # People (issue 3): browser sessions time out after idle/absolute seconds; `testing` password

@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+import anyio
 import jwt
 import pytest
 
@@ -225,6 +226,8 @@ async def test_retired_key_stays_published_while_its_tokens_live(http, register,
         (await http.post("/token", data={"grant_type": "client_credentials"}, auth=auth)).json()["access_token"]
     )["kid"]
     new = await admin.rotate_key(settings, ctx.database, "ES256")
+    # A rotation activates at least a second after the current key (never a tie); wait for it.
+    await anyio.sleep(max(0.0, new["activates_at"] - time.time()) + 0.01)
     await admin.retire_key(ctx.database, old)
     token = (await http.post("/token", data={"grant_type": "client_credentials"}, auth=auth)).json()["access_token"]
     published = {k["kid"] for k in (await http.get("/jwks")).json()["keys"]}

@@ -99,7 +99,7 @@ def create_app(settings: Settings, ctx: ServerContext | None = None) -> Starlett
 
     routes = list(ROUTES)
     # The example API lives next to the server in development mode only (it seeds demo users).
-    demo_mount = DemoMount() if settings.development_mode and ctx is None else None
+    demo_mount = DemoMount() if settings.development_mode and settings.demo and ctx is None else None
     if demo_mount is not None:
         routes.append(Mount("/demo", app=demo_mount))
     if settings.metrics_enabled:

@@ -22,7 +22,11 @@ from bastion.store.models import ClientRow
 
 
 def generate_client_id() -> str:
-    return secrets.token_urlsafe(16)
+    """128 random bits, URL-safe; never starting with `-`, which a command line reads as an option."""
+    while True:
+        client_id = secrets.token_urlsafe(16)
+        if not client_id.startswith("-"):
+            return client_id
 
 
 def generate_client_secret() -> str:
