@@ -72,6 +72,12 @@ async def _verify(ctx: ServerContext, credentials: ClientCredentials, client_id:
 
 
 def _unverified_assertion_subject(credentials: ClientCredentials) -> str | None:
+    """Which client an assertion claims to be, read before verification (RFC 7523 §3: sub).
+
+    Only used to choose the client whose registered keys then verify the signature, and as the
+    rate-limit key; nothing is trusted from it: `_verify_assertion` checks the signature with
+    that client's keys and iss = sub = client_id afterwards.
+    """
     if credentials.assertion is None:
         return None
     try:
