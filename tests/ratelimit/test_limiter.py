@@ -107,7 +107,7 @@ async def test_long_keys_are_bounded(clock: FakeClock) -> None:
     limiter = RateLimiter(store, [Policy("p", 1, 60.0)], clock=clock, metrics=Metrics())
     assert (await limiter.hit("p", "x" * 10_000)).allowed
     assert not (await limiter.hit("p", "x" * 10_000)).allowed
-    assert [len(key) for _, key in store._state] == [len("sha256:") + 64]
+    assert [len(key) for key in store._tables["p"]] == [len("sha256:") + 64]
 
 
 async def test_memory_store_sweeps_expired_keys(clock: FakeClock) -> None:

@@ -15,14 +15,14 @@ from typing import Final
 
 import structlog
 
-from bastion.ratelimit.algorithms import Outcome
 from bastion.ratelimit.decision import Decision
 from bastion.ratelimit.metrics import DEFAULT_METRICS, Metrics, Series
 from bastion.ratelimit.policy import Policy
 from bastion.ratelimit.stores import MemoryStore, Store, StoreUnavailable
+from bastion.ratelimit.stores.memory import Decider
 
 Clock = Callable[[], float]
-_Decide = Callable[[Policy, str, int, bool, int], Outcome]
+_Local = Callable[[str, int, bool], Decision]
 _log = structlog.get_logger("bastion.ratelimit")
 _MICRO: Final = 1_000_000
 _LONG_KEY: Final = 128
@@ -37,9 +37,9 @@ class UnknownPolicy(KeyError):
 
 
 class _Entry:
-    """A policy with its metric series resolved once, so a decision builds no label tuples."""
+    """A policy with its metric counters resolved once, so a decision builds no label tuples."""
 
-    __slots__ = ("failures", "logged_at", "policy", "series")
+    __slots__ = ("counts", "failures", "local", "logged_at", "policy", "series")
 
     def __init__(self, policy: Policy, metrics: Metrics) -> None:
         self.policy = policy
@@ -54,6 +54,8 @@ class _Entry:
             for consume in (False, True)
             for allowed in (False, True)
         ]
+        self.counts = metrics.cells(self.series)
+        self.local: _Local | None = None  # set when the store decides without waiting
 
 
 class RateLimiter:
@@ -84,13 +86,12 @@ class RateLimiter:
                 raise ValueError(f"two rate-limit policies are named {policy.name!r}")
             self.policies[policy.name] = policy
         self.clock = clock
-        self._wall_clock = clock is time.time
         self.metrics = metrics
         self._entries = {name: _Entry(policy, metrics) for name, policy in self.policies.items()}
-        # The in-process store never waits: call it without a coroutine per decision.
-        self._now: _Decide | None = (
-            store.decide_now if isinstance(store, MemoryStore) else None
-        )
+        if isinstance(store, MemoryStore):
+            # The in-process store never waits: decide without a coroutine per decision.
+            for entry in self._entries.values():
+                entry.local = _local(entry, store.decider(entry.policy), clock)
 
     def policy(self, name: str) -> Policy:
         try:
@@ -100,15 +101,21 @@ class RateLimiter:
 
     async def check(self, name: str, key: str, cost: int = 1) -> Decision:
         """Peek: would a request of `cost` be admitted now? Nothing is counted."""
-        if (decide := self._now) is not None:
-            return self._decide_now(decide, name, key, cost, False)
-        return await self._decide(name, key, cost, False)
+        entry = self._entries.get(name)
+        if entry is None:
+            raise UnknownPolicy(name)
+        if (local := entry.local) is not None:
+            return local(key, cost, False)
+        return await self._decide(entry, key, cost, False)
 
     async def hit(self, name: str, key: str, cost: int = 1) -> Decision:
         """Count a request of `cost` if it is admitted, and return the decision."""
-        if (decide := self._now) is not None:
-            return self._decide_now(decide, name, key, cost, True)
-        return await self._decide(name, key, cost, True)
+        entry = self._entries.get(name)
+        if entry is None:
+            raise UnknownPolicy(name)
+        if (local := entry.local) is not None:
+            return local(key, cost, True)
+        return await self._decide(entry, key, cost, True)
 
     async def check_all(self, pairs: Iterable[tuple[str, str]]) -> list[Decision]:
         """Peek at several (policy, key) pairs; `strictest()` of the result binds."""
@@ -121,47 +128,21 @@ class RateLimiter:
     async def aclose(self) -> None:
         await self.store.aclose()
 
-    def _prepare(self, name: str, key: str, cost: int) -> tuple[_Entry, str, int]:
-        entry = self._entries.get(name)
-        if entry is None:
-            raise UnknownPolicy(name)
-        if cost < 1:
-            raise ValueError(f"cost must be at least 1, got {cost}")
-        if len(key) > _LONG_KEY:
-            key = _digest(key)
-        return entry, key, round(self.clock() * _MICRO)
-
-    def _decide_now(
-        self, decide: _Decide, name: str, key: str, cost: int, consume: bool
-    ) -> Decision:
-        """The in-process store never waits: decide without a coroutine per decision.
-
-        The body repeats `_prepare` and `_decision` inline: this is the per-request hot path.
-        """
-        entry = self._entries.get(name)
-        if entry is None or cost < 1 or len(key) > _LONG_KEY:
-            entry, key, _ = self._prepare(name, key, cost)
+    async def _decide(self, entry: _Entry, key: str, cost: int, consume: bool) -> Decision:
         policy = entry.policy
-        # The wall clock read in integer nanoseconds skips a float multiply and a round.
-        now = _time_ns() // 1000 if self._wall_clock else round(self.clock() * _MICRO)
-        allowed, remaining, reset_after, retry_after = decide(policy, key, cost, consume, now)
-        self.metrics.add(entry.series[2 * consume + allowed])
-        # tuple.__new__ skips the NamedTuple's Python-level __new__: same object, less work.
+        key = _checked(key, cost)
+        try:
+            outcome = await self.store.decide(
+                policy, key, cost=cost, consume=consume, now=round(self.clock() * _MICRO)
+            )
+        except StoreUnavailable as error:
+            return self._degraded(entry, consume, error)
+        allowed, remaining, reset_after, retry_after = outcome
+        entry.counts[2 * consume + allowed] += 1
         return _new(Decision, (
             allowed, policy.name, policy.kind, policy.limit, policy.window, remaining,
             reset_after / _MICRO, retry_after / _MICRO, False,
         ))
-
-    async def _decide(self, name: str, key: str, cost: int, consume: bool) -> Decision:
-        entry, key, now = self._prepare(name, key, cost)
-        try:
-            outcome = await self.store.decide(
-                entry.policy, key, cost=cost, consume=consume, now=now
-            )
-        except StoreUnavailable as error:
-            return self._degraded(entry, consume, error)
-        self.metrics.add(entry.series[2 * consume + outcome[0]])
-        return _decision(entry.policy, outcome)
 
     def _degraded(self, entry: _Entry, consume: bool, error: StoreUnavailable) -> Decision:
         policy = entry.policy
@@ -180,7 +161,7 @@ class RateLimiter:
             "bastion_ratelimit_store_errors_total", policy=policy.name,
             mode=policy.on_store_error,
         )
-        self.metrics.add(entry.series[2 * consume + allowed])
+        entry.counts[2 * consume + allowed] += 1
         retry = 0.0 if allowed else 1.0  # fail-closed: ask to come back soon, not a window later
         return Decision(
             allowed, policy.name, policy.kind, policy.limit, policy.window,
@@ -188,14 +169,36 @@ class RateLimiter:
         )
 
 
+def _local(entry: _Entry, decide: Decider, clock: Clock) -> _Local:
+    """A policy's whole decision on an in-process store, as one call (the hot path)."""
+    policy, counts = entry.policy, entry.counts
+    name, kind, limit, window = policy.name, policy.kind, policy.limit, policy.window
+    wall = clock is time.time
+
+    def local(key: str, cost: int, consume: bool) -> Decision:
+        if cost < 1 or len(key) > _LONG_KEY:
+            key = _checked(key, cost)
+        # The wall clock read in integer nanoseconds skips a float multiply and a round.
+        now = _time_ns() // 1000 if wall else round(clock() * _MICRO)
+        allowed, remaining, reset_after, retry_after = decide(key, cost, consume, now)
+        counts[consume + consume + allowed] += 1
+        # tuple.__new__ skips the NamedTuple's Python-level __new__: same object, less work.
+        return _new(Decision, (
+            allowed, name, kind, limit, window, remaining,
+            reset_after / _MICRO, retry_after / _MICRO, False,
+        ))
+
+    return local
+
+
+def _checked(key: str, cost: int) -> str:
+    if cost < 1:
+        raise ValueError(f"cost must be at least 1, got {cost}")
+    if len(key) > _LONG_KEY:
+        return _digest(key)
+    return key
+
+
 def _digest(key: str) -> str:
     """Keys come from callers (client_id, addresses); bound their size in the store."""
     return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _decision(policy: Policy, outcome: Outcome) -> Decision:
-    allowed, remaining, reset_after, retry_after = outcome
-    return Decision(
-        allowed, policy.name, policy.kind, policy.limit, policy.window, remaining,
-        reset_after / _MICRO, retry_after / _MICRO,
-    )

@@ -7,6 +7,7 @@ default on public listeners).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Final
 
 Series = tuple[str, tuple[tuple[str, str], ...]]
@@ -33,6 +34,7 @@ class Metrics:
     def __init__(self) -> None:
         self._counters: Counter[Series] = Counter()
         self._gauges: dict[Series, float] = {}
+        self._cells: dict[tuple[Series, ...], list[int]] = {}
 
     @staticmethod
     def series(name: str, **labels: str) -> Series:
@@ -41,6 +43,22 @@ class Metrics:
 
     def add(self, series: Series, amount: int = 1) -> None:
         self._counters[series] += amount
+
+    def cells(self, series: Sequence[Series]) -> list[int]:
+        """Counters for `series` as a list a hot path increments in place (`cells[i] += 1`).
+
+        Cheaper than `add`, which hashes the series on every call. The same series asked
+        twice give the same list, so they count together as with `add`.
+        """
+        return self._cells.setdefault(tuple(series), [0] * len(series))
+
+    def _totals(self) -> Counter[Series]:
+        totals = self._counters.copy()
+        for series, counts in self._cells.items():
+            for one, count in zip(series, counts, strict=True):
+                if count:
+                    totals[one] += count
+        return totals
 
     def inc(self, name: str, amount: int = 1, **labels: str) -> None:
         self._counters[self.series(name, **labels)] += amount
@@ -53,17 +71,19 @@ class Metrics:
         series = self.series(name, **labels)
         if series in self._gauges:
             return self._gauges[series]
-        return float(self._counters[series])
+        return float(self._totals()[series])
 
     def reset(self) -> None:
         self._counters.clear()
         self._gauges.clear()
+        for counts in self._cells.values():
+            counts[:] = [0] * len(counts)  # in place: their holders keep counting into them
 
     def render(self) -> str:
         """The exposition text format, version 0.0.4."""
         lines: list[str] = []
         samples: dict[str, list[str]] = {}
-        for (name, labels), value in [*self._counters.items(), *self._gauges.items()]:
+        for (name, labels), value in [*self._totals().items(), *self._gauges.items()]:
             samples.setdefault(name, []).append(f"{name}{_labels(labels)} {_number(value)}")
         for name in sorted(samples):
             kind, text = _HELP.get(name, ("untyped", name))

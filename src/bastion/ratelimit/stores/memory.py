@@ -2,10 +2,17 @@
 
 Every decision runs without awaiting, so it is atomic under asyncio. Separate processes each
 count on their own (use `RedisStore` to share a limit between processes).
+
+Each policy gets its own table and a decider built once for its algorithm (`decider`), so a
+decision looks up nothing by name and updates its key's small state list in place. The admitted
+path of each algorithm is inlined from its sans-I/O module (same arithmetic, same order); the
+refused and first-seen paths call the module itself. Every state list starts with the moment
+the key's state stops mattering, which is all the periodic sweep reads.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from bastion.ratelimit.algorithms import (
@@ -20,92 +27,201 @@ from bastion.ratelimit.policy import Policy
 
 _SWEEP_EVERY: Final = 4096
 
+Decider = Callable[[str, int, bool, int], Outcome]
+"""Decide `(key, cost, consume, now)` for one policy; `now` in microseconds."""
+_Table = dict[str, list[Any]]
+
 
 class MemoryStore:
     """In-process store; expired keys are swept periodically so memory stays bounded by use."""
 
     def __init__(self) -> None:
-        self._state: dict[tuple[str, str], tuple[int, Any]] = {}  # key -> (expires_at, state)
-        self._countdown = _SWEEP_EVERY  # decisions until the next sweep of expired keys
+        self._tables: dict[str, _Table] = {}  # policy name -> key -> [expires_at, *state]
+        self._deciders: dict[str, tuple[Policy, Decider]] = {}
 
     def __len__(self) -> int:
-        return len(self._state)
+        return sum(len(table) for table in self._tables.values())
 
     async def aclose(self) -> None:
-        self._state.clear()
+        for table in self._tables.values():
+            table.clear()
 
     async def decide(
         self, policy: Policy, key: str, *, cost: int, consume: bool, now: int
     ) -> Outcome:
-        return self.decide_now(policy, key, cost, consume, now)
+        return self.decider(policy)(key, cost, consume, now)
 
     def decide_now(self, policy: Policy, key: str, cost: int, consume: bool, now: int) -> Outcome:
-        """`decide` without a coroutine: the limiter's fast path for this store."""
-        self._countdown -= 1
-        if not self._countdown:
-            self._countdown = _SWEEP_EVERY
-            self._sweep(now)
-        slot = (policy.name, key)
-        entry = self._state.get(slot)
-        state = entry[1] if entry is not None and entry[0] > now else None
-        outcome, new_state = _STEPS[policy.algorithm](policy, state, cost, consume, now)
-        if consume and outcome[0]:
-            reset_after = outcome[2]
-            self._state[slot] = (now + (reset_after if reset_after > 0 else 1), new_state)
+        """`decide` without a coroutine."""
+        return self.decider(policy)(key, cost, consume, now)
+
+    def decider(self, policy: Policy) -> Decider:
+        """The function deciding for `policy`, built once; the limiter keeps it per policy.
+
+        Policies sharing a name share counters, as they share a key in the other stores.
+        """
+        known = self._deciders.get(policy.name)
+        if known is not None and (known[0] is policy or known[0] == policy):
+            return known[1]
+        table = self._tables.setdefault(policy.name, {})
+        if known is not None and known[0].algorithm != policy.algorithm:
+            table.clear()  # another algorithm's state has another shape
+        decide = _BUILDERS[policy.algorithm](self, policy, table)
+        self._deciders[policy.name] = (policy, decide)
+        return decide
+
+
+
+def _sweep(table: _Table, now: int) -> int:
+    """Drop the keys whose state has expired; return the decisions until the next sweep."""
+    for key in [k for k, state in table.items() if state[0] <= now]:
+        del table[key]
+    return _SWEEP_EVERY
+
+
+def _fixed(store: MemoryStore, policy: Policy, table: _Table) -> Decider:
+    countdown, limit, width, calendar = _SWEEP_EVERY, policy.limit, policy.window_us, policy.calendar
+
+    def decide(key: str, cost: int, consume: bool, now: int) -> Outcome:
+        nonlocal countdown
+        countdown -= 1  # every _SWEEP_EVERY decisions of a policy, sweep its table
+        if not countdown:
+            countdown = _sweep(table, now)
+        # `Policy.bounds` inlined for rolling windows: this runs on every request.
+        end = now - now % width + width if calendar is None else policy.bounds(now)[1]
+        state = table.get(key)  # [end of its window, count]
+        count = state[1] if state is not None and state[0] == end else 0
+        if count + cost > limit or not consume:
+            return fixed_window.step(count, limit, cost, consume, now, end)[0]
+        count += cost
+        if state is None:
+            table[key] = [end, count]
+        else:
+            state[0] = end
+            state[1] = count
+        left = end - now
+        return True, limit - count if count < limit else 0, left, 0
+
+    return decide
+
+
+def _log(store: MemoryStore, policy: Policy, table: _Table) -> Decider:
+    countdown, limit, window = _SWEEP_EVERY, policy.limit, policy.window_us
+
+    def decide(key: str, cost: int, consume: bool, now: int) -> Outcome:
+        nonlocal countdown
+        countdown -= 1  # every _SWEEP_EVERY decisions of a policy, sweep its table
+        if not countdown:
+            countdown = _sweep(table, now)
+        state = table.get(key)  # [newest stamp + window, stamps...]
+        if state is None:
+            log: list[int] = []
+            outcome = sliding_log.step(log, limit, cost, consume, window, now)
+            if log:
+                table[key] = [log[-1] + window, log]
+            return outcome
+        log = state[1]
+        outcome = sliding_log.step(log, limit, cost, consume, window, now)
+        if log:
+            state[0] = log[-1] + window
         return outcome
 
-    def _sweep(self, now: int) -> None:
-        for slot in [s for s, (expires_at, _) in self._state.items() if expires_at <= now]:
-            del self._state[slot]
+    return decide
 
 
-def _fixed(policy: Policy, state: Any, cost: int, consume: bool, now: int) -> tuple[Outcome, Any]:
-    if policy.calendar is None:  # `Policy.bounds` inlined: this runs on every request
-        start = now - now % policy.window_us
-        end = start + policy.window_us
-    else:
-        start, end = policy.bounds(now)
-    count = state[1] if state is not None and state[0] == start else 0
-    outcome, count = fixed_window.step(count, policy.limit, cost, consume, now, end)
-    return outcome, (start, count)
+def _counter(store: MemoryStore, policy: Policy, table: _Table) -> Decider:
+    countdown, limit, window = _SWEEP_EVERY, policy.limit, policy.window_us
+    step = sliding_window.step
+
+    def decide(key: str, cost: int, consume: bool, now: int) -> Outcome:
+        nonlocal countdown
+        countdown -= 1  # every _SWEEP_EVERY decisions of a policy, sweep its table
+        if not countdown:
+            countdown = _sweep(table, now)
+        index, elapsed = divmod(now, window)
+        state = table.get(key)  # [end of the next window, index, prev, cur]
+        prev = cur = 0
+        if state is not None:
+            if state[1] == index:
+                prev, cur = state[2], state[3]
+            elif state[1] == index - 1:
+                prev = state[3]
+        outcome, new = step(prev, cur, limit, cost, consume, window, elapsed)
+        if new != cur:
+            expires = now - elapsed + 2 * window
+            if state is None:
+                table[key] = [expires, index, prev, new]
+            else:
+                state[0], state[1], state[2], state[3] = expires, index, prev, new
+        return outcome
+
+    return decide
 
 
-def _log(policy: Policy, state: Any, cost: int, consume: bool, now: int) -> tuple[Outcome, Any]:
-    log: list[int] = [] if state is None else state
-    outcome = sliding_log.step(log, policy.limit, cost, consume, policy.window_us, now)
-    return outcome, log
+def _bucket(store: MemoryStore, policy: Policy, table: _Table) -> Decider:
+    countdown, capacity, limit, window = _SWEEP_EVERY, policy.capacity, policy.limit, policy.window_us
+    full = capacity * window
+    cap = full // limit + 1  # `token_bucket.refill` inlined with its constants
+
+    def decide(key: str, cost: int, consume: bool, now: int) -> Outcome:
+        nonlocal countdown
+        countdown -= 1  # every _SWEEP_EVERY decisions of a policy, sweep its table
+        if not countdown:
+            countdown = _sweep(table, now)
+        state = table.get(key)  # [full again at, level, stamp]
+        if state is None:
+            level, stamp = full, now
+        else:
+            level, stamp = state[1], state[2]
+            if now > stamp:
+                elapsed = now - stamp
+                level += (elapsed if elapsed < cap else cap) * limit
+                if level > full:
+                    level = full
+        price = cost * window
+        if level < price or not consume:
+            return token_bucket.outcome(
+                level >= price, level, capacity=capacity, limit=limit, cost=cost, window=window
+            )
+        level -= price
+        missing = full - level
+        refill_after = -(-missing // limit)
+        if now > stamp:
+            stamp = now
+        if state is None:
+            table[key] = [now + (refill_after or 1), level, stamp]
+        else:
+            state[0], state[1], state[2] = now + (refill_after or 1), level, stamp
+        return True, level // window, refill_after, 0
+
+    return decide
 
 
-def _counter(
-    policy: Policy, state: Any, cost: int, consume: bool, now: int
-) -> tuple[Outcome, Any]:
-    window = policy.window_us
-    index, elapsed = divmod(now, window)
-    prev = cur = 0
-    if state is not None and state[0] == index:
-        prev, cur = state[1], state[2]
-    elif state is not None and state[0] == index - 1:
-        prev = state[2]
-    outcome, cur = sliding_window.step(prev, cur, policy.limit, cost, consume, window, elapsed)
-    return outcome, (index, prev, cur)
+def _gcra(store: MemoryStore, policy: Policy, table: _Table) -> Decider:
+    countdown, burst, interval = _SWEEP_EVERY, policy.capacity, policy.interval_us
+    horizon = burst * interval
+
+    def decide(key: str, cost: int, consume: bool, now: int) -> Outcome:
+        nonlocal countdown
+        countdown -= 1  # every _SWEEP_EVERY decisions of a policy, sweep its table
+        if not countdown:
+            countdown = _sweep(table, now)
+        state = table.get(key)  # [TAT], which is also when the state stops mattering
+        tat = now if state is None or state[0] < now else state[0]
+        candidate = tat + cost * interval
+        if candidate - now > horizon or not consume:
+            return gcra.step(tat, burst, cost, consume, interval, now)[0]
+        if state is None:
+            table[key] = [candidate]
+        else:
+            state[0] = candidate
+        room = horizon - candidate + now  # `gcra.outcome` inlined for the admitted case
+        return True, room // interval if room > 0 else 0, candidate - now, 0
+
+    return decide
 
 
-def _bucket(policy: Policy, state: Any, cost: int, consume: bool, now: int) -> tuple[Outcome, Any]:
-    level, stamp = (None, now) if state is None else state
-    outcome, level = token_bucket.step(
-        level, stamp, policy.capacity, policy.limit, cost, consume, policy.window_us, now
-    )
-    return outcome, (level, max(stamp, now))
-
-
-def _gcra(policy: Policy, state: Any, cost: int, consume: bool, now: int) -> tuple[Outcome, Any]:
-    outcome, tat = gcra.step(
-        0 if state is None else state, policy.capacity, cost, consume, policy.interval_us, now
-    )
-    return outcome, tat
-
-
-_STEPS: Final = {
+_BUILDERS: Final[dict[str, Callable[[MemoryStore, Policy, _Table], Decider]]] = {
     "fixed_window": _fixed,
     "sliding_log": _log,
     "sliding_window": _counter,
