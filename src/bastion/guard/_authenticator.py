@@ -25,7 +25,7 @@ from bastion.guard._http import B64TOKEN
 from bastion.guard._issuer import DEFAULT_LEEWAY, TrustedIssuer
 from bastion.guard._jose import looks_like_jws
 from bastion.guard._keys import cache_lifetime, keyset_from_jwks
-from bastion.guard._principal import Principal
+from bastion.guard._principal import AccessToken, Principal
 from bastion.guard._validator import BearerTokenValidator, UnknownIssuer, UnknownKey
 
 __all__ = [
@@ -123,10 +123,12 @@ class Authenticator:
         self.revocation_feeds = list(revocation_feeds)
         self.revocation_interval = revocation_interval
         self._feed_tasks: list[asyncio.Task[None]] = []
-        # Token string -> Principal for the hot path: one dict lookup instead of the validator's
-        # lookup plus a new Principal per request. Same bound and lifetime rules as its cache.
-        self._principals: dict[str, Principal] = {}
+        # Token string -> (Principal, exp, jti) for the hot path: one dict lookup instead of the
+        # validator's lookup plus a new Principal per request. Same bound and lifetime rules as
+        # its cache; exp and jti are copied out so that a hit reads no attribute chains.
+        self._principals: dict[str, tuple[Principal, int, str | None]] = {}
         self._principals_max = cache_size
+        self._revoked = self.denylist.ids
         self.denylist.on_revoke(self._forget_jti)
 
     @property
@@ -226,25 +228,28 @@ class Authenticator:
         self._next_stale_check = max(soonest, now + min(self.refresh_interval, 1.0))
 
     def _forget_jti(self, jti: str) -> None:
-        for key in [k for k, p in self._principals.items() if p.token and p.token.jti == jti]:
+        for key in [k for k, (_, _, known_jti) in self._principals.items() if known_jti == jti]:
             del self._principals[key]
 
-    def _remember(self, token: str, principal: Principal) -> Principal:
+    def _remember(self, token: str, access: AccessToken) -> Principal:
+        principal = Principal.from_token(access)
         if self._principals_max > 0:
             if len(self._principals) >= self._principals_max:
                 del self._principals[next(iter(self._principals))]
-            self._principals[token] = principal
+            self._principals[token] = (principal, access.expires_at, access.jti)
         return principal
 
     def cached(self, token: str) -> Principal | None:
         """The principal of a token verified before, still unexpired and not revoked."""
         known = self._principals.get(token)
-        if known is None or known.token is None:
+        if known is None:
             return None
+        principal, expires_at, jti = known
         now = self.clock()
-        if now < known.token.expires_at and known.token.jti not in self.denylist:
+        # Valid until exp, never past a revocation (revocations also evict, see _forget_jti).
+        if now < expires_at and jti not in self._revoked:
             if now < self._next_stale_check:
-                return known
+                return principal
             return None  # let authenticate_bearer refresh stale keys first
         del self._principals[token]
         return None
@@ -261,10 +266,11 @@ class Authenticator:
         if now >= self._next_stale_check:
             await self._refresh_stale(now)
         known = self._principals.get(token)
-        if known is not None and known.token is not None:
+        if known is not None:
             # Valid until exp, never past a revocation (revocations also evict, see _forget_jti).
-            if now < known.token.expires_at and known.token.jti not in self.denylist:
-                return known
+            principal, expires_at, jti = known
+            if now < expires_at and jti not in self._revoked:
+                return principal
             del self._principals[token]
         if not looks_like_jws(token):
             if B64TOKEN.fullmatch(token) is None:
@@ -273,7 +279,7 @@ class Authenticator:
                 raise InvalidToken("opaque token and no introspection configured")
             return await self.introspector.introspect(token)
         try:
-            return self._remember(token, Principal.from_token(self.validator.validate(token, now)))
+            return self._remember(token, self.validator.validate(token, now))
         except UnknownKey as exc:
             state = self._by_issuer.get(exc.issuer)
             if state is None or not await self._refresh_keys(state):
@@ -283,7 +289,7 @@ class Authenticator:
             if not pending:
                 raise
             await asyncio.gather(*(self._discover(s) for s in pending))
-        return self._remember(token, Principal.from_token(self.validator.validate(token, self.clock())))
+        return self._remember(token, self.validator.validate(token, self.clock()))
 
     def issuer_metadata(self, issuer: str) -> dict[str, Any]:
         """The discovery document of a trusted issuer (empty if not discovered)."""

@@ -24,7 +24,7 @@ from bastion.guard._errors import (
     MissingCredentials,
 )
 
-__all__ = ["B64TOKEN", "Credentials", "ErrorResponse", "extract_credentials", "render_error"]
+__all__ = ["B64TOKEN", "Credentials", "ErrorResponse", "extract_credentials", "read_credentials", "render_error"]
 
 # RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token
 B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -54,44 +54,63 @@ def extract_credentials(
         InvalidRequest: more than one credential, or a token sent two ways (RFC 6750 §2).
         InvalidToken: an Authorization: Bearer header that is not a b64token.
     """
-    authorizations: list[bytes] = []
-    api_keys: list[bytes] = []
+    return Credentials(*read_credentials(headers, query_string, api_key_header))
+
+
+def read_credentials(
+    headers: Iterable[tuple[bytes, bytes]], query_string: bytes, api_key_header: bytes
+) -> tuple[str | None, str | None]:
+    """`extract_credentials` as a plain (bearer, api_key) tuple, for the per-request hot path.
+
+    Raises:
+        GuardError: as `extract_credentials`.
+    """
+    authorization: bytes | None = None
+    api_key: bytes | None = None
+    count = 0
     for name, value in headers:
+        # ASGI servers should lowercase header names but need not: compare case-insensitively.
         lowered = name.lower()
         if lowered == b"authorization":
-            authorizations.append(value)
+            authorization = value
+            count += 1
         elif lowered == api_key_header:
-            api_keys.append(value)
+            api_key = value
+            count += 1
     # RFC 6750 §2.3 tokens are refused: a query token is ignored, and alongside a header it
     # is a second method, which RFC 6750 §2 forbids.
-    query_token = b"access_token" in query_string and any(
-        k == "access_token" for k, _ in parse_qsl(query_string.decode("latin-1"))
-    )
-    if len(authorizations) + len(api_keys) > 1:
+    query_token = False
+    if query_string and b"access_token" in query_string:
+        query_token = any(k == "access_token" for k, _ in parse_qsl(query_string.decode("latin-1")))
+    if count > 1:
         raise InvalidRequest("Send exactly one credential.", detail="several credentials")
-    if query_token and (authorizations or api_keys):
+    if query_token and count:
         raise InvalidRequest(
             "Send the access token in the Authorization header only.",
             detail="token in query string and header",
         )
-    if api_keys:
-        key = api_keys[0].decode("latin-1").strip()
+    if api_key is not None:
+        key = api_key.decode("latin-1").strip()
         if not key or len(key) > _MAX_API_KEY_LENGTH:
             raise MissingCredentials(detail="empty or oversized API key")
-        return Credentials(api_key=key)
-    if not authorizations:
+        return None, key
+    if authorization is None:
         raise MissingCredentials(detail="query token" if query_token else "no credentials")
-    header = authorizations[0].decode("latin-1").strip()
-    scheme, _, token = header.partition(" ")
-    scheme = scheme.lower()
-    if scheme == "basic":
-        raise BasicNotAccepted(detail="basic auth")
-    if scheme != "bearer":
-        raise MissingCredentials(detail=f"unsupported scheme {scheme!r}")
+    header = authorization.decode("latin-1").strip()
+    if header.startswith("Bearer "):
+        # The common spelling, without the partition and lower() below (same result).
+        token = header[7:]
+    else:
+        scheme, _, token = header.partition(" ")
+        scheme = scheme.lower()
+        if scheme == "basic":
+            raise BasicNotAccepted(detail="basic auth")
+        if scheme != "bearer":
+            raise MissingCredentials(detail=f"unsupported scheme {scheme!r}")
     token = token.lstrip(" ")
     if not token or " " in token or "\t" in token:
         raise InvalidToken("malformed Authorization header")
-    return Credentials(bearer=token)
+    return token, None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,8 @@ __all__ = ["GuardMiddleware", "RouteRule", "check_routes"]
 
 log = logging.getLogger("bastion.guard")
 
+MATCH_CACHE_SIZE = 1024
+
 
 @dataclass(frozen=True, slots=True)
 class RouteRule:
@@ -61,7 +63,14 @@ def check_routes(routes: Sequence[BaseRoute], rules: Sequence[RouteRule], prefix
 class GuardMiddleware:
     """ASGI middleware: authenticate and authorize every HTTP request by its route rule."""
 
-    def __init__(self, app: ASGIApp, *, guard: RequestGuard, rules: Iterable[RouteRule]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        guard: RequestGuard,
+        rules: Iterable[RouteRule],
+        match_cache_size: int = MATCH_CACHE_SIZE,
+    ) -> None:
         self.app = app
         self.guard = guard
         self.rules = list(rules)
@@ -71,41 +80,62 @@ class GuardMiddleware:
         for rule in reversed(self.rules):
             if "{" not in rule.path:
                 self._exact.update({(m, rule.path): rule for m in rule.methods})
+        # (method, path) -> the rule its templates matched, so that a hot path with parameters
+        # runs no regular expression. Bounded (oldest out first): random paths cannot grow it,
+        # and paths that match no rule are never stored.
+        self._matched: dict[tuple[str, str], RouteRule] = {}
+        self._matched_max = match_cache_size
 
     def _match(self, method: str, path: str) -> RouteRule | None:
-        exact = self._exact.get((method, path))
+        key = (method, path)
+        exact = self._exact.get(key)
         if exact is not None:
             return exact
+        known = self._matched.get(key)
+        if known is not None:
+            return known
         for rule, pattern in self._compiled:
             if method in rule.methods and pattern.match(path):
+                if self._matched_max > 0:
+                    if len(self._matched) >= self._matched_max:
+                        del self._matched[next(iter(self._matched))]
+                    self._matched[key] = rule
                 return rule
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(scope, receive, send)
-            return
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            if scope["type"] == "lifespan":
+                await self._lifespan(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
-        method = "GET" if scope["method"] == "HEAD" else scope["method"]
-        rule = self._match(method, scope["path"])
+        method = scope["method"]
+        path = scope["path"]
+        rule = self._match("GET" if method == "HEAD" else method, path)
+        state = scope.get("state")
         try:
             if rule is None:
                 # Deny by default: a path with no rule is answered as missing.
                 raise NotFound(detail="no rule for this route")
-            principal = await self.guard.check(
-                rule.requirement,
-                scope["headers"],
-                scope.get("query_string", b""),
-                target=(scope["method"], scope["path"]),
-                request_id=scope.get("state", {}).get("request_id"),
-            )
+            headers = scope["headers"]
+            query_string = scope.get("query_string", b"")
+            request_id = state.get("request_id") if state is not None else None
+            # A token verified before is decided here without a coroutine; anything else
+            # (and every refusal but a cached token's authorization) goes through `check`.
+            principal = self.guard.check_cached(rule.requirement, headers, query_string, (method, path), request_id)
+            if principal is None:
+                principal = await self.guard.check(
+                    rule.requirement, headers, query_string, target=(method, path), request_id=request_id
+                )
         except GuardError as error:
-            log.info("guard refused %s %s: %s", scope["method"], scope["path"], error.detail)
+            log.info("guard refused %s %s: %s", method, path, error.detail)
             await send_error(self.guard.render(error), send)
             return
-        scope.setdefault("state", {})["principal"] = principal
+        if state is None:
+            scope["state"] = {"principal": principal}
+        else:
+            state["principal"] = principal
         await self.app(scope, receive, send)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
