@@ -138,7 +138,7 @@ async def create_user(database: Database, hasher: PasswordHasher, new: NewUser, 
 
 
 async def get_user(database: Database, sub: str) -> User | None:
-    async with database.sessions() as session:
+    async with database.reads() as session:
         row = await session.get(UserRow, sub)
     return None if row is None else User.from_row(row)
 

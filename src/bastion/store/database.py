@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,6 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -22,6 +24,10 @@ from sqlalchemy.ext.asyncio import (
 )
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# A pooled connection idle longer than this is pinged before use; a busy one is not (a ping is
+# three round trips on asyncpg). A connection that dies while busy fails one statement, and
+# SQLAlchemy then invalidates the whole pool, so the next checkout connects afresh.
+PING_AFTER_IDLE = 2.0
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
@@ -52,10 +58,28 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class Database:
-    """One async engine and its session factory."""
+def _stamp_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    since = record.info.get("idle_since")
+    if since is not None and time.monotonic() - since > PING_AFTER_IDLE:
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:  # the driver's own error types: the pool retries with a new connection
+            raise DisconnectionError(f"pooled connection failed its ping: {type(exc).__name__}") from exc
+
+
+class Database:
+    """One async engine and its session factories.
+
+    `sessions()` for anything that writes; `reads()` for a session that only reads, which on
+    PostgreSQL runs in autocommit (no BEGIN and ROLLBACK round trips around one SELECT). Never
+    call `begin()` on a `reads()` session.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 20) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
@@ -63,9 +87,16 @@ class Database:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.engine: AsyncEngine = create_async_engine(url)
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            read_engine = self.engine
         else:
-            self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            # Connections beyond the pool are opened and closed per use, which costs far more
+            # than an idle connection: the overflow is only for bursts.
+            self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size // 2)
+            event.listen(self.engine.sync_engine.pool, "checkin", _stamp_checkin)
+            event.listen(self.engine.sync_engine.pool, "checkout", _ping_if_idle)
+            read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
+        self.reads = async_sessionmaker(read_engine, expire_on_commit=False, class_=AsyncSession)
 
     async def check_reachable(self, seconds: float = 5.0) -> None:
         """Raise DatabaseUnavailable with a clear message if a connection cannot be made."""

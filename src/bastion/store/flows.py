@@ -1,7 +1,8 @@
 """Queries of the browser flows: sessions, pending requests, consents, codes, refresh tokens.
 
 One-time things (codes, refresh tokens) are spent with a conditional UPDATE whose row count
-says who won, so two simultaneous uses yield exactly one success on SQLite and PostgreSQL.
+says who won, so two simultaneous uses yield exactly one success on SQLite and PostgreSQL; the
+token endpoint's own statements for that live in `store.grants`.
 """
 
 from __future__ import annotations
@@ -93,19 +94,6 @@ async def get_code(session: AsyncSession, code_hash: str) -> AuthorizationCodeRo
     return await session.get(AuthorizationCodeRow, code_hash)
 
 
-async def spend_code(
-    session: AsyncSession, code_hash: str, now: int, *, access_jti: str, access_exp: int, family: str | None
-) -> bool:
-    """Mark the code used and record what it bought, in one statement; False if another request
-    used it first (then nothing is recorded)."""
-    result = await session.execute(
-        update(AuthorizationCodeRow)
-        .where(AuthorizationCodeRow.code_hash == code_hash, AuthorizationCodeRow.used_at.is_(None))
-        .values(used_at=now, access_jti=access_jti, access_exp=access_exp, refresh_family=family)
-    )
-    return _count(result) == 1
-
-
 async def purge_codes(session: AsyncSession, now: int) -> None:
     """Forget codes an hour after they expired (long enough to recognise a late replay)."""
     await session.execute(delete(AuthorizationCodeRow).where(AuthorizationCodeRow.expires_at < now - 3600))
@@ -117,20 +105,6 @@ async def purge_codes(session: AsyncSession, now: int) -> None:
 
 async def get_refresh_token(session: AsyncSession, token_hash: str) -> RefreshTokenRow | None:
     return await session.get(RefreshTokenRow, token_hash)
-
-
-async def rotate_refresh_token(session: AsyncSession, token_hash: str, now: int) -> bool:
-    """Mark the token rotated; False if it was rotated or revoked meanwhile."""
-    result = await session.execute(
-        update(RefreshTokenRow)
-        .where(
-            RefreshTokenRow.token_hash == token_hash,
-            RefreshTokenRow.rotated_at.is_(None),
-            RefreshTokenRow.revoked_at.is_(None),
-        )
-        .values(rotated_at=now)
-    )
-    return _count(result) == 1
 
 
 async def revoke_family(session: AsyncSession, family: str, now: int) -> list[tuple[str, str, int]]:

@@ -20,6 +20,7 @@ from bastion.server.clients import Client
 from bastion.server.context import ServerContext
 from bastion.server.issuance import Authentication, issue_user_tokens, revoke_issued, token_hash, wants_refresh_token
 from bastion.store import flows
+from bastion.store import grants as grant_statements
 from bastion.store.models import AuthorizationCodeRow
 
 GRANT_TYPE = "authorization_code"
@@ -57,15 +58,14 @@ async def authorization_code_grant(ctx: ServerContext, client: Client, params: d
     code = require(params, "code")
     now = int(time.time())
     code_hash = token_hash(code)
-    async with ctx.database.sessions() as db:
-        row = await flows.get_code(db, code_hash)
+    row, user_row = await grant_statements.code_and_user(ctx.database, code_hash)
     if row is None:
         raise InvalidGrant(_INVALID, detail="unknown code")
     if row.used_at is not None and row.client_id == client.client_id:
         await _revoke_code_tokens(ctx, row)
         raise InvalidGrant(_INVALID, detail="code replayed")
     check_code_bindings(row, client, params, now)
-    user = await users.get_user(ctx.database, row.sub)
+    user = None if user_row is None else users.User.from_row(user_row)
     if user is None or not user.enabled:
         raise InvalidGrant(_INVALID, detail="user disabled or deleted")
     scope = tuple(row.scope.split())
@@ -84,14 +84,17 @@ async def authorization_code_grant(ctx: ServerContext, client: Client, params: d
         refresh_scope=scope if wants_refresh_token(client, scope) else None,
     )
     family = issued.refresh_row.family if issued.refresh_row is not None else None
-    async with ctx.database.sessions() as db, db.begin():
-        spent = await flows.spend_code(
-            db, code_hash, now, access_jti=issued.access_jti, access_exp=issued.access_exp, family=family
-        )
-        if spent and issued.refresh_row is not None:
-            db.add(issued.refresh_row)
+    spent = await grant_statements.spend_code(
+        ctx.database,
+        code_hash,
+        now,
+        access_jti=issued.access_jti,
+        access_exp=issued.access_exp,
+        family=family,
+        refresh=issued.refresh_row,
+    )
     if not spent:
-        async with ctx.database.sessions() as db:
+        async with ctx.database.reads() as db:
             fresh = await flows.get_code(db, code_hash)
         if fresh is not None:
             await _revoke_code_tokens(ctx, fresh)

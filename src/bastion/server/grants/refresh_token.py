@@ -21,6 +21,7 @@ from bastion.server.clients import Client
 from bastion.server.context import ServerContext
 from bastion.server.issuance import Authentication, issue_user_tokens, revoke_issued, token_hash
 from bastion.store import flows
+from bastion.store import grants as grant_statements
 from bastion.store.models import RefreshTokenRow
 
 GRANT_TYPE = "refresh_token"
@@ -48,8 +49,7 @@ def narrowed_scope(requested: str | None, original: tuple[str, ...]) -> tuple[st
 async def refresh_token_grant(ctx: ServerContext, client: Client, params: dict[str, list[str]]) -> dict[str, Any]:
     presented = require(params, "refresh_token")
     now = int(time.time())
-    async with ctx.database.sessions() as db:
-        row = await flows.get_refresh_token(db, token_hash(presented))
+    row, user_row = await grant_statements.refresh_and_user(ctx.database, token_hash(presented))
     if row is None:
         raise InvalidGrant(_INVALID, detail="unknown refresh token")
     if row.client_id != client.client_id:
@@ -64,7 +64,7 @@ async def refresh_token_grant(ctx: ServerContext, client: Client, params: dict[s
         raise InvalidGrant(_INVALID, detail="refresh token expired")
     original = tuple(row.scope.split())
     scope = narrowed_scope(single(params, "scope"), original)
-    user = await users.get_user(ctx.database, row.sub)
+    user = None if user_row is None else users.User.from_row(user_row)
     if user is None or not user.enabled:
         raise InvalidGrant(_INVALID, detail="user disabled or deleted")
     authn = Authentication(sid=row.sid, auth_time=row.auth_time, amr=tuple(row.amr.split()), acr=row.acr)
@@ -83,10 +83,7 @@ async def refresh_token_grant(ctx: ServerContext, client: Client, params: dict[s
     )
     # Rotate and store the successor in one transaction, so a concurrent reuse that revokes the
     # family always sees (and revokes) the successor too.
-    async with ctx.database.sessions() as db, db.begin():
-        rotated = await flows.rotate_refresh_token(db, row.token_hash, now)
-        if rotated and issued.refresh_row is not None:
-            db.add(issued.refresh_row)
+    rotated = await grant_statements.rotate_refresh(ctx.database, row.token_hash, now, issued.refresh_row)
     if not rotated:
         await revoke_refresh_family(ctx, row, "refresh_token_reuse_detected")
         raise InvalidGrant(_INVALID, detail="refresh token used concurrently; family revoked")
@@ -106,7 +103,7 @@ async def refresh_token_grant(ctx: ServerContext, client: Client, params: dict[s
 async def revoke_refresh_token(ctx: ServerContext, client: Client, token: str) -> bool:
     """RFC 7009 §2.1: revoking a refresh token revokes its family (and the access tokens issued
     with it). Returns False when the value is not one of our refresh tokens."""
-    async with ctx.database.sessions() as db:
+    async with ctx.database.reads() as db:
         row = await flows.get_refresh_token(db, token_hash(token))
     if row is None:
         return False
