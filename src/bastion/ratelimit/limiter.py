@@ -18,8 +18,9 @@ import structlog
 from bastion.ratelimit.decision import Decision
 from bastion.ratelimit.metrics import DEFAULT_METRICS, Metrics, Series
 from bastion.ratelimit.policy import Policy
-from bastion.ratelimit.stores import MemoryStore, Store, StoreUnavailable
+from bastion.ratelimit.stores import MemoryStore, RedisStore, Store, StoreUnavailable
 from bastion.ratelimit.stores.memory import Decider
+from bastion.ratelimit.stores.redis import Decider as RemoteDecider
 
 Clock = Callable[[], float]
 _Local = Callable[[str, int, bool], Decision]
@@ -39,7 +40,7 @@ class UnknownPolicy(KeyError):
 class _Entry:
     """A policy with its metric counters resolved once, so a decision builds no label tuples."""
 
-    __slots__ = ("counts", "failures", "local", "logged_at", "policy", "series")
+    __slots__ = ("counts", "failures", "local", "logged_at", "policy", "remote", "series")
 
     def __init__(self, policy: Policy, metrics: Metrics) -> None:
         self.policy = policy
@@ -56,6 +57,7 @@ class _Entry:
         ]
         self.counts = metrics.cells(self.series)
         self.local: _Local | None = None  # set when the store decides without waiting
+        self.remote: RemoteDecider | None = None  # set when the store builds one per policy
 
 
 class RateLimiter:
@@ -92,6 +94,9 @@ class RateLimiter:
             # The in-process store never waits: decide without a coroutine per decision.
             for entry in self._entries.values():
                 entry.local = _local(entry, store.decider(entry.policy), clock)
+        elif isinstance(store, RedisStore):
+            for entry in self._entries.values():
+                entry.remote = store.decider(entry.policy)
 
     def policy(self, name: str) -> Policy:
         try:
@@ -131,10 +136,14 @@ class RateLimiter:
     async def _decide(self, entry: _Entry, key: str, cost: int, consume: bool) -> Decision:
         policy = entry.policy
         key = _checked(key, cost)
+        now = round(self.clock() * _MICRO)
         try:
-            outcome = await self.store.decide(
-                policy, key, cost=cost, consume=consume, now=round(self.clock() * _MICRO)
-            )
+            if (remote := entry.remote) is not None:
+                outcome = await remote(key, cost, consume, now)
+            else:
+                outcome = await self.store.decide(
+                    policy, key, cost=cost, consume=consume, now=now
+                )
         except StoreUnavailable as error:
             return self._degraded(entry, consume, error)
         allowed, remaining, reset_after, retry_after = outcome

@@ -10,8 +10,11 @@ fail-open or fail-closed answer.
 from __future__ import annotations
 
 import hashlib
+import itertools
+import os
 import secrets
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -29,6 +32,9 @@ from bastion.ratelimit.algorithms import (
 from bastion.ratelimit.policy import Policy
 from bastion.ratelimit.stores import _lua
 from bastion.ratelimit.stores._base import StoreUnavailable
+
+Decider = Callable[[str, int, bool, int], Awaitable[Outcome]]
+"""Decide `(key, cost, consume, now)` for one policy; `now` in microseconds."""
 
 
 class RedisStore:
@@ -63,9 +69,10 @@ class RedisStore:
             self._client = url_or_client
             self._owned = False
         self._prefix = key_prefix
-        self._margin_ms = max(0, round(expiry_margin * 1000))
+        self._margin = _int(max(0, round(expiry_margin * 1000)))  # milliseconds
+        self._deciders: dict[str, tuple[Policy, Decider]] = {}
         self._scripts = {
-            name: (hashlib.sha1(source.encode()).hexdigest(), source)  # noqa: S324 - EVALSHA's name
+            name: (hashlib.sha1(source.encode()).hexdigest().encode(), source)  # noqa: S324 - EVALSHA's name
             for name, source in (
                 ("fixed_window", _lua.FIXED_WINDOW),
                 ("sliding_log", _lua.SLIDING_LOG),
@@ -90,94 +97,158 @@ class RedisStore:
     async def decide(
         self, policy: Policy, key: str, *, cost: int, consume: bool, now: int
     ) -> Outcome:
-        # A hash tag keeps a policy's keys in one Redis Cluster slot (sliding_window uses two).
-        base = f"{self._prefix}{{{policy.name}:{key}}}"
-        flag = "1" if consume else "0"
+        return await self.decider(policy)(key, cost, consume, now)
+
+    def decider(self, policy: Policy) -> Decider:
+        """The coroutine function deciding for `policy`, built once; the limiter keeps it.
+
+        Its constant arguments are encoded once, so a decision sends one EVALSHA whose
+        arguments redis-py passes through as they are.
+        """
+        known = self._deciders.get(policy.name)
+        if known is not None and (known[0] is policy or known[0] == policy):
+            return known[1]
+        decide = _BUILDERS[policy.algorithm](self, policy)
+        self._deciders[policy.name] = (policy, decide)
+        return decide
+
+    async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        """EVALSHA, loading the script when the server has forgotten it; one round trip."""
+        sha, source = self._scripts[name]
+        # execute_command rather than evalsha: one layer less; redis-py leaves it untyped.
+        execute: Callable[..., Awaitable[Any]] = self._client.execute_command
         try:
-            return await _DECIDERS[policy.algorithm](self, policy, base, cost, flag, now)
+            try:
+                return await execute(_EVALSHA, sha, len(keys), *keys, *args)
+            except NoScriptError:
+                # A restarted or flushed Redis has forgotten the script: load it, run it again.
+                await self._client.script_load(source)
+                return await execute(_EVALSHA, sha, len(keys), *keys, *args)
         except (RedisError, OSError, TimeoutError) as error:
             raise StoreUnavailable(f"redis: {type(error).__name__}: {error}") from error
 
-    async def _run(self, name: str, keys: list[str], args: list[Any]) -> list[bytes]:
-        sha, source = self._scripts[name]
-        try:
-            reply: bytes = await self._client.evalsha(sha, len(keys), *keys, *args)
-        except NoScriptError:
-            # A restarted or flushed Redis has forgotten the script: load it, run it again.
-            await self._client.script_load(source)
-            reply = await self._client.evalsha(sha, len(keys), *keys, *args)
-        return reply.split()
+
+def _base(store: RedisStore, policy: Policy) -> str:
+    # A hash tag keeps a policy's keys in one Redis Cluster slot (sliding_window uses two).
+    return f"{store._prefix}{{{policy.name}:"
 
 
-async def _fixed(
-    store: RedisStore, policy: Policy, base: str, cost: int, flag: str, now: int
-) -> Outcome:
-    start, end = policy.bounds(now)
-    # The key names its window, so the TTL only collects garbage: keep it a window past the
-    # end, so processes whose clocks lag (or an injected clock) still find the count.
-    ttl_ms = (2 * end - start - now) // 1000 + 1 + store._margin_ms
-    allowed, count = await store._run(
-        "fixed_window", [f"{base}:{start}"], [policy.limit, cost, flag, ttl_ms]
-    )
-    return fixed_window.outcome(allowed == b"1", int(count), limit=policy.limit, now=now, end=end)
+def _fixed(store: RedisStore, policy: Policy) -> Decider:
+    run, base, limit = store._run, _base(store, policy), policy.limit
+    args = (_int(limit), store._margin)
+
+    async def decide(key: str, cost: int, consume: bool, now: int) -> Outcome:
+        start, end = policy.bounds(now)
+        # The key names its window, so the TTL only collects garbage: keep it a window past
+        # the end, so processes whose clocks lag (or an injected clock) still find the count.
+        ttl_ms = (2 * end - start - now) // 1000 + 1
+        reply: int = await run(
+            "fixed_window", [f"{base}{key}}}:{start}"],
+            [*args, _signed(cost, consume), ttl_ms],
+        )
+        allowed = reply >= 0  # the count after the decision, or -1 - count when refused
+        return fixed_window.outcome(
+            allowed, reply if allowed else -1 - reply, limit=limit, now=now, end=end
+        )
+
+    return decide
 
 
-async def _log(
-    store: RedisStore, policy: Policy, base: str, cost: int, flag: str, now: int
-) -> Outcome:
-    nonce = secrets.token_hex(8)  # members must be unique though their stamps are equal
-    allowed, count, kth, newest = await store._run(
-        "sliding_log", [base],
-        [now, policy.window_us, policy.limit, cost, flag, nonce, store._margin_ms],
-    )
-    first, last = int(kth), int(newest)
-    return sliding_log.outcome(
-        allowed == b"1", int(count), None if first < 0 else first, None if last < 0 else last,
-        limit=policy.limit, cost=cost, window=policy.window_us, now=now,
-    )
+def _log(store: RedisStore, policy: Policy) -> Decider:
+    run, base, limit, window = store._run, _base(store, policy), policy.limit, policy.window_us
+    args = (_int(window), _int(limit))
+
+    async def decide(key: str, cost: int, consume: bool, now: int) -> Outcome:
+        allowed, count, kth, newest = (await run(
+            "sliding_log", [f"{base}{key}}}"],
+            [now, *args, _signed(cost, consume), f"{_nonce[0]}:{next(_serial)}", store._margin],
+        )).split()
+        first, last = int(kth), int(newest)
+        return sliding_log.outcome(
+            allowed == b"1", int(count), None if first < 0 else first,
+            None if last < 0 else last, limit=limit, cost=cost, window=window, now=now,
+        )
+
+    return decide
 
 
-async def _counter(
-    store: RedisStore, policy: Policy, base: str, cost: int, flag: str, now: int
-) -> Outcome:
-    window = policy.window_us
-    index, elapsed = divmod(now, window)
-    allowed, prev, cur = await store._run(
-        "sliding_window", [f"{base}:{index}", f"{base}:{index - 1}"],
-        [policy.limit, cost, flag, window, elapsed, store._margin_ms],
-    )
-    return sliding_window.outcome(
-        allowed == b"1", int(prev), int(cur),
-        limit=policy.limit, cost=cost, window=window, elapsed=elapsed,
-    )
+def _counter(store: RedisStore, policy: Policy) -> Decider:
+    run, base, limit, window = store._run, _base(store, policy), policy.limit, policy.window_us
+    args = (_int(limit), _int(window))
+
+    async def decide(key: str, cost: int, consume: bool, now: int) -> Outcome:
+        index, elapsed = divmod(now, window)
+        at = f"{base}{key}}}:"
+        allowed, prev, cur = (await run(
+            "sliding_window", [f"{at}{index}", f"{at}{index - 1}"],
+            [*args, _signed(cost, consume), elapsed, store._margin],
+        )).split()
+        return sliding_window.outcome(
+            allowed == b"1", int(prev), int(cur),
+            limit=limit, cost=cost, window=window, elapsed=elapsed,
+        )
+
+    return decide
 
 
-async def _bucket(
-    store: RedisStore, policy: Policy, base: str, cost: int, flag: str, now: int
-) -> Outcome:
-    allowed, level = await store._run(
-        "token_bucket", [base],
-        [now, policy.capacity, policy.limit, policy.window_us, cost, flag, store._margin_ms],
-    )
-    return token_bucket.outcome(
-        allowed == b"1", int(level), capacity=policy.capacity, limit=policy.limit,
-        cost=cost, window=policy.window_us,
-    )
+def _bucket(store: RedisStore, policy: Policy) -> Decider:
+    run, base = store._run, _base(store, policy)
+    capacity, limit, window = policy.capacity, policy.limit, policy.window_us
+    args = (_int(capacity), _int(limit), _int(window))
+
+    async def decide(key: str, cost: int, consume: bool, now: int) -> Outcome:
+        reply: int = await run(
+            "token_bucket", [f"{base}{key}}}"],
+            [now, *args, _signed(cost, consume), store._margin],
+        )
+        allowed = reply >= 0  # the level after the decision, or -1 - level when refused
+        return token_bucket.outcome(
+            allowed, reply if allowed else -1 - reply, capacity=capacity, limit=limit,
+            cost=cost, window=window,
+        )
+
+    return decide
 
 
-async def _gcra(
-    store: RedisStore, policy: Policy, base: str, cost: int, flag: str, now: int
-) -> Outcome:
-    interval = policy.interval_us
-    allowed, tat = await store._run(
-        "gcra", [base], [now, interval, policy.capacity, cost, flag, store._margin_ms]
-    )
-    return gcra.outcome(
-        allowed == b"1", int(tat), burst=policy.capacity, cost=cost, interval=interval, now=now
-    )
+def _gcra(store: RedisStore, policy: Policy) -> Decider:
+    run, base, burst, interval = store._run, _base(store, policy), policy.capacity, policy.interval_us
+    args = (_int(interval), _int(burst))
+
+    async def decide(key: str, cost: int, consume: bool, now: int) -> Outcome:
+        reply: int = await run(
+            "gcra", [f"{base}{key}}}"], [now, *args, _signed(cost, consume), store._margin]
+        )
+        allowed = reply >= 0  # the TAT after the decision, or -1 - TAT when refused
+        return gcra.outcome(
+            allowed, reply if allowed else -1 - reply, burst=burst, cost=cost,
+            interval=interval, now=now,
+        )
+
+    return decide
 
 
-_DECIDERS = {
+def _int(value: int) -> bytes:
+    """An argument encoded once, as redis-py would encode it on every call."""
+    return str(value).encode()
+
+
+_ONE, _MINUS_ONE = _int(1), _int(-1)
+
+
+def _signed(cost: int, consume: bool) -> bytes | int:
+    """The cost, negative for a peek: one argument where two would be encoded per call."""
+    if cost == 1:
+        return _ONE if consume else _MINUS_ONE
+    return cost if consume else -cost
+
+
+# Log members must be unique though their stamps are equal: a random prefix per process
+# (drawn again in a forked child, which inherits the counter) and a counter.
+_nonce = [secrets.token_hex(8)]
+_serial = itertools.count()
+os.register_at_fork(after_in_child=lambda: _nonce.__setitem__(0, secrets.token_hex(8)))
+_EVALSHA = b"EVALSHA"
+_BUILDERS: Final[dict[str, Callable[[RedisStore, Policy], Decider]]] = {
     "fixed_window": _fixed,
     "sliding_log": _log,
     "sliding_window": _counter,
