@@ -62,13 +62,16 @@ def _stamp_checkin(_dbapi_connection: Any, record: Any) -> None:
     record.info["idle_since"] = time.monotonic()
 
 
-def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-    since = record.info.get("idle_since")
-    if since is not None and time.monotonic() - since > PING_AFTER_IDLE:
-        try:
-            dbapi_connection.ping()
-        except Exception as exc:  # the driver's own error types: the pool retries with a new connection
-            raise DisconnectionError(f"pooled connection failed its ping: {type(exc).__name__}") from exc
+def _pinger(after_idle: float) -> Any:
+    def ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is not None and time.monotonic() - since >= after_idle:
+            try:
+                dbapi_connection.ping()
+            except Exception as exc:  # the driver's own error types; the pool retries with a new connection
+                raise DisconnectionError(f"pooled connection failed its ping: {type(exc).__name__}") from exc
+
+    return ping_if_idle
 
 
 class Database:
@@ -79,7 +82,7 @@ class Database:
     call `begin()` on a `reads()` session.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 20) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20, ping_after_idle: float = PING_AFTER_IDLE) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
@@ -93,7 +96,7 @@ class Database:
             # than an idle connection: the overflow is only for bursts.
             self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size // 2)
             event.listen(self.engine.sync_engine.pool, "checkin", _stamp_checkin)
-            event.listen(self.engine.sync_engine.pool, "checkout", _ping_if_idle)
+            event.listen(self.engine.sync_engine.pool, "checkout", _pinger(ping_after_idle))
             read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
         self.reads = async_sessionmaker(read_engine, expire_on_commit=False, class_=AsyncSession)
