@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import redis.asyncio as aioredis
+from redis.asyncio.connection import Connection, ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
@@ -71,6 +72,13 @@ class RedisStore:
         self._prefix = key_prefix
         self._margin = _int(max(0, round(expiry_margin * 1000)))  # milliseconds
         self._deciders: dict[str, tuple[Policy, Decider]] = {}
+        client = self._client
+        # A plain client on a connection pool is driven one level down (see `_evalsha`);
+        # anything else (a single-connection client, a subclass) through execute_command.
+        plain = type(client) is aioredis.Redis and not client.single_connection_client
+        pool = client.connection_pool
+        self._pool: ConnectionPool | None = pool if plain and type(pool) is ConnectionPool else None
+        self._encode: Callable[[str], bytes] = pool.get_encoder().encode  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
         self._scripts = {
             name: (hashlib.sha1(source.encode()).hexdigest().encode(), source)  # noqa: S324 - EVALSHA's name
             for name, source in (
@@ -112,20 +120,51 @@ class RedisStore:
         self._deciders[policy.name] = (policy, decide)
         return decide
 
-    async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+    async def _run(self, name: str, keys: list[str], args: list[bytes | int]) -> Any:
         """EVALSHA, loading the script when the server has forgotten it; one round trip."""
         sha, source = self._scripts[name]
-        # execute_command rather than evalsha: one layer less; redis-py leaves it untyped.
-        execute: Callable[..., Awaitable[Any]] = self._client.execute_command
         try:
             try:
-                return await execute(_EVALSHA, sha, len(keys), *keys, *args)
+                return await self._evalsha(sha, keys, args)
             except NoScriptError:
                 # A restarted or flushed Redis has forgotten the script: load it, run it again.
                 await self._client.script_load(source)
-                return await execute(_EVALSHA, sha, len(keys), *keys, *args)
+                return await self._evalsha(sha, keys, args)
         except (RedisError, OSError, TimeoutError) as error:
             raise StoreUnavailable(f"redis: {type(error).__name__}: {error}") from error
+
+    async def _evalsha(self, sha: bytes, keys: list[str], args: list[bytes | int]) -> Any:
+        pool = self._pool
+        if pool is None:
+            # execute_command rather than evalsha: one layer less; redis-py leaves it untyped.
+            execute: Callable[..., Awaitable[Any]] = self._client.execute_command
+            return await execute(_EVALSHA, sha, len(keys), *keys, *args)
+        # What execute_command does for a plain pooled client (a connection from the pool,
+        # its retry policy, disconnect on a connection error), without its per-command
+        # hooks and with the command packed here: half its cost, on every decision.
+        encode = self._encode
+        packed = _pack([_EVALSHA, sha, b"%d" % len(keys), *map(encode, keys), *[
+            arg if isinstance(arg, bytes) else b"%d" % arg for arg in args
+        ]])
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]  # as above
+        try:
+            return await connection.retry.call_with_retry(
+                lambda: _round_trip(connection, packed),
+                lambda error, failures: connection.disconnect(error=error, failure_count=failures),
+                with_failure_count=True,
+            )
+        finally:
+            await pool.release(connection)
+
+
+async def _round_trip(connection: Connection, packed: bytes) -> Any:
+    await connection.send_packed_command(packed)
+    return await connection.read_response(disable_decoding=True)
+
+
+def _pack(parts: list[bytes]) -> bytes:
+    """One command in the Redis protocol (RESP): an array of bulk strings."""
+    return b"".join([b"*%d\r\n" % len(parts), *[b"$%d\r\n%b\r\n" % (len(p), p) for p in parts]])
 
 
 def _base(store: RedisStore, policy: Policy) -> str:
@@ -161,7 +200,7 @@ def _log(store: RedisStore, policy: Policy) -> Decider:
     async def decide(key: str, cost: int, consume: bool, now: int) -> Outcome:
         allowed, count, kth, newest = (await run(
             "sliding_log", [f"{base}{key}}}"],
-            [now, *args, _signed(cost, consume), f"{_nonce[0]}:{next(_serial)}", store._margin],
+            [now, *args, _signed(cost, consume), f"{_nonce[0]}:{next(_serial)}".encode(), store._margin],
         )).split()
         first, last = int(kth), int(newest)
         return sliding_log.outcome(
