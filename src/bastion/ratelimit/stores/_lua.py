@@ -14,11 +14,11 @@ Redis expires keys by its own clock while decisions use the callers' clocks.
 from typing import Final
 
 FIXED_WINDOW: Final = """
-local limit, cost = tonumber(ARGV[1]), tonumber(ARGV[3])
+local cost, limit = tonumber(ARGV[1]), tonumber(ARGV[3])
 if cost > 0 then
   -- Count first, as the common case is admission: one command, plus the expiry on a new key.
   local count = redis.call('INCRBY', KEYS[1], cost)
-  if count == cost then redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]) + tonumber(ARGV[2])) end
+  if count == cost then redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) + tonumber(ARGV[4])) end
   if count <= limit then return count end
   return -1 - redis.call('DECRBY', KEYS[1], cost)
 end
@@ -29,8 +29,8 @@ return -1 - count
 """
 
 SLIDING_LOG: Final = """
-local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
-local limit, cost = tonumber(ARGV[3]), tonumber(ARGV[4])
+local now, cost = tonumber(ARGV[1]), tonumber(ARGV[2])
+local window, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
 local consume = cost > 0
 if not consume then cost = -cost end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - window))
@@ -41,7 +41,7 @@ if count + cost <= limit then
   if consume then
     local stamp = string.format('%d', now)
     for i = 1, cost do
-      redis.call('ZADD', KEYS[1], stamp, ARGV[5] .. ':' .. i)
+      redis.call('ZADD', KEYS[1], stamp, ARGV[3] .. ':' .. i)
     end
     count = count + cost
     redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + tonumber(ARGV[6]))
@@ -61,8 +61,8 @@ return allowed .. ' ' .. count .. ' ' .. string.format('%d %d', kth, newest)
 SLIDING_WINDOW: Final = """
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 local prev = tonumber(redis.call('GET', KEYS[2]) or '0')
-local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
-local cost, elapsed = tonumber(ARGV[3]), tonumber(ARGV[4])
+local cost, elapsed = tonumber(ARGV[1]), tonumber(ARGV[2])
+local limit, window = tonumber(ARGV[3]), tonumber(ARGV[4])
 local consume = cost > 0
 if not consume then cost = -cost end
 local estimate = math.floor(prev * (window - elapsed) / window) + cur
@@ -78,8 +78,8 @@ return allowed .. ' ' .. prev .. ' ' .. cur
 """
 
 TOKEN_BUCKET: Final = """
-local now, capacity = tonumber(ARGV[1]), tonumber(ARGV[2])
-local limit, window, cost = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local now, cost = tonumber(ARGV[1]), tonumber(ARGV[2])
+local capacity, limit, window = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local consume = cost > 0
 if not consume then cost = -cost end
 local full = capacity * window
@@ -104,8 +104,8 @@ return level
 """  # noqa: S105 - a Lua script; the "TOKEN" in its name is not a password
 
 GCRA: Final = """
-local now, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
-local burst, cost = tonumber(ARGV[3]), tonumber(ARGV[4])
+local now, cost = tonumber(ARGV[1]), tonumber(ARGV[2])
+local interval, burst = tonumber(ARGV[3]), tonumber(ARGV[4])
 local consume = cost > 0
 if not consume then cost = -cost end
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')

@@ -79,16 +79,6 @@ class RedisStore:
         pool = client.connection_pool
         self._pool: ConnectionPool | None = pool if plain and type(pool) is ConnectionPool else None
         self._encode: Callable[[str], bytes] = pool.get_encoder().encode  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
-        self._scripts = {
-            name: (hashlib.sha1(source.encode()).hexdigest().encode(), source)  # noqa: S324 - EVALSHA's name
-            for name, source in (
-                ("fixed_window", _lua.FIXED_WINDOW),
-                ("sliding_log", _lua.SLIDING_LOG),
-                ("sliding_window", _lua.SLIDING_WINDOW),
-                ("token_bucket", _lua.TOKEN_BUCKET),
-                ("gcra", _lua.GCRA),
-            )
-        }
 
     @property
     def client(self) -> aioredis.Redis:
@@ -108,11 +98,7 @@ class RedisStore:
         return await self.decider(policy)(key, cost, consume, now)
 
     def decider(self, policy: Policy) -> Decider:
-        """The coroutine function deciding for `policy`, built once; the limiter keeps it.
-
-        Its constant arguments are encoded once, so a decision sends one EVALSHA whose
-        arguments redis-py passes through as they are.
-        """
+        """The coroutine function deciding for `policy`, built once; the limiter keeps it."""
         known = self._deciders.get(policy.name)
         if known is not None and (known[0] is policy or known[0] == policy):
             return known[1]
@@ -120,32 +106,40 @@ class RedisStore:
         self._deciders[policy.name] = (policy, decide)
         return decide
 
-    async def _run(self, name: str, keys: list[str], args: list[bytes | int]) -> Any:
-        """EVALSHA, loading the script when the server has forgotten it; one round trip."""
-        sha, source = self._scripts[name]
+    def _call(self, name: str, keys: int, constants: tuple[int, ...]) -> _Call:
+        """One policy's EVALSHA of script `name`, its constant arguments (last) packed once."""
+        source = _SCRIPTS[name]
+        sha = hashlib.sha1(source.encode()).hexdigest().encode()  # noqa: S324 - EVALSHA's name
+        tail = (*[_int(value) for value in constants], self._margin)
+        return _Call(sha, source, keys, tail)
+
+    async def _run(self, call: _Call, keys: list[str], args: list[bytes]) -> Any:
+        """Run `call` with these keys and leading arguments: one round trip; the script is
+        loaded again when the server has forgotten it."""
         try:
             try:
-                return await self._evalsha(sha, keys, args)
+                return await self._evalsha(call, keys, args)
             except NoScriptError:
                 # A restarted or flushed Redis has forgotten the script: load it, run it again.
-                await self._client.script_load(source)
-                return await self._evalsha(sha, keys, args)
+                await self._client.script_load(call.source)
+                return await self._evalsha(call, keys, args)
         except (RedisError, OSError, TimeoutError) as error:
             raise StoreUnavailable(f"redis: {type(error).__name__}: {error}") from error
 
-    async def _evalsha(self, sha: bytes, keys: list[str], args: list[bytes | int]) -> Any:
+    async def _evalsha(self, call: _Call, keys: list[str], args: list[bytes]) -> Any:
         pool = self._pool
         if pool is None:
             # execute_command rather than evalsha: one layer less; redis-py leaves it untyped.
             execute: Callable[..., Awaitable[Any]] = self._client.execute_command
-            return await execute(_EVALSHA, sha, len(keys), *keys, *args)
+            return await execute(_EVALSHA, call.sha, call.keys, *keys, *args, *call.tail)
         # What execute_command does for a plain pooled client (a connection from the pool,
         # its retry policy, disconnect on a connection error), without its per-command
         # hooks and with the command packed here: half its cost, on every decision.
         encode = self._encode
-        packed = _pack([_EVALSHA, sha, b"%d" % len(keys), *map(encode, keys), *[
-            arg if isinstance(arg, bytes) else b"%d" % arg for arg in args
-        ]])
+        packed = b"".join([
+            call.head, *[_bulk(encode(key)) for key in keys], *[_bulk(arg) for arg in args],
+            call.packed_tail,
+        ])
         connection = await pool.get_connection()  # type: ignore[no-untyped-call]  # as above
         try:
             return await connection.retry.call_with_retry(
@@ -157,14 +151,33 @@ class RedisStore:
             await pool.release(connection)
 
 
+class _Call:
+    """A script's EVALSHA for one policy: the command's head and constant tail, packed."""
+
+    __slots__ = ("head", "keys", "packed_tail", "sha", "source", "tail")
+
+    def __init__(self, sha: bytes, source: str, keys: int, tail: tuple[bytes, ...]) -> None:
+        self.sha, self.source, self.keys, self.tail = sha, source, keys, tail
+        self.packed_tail = b"".join(_bulk(arg) for arg in tail)
+        self.head = b""  # completed by `sized`, once the number of leading arguments is known
+
+    def sized(self, args: int) -> _Call:
+        """Fix the number of leading (per-call) arguments, which the command's header counts."""
+        count = 3 + self.keys + args + len(self.tail)
+        self.head = b"*%d\r\n%b%b%b" % (
+            count, _bulk(_EVALSHA), _bulk(self.sha), _bulk(b"%d" % self.keys)
+        )
+        return self
+
+
+def _bulk(value: bytes) -> bytes:
+    """One bulk string of the Redis protocol (RESP)."""
+    return b"$%d\r\n%b\r\n" % (len(value), value)
+
+
 async def _round_trip(connection: Connection, packed: bytes) -> Any:
     await connection.send_packed_command(packed)
     return await connection.read_response(disable_decoding=True)
-
-
-def _pack(parts: list[bytes]) -> bytes:
-    """One command in the Redis protocol (RESP): an array of bulk strings."""
-    return b"".join([b"*%d\r\n" % len(parts), *[b"$%d\r\n%b\r\n" % (len(p), p) for p in parts]])
 
 
 def _base(store: RedisStore, policy: Policy) -> str:
@@ -174,7 +187,7 @@ def _base(store: RedisStore, policy: Policy) -> str:
 
 def _fixed(store: RedisStore, policy: Policy) -> Decider:
     run, base, limit = store._run, _base(store, policy), policy.limit
-    args = (_int(limit), store._margin)
+    call = store._call("fixed_window", 1, (limit,)).sized(2)
 
     async def decide(key: str, cost: int, consume: bool, now: int) -> Outcome:
         start, end = policy.bounds(now)
@@ -182,8 +195,7 @@ def _fixed(store: RedisStore, policy: Policy) -> Decider:
         # the end, so processes whose clocks lag (or an injected clock) still find the count.
         ttl_ms = (2 * end - start - now) // 1000 + 1
         reply: int = await run(
-            "fixed_window", [f"{base}{key}}}:{start}"],
-            [*args, _signed(cost, consume), ttl_ms],
+            call, [f"{base}{key}}}:{start}"], [_signed(cost, consume), b"%d" % ttl_ms]
         )
         allowed = reply >= 0  # the count after the decision, or -1 - count when refused
         return fixed_window.outcome(
@@ -195,12 +207,12 @@ def _fixed(store: RedisStore, policy: Policy) -> Decider:
 
 def _log(store: RedisStore, policy: Policy) -> Decider:
     run, base, limit, window = store._run, _base(store, policy), policy.limit, policy.window_us
-    args = (_int(window), _int(limit))
+    call = store._call("sliding_log", 1, (window, limit)).sized(3)
 
     async def decide(key: str, cost: int, consume: bool, now: int) -> Outcome:
         allowed, count, kth, newest = (await run(
-            "sliding_log", [f"{base}{key}}}"],
-            [now, *args, _signed(cost, consume), f"{_nonce[0]}:{next(_serial)}".encode(), store._margin],
+            call, [f"{base}{key}}}"],
+            [b"%d" % now, _signed(cost, consume), f"{_nonce[0]}:{next(_serial)}".encode()],
         )).split()
         first, last = int(kth), int(newest)
         return sliding_log.outcome(
@@ -213,14 +225,14 @@ def _log(store: RedisStore, policy: Policy) -> Decider:
 
 def _counter(store: RedisStore, policy: Policy) -> Decider:
     run, base, limit, window = store._run, _base(store, policy), policy.limit, policy.window_us
-    args = (_int(limit), _int(window))
+    call = store._call("sliding_window", 2, (limit, window)).sized(2)
 
     async def decide(key: str, cost: int, consume: bool, now: int) -> Outcome:
         index, elapsed = divmod(now, window)
         at = f"{base}{key}}}:"
         allowed, prev, cur = (await run(
-            "sliding_window", [f"{at}{index}", f"{at}{index - 1}"],
-            [*args, _signed(cost, consume), elapsed, store._margin],
+            call, [f"{at}{index}", f"{at}{index - 1}"],
+            [_signed(cost, consume), b"%d" % elapsed],
         )).split()
         return sliding_window.outcome(
             allowed == b"1", int(prev), int(cur),
@@ -233,13 +245,10 @@ def _counter(store: RedisStore, policy: Policy) -> Decider:
 def _bucket(store: RedisStore, policy: Policy) -> Decider:
     run, base = store._run, _base(store, policy)
     capacity, limit, window = policy.capacity, policy.limit, policy.window_us
-    args = (_int(capacity), _int(limit), _int(window))
+    call = store._call("token_bucket", 1, (capacity, limit, window)).sized(2)
 
     async def decide(key: str, cost: int, consume: bool, now: int) -> Outcome:
-        reply: int = await run(
-            "token_bucket", [f"{base}{key}}}"],
-            [now, *args, _signed(cost, consume), store._margin],
-        )
+        reply: int = await run(call, [f"{base}{key}}}"], [b"%d" % now, _signed(cost, consume)])
         allowed = reply >= 0  # the level after the decision, or -1 - level when refused
         return token_bucket.outcome(
             allowed, reply if allowed else -1 - reply, capacity=capacity, limit=limit,
@@ -251,12 +260,10 @@ def _bucket(store: RedisStore, policy: Policy) -> Decider:
 
 def _gcra(store: RedisStore, policy: Policy) -> Decider:
     run, base, burst, interval = store._run, _base(store, policy), policy.capacity, policy.interval_us
-    args = (_int(interval), _int(burst))
+    call = store._call("gcra", 1, (interval, burst)).sized(2)
 
     async def decide(key: str, cost: int, consume: bool, now: int) -> Outcome:
-        reply: int = await run(
-            "gcra", [f"{base}{key}}}"], [now, *args, _signed(cost, consume), store._margin]
-        )
+        reply: int = await run(call, [f"{base}{key}}}"], [b"%d" % now, _signed(cost, consume)])
         allowed = reply >= 0  # the TAT after the decision, or -1 - TAT when refused
         return gcra.outcome(
             allowed, reply if allowed else -1 - reply, burst=burst, cost=cost,
@@ -274,11 +281,11 @@ def _int(value: int) -> bytes:
 _ONE, _MINUS_ONE = _int(1), _int(-1)
 
 
-def _signed(cost: int, consume: bool) -> bytes | int:
+def _signed(cost: int, consume: bool) -> bytes:
     """The cost, negative for a peek: one argument where two would be encoded per call."""
     if cost == 1:
         return _ONE if consume else _MINUS_ONE
-    return cost if consume else -cost
+    return b"%d" % (cost if consume else -cost)
 
 
 # Log members must be unique though their stamps are equal: a random prefix per process
@@ -287,6 +294,13 @@ _nonce = [secrets.token_hex(8)]
 _serial = itertools.count()
 os.register_at_fork(after_in_child=lambda: _nonce.__setitem__(0, secrets.token_hex(8)))
 _EVALSHA = b"EVALSHA"
+_SCRIPTS: Final = {
+    "fixed_window": _lua.FIXED_WINDOW,
+    "sliding_log": _lua.SLIDING_LOG,
+    "sliding_window": _lua.SLIDING_WINDOW,
+    "token_bucket": _lua.TOKEN_BUCKET,
+    "gcra": _lua.GCRA,
+}
 _BUILDERS: Final[dict[str, Callable[[RedisStore, Policy], Decider]]] = {
     "fixed_window": _fixed,
     "sliding_log": _log,
