@@ -40,7 +40,7 @@ class UnknownPolicy(KeyError):
 class _Entry:
     """A policy with its metric counters resolved once, so a decision builds no label tuples."""
 
-    __slots__ = ("counts", "failures", "local", "logged_at", "policy", "remote", "series")
+    __slots__ = ("counts", "failures", "logged_at", "policy", "remote", "series")
 
     def __init__(self, policy: Policy, metrics: Metrics) -> None:
         self.policy = policy
@@ -56,7 +56,6 @@ class _Entry:
             for allowed in (False, True)
         ]
         self.counts = metrics.cells(self.series)
-        self.local: _Local | None = None  # set when the store decides without waiting
         self.remote: RemoteDecider | None = None  # set when the store builds one per policy
 
 
@@ -90,10 +89,11 @@ class RateLimiter:
         self.clock = clock
         self.metrics = metrics
         self._entries = {name: _Entry(policy, metrics) for name, policy in self.policies.items()}
+        # The in-process store never waits: each policy decides in one call, no coroutine.
+        self._locals: dict[str, _Local] = {}
         if isinstance(store, MemoryStore):
-            # The in-process store never waits: decide without a coroutine per decision.
-            for entry in self._entries.values():
-                entry.local = _local(entry, store.decider(entry.policy), clock)
+            for name, entry in self._entries.items():
+                self._locals[name] = _local(entry, store.decider(entry.policy), clock)
         elif isinstance(store, RedisStore):
             for entry in self._entries.values():
                 entry.remote = store.decider(entry.policy)
@@ -106,20 +106,20 @@ class RateLimiter:
 
     async def check(self, name: str, key: str, cost: int = 1) -> Decision:
         """Peek: would a request of `cost` be admitted now? Nothing is counted."""
+        if (local := self._locals.get(name)) is not None:
+            return local(key, cost, False)
         entry = self._entries.get(name)
         if entry is None:
             raise UnknownPolicy(name)
-        if (local := entry.local) is not None:
-            return local(key, cost, False)
         return await self._decide(entry, key, cost, False)
 
     async def hit(self, name: str, key: str, cost: int = 1) -> Decision:
         """Count a request of `cost` if it is admitted, and return the decision."""
+        if (local := self._locals.get(name)) is not None:
+            return local(key, cost, True)
         entry = self._entries.get(name)
         if entry is None:
             raise UnknownPolicy(name)
-        if (local := entry.local) is not None:
-            return local(key, cost, True)
         return await self._decide(entry, key, cost, True)
 
     async def check_all(self, pairs: Iterable[tuple[str, str]]) -> list[Decision]:

@@ -178,20 +178,18 @@ def _bucket(store: MemoryStore, policy: Policy, table: _Table) -> Decider:
                 level += (elapsed if elapsed < cap else cap) * limit
                 if level > full:
                     level = full
+                stamp = now  # what a decision that counts stores
         price = cost * window
         if level < price or not consume:
             return token_bucket.outcome(
                 level >= price, level, capacity=capacity, limit=limit, cost=cost, window=window
             )
         level -= price
-        missing = full - level
-        refill_after = -(-missing // limit)
-        if now > stamp:
-            stamp = now
+        refill_after = -((level - full) // limit)  # ceiling; at least 1: a token was taken
         if state is None:
-            table[key] = [now + (refill_after or 1), level, stamp]
+            table[key] = [now + refill_after, level, stamp]
         else:
-            state[0], state[1], state[2] = now + (refill_after or 1), level, stamp
+            state[0], state[1], state[2] = now + refill_after, level, stamp
         return True, level // window, refill_after, 0
 
     return decide
