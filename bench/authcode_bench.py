@@ -228,7 +228,9 @@ def database_url_of(server: Bastion) -> str:
 # Logins
 
 
-async def one_login(base: str, client_id: str, username: str) -> bool:
+async def one_login(http: httpx.AsyncClient, client_id: str, username: str) -> bool:
+    """One complete login by a browser that keeps its connection open (as browsers do) but
+    starts without a session, so every login runs every step."""
     verifier = secrets.token_urlsafe(48)
     params = {
         "response_type": "code",
@@ -242,37 +244,38 @@ async def one_login(base: str, client_id: str, username: str) -> bool:
         "prompt": "consent",
     }
     cookie: dict[str, str] = {}
-    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+    base = str(http.base_url)
+    http.cookies.clear()
 
-        async def go(method: str, url: str, data: dict[str, str] | None = None) -> httpx.Response:
-            headers = {"cookie": f"__Host-bastion-session={cookie['v']}"} if cookie else {}
-            response = await http.request(method, url, data=data, headers=headers, params=None)
-            for value in response.headers.get_list("set-cookie"):
-                name, _, rest = value.partition("=")
-                if name == "__Host-bastion-session":
-                    cookie["v"] = rest.split(";", 1)[0]
-            if response.status_code == 303 and response.headers["location"].startswith("/"):
-                return await go("GET", urljoin(base, response.headers["location"]))
-            return response
+    async def go(method: str, url: str, data: dict[str, str] | None = None) -> httpx.Response:
+        headers = {"cookie": f"__Host-bastion-session={cookie['v']}"} if cookie else {}
+        response = await http.request(method, url, data=data, headers=headers, params=None)
+        for value in response.headers.get_list("set-cookie"):
+            name, _, rest = value.partition("=")
+            if name == "__Host-bastion-session":
+                cookie["v"] = rest.split(";", 1)[0]
+        if response.status_code == 303 and response.headers["location"].startswith("/"):
+            return await go("GET", urljoin(base, response.headers["location"]))
+        return response
 
-        def fields(page: httpx.Response) -> dict[str, str]:
-            return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
+    def fields(page: httpx.Response) -> dict[str, str]:
+        return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
 
-        page = await go("GET", "/authorize?" + str(httpx.QueryParams(params)))
-        page = await go("POST", "/login", {**fields(page), "username": username, "password": PASSWORD})
-        page = await go("POST", "/consent", {**fields(page), "decision": "approve"})
-        code = parse_qs(urlsplit(page.headers.get("location", "")).query).get("code", [""])[0]
-        token = await http.post(
-            "/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": CALLBACK,
-                "client_id": client_id,
-                "code_verifier": verifier,
-            },
-        )
-        return token.status_code == 200
+    page = await go("GET", "/authorize?" + str(httpx.QueryParams(params)))
+    page = await go("POST", "/login", {**fields(page), "username": username, "password": PASSWORD})
+    page = await go("POST", "/consent", {**fields(page), "decision": "approve"})
+    code = parse_qs(urlsplit(page.headers.get("location", "")).query).get("code", [""])[0]
+    token = await http.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": CALLBACK,
+            "client_id": client_id,
+            "code_verifier": verifier,
+        },
+    )
+    return token.status_code == 200
 
 
 async def token_latencies(base: str, auth: tuple[str, str], seconds: float) -> list[float]:
@@ -307,11 +310,12 @@ async def logins(
 
     async def browser(index: int) -> None:
         nonlocal done, failed
-        while time.perf_counter() < deadline:
-            if await one_login(server.url, client_id, users[index % len(users)]):
-                done += 1
-            else:
-                failed += 1
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            while time.perf_counter() < deadline:
+                if await one_login(http, client_id, users[index % len(users)]):
+                    done += 1
+                else:
+                    failed += 1
 
     started = time.perf_counter()
     # The sampler runs in its own process: the login drivers' own CPU work must not delay it.

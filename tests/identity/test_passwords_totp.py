@@ -96,3 +96,10 @@ def test_recovery_codes_are_ten_distinct_and_hash_normalised():
     codes = recovery.generate_codes()
     assert len(set(codes)) == 10
     assert recovery.hash_code(codes[0]) == recovery.hash_code(codes[0].upper().replace("-", " "))
+
+
+@pytest.mark.parametrize(("idle", "every"), [(1800, 60), (7200, 60), (600, 30), (40, 2), (10, 1), (1, 1)])
+def test_session_use_is_written_every_twentieth_of_the_idle_timeout_within_1_to_60_seconds(idle, every):
+    from bastion.identity.sessions import Timeouts
+
+    assert Timeouts(idle, 86400).touch_every == every

@@ -223,6 +223,42 @@ async def test_idle_session_expires(browser, spa, make_user, ctx, settings):
     assert outcome.params["error"] == "login_required"
 
 
+async def _last_seen(ctx) -> int:
+    from sqlalchemy import select
+
+    from bastion.store.models import BrowserSessionRow
+
+    async with ctx.database.reads() as db:
+        return int((await db.execute(select(BrowserSessionRow.last_seen_at))).scalar_one())
+
+
+async def test_session_use_is_recorded_once_a_touch_interval_has_passed(browser, spa, make_user, ctx, settings):
+    """A page load writes the session's last use when the stored one is touch_every seconds old
+    (so an active session never idles out), and not on every load."""
+    assert settings.session_idle_lifetime >= 200  # touch_every >= 10: the second half is not racing the clock
+    from sqlalchemy import update
+
+    from bastion.identity.sessions import Timeouts
+    from bastion.store.models import BrowserSessionRow
+
+    every = Timeouts(settings.session_idle_lifetime, settings.session_absolute_lifetime).touch_every
+    user = await make_user()
+    await authorize(browser, spa, user)
+    fresh = await _last_seen(ctx)
+    async with ctx.database.sessions() as db, db.begin():
+        await db.execute(update(BrowserSessionRow).values(last_seen_at=BrowserSessionRow.last_seen_at - every))
+
+    await authorize(browser, spa, None, prompt="none", state="s")
+    assert await _last_seen(ctx) >= fresh
+
+    async with ctx.database.sessions() as db, db.begin():
+        await db.execute(update(BrowserSessionRow).values(last_seen_at=BrowserSessionRow.last_seen_at - every // 2))
+    held = await _last_seen(ctx)
+    outcome = await authorize(browser, spa, None, prompt="none", state="s")
+    assert "code" in outcome.params
+    assert await _last_seen(ctx) == held
+
+
 async def test_client_can_require_mfa_with_acr_values(browser, http, spa, make_user):
     """A client that sends acr_values=urn:bastion:acr:mfa gets a second factor (step-up from a password session)."""
     user = await make_user()

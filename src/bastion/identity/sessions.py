@@ -54,3 +54,10 @@ class Timeouts:
     def alive(self, *, last_seen_at: int, expires_at: int, now: int) -> bool:
         """A session lives until its absolute expiry, and only while it is used within `idle`."""
         return now < expires_at and now - last_seen_at < self.idle
+
+    @property
+    def touch_every(self) -> int:
+        """Seconds between writes of a session's last use: a twentieth of the idle timeout, 1 to
+        60. A session may so end up to that much early, never late, and a page load does not
+        cost a write."""
+        return max(1, min(60, self.idle // 20))

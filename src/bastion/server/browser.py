@@ -52,14 +52,18 @@ async def load_session(ctx: ServerContext, request: Request) -> BrowserSession |
         return None
     id_hash = sessions.hash_session_id(session_id)
     now = int(time.time())
-    async with ctx.database.sessions() as db, db.begin():
+    async with ctx.database.reads() as db:
         row = await flows.get_browser_session(db, id_hash)
-        if row is None:
-            return None
-        if not people(ctx).timeouts.alive(last_seen_at=row.last_seen_at, expires_at=row.expires_at, now=now):
+    if row is None:
+        return None
+    timeouts = people(ctx).timeouts
+    if not timeouts.alive(last_seen_at=row.last_seen_at, expires_at=row.expires_at, now=now):
+        async with ctx.database.sessions() as db, db.begin():
             await flows.end_browser_session(db, id_hash)
-            return None
-        await flows.touch_browser_session(db, id_hash, now)
+        return None
+    if now - row.last_seen_at >= timeouts.touch_every:
+        async with ctx.database.sessions() as db, db.begin():
+            await flows.touch_browser_session(db, id_hash, now)
     return BrowserSession.from_row(row)
 
 

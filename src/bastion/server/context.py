@@ -35,6 +35,15 @@ class ServerContext:
     limits: ServerLimits | None = None
     people: PeopleServices | None = None
     _jwks_cache: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    _next_purge: int = 0
+
+    def purge_due(self, now: int, every: int = 60) -> bool:
+        """True at most once per `every` seconds: expired codes and requests are swept then,
+        not on every issuance."""
+        if now < self._next_purge:
+            return False
+        self._next_purge = now + every
+        return True
 
     @property
     def issuer(self) -> str:

@@ -116,7 +116,7 @@ async def _store_request(ctx: ServerContext, browser: BrowserSession, valid: Aut
 async def pending_request(
     ctx: ServerContext, browser: BrowserSession, request_id: str
 ) -> AuthorizationRequestRow | None:
-    async with ctx.database.sessions() as db:
+    async with ctx.database.reads() as db:
         return await flows.get_pending_request(db, request_id, browser.id_hash, int(time.time()))
 
 
@@ -163,7 +163,7 @@ async def advance(
         response.headers["location"] = f"/device/consent?request={request_id}"
         return response
     requested = frozenset(pending.scope.split())
-    async with ctx.database.sessions() as db:
+    async with ctx.database.reads() as db:
         granted = await flows.granted_scopes(db, user.sub, client.client_id)
     if not requested <= granted or "consent" in prompt:
         if "none" in prompt:
@@ -210,7 +210,8 @@ async def issue_code(
     async with ctx.database.sessions() as db, db.begin():
         db.add(row)
         await flows.delete_pending_request(db, pending.id)
-        await flows.purge_codes(db, now)
+        if ctx.purge_due(now):
+            await flows.purge_codes(db, now)
     audit("authorization_code_issued", client_id=client.client_id, sub=browser.sub, scope=pending.scope)
     response.headers["location"] = success_response_uri(
         pending.redirect_uri, code=code, state=pending.state, issuer=ctx.issuer
