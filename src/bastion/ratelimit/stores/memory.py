@@ -71,7 +71,6 @@ class MemoryStore:
         return decide
 
 
-
 def _sweep(table: _Table, now: int) -> int:
     """Drop the keys whose state has expired; return the decisions until the next sweep."""
     for key in [k for k, state in table.items() if state[0] <= now]:

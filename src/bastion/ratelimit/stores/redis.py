@@ -106,12 +106,13 @@ class RedisStore:
         self._deciders[policy.name] = (policy, decide)
         return decide
 
-    def _call(self, name: str, keys: int, constants: tuple[int, ...]) -> _Call:
-        """One policy's EVALSHA of script `name`, its constant arguments (last) packed once."""
+    def _call(self, name: str, keys: int, args: int, constants: tuple[int, ...]) -> _Call:
+        """One policy's EVALSHA of script `name` with `keys` keys and `args` per-call
+        arguments; the policy's `constants` (and the expiry margin) come last, packed once."""
         source = _SCRIPTS[name]
         sha = hashlib.sha1(source.encode()).hexdigest().encode()  # noqa: S324 - EVALSHA's name
         tail = (*[_int(value) for value in constants], self._margin)
-        return _Call(sha, source, keys, tail)
+        return _Call(sha, source, keys, args, tail)
 
     async def _run(self, call: _Call, keys: list[str], args: list[bytes]) -> Any:
         """Run `call` with these keys and leading arguments: one round trip; the script is
@@ -152,22 +153,18 @@ class RedisStore:
 
 
 class _Call:
-    """A script's EVALSHA for one policy: the command's head and constant tail, packed."""
+    """A script's EVALSHA for one policy: the command's header and constant tail, packed."""
 
     __slots__ = ("head", "keys", "packed_tail", "sha", "source", "tail")
 
-    def __init__(self, sha: bytes, source: str, keys: int, tail: tuple[bytes, ...]) -> None:
+    def __init__(
+        self, sha: bytes, source: str, keys: int, args: int, tail: tuple[bytes, ...]
+    ) -> None:
         self.sha, self.source, self.keys, self.tail = sha, source, keys, tail
-        self.packed_tail = b"".join(_bulk(arg) for arg in tail)
-        self.head = b""  # completed by `sized`, once the number of leading arguments is known
-
-    def sized(self, args: int) -> _Call:
-        """Fix the number of leading (per-call) arguments, which the command's header counts."""
-        count = 3 + self.keys + args + len(self.tail)
         self.head = b"*%d\r\n%b%b%b" % (
-            count, _bulk(_EVALSHA), _bulk(self.sha), _bulk(b"%d" % self.keys)
+            3 + keys + args + len(tail), _bulk(_EVALSHA), _bulk(sha), _bulk(b"%d" % keys)
         )
-        return self
+        self.packed_tail = b"".join(_bulk(arg) for arg in tail)
 
 
 def _bulk(value: bytes) -> bytes:
@@ -187,7 +184,7 @@ def _base(store: RedisStore, policy: Policy) -> str:
 
 def _fixed(store: RedisStore, policy: Policy) -> Decider:
     run, base, limit = store._run, _base(store, policy), policy.limit
-    call = store._call("fixed_window", 1, (limit,)).sized(2)
+    call = store._call("fixed_window", 1, 2, (limit,))
 
     async def decide(key: str, cost: int, consume: bool, now: int) -> Outcome:
         start, end = policy.bounds(now)
@@ -207,7 +204,7 @@ def _fixed(store: RedisStore, policy: Policy) -> Decider:
 
 def _log(store: RedisStore, policy: Policy) -> Decider:
     run, base, limit, window = store._run, _base(store, policy), policy.limit, policy.window_us
-    call = store._call("sliding_log", 1, (window, limit)).sized(3)
+    call = store._call("sliding_log", 1, 3, (window, limit))
 
     async def decide(key: str, cost: int, consume: bool, now: int) -> Outcome:
         allowed, count, kth, newest = (await run(
@@ -225,7 +222,7 @@ def _log(store: RedisStore, policy: Policy) -> Decider:
 
 def _counter(store: RedisStore, policy: Policy) -> Decider:
     run, base, limit, window = store._run, _base(store, policy), policy.limit, policy.window_us
-    call = store._call("sliding_window", 2, (limit, window)).sized(2)
+    call = store._call("sliding_window", 2, 2, (limit, window))
 
     async def decide(key: str, cost: int, consume: bool, now: int) -> Outcome:
         index, elapsed = divmod(now, window)
@@ -245,7 +242,7 @@ def _counter(store: RedisStore, policy: Policy) -> Decider:
 def _bucket(store: RedisStore, policy: Policy) -> Decider:
     run, base = store._run, _base(store, policy)
     capacity, limit, window = policy.capacity, policy.limit, policy.window_us
-    call = store._call("token_bucket", 1, (capacity, limit, window)).sized(2)
+    call = store._call("token_bucket", 1, 2, (capacity, limit, window))
 
     async def decide(key: str, cost: int, consume: bool, now: int) -> Outcome:
         reply: int = await run(call, [f"{base}{key}}}"], [b"%d" % now, _signed(cost, consume)])
@@ -260,7 +257,7 @@ def _bucket(store: RedisStore, policy: Policy) -> Decider:
 
 def _gcra(store: RedisStore, policy: Policy) -> Decider:
     run, base, burst, interval = store._run, _base(store, policy), policy.capacity, policy.interval_us
-    call = store._call("gcra", 1, (interval, burst)).sized(2)
+    call = store._call("gcra", 1, 2, (interval, burst))
 
     async def decide(key: str, cost: int, consume: bool, now: int) -> Outcome:
         reply: int = await run(call, [f"{base}{key}}}"], [b"%d" % now, _signed(cost, consume)])
