@@ -145,7 +145,7 @@ async def get_user(database: Database, sub: str) -> User | None:
 
 async def find_user(database: Database, name: str) -> User | None:
     """By username, or by `sub` (the CLI accepts either)."""
-    async with database.sessions() as session:
+    async with database.reads() as session:
         row = await session.scalar(select(UserRow).where(or_(UserRow.username == name, UserRow.sub == name)))
     return None if row is None else User.from_row(row)
 

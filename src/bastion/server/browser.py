@@ -17,7 +17,7 @@ from bastion.identity import sessions
 from bastion.server.context import ServerContext
 from bastion.server.people import PeopleServices
 from bastion.store import flows
-from bastion.store.models import BrowserSessionRow
+from bastion.store.models import AuthorizationRequestRow, BrowserSessionRow
 
 
 @dataclass(frozen=True)
@@ -47,23 +47,47 @@ def people(ctx: ServerContext) -> PeopleServices:
 
 async def load_session(ctx: ServerContext, request: Request) -> BrowserSession | None:
     """The live session named by the cookie, or None (absent, unknown, idle or expired)."""
-    session_id = request.cookies.get(sessions.COOKIE_NAME)
-    if not session_id:
+    id_hash = _cookie_hash(request)
+    if id_hash is None:
         return None
-    id_hash = sessions.hash_session_id(session_id)
-    now = int(time.time())
     async with ctx.database.reads() as db:
         row = await flows.get_browser_session(db, id_hash)
+    return await _alive(ctx, row, int(time.time()))
+
+
+async def load_session_and_request(
+    ctx: ServerContext, request: Request, request_id: str | None
+) -> tuple[BrowserSession | None, AuthorizationRequestRow | None]:
+    """The live session and its unexpired pending request `request_id` (each None if absent)."""
+    id_hash = _cookie_hash(request)
+    if id_hash is None:
+        return None, None
+    if not request_id:
+        return await load_session(ctx, request), None
+    now = int(time.time())
+    async with ctx.database.reads() as db:
+        row, pending = await flows.get_browser_session_and_request(db, id_hash, request_id, now)
+    browser = await _alive(ctx, row, now)
+    return browser, pending if browser is not None else None
+
+
+def _cookie_hash(request: Request) -> str | None:
+    session_id = request.cookies.get(sessions.COOKIE_NAME)
+    return sessions.hash_session_id(session_id) if session_id else None
+
+
+async def _alive(ctx: ServerContext, row: BrowserSessionRow | None, now: int) -> BrowserSession | None:
+    """The session if it is alive: an idle or expired one is ended; use is recorded now and then."""
     if row is None:
         return None
     timeouts = people(ctx).timeouts
     if not timeouts.alive(last_seen_at=row.last_seen_at, expires_at=row.expires_at, now=now):
         async with ctx.database.sessions() as db, db.begin():
-            await flows.end_browser_session(db, id_hash)
+            await flows.end_browser_session(db, row.id_hash)
         return None
     if now - row.last_seen_at >= timeouts.touch_every:
         async with ctx.database.sessions() as db, db.begin():
-            await flows.touch_browser_session(db, id_hash, now)
+            await flows.touch_browser_session(db, row.id_hash, now)
     return BrowserSession.from_row(row)
 
 
@@ -76,9 +100,11 @@ async def start_session(
     stage: str = sessions.ANONYMOUS,
     amr: tuple[str, ...] = (),
     auth_time: int | None = None,
-    request_id: str | None = None,
+    satisfied: AuthorizationRequestRow | None = None,
 ) -> BrowserSession:
-    """A new session id (replacing `old`, whose pending requests move over), set on `response`."""
+    """A new session id (replacing `old`, whose pending requests move over), set on `response`.
+    `satisfied` is the request the user has just authenticated for (its prompt=login and max_age
+    are then met)."""
     session_id = sessions.new_session_id()
     now = int(time.time())
     absolute = people(ctx).timeouts.absolute
@@ -97,8 +123,8 @@ async def start_session(
     )
     async with ctx.database.sessions() as db, db.begin():
         await flows.replace_browser_session(db, old.id_hash if old else None, row)
-        if stage == sessions.AUTHENTICATED and request_id is not None:
-            await flows.satisfy_prompt_login(db, request_id)
+        if stage == sessions.AUTHENTICATED and satisfied is not None:
+            await flows.satisfy_prompt_login(db, satisfied)
     response.headers.append("set-cookie", sessions.cookie_header(session_id, absolute))
     return BrowserSession.from_row(row)
 

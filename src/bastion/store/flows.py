@@ -7,7 +7,7 @@ token endpoint's own statements for that live in `store.grants`.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bastion.store.models import (
@@ -16,6 +16,7 @@ from bastion.store.models import (
     BrowserSessionRow,
     ConsentRow,
     RefreshTokenRow,
+    UserRow,
 )
 
 
@@ -28,6 +29,26 @@ def _count(result: object) -> int:
 
 async def get_browser_session(session: AsyncSession, id_hash: str) -> BrowserSessionRow | None:
     return await session.get(BrowserSessionRow, id_hash)
+
+
+async def get_browser_session_and_request(
+    session: AsyncSession, id_hash: str, request_id: str, now: int
+) -> tuple[BrowserSessionRow | None, AuthorizationRequestRow | None]:
+    """The session and, if it belongs to it and is unexpired, its pending request: one round trip."""
+    found = (
+        await session.execute(
+            select(BrowserSessionRow, AuthorizationRequestRow)
+            .outerjoin(
+                AuthorizationRequestRow,
+                and_(AuthorizationRequestRow.id == request_id, AuthorizationRequestRow.session_hash == id_hash),
+            )
+            .where(BrowserSessionRow.id_hash == id_hash)
+        )
+    ).first()
+    if found is None:
+        return None, None
+    pending: AuthorizationRequestRow | None = found[1]
+    return found[0], pending if pending is not None and pending.expires_at > now else None
 
 
 async def touch_browser_session(session: AsyncSession, id_hash: str, now: int) -> None:
@@ -72,9 +93,20 @@ async def delete_pending_request(session: AsyncSession, request_id: str) -> None
 # Consents
 
 
-async def granted_scopes(session: AsyncSession, sub: str, client_id: str) -> frozenset[str]:
-    row = await session.get(ConsentRow, (sub, client_id))
-    return frozenset() if row is None else frozenset(row.scopes.split())
+async def get_user_and_consent(
+    session: AsyncSession, sub: str, client_id: str
+) -> tuple[UserRow | None, frozenset[str]]:
+    """The user and the scopes they have granted the client: one round trip."""
+    found = (
+        await session.execute(
+            select(UserRow, ConsentRow.scopes)
+            .outerjoin(ConsentRow, and_(ConsentRow.sub == UserRow.sub, ConsentRow.client_id == client_id))
+            .where(UserRow.sub == sub)
+        )
+    ).first()
+    if found is None:
+        return None, frozenset()
+    return found[0], frozenset((found[1] or "").split())
 
 
 async def grant_consent(session: AsyncSession, sub: str, client_id: str, scopes: tuple[str, ...], now: int) -> None:
@@ -120,10 +152,11 @@ async def revoke_family(session: AsyncSession, family: str, now: int) -> list[tu
     return [(jti, client_id, exp) for jti, client_id, exp in issued if jti is not None and exp is not None]
 
 
-async def satisfy_prompt_login(session: AsyncSession, request_id: str) -> None:
+async def satisfy_prompt_login(session: AsyncSession, request: AuthorizationRequestRow) -> None:
     """The user has just logged in for this request: `prompt=login` and `max_age` are satisfied
     (without this, max_age=0 would ask again once a second had passed)."""
-    row = await session.get(AuthorizationRequestRow, request_id)
-    if row is not None:
-        row.prompt = " ".join(p for p in row.prompt.split() if p != "login")
-        row.max_age = None
+    await session.execute(
+        update(AuthorizationRequestRow)
+        .where(AuthorizationRequestRow.id == request.id)
+        .values(prompt=" ".join(p for p in request.prompt.split() if p != "login"), max_age=None)
+    )

@@ -152,7 +152,11 @@ async def advance(
         return error_page("Unknown application", "The application is no longer registered.")
     prompt = pending.prompt.split()
     now = int(time.time())
-    user = await users.get_user(ctx.database, browser.sub) if browser.sub else None
+    user, granted = None, frozenset[str]()
+    if browser.sub:
+        async with ctx.database.reads() as db:
+            user_row, granted = await flows.get_user_and_consent(db, browser.sub, client.client_id)
+        user = None if user_row is None else users.User.from_row(user_row)
     if user is None or not user.enabled or _needs_login(browser, pending, now):
         if "none" in prompt:
             return await _finish_error(ctx, pending, LoginRequired("the user must log in"))
@@ -163,8 +167,6 @@ async def advance(
         response.headers["location"] = f"/device/consent?request={request_id}"
         return response
     requested = frozenset(pending.scope.split())
-    async with ctx.database.reads() as db:
-        granted = await flows.granted_scopes(db, user.sub, client.client_id)
     if not requested <= granted or "consent" in prompt:
         if "none" in prompt:
             return await _finish_error(ctx, pending, ConsentRequired("the user has not consented to this scope"))
@@ -184,9 +186,16 @@ async def deny(ctx: ServerContext, pending: AuthorizationRequestRow, error: OAut
 
 
 async def issue_code(
-    ctx: ServerContext, browser: BrowserSession, pending: AuthorizationRequestRow, client: Client, response: Response
+    ctx: ServerContext,
+    browser: BrowserSession,
+    pending: AuthorizationRequestRow,
+    client: Client,
+    response: Response,
+    *,
+    consented: bool = False,
 ) -> Response:
-    """RFC 6749 §4.1.2: a single-use code of 256 bits, valid `code_lifetime` seconds."""
+    """RFC 6749 §4.1.2: a single-use code of 256 bits, valid `code_lifetime` seconds.
+    `consented`: the user has just approved the request's scopes; the consent is stored with the code."""
     if browser.sub is None or browser.auth_time is None:  # pragma: no cover - advance checked it
         return error_page("Not signed in", "Sign in again.")
     code = secrets.token_urlsafe(32)
@@ -208,6 +217,8 @@ async def issue_code(
         used_at=None,
     )
     async with ctx.database.sessions() as db, db.begin():
+        if consented:
+            await flows.grant_consent(db, browser.sub, client.client_id, tuple(pending.scope.split()), now)
         db.add(row)
         await flows.delete_pending_request(db, pending.id)
         if ctx.purge_due(now):

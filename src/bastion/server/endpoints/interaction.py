@@ -22,12 +22,11 @@ from bastion.identity.users import User
 from bastion.protocol.errors import AccessDenied
 from bastion.protocol.rfc6749.params import check_content_type, parse_form, single
 from bastion.server.audit import audit
-from bastion.server.browser import BrowserSession, load_session, people, start_session
+from bastion.server.browser import BrowserSession, load_session_and_request, people, start_session
 from bastion.server.context import ServerContext
-from bastion.server.endpoints.authorize import advance, deny, issue_code, pending_request, requires_mfa, see_other
+from bastion.server.endpoints.authorize import advance, deny, issue_code, requires_mfa, see_other
 from bastion.server.pages import error_page, render
 from bastion.server.responses import read_body
-from bastion.store import flows
 from bastion.store.models import AuthorizationRequestRow
 
 # The consent page names each scope in plain words.
@@ -54,14 +53,6 @@ def _source(request: Request) -> str:
 async def _form(request: Request) -> dict[str, list[str]]:
     check_content_type(request.headers.get("content-type"))
     return parse_form(await read_body(request))
-
-
-async def _context(
-    ctx: ServerContext, browser: BrowserSession | None, request_id: str | None
-) -> AuthorizationRequestRow | None:
-    if browser is None or not request_id:
-        return None
-    return await pending_request(ctx, browser, request_id)
 
 
 async def _client_name(ctx: ServerContext, client_id: str) -> str:
@@ -97,8 +88,7 @@ def _login_page(
 
 async def login_page(request: Request) -> Response:
     ctx: ServerContext = request.app.state.ctx
-    browser = await load_session(ctx, request)
-    pending = await _context(ctx, browser, request.query_params.get("request"))
+    browser, pending = await load_session_and_request(ctx, request, request.query_params.get("request"))
     if browser is None or pending is None:
         return error_page("Session expired", _EXPIRED)
     return _login_page(browser, pending, await _client_name(ctx, pending.client_id))
@@ -112,8 +102,7 @@ def _throttled_message(retry_after: float) -> str:
 async def login_submit(request: Request) -> Response:
     ctx: ServerContext = request.app.state.ctx
     form = await _form(request)
-    browser = await load_session(ctx, request)
-    pending = await _context(ctx, browser, single(form, "request"))
+    browser, pending = await load_session_and_request(ctx, request, single(form, "request"))
     if browser is None or pending is None:
         return error_page("Session expired", _EXPIRED)
     if not _csrf_ok(browser, form):
@@ -155,7 +144,7 @@ async def login_submit(request: Request) -> Response:
             stage=sessions.AUTHENTICATED,
             amr=("pwd",),
             auth_time=now,
-            request_id=pending.id,
+            satisfied=pending,
         )
     audit("login_succeeded", sub=user.sub, stage="password")
     return response
@@ -167,8 +156,7 @@ async def login_submit(request: Request) -> Response:
 async def _second_factor_context(
     ctx: ServerContext, request: Request, request_id: str | None
 ) -> tuple[BrowserSession, AuthorizationRequestRow, User] | None:
-    browser = await load_session(ctx, request)
-    pending = await _context(ctx, browser, request_id)
+    browser, pending = await load_session_and_request(ctx, request, request_id)
     if browser is None or pending is None or browser.stage != sessions.PASSWORD or browser.sub is None:
         return None
     user = await users.get_user(ctx.database, browser.sub)
@@ -211,7 +199,7 @@ async def _complete_login(
         stage=sessions.AUTHENTICATED,
         amr=amr,
         auth_time=int(time.time()),
-        request_id=pending.id,
+        satisfied=pending,
     )
     audit("login_succeeded", sub=user.sub, stage="second_factor", amr=" ".join(amr))
     return response
@@ -334,7 +322,7 @@ async def enrol_submit(request: Request) -> Response:
         stage=sessions.AUTHENTICATED,
         amr=("pwd", "otp", "mfa"),
         auth_time=int(time.time()),
-        request_id=pending.id,
+        satisfied=pending,
     )
     return response
 
@@ -345,8 +333,7 @@ async def enrol_submit(request: Request) -> Response:
 async def _consent_context(
     ctx: ServerContext, request: Request, request_id: str | None
 ) -> tuple[BrowserSession, AuthorizationRequestRow, User] | None:
-    browser = await load_session(ctx, request)
-    pending = await _context(ctx, browser, request_id)
+    browser, pending = await load_session_and_request(ctx, request, request_id)
     if browser is None or pending is None or not browser.authenticated or browser.sub is None:
         return None
     user = await users.get_user(ctx.database, browser.sub)
@@ -390,10 +377,9 @@ async def consent_submit(request: Request) -> Response:
     if decision == "deny":
         audit("consent_denied", sub=user.sub, client_id=client.client_id)
         return await deny(ctx, pending, AccessDenied("the user denied the request"))
-    async with ctx.database.sessions() as db, db.begin():
-        await flows.grant_consent(db, user.sub, client.client_id, tuple(pending.scope.split()), int(time.time()))
+    response = await issue_code(ctx, browser, pending, client, see_other("/"), consented=True)
     audit("consent_granted", sub=user.sub, client_id=client.client_id, scope=pending.scope)
-    return await issue_code(ctx, browser, pending, client, see_other("/"))
+    return response
 
 
 PageHandler = Callable[[Request], Awaitable[Response]]
