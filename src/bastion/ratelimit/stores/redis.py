@@ -75,10 +75,14 @@ class RedisStore:
         client = self._client
         # A plain client on a connection pool is driven one level down (see `_evalsha`);
         # anything else (a single-connection client, a subclass) through execute_command.
+        # (A cluster client has no connection_pool.)
+        pool = getattr(client, "connection_pool", None)
         plain = type(client) is aioredis.Redis and not client.single_connection_client
-        pool = client.connection_pool
         self._pool: ConnectionPool | None = pool if plain and type(pool) is ConnectionPool else None
-        self._encode: Callable[[str], bytes] = pool.get_encoder().encode  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+        self._encode: Callable[[str], bytes] = (
+            str.encode if self._pool is None
+            else self._pool.get_encoder().encode  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+        )
 
     @property
     def client(self) -> aioredis.Redis:
