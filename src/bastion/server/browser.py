@@ -101,10 +101,11 @@ async def start_session(
     amr: tuple[str, ...] = (),
     auth_time: int | None = None,
     satisfied: AuthorizationRequestRow | None = None,
+    new_request: AuthorizationRequestRow | None = None,
 ) -> BrowserSession:
     """A new session id (replacing `old`, whose pending requests move over), set on `response`.
     `satisfied` is the request the user has just authenticated for (its prompt=login and max_age
-    are then met)."""
+    are then met); `new_request` a pending request stored with the new session, in one transaction."""
     session_id = sessions.new_session_id()
     now = int(time.time())
     absolute = people(ctx).timeouts.absolute
@@ -123,6 +124,9 @@ async def start_session(
     )
     async with ctx.database.sessions() as db, db.begin():
         await flows.replace_browser_session(db, old.id_hash if old else None, row)
+        if new_request is not None:
+            new_request.session_hash = row.id_hash
+            db.add(new_request)
         if stage == sessions.AUTHENTICATED and satisfied is not None:
             await flows.satisfy_prompt_login(db, satisfied)
     response.headers.append("set-cookie", sessions.cookie_header(session_id, absolute))

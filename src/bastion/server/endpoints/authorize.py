@@ -81,20 +81,26 @@ async def authorization_endpoint(request: Request) -> Response:
         return redirect_error(ctx, redirect_uri, exc, state)
     browser = await load_session(ctx, request)
     response = Response(status_code=303, headers=dict(PAGE_HEADERS))
+    row = _request_row(ctx, browser, valid)
     if browser is None:
         if "none" in valid.prompt:
             return redirect_error(ctx, redirect_uri, LoginRequired("the user is not logged in"), valid.state)
-        browser = await start_session(ctx, response, None)
-    request_id = await _store_request(ctx, browser, valid)
-    return await advance(ctx, browser, request_id, response)
+        browser = await start_session(ctx, response, None, new_request=row)
+    else:
+        async with ctx.database.sessions() as db, db.begin():
+            db.add(row)
+    return await advance(ctx, browser, row.id, response)
 
 
-async def _store_request(ctx: ServerContext, browser: BrowserSession, valid: AuthorizationRequest) -> str:
-    request_id = secrets.token_urlsafe(24)
+def _request_row(
+    ctx: ServerContext, browser: BrowserSession | None, valid: AuthorizationRequest
+) -> AuthorizationRequestRow:
+    """The pending request, kept server-side while the user logs in and consents (a session
+    started for it fills in `session_hash`)."""
     now = int(time.time())
-    row = AuthorizationRequestRow(
-        id=request_id,
-        session_hash=browser.id_hash,
+    return AuthorizationRequestRow(
+        id=secrets.token_urlsafe(24),
+        session_hash=browser.id_hash if browser is not None else "",
         client_id=valid.client_id,
         redirect_uri=valid.redirect_uri,
         scope=" ".join(valid.scope),
@@ -108,9 +114,6 @@ async def _store_request(ctx: ServerContext, browser: BrowserSession, valid: Aut
         created_at=now,
         expires_at=now + ctx.settings.session_idle_lifetime,
     )
-    async with ctx.database.sessions() as db, db.begin():
-        db.add(row)
-    return request_id
 
 
 async def pending_request(
