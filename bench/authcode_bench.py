@@ -140,20 +140,34 @@ async def drive(url: str, bodies: list[dict[str, str]], concurrency: int) -> tup
     return float(data["seconds"]), int(data["ok"]), int(data["bad"])
 
 
+def _code_body(client_id: str, code: str) -> dict[str, str]:
+    return {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": CALLBACK,
+        "client_id": client_id,
+        "code_verifier": VERIFIER,
+    }
+
+
+def _refresh_body(client_id: str, token: str) -> dict[str, str]:
+    return {"grant_type": "refresh_token", "refresh_token": token, "client_id": client_id}
+
+
+WARMUP = 40  # grants of each kind sent first and not measured: connections opened, statements prepared
+
+
 async def measure_grants(
     token_url: str, client_id: str, codes: list[str], refresh: list[str], concurrency: int
 ) -> dict[str, float]:
-    code_bodies = [
-        {
-            "grant_type": "authorization_code",
-            "code": c,
-            "redirect_uri": CALLBACK,
-            "client_id": client_id,
-            "code_verifier": VERIFIER,
-        }
-        for c in codes
-    ]
-    refresh_bodies = [{"grant_type": "refresh_token", "refresh_token": r, "client_id": client_id} for r in refresh]
+    """Rates of code exchanges and refresh grants, after WARMUP of each (not measured)."""
+    if codes:
+        await drive(token_url, [_code_body(client_id, c) for c in codes[:WARMUP]], concurrency)
+    if refresh:
+        await drive(token_url, [_refresh_body(client_id, r) for r in refresh[:WARMUP]], concurrency)
+    codes, refresh = codes[WARMUP:], refresh[WARMUP:]
+    code_bodies = [_code_body(client_id, c) for c in codes]
+    refresh_bodies = [_refresh_body(client_id, r) for r in refresh]
     rates = {"code_exchanges_per_s": 0.0, "refresh_grants_per_s": 0.0}
     if code_bodies:
         seconds, ok, _ = await drive(token_url, code_bodies, concurrency)
@@ -360,7 +374,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="authcode-bench-") as tmp:
         workdir = Path(tmp)
         # node-oidc-provider, in-memory adapter: one fresh process per phase (its LRU holds 1000 entries).
-        peer_count = min(args.count, 200)
+        peer_count = min(args.count, 200) + WARMUP
         minted: dict[str, list[str]] = {}
         rates: dict[str, float] = {}
         for mode in ("codes", "refresh"):
@@ -402,7 +416,7 @@ def main() -> int:
             server = start()
             try:
                 client_id = bastion_public_client(server)
-                codes, refresh = asyncio.run(seed_bastion(database_url_of(server), client_id, args.count))
+                codes, refresh = asyncio.run(seed_bastion(database_url_of(server), client_id, args.count + WARMUP))
                 results[name] = asyncio.run(
                     measure_grants(server.url + "/token", client_id, codes, refresh, args.concurrency)
                 )
