@@ -25,10 +25,10 @@ from bastion.server.endpoints.introspection import introspection_endpoint
 from bastion.server.endpoints.jwks import jwks_endpoint
 from bastion.server.endpoints.metadata import oauth_metadata_endpoint, openid_configuration_endpoint
 from bastion.server.endpoints.revocation import revocation_endpoint, revocation_list_endpoint
-from bastion.server.endpoints.token import token_endpoint
-from bastion.server.limits import RateLimited, ServerLimits, build_limiter, rate_limited_response
+from bastion.server.endpoints.token import TokenRouteMiddleware, token_endpoint
+from bastion.server.limits import RateLimited, ServerLimits, build_limiter
 from bastion.server.limits import middleware as limit_middleware
-from bastion.server.responses import RequestContextMiddleware, json_response, oauth_error_handler
+from bastion.server.responses import RequestContextMiddleware, json_response, oauth_error_handler, rate_limited_json
 from bastion.store import Database
 
 
@@ -43,12 +43,7 @@ async def metrics_endpoint(request: Request) -> Response:
 async def rate_limited_handler(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, RateLimited):  # pragma: no cover - registered for RateLimited only
         raise exc
-    status, headers, body = rate_limited_response(exc)
-    response = Response(body, status, media_type="application/json")
-    for name, value in headers:
-        response.headers.append(name, value)
-    response.headers["cache-control"] = "no-store"
-    return response
+    return rate_limited_json(exc)
 
 
 ROUTES = [
@@ -111,6 +106,8 @@ def create_app(settings: Settings, ctx: ServerContext | None = None) -> Starlett
             Middleware(RequestContextMiddleware),
             Middleware(CORSMiddleware),
             *limit_middleware(settings, limits.limiter),
+            # POST /token skips the router and the Request object; every other request passes.
+            Middleware(TokenRouteMiddleware),
         ],
         exception_handlers={OAuthError: oauth_error_handler, RateLimited: rate_limited_handler},
         lifespan=lifespan,

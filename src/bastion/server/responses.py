@@ -7,20 +7,33 @@ import secrets
 from typing import Any
 
 import structlog
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bastion.protocol.errors import InvalidClient, OAuthError
+from bastion.protocol.errors import InvalidClient, InvalidRequest, OAuthError
 from bastion.server.audit import bind_request
+from bastion.server.limits import RateLimited, rate_limited_response
 
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 MAX_BODY = 64 * 1024
+# What `json.dumps(body, separators=(",", ":"))` writes, without building an encoder per call.
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+# The headers `json_response(body, headers=NO_STORE)` sends, in Starlette's order, but the length.
+_NO_STORE_JSON_HEAD = [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
+_JSON_TYPE = (b"content-type", b"application/json")
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    content = json.dumps(body, separators=(",", ":")).encode()
-    return Response(content, status, headers=headers, media_type="application/json")
+    return Response(_ENCODE(body).encode(), status, headers=headers, media_type="application/json")
+
+
+async def send_no_store_json(send: Send, body: Any) -> None:
+    """Send what `json_response(body, headers=NO_STORE)` would, as the two ASGI messages directly."""
+    content = _ENCODE(body).encode()
+    headers = [*_NO_STORE_JSON_HEAD, (b"content-length", str(len(content)).encode()), _JSON_TYPE]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
 
 
 def error_response(exc: OAuthError) -> Response:
@@ -35,17 +48,30 @@ def error_response(exc: OAuthError) -> Response:
     return json_response(body, exc.status_code, headers)
 
 
-async def oauth_error_handler(request: Request, exc: Exception) -> Response:
-    if not isinstance(exc, OAuthError):  # pragma: no cover - registered for OAuthError only
-        raise exc
+def logged_error_response(exc: OAuthError) -> Response:
+    """The error's response, after logging its private detail (the handler of every OAuthError)."""
     if exc.detail:
         structlog.get_logger("bastion").info("oauth_error", error=exc.error, detail=exc.detail)
     return error_response(exc)
 
 
-async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
-    from bastion.protocol.errors import InvalidRequest
+async def oauth_error_handler(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, OAuthError):  # pragma: no cover - registered for OAuthError only
+        raise exc
+    return logged_error_response(exc)
 
+
+def rate_limited_json(exc: RateLimited) -> Response:
+    """The limiter's 429 for a refusal raised inside an endpoint, never cached."""
+    status, headers, body = rate_limited_response(exc)
+    response = Response(body, status, media_type="application/json")
+    for name, value in headers:
+        response.headers.append(name, value)
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise InvalidRequest(f"request body larger than {limit} bytes")
@@ -55,6 +81,27 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
         if len(body) > limit:
             raise InvalidRequest(f"request body larger than {limit} bytes")
     return body
+
+
+async def receive_body(receive: Receive, declared: str | None, limit: int = MAX_BODY) -> bytes:
+    """`read_body` for a plain ASGI app: the same limits and errors, without a Request object.
+
+    `declared` is the first Content-Length header, as `request.headers.get` would return it.
+    """
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise InvalidRequest(f"request body larger than {limit} bytes")
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            chunk: bytes = message.get("body", b"")
+            body += chunk
+            if len(body) > limit:
+                raise InvalidRequest(f"request body larger than {limit} bytes")
+            if not message.get("more_body", False):
+                return body
+        elif message["type"] == "http.disconnect":
+            raise ClientDisconnect()
 
 
 class RequestContextMiddleware:

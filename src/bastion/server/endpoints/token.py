@@ -7,8 +7,9 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bastion.protocol.errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
+from bastion.protocol.errors import InvalidRequest, OAuthError, UnauthorizedClient, UnsupportedGrantType
 from bastion.protocol.rfc6749.params import check_content_type, parse_form, single
 from bastion.server.checks.client_auth import authenticate_client
 from bastion.server.clients import Client
@@ -17,7 +18,16 @@ from bastion.server.grants.authorization_code import authorization_code_grant
 from bastion.server.grants.client_credentials import client_credentials_grant
 from bastion.server.grants.device_code import device_code_grant
 from bastion.server.grants.refresh_token import refresh_token_grant
-from bastion.server.responses import NO_STORE, json_response, read_body
+from bastion.server.limits import RateLimited
+from bastion.server.responses import (
+    NO_STORE,
+    json_response,
+    logged_error_response,
+    rate_limited_json,
+    read_body,
+    receive_body,
+    send_no_store_json,
+)
 
 Grant = Callable[[ServerContext, Client, dict[str, list[str]]], Awaitable[dict[str, Any]]]
 
@@ -66,3 +76,54 @@ async def token_endpoint(request: Request) -> Response:
     client = await authenticate_client(ctx, request.headers.get("authorization"), params, source, request.scope["path"])
     check_grant_allowed(client, grant_type)
     return json_response(await grant(ctx, client, params), headers=NO_STORE)
+
+
+async def token_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """`token_endpoint` as a plain ASGI app: the same checks in the same order and the same
+    responses (the OAuthError and RateLimited handlers' included), without a Request object."""
+    content_type = authorization = declared = None
+    # The first of each header, as `request.headers.get` reads it (ASGI header names are lowercase).
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            content_type = content_type if content_type is not None else value.decode("latin-1")
+        elif name == b"authorization":
+            authorization = authorization if authorization is not None else value.decode("latin-1")
+        elif name == b"content-length":
+            declared = declared if declared is not None else value.decode("latin-1")
+    try:
+        ctx: ServerContext = scope["app"].state.ctx
+        check_content_type(content_type)
+        params = parse_form(await receive_body(receive, declared), repeatable=REPEATABLE)
+        grant_type, grant = select_grant(params)
+        client_address = scope.get("client")
+        source = client_address[0] if client_address else "unknown"
+        client = await authenticate_client(ctx, authorization, params, source, scope["path"])
+        check_grant_allowed(client, grant_type)
+        body = await grant(ctx, client, params)
+    except OAuthError as exc:
+        await logged_error_response(exc)(scope, receive, send)
+        return
+    except RateLimited as exc:
+        await rate_limited_json(exc)(scope, receive, send)
+        return
+    await send_no_store_json(send, body)
+
+
+class TokenRouteMiddleware:
+    """Serves POST /token with `token_app` in front of the router (the innermost user middleware,
+    so request context, CORS and rate limiting wrap it as they wrap every route)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # With a root_path the router strips it before matching; that rare case keeps the router.
+        if (
+            scope["type"] == "http"
+            and scope["path"] == "/token"
+            and scope["method"] == "POST"
+            and not scope.get("root_path")
+        ):
+            await token_app(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
