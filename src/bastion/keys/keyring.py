@@ -84,6 +84,9 @@ class KeyRing:
         self._jwks_body: bytes = b'{"keys":[]}'
         self._jwks_for: tuple[str, ...] = ()
         self._loading: tuple[float, asyncio.Future[None]] | None = None
+        # alg -> (second, schedule list, answer): the active key changes at most once a second
+        # or when the schedule is reloaded, so within a second one answer serves every request.
+        self._signing: dict[str, tuple[int, list[KeySchedule], SigningKey | None]] = {}
 
     async def refresh(self, *, force: bool = False) -> None:
         now = time.monotonic()
@@ -117,14 +120,21 @@ class KeyRing:
 
     async def signing_key(self, alg: str) -> SigningKey | None:
         await self.refresh()
-        schedule = active_schedule(self._keys, alg, int(time.time()))
+        now = int(time.time())
+        keys = self._keys
+        cached = self._signing.get(alg)
+        if cached is not None and cached[0] == now and cached[1] is keys:
+            return cached[2]
+        schedule = active_schedule(keys, alg, now)
         if schedule is None:
             return None
         key = self._private.get(schedule.kid)
         if key is None:
             key = await self._load_private(schedule.kid)
             self._private[schedule.kid] = key
-        return SigningKey(schedule.kid, schedule.alg, key)
+        signing = SigningKey(schedule.kid, schedule.alg, key)
+        self._signing[alg] = (now, keys, signing)
+        return signing
 
     async def published_keys(self) -> list[KeySchedule]:
         await self.refresh()

@@ -20,6 +20,8 @@ import structlog
 from structlog.typing import EventDict, WrappedLogger
 
 _configured = False
+# `json.dumps(record, separators=(",", ":"), default=str)`, without an encoder built per event.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), default=str).encode
 _REQUEST: ContextVar[dict[str, Any]] = ContextVar("bastion_request", default={})  # noqa: B039 - never mutated
 
 
@@ -65,7 +67,7 @@ def audit(event: str, **fields: Any) -> None:
     """Write one security event as a JSON line on stderr, with the request id and source."""
     record = {"audit": True, **fields, "event": event, **_REQUEST.get(), "level": "info"}
     record["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    sys.stderr.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+    sys.stderr.write(_ENCODE(record) + "\n")
 
 
 log = structlog.get_logger("bastion")

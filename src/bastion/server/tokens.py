@@ -2,16 +2,61 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
+import warnings
 from typing import Any
 
 import jwt
+from jwt import InsecureKeyLengthWarning
+from jwt.algorithms import Algorithm
+from jwt.utils import base64url_encode
 
+from bastion.keys import SigningKey
 from bastion.protocol.errors import ServerError
 from bastion.protocol.rfc9068 import ACCESS_TOKEN_TYP, AccessTokenClaims, access_token_header
 from bastion.server.clients import Client
 from bastion.server.context import ServerContext
+
+# PyJWT's payload encoding (`json.dumps(payload, separators=(",", ":"))`), built once.
+_ENCODE_CLAIMS = json.JSONEncoder(separators=(",", ":")).encode
+
+
+class AccessTokenSigner:
+    """One signing key made ready for access tokens: the JOSE header encoded once and the key
+    prepared once by PyJWT's algorithm object, which signs (the crypto stays PyJWT's and
+    cryptography's). The tokens are byte for byte what `jwt.encode` makes with
+    `headers=access_token_header(kid)`: same header (sorted keys), same payload JSON."""
+
+    def __init__(self, key: SigningKey) -> None:
+        self.private_key = key.private_key
+        header: dict[str, Any] = {"typ": "JWT", "alg": key.alg, **access_token_header(key.kid)}
+        encoded = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
+        self._prefix = base64url_encode(encoded) + b"."
+        self._algorithm: Algorithm = jwt.get_algorithm_by_name(key.alg)
+        self._key = self._algorithm.prepare_key(key.private_key)
+        short = self._algorithm.check_key_length(self._key)
+        if short:  # as `jwt.encode` warns (once per key here rather than once per token)
+            warnings.warn(short, InsecureKeyLengthWarning, stacklevel=2)
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        signing_input = self._prefix + base64url_encode(_ENCODE_CLAIMS(claims).encode())
+        signature = self._algorithm.sign(signing_input, self._key)
+        return (signing_input + b"." + base64url_encode(signature)).decode()
+
+
+_SIGNERS: dict[str, AccessTokenSigner] = {}
+
+
+def access_token_signer(key: SigningKey) -> AccessTokenSigner:
+    """The signer of `key`, made once per key (per kid, and again if the kid's key object changes)."""
+    signer = _SIGNERS.get(key.kid)
+    if signer is None or signer.private_key is not key.private_key:
+        if len(_SIGNERS) > 64:
+            _SIGNERS.clear()
+        signer = _SIGNERS[key.kid] = AccessTokenSigner(key)
+    return signer
 
 
 async def issue_access_token(
@@ -40,7 +85,7 @@ async def issue_access_token(
         scope=scope,
         extra=extra or {},
     )
-    token = jwt.encode(claims.as_dict(), key.private_key, algorithm=key.alg, headers=access_token_header(key.kid))
+    token = access_token_signer(key).sign(claims.as_dict())
     return token, lifetime, claims
 
 
