@@ -275,3 +275,40 @@ async def test_client_can_require_mfa_with_acr_values(browser, http, spa, make_u
     claims = jwt.decode(tokens["id_token"], options={"verify_signature": False})
     assert claims["acr"] == "urn:bastion:acr:mfa"
     assert claims["amr"] == ["pwd", "otp", "mfa"]
+
+
+async def test_two_tabs_approving_at_once_both_get_codes(http, spa, make_user, ctx, settings):
+    """Consent approved in two tabs at the same moment: both requests finish with a code and the
+    consent holds the union of the scopes (no duplicate-key error from the second approval)."""
+    import asyncio
+
+    import httpx
+
+    from bastion.server import create_app
+    from bastion.store import flows
+    from tests.server._people import BROWSER_BASE, hidden_fields
+
+    user = await make_user()
+    app = create_app(settings, ctx)
+    tabs = []
+    for scope in ("openid profile", "openid email"):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50001))
+        tab = httpx.AsyncClient(transport=transport, base_url=BROWSER_BASE)
+        _verifier, challenge = pkce()
+        page = await follow(tab, await tab.get("/authorize", params=authorize_params(spa, challenge, scope=scope)))
+        page = await submit(tab, page, "/login", username=user.username, password=user.password)
+        assert 'action="/consent"' in page.text
+        tabs.append((tab, page))
+
+    async def approve(tab: httpx.AsyncClient, page: httpx.Response) -> httpx.Response:
+        return await tab.post("/consent", data={**hidden_fields(page.text), "decision": "approve"})
+
+    answers = await asyncio.gather(*(approve(tab, page) for tab, page in tabs))
+    for tab, _ in tabs:
+        await tab.aclose()
+
+    assert [a.status_code for a in answers] == [303, 303]
+    assert all("code=" in a.headers["location"] for a in answers)
+    async with ctx.database.reads() as db:
+        granted = await flows.get_user_and_consent(db, user.sub, spa["client_id"])
+    assert granted[1] == {"openid", "profile", "email"}

@@ -8,6 +8,8 @@ token endpoint's own statements for that live in `store.grants`.
 from __future__ import annotations
 
 from sqlalchemy import and_, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bastion.store.models import (
@@ -110,12 +112,23 @@ async def get_user_and_consent(
 
 
 async def grant_consent(session: AsyncSession, sub: str, client_id: str, scopes: tuple[str, ...], now: int) -> None:
-    row = await session.get(ConsentRow, (sub, client_id))
-    if row is None:
-        session.add(ConsentRow(sub=sub, client_id=client_id, scopes=" ".join(scopes), granted_at=now))
+    """Add `scopes` to what the user has granted the client. Two approvals at once (two tabs) both
+    succeed: the first creates the row, the second merges into it, never a duplicate-key error."""
+    values = {"sub": sub, "client_id": client_id, "scopes": " ".join(scopes), "granted_at": now}
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    created = await session.execute(insert(ConsentRow).values(values).on_conflict_do_nothing())
+    if _count(created) == 1:
         return
-    merged = dict.fromkeys([*row.scopes.split(), *scopes])
-    row.scopes = " ".join(merged)
+    # The row exists: lock it (PostgreSQL; SQLite holds the write lock already) and merge.
+    row = (
+        await session.execute(
+            select(ConsentRow)
+            .where(ConsentRow.sub == sub, ConsentRow.client_id == client_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+    row.scopes = " ".join(dict.fromkeys([*row.scopes.split(), *scopes]))
     row.granted_at = now
 
 
