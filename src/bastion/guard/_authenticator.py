@@ -126,7 +126,7 @@ class Authenticator:
         # Token string -> (Principal, exp, jti) for the hot path: one dict lookup instead of the
         # validator's lookup plus a new Principal per request. Same bound and lifetime rules as
         # its cache; exp and jti are copied out so that a hit reads no attribute chains.
-        self._principals: dict[str, tuple[Principal, int, str | None]] = {}
+        self._principals: dict[str, tuple[Principal, float, str | None]] = {}
         self._principals_max = cache_size
         self._revoked = self.denylist.ids
         self.denylist.on_revoke(self._forget_jti)
@@ -236,15 +236,16 @@ class Authenticator:
         if self._principals_max > 0:
             if len(self._principals) >= self._principals_max:
                 del self._principals[next(iter(self._principals))]
-            self._principals[token] = (principal, access.expires_at, access.jti)
+            # exp as a float: the clock gives floats, and float < float is the cheap comparison.
+            self._principals[token] = (principal, float(access.expires_at), access.jti)
         return principal
 
     def cached(self, token: str) -> Principal | None:
         """The principal of a token verified before, still unexpired and not revoked."""
-        known = self._principals.get(token)
-        if known is None:
+        try:
+            principal, expires_at, jti = self._principals[token]
+        except KeyError:
             return None
-        principal, expires_at, jti = known
         now = self.clock()
         # Valid until exp, never past a revocation (revocations also evict, see _forget_jti).
         if now < expires_at and jti not in self._revoked:

@@ -68,14 +68,14 @@ def read_credentials(
     authorization: bytes | None = None
     api_key: bytes | None = None
     count = 0
+    wanted = (b"authorization", api_key_header)
     for name, value in headers:
         # ASGI servers should lowercase header names but need not: compare case-insensitively.
-        lowered = name.lower()
-        if lowered == b"authorization":
-            authorization = value
-            count += 1
-        elif lowered == api_key_header:
-            api_key = value
+        if name.lower() in wanted:
+            if name.lower() == b"authorization":
+                authorization = value
+            else:
+                api_key = value
             count += 1
     # RFC 6750 §2.3 tokens are refused: a query token is ignored, and alongside a header it
     # is a second method, which RFC 6750 §2 forbids.
@@ -96,18 +96,18 @@ def read_credentials(
         return None, key
     if authorization is None:
         raise MissingCredentials(detail="query token" if query_token else "no credentials")
-    header = authorization.decode("latin-1").strip()
-    if header.startswith("Bearer "):
-        # The common spelling, without the partition and lower() below (same result).
-        token = header[7:]
+    if authorization[:7] == b"Bearer ":
+        # The common spelling: the same token as the general case below gives, with one
+        # string built instead of three.
+        token = authorization[7:].decode("latin-1").rstrip().lstrip(" ")
     else:
-        scheme, _, token = header.partition(" ")
+        scheme, _, token = authorization.decode("latin-1").strip().partition(" ")
         scheme = scheme.lower()
         if scheme == "basic":
             raise BasicNotAccepted(detail="basic auth")
         if scheme != "bearer":
             raise MissingCredentials(detail=f"unsupported scheme {scheme!r}")
-    token = token.lstrip(" ")
+        token = token.lstrip(" ")
     if not token or " " in token or "\t" in token:
         raise InvalidToken("malformed Authorization header")
     return token, None

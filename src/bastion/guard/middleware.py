@@ -76,10 +76,12 @@ class GuardMiddleware:
         self.rules = list(rules)
         self._compiled = [(rule, rule.compiled()) for rule in self.rules]
         # Templates without parameters are matched by one dict lookup (first rule wins).
+        # HEAD is checked as GET: its key holds the GET rule (a rule for HEAD alone is never used).
         self._exact: dict[tuple[str, str], RouteRule] = {}
         for rule in reversed(self.rules):
             if "{" not in rule.path:
-                self._exact.update({(m, rule.path): rule for m in rule.methods})
+                self._exact.update({(m, rule.path): rule for m in rule.methods if m != "HEAD"})
+        self._exact.update({("HEAD", p): rule for (m, p), rule in list(self._exact.items()) if m == "GET"})
         # (method, path) -> the rule its templates matched, so that a hot path with parameters
         # runs no regular expression. Bounded (oldest out first): random paths cannot grow it,
         # and paths that match no rule are never stored.
@@ -87,6 +89,9 @@ class GuardMiddleware:
         self._matched_max = match_cache_size
 
     def _match(self, method: str, path: str) -> RouteRule | None:
+        """The first rule whose template matches; HEAD is checked as GET."""
+        if method == "HEAD":
+            method = "GET"
         key = (method, path)
         exact = self._exact.get(key)
         if exact is not None:
@@ -112,26 +117,27 @@ class GuardMiddleware:
             return
         method = scope["method"]
         path = scope["path"]
-        rule = self._match("GET" if method == "HEAD" else method, path)
-        state = scope.get("state")
+        rule = self._exact.get((method, path)) or self._match(method, path)
         try:
             if rule is None:
                 # Deny by default: a path with no rule is answered as missing.
                 raise NotFound(detail="no rule for this route")
-            headers = scope["headers"]
-            query_string = scope.get("query_string", b"")
-            request_id = state.get("request_id") if state is not None else None
             # A token verified before is decided here without a coroutine; anything else
             # (and every refusal but a cached token's authorization) goes through `check`.
-            principal = self.guard.check_cached(rule.requirement, headers, query_string, (method, path), request_id)
+            principal = self.guard.check_cached(rule.requirement, scope)
             if principal is None:
                 principal = await self.guard.check(
-                    rule.requirement, headers, query_string, target=(method, path), request_id=request_id
+                    rule.requirement,
+                    scope["headers"],
+                    scope.get("query_string", b""),
+                    target=(method, path),
+                    request_id=scope.get("state", {}).get("request_id"),
                 )
         except GuardError as error:
             log.info("guard refused %s %s: %s", method, path, error.detail)
             await send_error(self.guard.render(error), send)
             return
+        state = scope.get("state")
         if state is None:
             scope["state"] = {"principal": principal}
         else:
