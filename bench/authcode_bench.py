@@ -13,9 +13,9 @@ node-oidc-provider; and complete browser logins per second at production Argon2i
    (development mode) and, with `--postgres`, on PostgreSQL; oidc-provider on its in-memory adapter. Ratios are printed;
    the target is >= 1.0x on PostgreSQL.
 2. Logins/s: authorize, login form (Argon2id m=19 MiB, t=2, p=1), consent (prompt=consent) and
-   code exchange, by `--concurrency` virtual browsers (each keeping its connection, as browsers
-   do) on one Bastion worker, for `--login-seconds`, on SQLite and (with `--postgres`) on
-   PostgreSQL. Target >= 30/s (Keycloak publishes 15 per vCPU).
+   code exchange, by `--concurrency` virtual browsers (Node, `bench/node/logins.mjs`, over
+   keep-alive connections as browsers do) on one Bastion worker, for `--login-seconds`, on
+   SQLite and (with `--postgres`) on PostgreSQL. Target >= 30/s (Keycloak publishes 15 per vCPU).
 3. While those logins saturate the hashing pool, the client_credentials token endpoint's latency
    is sampled and compared with its latency at rest: hashing runs off the event loop.
 """
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import secrets
 import statistics
 import subprocess
@@ -33,7 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 from _harness import NODE_DIR, Bastion, bastion_env, ensure_node_packages, free_port, start_bastion, start_node, stop
@@ -243,56 +242,6 @@ def database_url_of(server: Bastion) -> str:
 # Logins
 
 
-async def one_login(http: httpx.AsyncClient, client_id: str, username: str) -> bool:
-    """One complete login by a browser that keeps its connection open (as browsers do) but
-    starts without a session, so every login runs every step."""
-    verifier = secrets.token_urlsafe(48)
-    params = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": CALLBACK,
-        "scope": "openid",
-        "state": "s",
-        "nonce": "n",
-        "code_challenge": s256_challenge(verifier),
-        "code_challenge_method": "S256",
-        "prompt": "consent",
-    }
-    cookie: dict[str, str] = {}
-    base = str(http.base_url)
-    http.cookies.clear()
-
-    async def go(method: str, url: str, data: dict[str, str] | None = None) -> httpx.Response:
-        headers = {"cookie": f"__Host-bastion-session={cookie['v']}"} if cookie else {}
-        response = await http.request(method, url, data=data, headers=headers, params=None)
-        for value in response.headers.get_list("set-cookie"):
-            name, _, rest = value.partition("=")
-            if name == "__Host-bastion-session":
-                cookie["v"] = rest.split(";", 1)[0]
-        if response.status_code == 303 and response.headers["location"].startswith("/"):
-            return await go("GET", urljoin(base, response.headers["location"]))
-        return response
-
-    def fields(page: httpx.Response) -> dict[str, str]:
-        return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
-
-    page = await go("GET", "/authorize?" + str(httpx.QueryParams(params)))
-    page = await go("POST", "/login", {**fields(page), "username": username, "password": PASSWORD})
-    page = await go("POST", "/consent", {**fields(page), "decision": "approve"})
-    code = parse_qs(urlsplit(page.headers.get("location", "")).query).get("code", [""])[0]
-    token = await http.post(
-        "/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": CALLBACK,
-            "client_id": client_id,
-            "code_verifier": verifier,
-        },
-    )
-    return token.status_code == 200
-
-
 async def token_latencies(base: str, auth: tuple[str, str], seconds: float) -> list[float]:
     samples = []
     async with httpx.AsyncClient(base_url=base, timeout=60) as http:
@@ -320,19 +269,6 @@ async def logins(
             ).stdout
         )
     )
-    done = failed = 0
-    deadline = time.perf_counter() + seconds
-
-    async def browser(index: int) -> None:
-        nonlocal done, failed
-        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
-            while time.perf_counter() < deadline:
-                if await one_login(http, client_id, users[index % len(users)]):
-                    done += 1
-                else:
-                    failed += 1
-
-    started = time.perf_counter()
     # The sampler runs in its own process: the login drivers' own CPU work must not delay it.
     sampler = asyncio.create_task(
         asyncio.to_thread(
@@ -343,8 +279,28 @@ async def logins(
             check=True,
         )
     )
-    await asyncio.gather(*(browser(i) for i in range(concurrency)))
-    elapsed = time.perf_counter() - started
+    driver = await asyncio.to_thread(
+        subprocess.run,
+        [
+            "node",
+            "logins.mjs",
+            server.url,
+            client_id,
+            CALLBACK,
+            ",".join(users),
+            PASSWORD,
+            str(seconds),
+            str(concurrency),
+        ],
+        cwd=NODE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    outcome = json.loads(driver.stdout.strip().splitlines()[-1])
+    if outcome["failed"]:
+        print(f"  logins: {outcome['failed']} failed, first: {outcome['first_failure']}", file=sys.stderr)
+    done, failed, elapsed = int(outcome["done"]), int(outcome["failed"]), float(outcome["seconds"])
     busy = json.loads((await sampler).stdout)
     q = lambda xs, p: statistics.quantiles(xs, n=100)[p - 1] if len(xs) > 2 else float("nan")  # noqa: E731
     return {
