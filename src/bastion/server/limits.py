@@ -57,12 +57,18 @@ class ServerLimits:
         self.client_policies = [p for p in limiter.policies.values() if p.routes and "client_id" in p.key]
 
     async def check_client_auth(self, client_id: str | None, source: str) -> None:
-        pairs = [(ADDRESS_FAILURES, source)]
-        if client_id:
-            pairs.append((CLIENT_FAILURES, client_id))
-        decisions = [await self.limiter.check(name, key) for name, key in pairs if name in self.limiter.policies]
-        if decisions and not strictest(decisions).allowed:
-            raise RateLimited(decisions)
+        """Refuse before any credential is checked when failures from this address or for this
+        client are over the limit (peeks; nothing is counted). Every token request passes here."""
+        limiter = self.limiter
+        decisions = []
+        if ADDRESS_FAILURES in limiter.policies:
+            decisions.append(await limiter.check(ADDRESS_FAILURES, source))
+        if client_id and CLIENT_FAILURES in limiter.policies:
+            decisions.append(await limiter.check(CLIENT_FAILURES, client_id))
+        # strictest(decisions) is a refusal exactly when one of them is.
+        for decision in decisions:
+            if not decision.allowed:
+                raise RateLimited(decisions)
 
     async def record_client_auth_failure(self, client_id: str | None, source: str) -> None:
         pairs = [(ADDRESS_FAILURES, source)]

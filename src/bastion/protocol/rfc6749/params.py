@@ -6,7 +6,7 @@ RFC 6749 §3.1/§3.2: "Request and response parameters MUST NOT be included more
 from __future__ import annotations
 
 from collections.abc import Collection
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 from bastion.protocol.errors import InvalidRequest
 
@@ -23,15 +23,32 @@ def check_content_type(content_type: str | None) -> None:
 def parse_form(body: bytes, *, repeatable: Collection[str] = ()) -> dict[str, list[str]]:
     """Parse a form body into name -> values, refusing repeats outside `repeatable`.
 
+    The fields are what `parse_qsl(text, keep_blank_values=True, strict_parsing=True)` returns
+    (and the same ValueError text is the detail of a malformed field); only fields that hold a
+    `+` or a `%` go through unquoting.
+
     Raises:
         InvalidRequest: the body is not valid UTF-8 form encoding, or a parameter repeats.
     """
     try:
         text = body.decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except UnicodeDecodeError as exc:
         raise InvalidRequest("the request body is not valid form encoding", detail=str(exc)) from exc
     params: dict[str, list[str]] = {}
+    if not text:
+        return params
+    pairs = []
+    for field in text.split("&"):
+        name, equals, value = field.partition("=")
+        if not equals:
+            detail = f"bad query field: {field!r}"
+            raise InvalidRequest("the request body is not valid form encoding", detail=detail)
+        if "+" in name or "%" in name:
+            name = unquote(name.replace("+", " "), errors="replace")
+        if "+" in value or "%" in value:
+            value = unquote(value.replace("+", " "), errors="replace")
+        pairs.append((name, value))
+    # Repeats are judged once the whole body has parsed, as before: a malformed field anywhere wins.
     for name, value in pairs:
         values = params.setdefault(name, [])
         if values and name not in repeatable:
