@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import json.encoder
 import logging
 import sys
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -20,8 +22,41 @@ import structlog
 from structlog.typing import EventDict, WrappedLogger
 
 _configured = False
-# `json.dumps(record, separators=(",", ":"), default=str)`, without an encoder built per event.
-_ENCODE = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
+def compact_json(default: Callable[[Any], Any] | None = None) -> Callable[[Any], str]:
+    """A function returning `json.dumps(obj, separators=(",", ":"), default=default)`, character
+    for character, for the acyclic dicts of the hot path.
+
+    `json.dumps` with any non-default argument builds a JSONEncoder per call, and that builds its
+    C encoder per call; here the C encoder (when the interpreter has it) is built once. It skips
+    only the circular-reference check (a cycle would end in RecursionError, not ValueError).
+    """
+    encoder = json.JSONEncoder(separators=(",", ":"), default=default)
+    make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if make_encoder is None:  # pragma: no cover - CPython ships the C accelerator
+        return encoder.encode
+    # The positional arguments of JSONEncoder.iterencode's own c_make_encoder call, in its order.
+    iterencode = make_encoder(
+        None,  # markers: no circular-reference check
+        encoder.default,
+        json.encoder.encode_basestring_ascii,  # ensure_ascii=True
+        None,  # indent
+        ":",
+        ",",
+        False,  # sort_keys
+        False,  # skipkeys
+        True,  # allow_nan
+    )
+
+    def encode(obj: Any) -> str:
+        return "".join(iterencode(obj, 0))
+
+    return encode
+
+
+# `json.dumps(record, separators=(",", ":"), default=str)`.
+_ENCODE = compact_json(default=str)
 _REQUEST: ContextVar[dict[str, Any]] = ContextVar("bastion_request", default={})  # noqa: B039 - never mutated
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import Any
 
@@ -12,13 +11,13 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bastion.protocol.errors import InvalidClient, InvalidRequest, OAuthError
-from bastion.server.audit import bind_request
+from bastion.server.audit import bind_request, compact_json
 from bastion.server.limits import RateLimited, rate_limited_response
 
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 MAX_BODY = 64 * 1024
 # What `json.dumps(body, separators=(",", ":"))` writes, without building an encoder per call.
-_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+_ENCODE = compact_json()
 # The headers `json_response(body, headers=NO_STORE)` sends, in Starlette's order, but the length.
 _NO_STORE_JSON_HEAD = [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
 _JSON_TYPE = (b"content-type", b"application/json")
