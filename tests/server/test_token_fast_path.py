@@ -9,17 +9,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given
+from hypothesis import strategies as st
+from jwt.utils import der_to_raw_signature
 
 from bastion.keys import SigningKey
 from bastion.keys.material import generate_private_key
+from bastion.protocol.errors import InvalidRequest
+from bastion.protocol.rfc6749.params import parse_form
 from bastion.protocol.rfc9068 import access_token_header
 from bastion.server import create_app
-from bastion.server.tokens import access_token_signer
+from bastion.server.audit import compact_json
+from bastion.server.tokens import access_token_signer, raw_ecdsa_signature
 
 pytestmark = pytest.mark.anyio
 
@@ -107,3 +117,60 @@ def test_signer_makes_what_jwt_encode_makes(alg):
     assert token.rsplit(".", 1)[0] == expected.rsplit(".", 1)[0]
     assert jwt.decode(token, key.private_key.public_key(), algorithms=[alg], audience="a") == claims
     assert json.loads(jwt.utils.base64url_decode(token.split(".")[0])) == {"alg": alg, "kid": "kid-1", "typ": "at+jwt"}
+
+
+@pytest.mark.parametrize("curve", [ec.SECP256R1(), ec.SECP384R1(), ec.SECP521R1()], ids=lambda c: c.name)
+def test_raw_ecdsa_signature_is_pyjwts(curve):
+    """R || S is what PyJWT's der_to_raw_signature makes of the same DER signature."""
+    key = ec.generate_private_key(curve)
+    for message in (b"a", b"b", b"c", b"d"):
+        der = key.sign(message, ec.ECDSA(hashes.SHA256()))
+        assert raw_ecdsa_signature(der, (curve.key_size + 7) // 8) == der_to_raw_signature(der, curve)
+
+
+def _parse_qsl_form(body: bytes) -> tuple[str, ...]:
+    """The previous parse_form: parse_qsl, then repeats (only `resource` may repeat)."""
+    try:
+        text = body.decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return ("error", "the request body is not valid form encoding", str(exc))
+    params: dict[str, list[str]] = {}
+    for name, value in pairs:
+        values = params.setdefault(name, [])
+        if values and name != "resource":
+            return ("error", f"parameter {name} is repeated", "None")
+        values.append(value)
+    return ("ok", json.dumps(params))
+
+
+FORM_PIECES = st.sampled_from(
+    ["a", "b", "=", "&", "+", "%", "%2", "%20", "%e9", "%C3%A9", "%ZZ", "resource", "é", "\xff"]
+)
+
+
+@given(st.lists(FORM_PIECES, max_size=16).map("".join), st.booleans())
+def test_parse_form_matches_parse_qsl(text, latin1):
+    """Fields, errors and error details are those of parse_qsl with strict parsing, repeats judged after."""
+    body = text.encode("latin-1", "replace") if latin1 else text.encode()
+    try:
+        got: tuple[str, ...] = ("ok", json.dumps(parse_form(body, repeatable={"resource"})))
+    except InvalidRequest as exc:
+        got = ("error", exc.description, str(exc.detail))
+
+    assert got == _parse_qsl_form(body)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": 1, "b": [True, None, 1.5, 'é\u2028"x'], "c": {"d": float("inf")}},
+        {"when": datetime(2026, 1, 1)},
+        "plain",
+        [],
+    ],
+    ids=["nested", "default", "string", "list"],
+)
+def test_compact_json_is_json_dumps(value):
+    """compact_json(default=str) writes what json.dumps(separators=(",", ":"), default=str) writes."""
+    assert compact_json(default=str)(value) == json.dumps(value, separators=(",", ":"), default=str)

@@ -9,25 +9,38 @@ import warnings
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePrivateKey
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from jwt import InsecureKeyLengthWarning
-from jwt.algorithms import Algorithm
+from jwt.algorithms import Algorithm, ECAlgorithm
 from jwt.utils import base64url_encode
 
 from bastion.keys import SigningKey
 from bastion.protocol.errors import ServerError
 from bastion.protocol.rfc9068 import ACCESS_TOKEN_TYP, AccessTokenClaims, access_token_header
+from bastion.server.audit import compact_json
 from bastion.server.clients import Client
 from bastion.server.context import ServerContext
 
 # PyJWT's payload encoding (`json.dumps(payload, separators=(",", ":"))`), built once.
-_ENCODE_CLAIMS = json.JSONEncoder(separators=(",", ":")).encode
+_ENCODE_CLAIMS = compact_json()
+
+
+def raw_ecdsa_signature(der: bytes, size: int) -> bytes:
+    """RFC 7518 §3.4: a JWS ECDSA signature is R || S, each `size` bytes, big-endian (what
+    PyJWT's der_to_raw_signature makes of cryptography's DER signature)."""
+    r, s = decode_dss_signature(der)
+    return r.to_bytes(size, "big") + s.to_bytes(size, "big")
 
 
 class AccessTokenSigner:
     """One signing key made ready for access tokens: the JOSE header encoded once and the key
-    prepared once by PyJWT's algorithm object, which signs (the crypto stays PyJWT's and
-    cryptography's). The tokens are byte for byte what `jwt.encode` makes with
-    `headers=access_token_header(kid)`: same header (sorted keys), same payload JSON."""
+    prepared once by PyJWT's algorithm object. The tokens are byte for byte what `jwt.encode`
+    makes with `headers=access_token_header(kid)`: same header (sorted keys), same payload JSON.
+
+    The signature is cryptography's: through the algorithm object for RSA, and for ECDSA with
+    the algorithm's hash and one ECDSA instance, converted to R || S as PyJWT converts it.
+    """
 
     def __init__(self, key: SigningKey) -> None:
         self.private_key = key.private_key
@@ -39,10 +52,18 @@ class AccessTokenSigner:
         short = self._algorithm.check_key_length(self._key)
         if short:  # as `jwt.encode` warns (once per key here rather than once per token)
             warnings.warn(short, InsecureKeyLengthWarning, stacklevel=2)
+        self._ecdsa: ECDSA | None = None
+        self._size = 0
+        if isinstance(self._algorithm, ECAlgorithm) and isinstance(self._key, EllipticCurvePrivateKey):
+            self._ecdsa = ECDSA(self._algorithm.hash_alg())
+            self._size = (self._key.curve.key_size + 7) // 8
 
     def sign(self, claims: dict[str, Any]) -> str:
         signing_input = self._prefix + base64url_encode(_ENCODE_CLAIMS(claims).encode())
-        signature = self._algorithm.sign(signing_input, self._key)
+        if self._ecdsa is not None and isinstance(self._key, EllipticCurvePrivateKey):
+            signature = raw_ecdsa_signature(self._key.sign(signing_input, self._ecdsa), self._size)
+        else:
+            signature = self._algorithm.sign(signing_input, self._key)
         return (signing_input + b"." + base64url_encode(signature)).decode()
 
 
