@@ -9,7 +9,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bastion.guard import BearerTokenValidator, GuardError, InvalidToken, TrustedIssuer, keyset_from_jwks
+from bastion.guard import (
+    BearerTokenValidator,
+    Credentials,
+    GuardError,
+    InvalidRequest,
+    InvalidToken,
+    TrustedIssuer,
+    keyset_from_jwks,
+)
 from bastion.guard._http import extract_credentials
 from bastion.guard._jose import parse_compact
 from bastion.guard.body import json_depth
@@ -66,3 +74,40 @@ def test_json_depth_matches_structure(value: object) -> None:
         return 0
 
     assert json_depth(json.dumps(value).encode()) == depth(value)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        pytest.param([(b"Authorization", b"Bearer abc")], Credentials(bearer="abc"), id="capitalised"),
+        pytest.param([(b"AUTHORIZATION", b"Bearer abc")], Credentials(bearer="abc"), id="upper-case"),
+        pytest.param([(b"X-Api-Key", b"k1")], Credentials(api_key="k1"), id="api-key-capitalised"),
+        pytest.param(
+            [(b"cache-control", b"no-cache"), (b"authorization", b"Bearer abc")],
+            Credentials(bearer="abc"),
+            id="other-13-byte-name",
+        ),
+        pytest.param([(b"authorization", b"Bearer  abc ")], Credentials(bearer="abc"), id="extra-spaces"),
+        pytest.param([(b"authorization", b"bEaReR abc")], Credentials(bearer="abc"), id="scheme-any-case"),
+    ],
+)
+def test_extract_credentials_header_names_are_case_insensitive(
+    headers: list[tuple[bytes, bytes]], expected: Credentials
+) -> None:
+    """Header names and the scheme match in any case; other headers of the same length are ignored."""
+    assert extract_credentials(headers, b"", b"x-api-key") == expected
+
+
+@pytest.mark.parametrize(
+    ("headers", "error"),
+    [
+        pytest.param([(b"authorization", b"Bearer a"), (b"Authorization", b"Bearer b")], InvalidRequest, id="two"),
+        pytest.param([(b"AUTHORIZATION", b"Bearer a"), (b"X-API-KEY", b"k")], InvalidRequest, id="token-and-key"),
+        pytest.param([(b"authorization", b"Bearer \tabc")], InvalidToken, id="tab-after-scheme"),
+        pytest.param([(b"authorization", b"Bearer ")], InvalidToken, id="empty-token"),
+    ],
+)
+def test_extract_credentials_refuses_in_any_case(headers: list[tuple[bytes, bytes]], error: type[GuardError]) -> None:
+    """Two credentials, whatever the case of their names, and malformed Bearer values are refused."""
+    with pytest.raises(error):
+        extract_credentials(headers, b"", b"x-api-key")

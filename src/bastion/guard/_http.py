@@ -68,15 +68,19 @@ def read_credentials(
     authorization: bytes | None = None
     api_key: bytes | None = None
     count = 0
-    wanted = (b"authorization", api_key_header)
+    # ASGI servers should lowercase header names but need not: compare case-insensitively.
+    # bytes.lower() keeps the length, so only names as long as one of ours are lowered (a
+    # len() costs far less than a lower(), which builds a new bytes object per header).
+    sizes = (13, len(api_key_header))  # 13 == len(b"authorization")
     for name, value in headers:
-        # ASGI servers should lowercase header names but need not: compare case-insensitively.
-        if name.lower() in wanted:
-            if name.lower() == b"authorization":
+        if len(name) in sizes:
+            lowered = name.lower()
+            if lowered == b"authorization":
                 authorization = value
-            else:
+                count += 1
+            elif lowered == api_key_header:
                 api_key = value
-            count += 1
+                count += 1
     # RFC 6750 §2.3 tokens are refused: a query token is ignored, and alongside a header it
     # is a second method, which RFC 6750 §2 forbids.
     query_token = False
