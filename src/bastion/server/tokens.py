@@ -6,6 +6,7 @@ import json
 import secrets
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import jwt
@@ -52,19 +53,28 @@ class AccessTokenSigner:
         short = self._algorithm.check_key_length(self._key)
         if short:  # as `jwt.encode` warns (once per key here rather than once per token)
             warnings.warn(short, InsecureKeyLengthWarning, stacklevel=2)
-        self._ecdsa: ECDSA | None = None
-        self._size = 0
-        if isinstance(self._algorithm, ECAlgorithm) and isinstance(self._key, EllipticCurvePrivateKey):
-            self._ecdsa = ECDSA(self._algorithm.hash_alg())
-            self._size = (self._key.curve.key_size + 7) // 8
+        self._signature = self._signature_function()
+
+    def _signature_function(self) -> Callable[[bytes], bytes]:
+        # Chosen once: an isinstance check against cryptography's key ABCs costs more per token
+        # than everything else here but the signature itself.
+        algorithm, key = self._algorithm, self._key
+        if isinstance(algorithm, ECAlgorithm) and isinstance(key, EllipticCurvePrivateKey):
+            ecdsa, size = ECDSA(algorithm.hash_alg()), (key.curve.key_size + 7) // 8
+
+            def ecdsa_signature(signing_input: bytes) -> bytes:
+                return raw_ecdsa_signature(key.sign(signing_input, ecdsa), size)
+
+            return ecdsa_signature
+
+        def signature(signing_input: bytes) -> bytes:
+            return algorithm.sign(signing_input, key)
+
+        return signature
 
     def sign(self, claims: dict[str, Any]) -> str:
         signing_input = self._prefix + base64url_encode(_ENCODE_CLAIMS(claims).encode())
-        if self._ecdsa is not None and isinstance(self._key, EllipticCurvePrivateKey):
-            signature = raw_ecdsa_signature(self._key.sign(signing_input, self._ecdsa), self._size)
-        else:
-            signature = self._algorithm.sign(signing_input, self._key)
-        return (signing_input + b"." + base64url_encode(signature)).decode()
+        return (signing_input + b"." + base64url_encode(self._signature(signing_input))).decode()
 
 
 _SIGNERS: dict[str, AccessTokenSigner] = {}
