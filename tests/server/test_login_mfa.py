@@ -285,7 +285,7 @@ async def test_two_tabs_approving_at_once_both_get_codes(http, spa, make_user, c
     import httpx
 
     from bastion.server import create_app
-    from bastion.store import flows
+    from bastion.store import lookups
     from tests.server._people import BROWSER_BASE, hidden_fields
 
     user = await make_user()
@@ -309,6 +309,5 @@ async def test_two_tabs_approving_at_once_both_get_codes(http, spa, make_user, c
 
     assert [a.status_code for a in answers] == [303, 303]
     assert all("code=" in a.headers["location"] for a in answers)
-    async with ctx.database.reads() as db:
-        granted = await flows.get_user_and_consent(db, user.sub, spa["client_id"])
+    granted = await lookups.user_and_consent(ctx.database, user.sub, spa["client_id"])
     assert granted[1] == {"openid", "profile", "email"}

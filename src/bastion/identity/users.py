@@ -19,7 +19,7 @@ from sqlalchemy import or_, select, update
 from bastion.identity import recovery
 from bastion.identity.passwords import PasswordHasher, check_password_policy
 from bastion.keys import KeyEncryptor
-from bastion.store import Database
+from bastion.store import Database, lookups
 from bastion.store.models import BrowserSessionRow, RecoveryCodeRow, RefreshTokenRow, UserRow
 
 # Roles whose holders must use a second factor.
@@ -138,15 +138,13 @@ async def create_user(database: Database, hasher: PasswordHasher, new: NewUser, 
 
 
 async def get_user(database: Database, sub: str) -> User | None:
-    async with database.reads() as session:
-        row = await session.get(UserRow, sub)
+    row = await lookups.user(database, sub)
     return None if row is None else User.from_row(row)
 
 
 async def find_user(database: Database, name: str) -> User | None:
     """By username, or by `sub` (the CLI accepts either)."""
-    async with database.reads() as session:
-        row = await session.scalar(select(UserRow).where(or_(UserRow.username == name, UserRow.sub == name)))
+    row = await lookups.user_by_name(database, name)
     return None if row is None else User.from_row(row)
 
 

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from bastion.identity import sessions
 from bastion.server.context import ServerContext
 from bastion.server.people import PeopleServices
-from bastion.store import flows
+from bastion.store import flows, lookups
 from bastion.store.models import AuthorizationRequestRow, BrowserSessionRow
 
 
@@ -50,9 +50,7 @@ async def load_session(ctx: ServerContext, request: Request) -> BrowserSession |
     id_hash = _cookie_hash(request)
     if id_hash is None:
         return None
-    async with ctx.database.reads() as db:
-        row = await flows.get_browser_session(db, id_hash)
-    return await _alive(ctx, row, int(time.time()))
+    return await _alive(ctx, await lookups.browser_session(ctx.database, id_hash), int(time.time()))
 
 
 async def load_session_and_request(
@@ -65,8 +63,7 @@ async def load_session_and_request(
     if not request_id:
         return await load_session(ctx, request), None
     now = int(time.time())
-    async with ctx.database.reads() as db:
-        row, pending = await flows.get_browser_session_and_request(db, id_hash, request_id, now)
+    row, pending = await lookups.browser_session_and_request(ctx.database, id_hash, request_id, now)
     browser = await _alive(ctx, row, now)
     return browser, pending if browser is not None else None
 

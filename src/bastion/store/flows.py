@@ -7,7 +7,7 @@ token endpoint's own statements for that live in `store.grants`.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +18,6 @@ from bastion.store.models import (
     BrowserSessionRow,
     ConsentRow,
     RefreshTokenRow,
-    UserRow,
 )
 
 
@@ -27,30 +26,6 @@ def _count(result: object) -> int:
 
 
 # Browser sessions
-
-
-async def get_browser_session(session: AsyncSession, id_hash: str) -> BrowserSessionRow | None:
-    return await session.get(BrowserSessionRow, id_hash)
-
-
-async def get_browser_session_and_request(
-    session: AsyncSession, id_hash: str, request_id: str, now: int
-) -> tuple[BrowserSessionRow | None, AuthorizationRequestRow | None]:
-    """The session and, if it belongs to it and is unexpired, its pending request: one round trip."""
-    found = (
-        await session.execute(
-            select(BrowserSessionRow, AuthorizationRequestRow)
-            .outerjoin(
-                AuthorizationRequestRow,
-                and_(AuthorizationRequestRow.id == request_id, AuthorizationRequestRow.session_hash == id_hash),
-            )
-            .where(BrowserSessionRow.id_hash == id_hash)
-        )
-    ).first()
-    if found is None:
-        return None, None
-    pending: AuthorizationRequestRow | None = found[1]
-    return found[0], pending if pending is not None and pending.expires_at > now else None
 
 
 async def touch_browser_session(session: AsyncSession, id_hash: str, now: int) -> None:
@@ -79,36 +54,11 @@ async def end_browser_session(session: AsyncSession, id_hash: str) -> None:
 # Pending authorization requests
 
 
-async def get_pending_request(
-    session: AsyncSession, request_id: str, session_hash: str, now: int
-) -> AuthorizationRequestRow | None:
-    row = await session.get(AuthorizationRequestRow, request_id)
-    if row is None or row.session_hash != session_hash or row.expires_at <= now:
-        return None
-    return row
-
-
 async def delete_pending_request(session: AsyncSession, request_id: str) -> None:
     await session.execute(delete(AuthorizationRequestRow).where(AuthorizationRequestRow.id == request_id))
 
 
 # Consents
-
-
-async def get_user_and_consent(
-    session: AsyncSession, sub: str, client_id: str
-) -> tuple[UserRow | None, frozenset[str]]:
-    """The user and the scopes they have granted the client: one round trip."""
-    found = (
-        await session.execute(
-            select(UserRow, ConsentRow.scopes)
-            .outerjoin(ConsentRow, and_(ConsentRow.sub == UserRow.sub, ConsentRow.client_id == client_id))
-            .where(UserRow.sub == sub)
-        )
-    ).first()
-    if found is None:
-        return None, frozenset()
-    return found[0], frozenset((found[1] or "").split())
 
 
 async def grant_consent(session: AsyncSession, sub: str, client_id: str, scopes: tuple[str, ...], now: int) -> None:

@@ -36,7 +36,7 @@ from bastion.server.context import ServerContext
 from bastion.server.issuance import acr_for, token_hash
 from bastion.server.pages import PAGE_HEADERS, error_page
 from bastion.server.responses import read_body
-from bastion.store import flows
+from bastion.store import flows, lookups
 from bastion.store.models import AuthorizationCodeRow, AuthorizationRequestRow
 
 
@@ -119,8 +119,7 @@ def _request_row(
 async def pending_request(
     ctx: ServerContext, browser: BrowserSession, request_id: str
 ) -> AuthorizationRequestRow | None:
-    async with ctx.database.reads() as db:
-        return await flows.get_pending_request(db, request_id, browser.id_hash, int(time.time()))
+    return await lookups.pending_request(ctx.database, request_id, browser.id_hash, int(time.time()))
 
 
 def requires_mfa(pending: AuthorizationRequestRow) -> bool:
@@ -157,8 +156,7 @@ async def advance(
     now = int(time.time())
     user, granted = None, frozenset[str]()
     if browser.sub:
-        async with ctx.database.reads() as db:
-            user_row, granted = await flows.get_user_and_consent(db, browser.sub, client.client_id)
+        user_row, granted = await lookups.user_and_consent(ctx.database, browser.sub, client.client_id)
         user = None if user_row is None else users.User.from_row(user_row)
     if user is None or not user.enabled or _needs_login(browser, pending, now):
         if "none" in prompt:
