@@ -65,7 +65,11 @@ class CORSMiddleware:
         if scope["type"] != "http" or scope["path"] not in CORS_PATHS:
             await self.app(scope, receive, send)
             return
-        origin = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), None)
+        origin = None
+        for name, value in scope["headers"]:  # the first Origin header (a loop: no generator per request)
+            if name == b"origin":
+                origin = value.decode("latin-1")
+                break
         if origin is None:
             await self.app(scope, receive, send)
             return
