@@ -119,7 +119,8 @@ class KeyRing:
         return done
 
     async def signing_key(self, alg: str) -> SigningKey | None:
-        await self.refresh()
+        if time.monotonic() - self._loaded_at >= self._cache_seconds:  # refresh()'s own test, minus an await
+            await self.refresh()
         now = int(time.time())
         keys = self._keys
         cached = self._signing.get(alg)
