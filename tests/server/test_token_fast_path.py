@@ -119,6 +119,22 @@ def test_signer_makes_what_jwt_encode_makes(alg):
     assert json.loads(jwt.utils.base64url_decode(token.split(".")[0])) == {"alg": alg, "kid": "kid-1", "typ": "at+jwt"}
 
 
+def test_id_token_signer_makes_what_jwt_encode_makes_and_never_the_access_token_header():
+    """The ID token's signer (same key) is its own: typ JWT, not at+jwt, byte for byte PyJWT's."""
+    from bastion.protocol.oidc import id_token_header
+    from bastion.server.tokens import jws_signer
+
+    key = SigningKey("kid-1", "RS256", generate_private_key("RS256"))
+    claims = {"iss": "https://as.test", "sub": "s", "aud": "client", "exp": 2**33, "iat": 1, "nonce": "n"}
+
+    access = access_token_signer(key).sign(claims)
+    identity = jws_signer(key, "id_token", id_token_header).sign(claims)
+
+    assert identity == jwt.encode(claims, key.private_key, algorithm="RS256", headers=id_token_header("kid-1"))
+    assert jwt.get_unverified_header(identity)["typ"] == "JWT"
+    assert jwt.get_unverified_header(access)["typ"] == "at+jwt"
+
+
 @pytest.mark.parametrize("curve", [ec.SECP256R1(), ec.SECP384R1(), ec.SECP521R1()], ids=lambda c: c.name)
 def test_raw_ecdsa_signature_is_pyjwts(curve):
     """R || S is what PyJWT's der_to_raw_signature makes of the same DER signature."""

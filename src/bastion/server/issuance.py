@@ -9,15 +9,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
-
 from bastion.identity.users import User
 from bastion.protocol.errors import ServerError
 from bastion.protocol.oidc import ACR_MFA, ACR_PASSWORD, at_hash, id_token_claims, id_token_header, scope_claims
 from bastion.protocol.rfc6749.authorization import OFFLINE_ACCESS, OPENID
 from bastion.server.clients import Client
 from bastion.server.context import ServerContext
-from bastion.server.tokens import issue_access_token
+from bastion.server.tokens import issue_access_token, jws_signer
 from bastion.store.models import RefreshTokenRow
 
 ID_TOKEN_ALGORITHM = "RS256"  # noqa: S105 - an algorithm name, not a password
@@ -90,7 +88,7 @@ async def sign_id_token(
         sid=authn.sid,
         user_claims=scope_claims(user_claims(user), scope),
     )
-    return jwt.encode(claims, key.private_key, algorithm=key.alg, headers=id_token_header(key.kid))
+    return jws_signer(key, "id_token", id_token_header).sign(claims)
 
 
 @dataclass(frozen=True)

@@ -34,19 +34,20 @@ def raw_ecdsa_signature(der: bytes, size: int) -> bytes:
     return r.to_bytes(size, "big") + s.to_bytes(size, "big")
 
 
-class AccessTokenSigner:
-    """One signing key made ready for access tokens: the JOSE header encoded once and the key
-    prepared once by PyJWT's algorithm object. The tokens are byte for byte what `jwt.encode`
-    makes with `headers=access_token_header(kid)`: same header (sorted keys), same payload JSON.
+class JwsSigner:
+    """One signing key made ready for one kind of token: the JOSE header (`header`, e.g.
+    `access_token_header(kid)`) encoded once and the key prepared once by PyJWT's algorithm
+    object. The tokens are byte for byte what `jwt.encode` makes with `headers=header`: same
+    header (sorted keys), same payload JSON.
 
     The signature is cryptography's: through the algorithm object for RSA, and for ECDSA with
     the algorithm's hash and one ECDSA instance, converted to R || S as PyJWT converts it.
     """
 
-    def __init__(self, key: SigningKey) -> None:
+    def __init__(self, key: SigningKey, header: dict[str, str]) -> None:
         self.private_key = key.private_key
-        header: dict[str, Any] = {"typ": "JWT", "alg": key.alg, **access_token_header(key.kid)}
-        encoded = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
+        fields: dict[str, Any] = {"typ": "JWT", "alg": key.alg, **header}
+        encoded = json.dumps(fields, separators=(",", ":"), sort_keys=True).encode()
         self._prefix = base64url_encode(encoded) + b"."
         self._algorithm: Algorithm = jwt.get_algorithm_by_name(key.alg)
         self._key = self._algorithm.prepare_key(key.private_key)
@@ -77,17 +78,22 @@ class AccessTokenSigner:
         return (signing_input + b"." + base64url_encode(self._signature(signing_input))).decode()
 
 
-_SIGNERS: dict[str, AccessTokenSigner] = {}
+_SIGNERS: dict[tuple[str, str], JwsSigner] = {}
 
 
-def access_token_signer(key: SigningKey) -> AccessTokenSigner:
-    """The signer of `key`, made once per key (per kid, and again if the kid's key object changes)."""
-    signer = _SIGNERS.get(key.kid)
+def jws_signer(key: SigningKey, kind: str, header: Callable[[str], dict[str, str]]) -> JwsSigner:
+    """The signer of `key` for one kind of token (`header(kid)` its JOSE header), made once per
+    key and kind (and again if the kid's key object changes)."""
+    signer = _SIGNERS.get((key.kid, kind))
     if signer is None or signer.private_key is not key.private_key:
         if len(_SIGNERS) > 64:
             _SIGNERS.clear()
-        signer = _SIGNERS[key.kid] = AccessTokenSigner(key)
+        signer = _SIGNERS[key.kid, kind] = JwsSigner(key, header(key.kid))
     return signer
+
+
+def access_token_signer(key: SigningKey) -> JwsSigner:
+    return jws_signer(key, "access_token", access_token_header)
 
 
 async def issue_access_token(
