@@ -106,3 +106,40 @@ async def test_one_round_trip_per_decision(
     top_level = {name: value["calls"] for name, value in stats.items()
                  if name in ("cmdstat_evalsha", "cmdstat_eval", "cmdstat_script|load")}
     assert top_level == {"cmdstat_evalsha": 8}
+
+
+async def test_a_store_keeps_one_connection_for_sequential_decisions_and_returns_it_on_close(
+    redis_server: RedisServer, clock: FakeClock
+) -> None:
+    """Sequential decisions reuse one connection (no pool checkout per decision); a client the
+    caller owns gets every connection back when the store closes."""
+    client = aioredis.from_url(redis_server.url)
+    store = RedisStore(client, key_prefix="spare:")
+    limiter = RateLimiter(store, [Policy("p", 50, 60.0, "gcra")], clock=clock, metrics=Metrics())
+    for _ in range(10):
+        await limiter.hit("p", "k")
+    pool = client.connection_pool
+    assert (len(pool._in_use_connections), len(pool._available_connections)) == (1, 0)
+
+    await store.aclose()
+
+    assert (len(pool._in_use_connections), len(pool._available_connections)) == (0, 1)
+    assert await client.ping()
+    await client.aclose()
+
+
+async def test_a_kept_connection_killed_by_a_restart_is_replaced(
+    redis_server: RedisServer, clock: FakeClock
+) -> None:
+    """The connection the store keeps dies with the server; the next decision after the restart
+    fails over to the policy's failure mode at worst, and the one after it is decided by Redis."""
+    store = RedisStore(redis_server.url, key_prefix="spare:", timeout=2)
+    limiter = RateLimiter(store, [Policy("p", 50, 60.0, "gcra")], clock=clock, metrics=Metrics())
+    assert not (await limiter.hit("p", "k")).degraded
+    redis_server.kill()
+    redis_server.start()
+    await limiter.hit("p", "k")
+    after = await limiter.hit("p", "k")
+    await store.aclose()
+    assert after.allowed
+    assert not after.degraded

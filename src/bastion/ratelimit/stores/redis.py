@@ -72,6 +72,7 @@ class RedisStore:
         self._prefix = key_prefix
         self._margin = _int(max(0, round(expiry_margin * 1000)))  # milliseconds
         self._deciders: dict[str, tuple[Policy, Decider]] = {}
+        self._spare: list[Connection] = []
         client = self._client
         # A plain client on a connection pool is driven one level down (see `_evalsha`);
         # anything else (a single-connection client, a subclass) through execute_command.
@@ -93,6 +94,9 @@ class RedisStore:
         return self._prefix
 
     async def aclose(self) -> None:
+        pool, spare = self._pool, self._spare
+        while pool is not None and spare:
+            await pool.release(spare.pop())
         if self._owned:
             await self._client.aclose()
 
@@ -145,15 +149,22 @@ class RedisStore:
             call.head, *[_bulk(encode(key)) for key in keys], *[_bulk(arg) for arg in args],
             call.packed_tail,
         ])
-        connection = await pool.get_connection()  # type: ignore[no-untyped-call]  # as above
+        # Connections this store has used stay with it between decisions (the pool still
+        # counts them as in use); one that failed in any way goes back to the pool, whose next
+        # checkout reconnects it or finds it healthy.
+        spare = self._spare
+        connection = spare.pop() if spare else await pool.get_connection()  # type: ignore[no-untyped-call]  # as above
         try:
-            return await connection.retry.call_with_retry(
+            reply = await connection.retry.call_with_retry(
                 lambda: _round_trip(connection, packed),
                 lambda error, failures: connection.disconnect(error=error, failure_count=failures),
                 with_failure_count=True,
             )
-        finally:
+        except BaseException:
             await pool.release(connection)
+            raise
+        spare.append(connection)
+        return reply
 
 
 class _Call:
