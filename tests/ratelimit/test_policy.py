@@ -14,6 +14,7 @@ def test_defaults_limit_only_failures() -> None:
     assert {p.name: (p.limit, p.window, p.key) for p in parse_policies({})} == {
         "client_auth_failures_per_client": (20, 60.0, ("client_id",)),
         "client_auth_failures_per_address": (20, 60.0, ("source_address",)),
+        "login_failures_per_account_burst": (3, 60.0, ("sub",)),
         "login_failures_per_account": (10, 900.0, ("sub",)),
         "login_failures_per_address": (50, 900.0, ("source_address",)),
         "device_user_code_per_address": (10, 60.0, ("source_address",)),

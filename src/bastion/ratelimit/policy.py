@@ -113,7 +113,10 @@ DEFAULT_POLICIES: Final[tuple[Policy, ...]] = (
     # nor one address across many clients gets far.
     Policy("client_auth_failures_per_client", 20, _MINUTE, "gcra", key=("client_id",)),
     Policy("client_auth_failures_per_address", 20, _MINUTE, "gcra", key=("source_address",)),
-    # OWASP ASVS V2.2.1: anti-automation on login, per account and per source.
+    # OWASP ASVS V2.2.1: anti-automation on login, per account and per source. Per account the
+    # delays grow: three failures are free, the next ones 20 s apart (3 a minute), and past ten
+    # in 15 minutes 90 s apart (the temporary lock).
+    Policy("login_failures_per_account_burst", 3, _MINUTE, "gcra", key=("sub",)),
     Policy("login_failures_per_account", 10, 15 * _MINUTE, "gcra", key=("sub",)),
     Policy("login_failures_per_address", 50, 15 * _MINUTE, "gcra", key=("source_address",)),
     # RFC 8628 §5.1: user codes are short, so their entry must be rate limited.

@@ -37,6 +37,7 @@ from bastion.ratelimit.middleware import route_matches
 CLIENT_FAILURES = "client_auth_failures_per_client"
 ADDRESS_FAILURES = "client_auth_failures_per_address"
 LOGIN_ACCOUNT_FAILURES = "login_failures_per_account"
+LOGIN_ACCOUNT_BURST = "login_failures_per_account_burst"
 LOGIN_ADDRESS_FAILURES = "login_failures_per_address"
 DEVICE_USER_CODE_FAILURES = "device_user_code_per_address"
 
@@ -81,7 +82,8 @@ class ServerLimits:
     def _login_pairs(self, account: str, source: str) -> list[tuple[str, str]]:
         # The account key is the name typed, whether or not such a user exists, so the answer
         # never reveals which accounts exist.
-        pairs = [(LOGIN_ADDRESS_FAILURES, source), (LOGIN_ACCOUNT_FAILURES, account.lower())]
+        account = account.lower()
+        pairs = [(LOGIN_ADDRESS_FAILURES, source), (LOGIN_ACCOUNT_BURST, account), (LOGIN_ACCOUNT_FAILURES, account)]
         return [(name, key) for name, key in pairs if name in self.limiter.policies]
 
     async def check_login(self, account: str, source: str) -> Decision | None:

@@ -2,8 +2,9 @@
 enrolment), and consent. Every form carries the session's CSRF token; every post answers 303.
 
 Failed logins (password or second factor) are throttled per account name and per source address
-through the `login_failures_per_account` and `login_failures_per_address` policies; the page says
-so without revealing whether the account exists.
+through the `login_failures_per_account_burst`, `login_failures_per_account` and
+`login_failures_per_address` policies (delays that grow with the failures, then a temporary lock);
+the page says how long to wait without revealing whether the account exists.
 """
 
 from __future__ import annotations
@@ -95,7 +96,10 @@ async def login_page(request: Request) -> Response:
 
 
 def _throttled_message(retry_after: float) -> str:
-    minutes = max(1, math.ceil(retry_after / 60))
+    if retry_after < 60:
+        seconds = max(1, math.ceil(retry_after))
+        return f"Too many failed sign-in attempts. Try again in {seconds} second{'s' if seconds > 1 else ''}."
+    minutes = math.ceil(retry_after / 60)
     return f"Too many failed sign-in attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}."
 
 
