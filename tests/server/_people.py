@@ -27,6 +27,7 @@ from tests.conftest import make_settings
 
 PASSWORD = "a long and unusual passphrase"
 CALLBACK = "https://spa.example/callback"
+LOGGED_OUT = "https://spa.example/logged-out"  # the SPA's registered post_logout_redirect_uri
 BROWSER_BASE = "https://127.0.0.1:8000"
 
 
@@ -94,6 +95,7 @@ async def spa(register: Any) -> dict[str, Any]:
             scope=("openid", "profile", "email", "offline_access", "roles", "read"),
             auth_method="none",
             redirect_uris=(CALLBACK, "http://127.0.0.1/native"),
+            post_logout_redirect_uris=(LOGGED_OUT,),
         )
     )
 
@@ -230,6 +232,7 @@ async def tokens_for(
 
 __all__ = [
     "CALLBACK",
+    "LOGGED_OUT",
     "PASSWORD",
     "Outcome",
     "Person",

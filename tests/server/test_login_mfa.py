@@ -8,7 +8,17 @@ import pytest
 from bastion.identity import totp
 from tests.conftest import make_settings
 from tests.server._people import *  # noqa: F403 - fixtures and the flow driver
-from tests.server._people import CALLBACK, authorize, authorize_params, exchange, follow, hidden_fields, pkce, submit
+from tests.server._people import (
+    CALLBACK,
+    LOGGED_OUT,
+    authorize,
+    authorize_params,
+    exchange,
+    follow,
+    hidden_fields,
+    pkce,
+    submit,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -134,31 +144,59 @@ async def test_logout_ends_session_and_redirects_to_registered_uri(browser, http
     tokens = (await exchange(http, spa, outcome.params["code"], outcome.verifier)).json()
     confirm = await browser.get(
         "/logout",
-        params={"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": CALLBACK, "state": "bye"},
+        params={"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": LOGGED_OUT, "state": "bye"},
     )
     assert confirm.status_code == 200
 
     done = await submit(browser, confirm, "/logout")
 
     assert done.status_code == 303
-    assert done.headers["location"] == CALLBACK + "?state=bye"
+    assert done.headers["location"] == LOGGED_OUT + "?state=bye"
     again = await authorize(browser, spa, None, prompt="none", state="s")
     assert again.params["error"] == "login_required"
 
 
-async def test_logout_refuses_unregistered_post_logout_uri(browser, http, spa, make_user):
-    """An unregistered post_logout_redirect_uri is an error page, never a redirect."""
+@pytest.mark.parametrize(
+    "uri",
+    [
+        pytest.param("https://evil.example/", id="unregistered"),
+        pytest.param(CALLBACK, id="authorization-redirect-uri"),
+        pytest.param(LOGGED_OUT + "/", id="not-exact"),
+        pytest.param(LOGGED_OUT + "?x=1", id="extra-query"),
+    ],
+)
+async def test_logout_refuses_unregistered_post_logout_uri(browser, http, spa, make_user, uri):
+    """A URI that is not one of the client's registered post-logout URIs (its redirect URIs do not
+    count; matching is exact) is an error page, never a redirect."""
     user = await make_user()
     outcome = await authorize(browser, spa, user)
     tokens = (await exchange(http, spa, outcome.params["code"], outcome.verifier)).json()
 
     response = await browser.get(
         "/logout",
-        params={"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "https://evil.example/"},
+        params={"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": uri},
     )
 
     assert response.status_code == 400
     assert "location" not in response.headers
+    assert "Invalid logout request" in response.text
+    assert "The post_logout_redirect_uri is not registered for this client." in response.text
+
+
+async def test_logout_form_with_unregistered_uri_signs_out_without_redirect(browser, spa, make_user):
+    """A confirmation form altered to carry a redirect URI that is not a post-logout URI ends the
+    session on the signed-out page and redirects nowhere."""
+    user = await make_user()
+    await authorize(browser, spa, user)
+    confirm = await browser.get("/logout", params={"client_id": spa["client_id"]})
+    assert confirm.status_code == 200
+
+    done = await submit(browser, confirm, "/logout", post_logout_redirect_uri=CALLBACK, client_id=spa["client_id"])
+
+    assert done.status_code == 200
+    assert "location" not in done.headers
+    again = await authorize(browser, spa, None, prompt="none", state="s")
+    assert again.params["error"] == "login_required"
 
 
 async def test_logout_without_csrf_token_is_refused(browser, spa, make_user):

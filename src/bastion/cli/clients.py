@@ -51,6 +51,10 @@ def create(
     ] = None,
     introspect: Annotated[bool, typer.Option("--introspect", help="A resource server that may introspect.")] = False,
     redirect_uri: Annotated[list[str] | None, typer.Option("--redirect-uri", help="Redirect URI (repeatable).")] = None,
+    post_logout_redirect_uri: Annotated[
+        list[str] | None,
+        typer.Option("--post-logout-redirect-uri", help="Where logout may return the browser (repeatable)."),
+    ] = None,
     token_endpoint_audience: Annotated[
         bool,
         typer.Option(
@@ -83,6 +87,7 @@ def create(
         token_lifetime=token_lifetime,
         introspect=introspect,
         redirect_uris=tuple(redirect_uri or ()),
+        post_logout_redirect_uris=tuple(post_logout_redirect_uri or ()),
         token_endpoint_audience=token_endpoint_audience,
     )
     emit(_admin(settings, lambda db: admin.create_client(db, _hasher(settings), new)), as_json, _print_client)

@@ -6,10 +6,11 @@ import json
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from bastion.config import Settings
+from bastion.config import Settings, is_loopback_host
 from bastion.keys.keyring import active_schedule, published, signs_until
 from bastion.server import bootstrap
 from bastion.server.audit import audit
@@ -44,6 +45,19 @@ class NewClient:
     introspect: bool = False
     redirect_uris: tuple[str, ...] = ()
     token_endpoint_audience: bool = False
+    post_logout_redirect_uris: tuple[str, ...] = ()
+
+
+def _check_post_logout_redirect_uri(uri: str) -> None:
+    """Absolute, https (or http on a loopback host), no fragment: where a browser is sent after
+    logout (OpenID Connect RP-Initiated Logout 1.0 §3, RFC 6749 §3.1.2)."""
+    parts = urlsplit(uri)
+    secure = parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname or ""))
+    if not parts.hostname or not secure or "#" in uri or any(c.isspace() for c in uri):
+        raise AdminError(
+            f"--post-logout-redirect-uri {uri} must be an absolute https:// URI (http:// only on a loopback host) "
+            "without fragment"
+        )
 
 
 def _check_new_client(new: NewClient) -> None:
@@ -63,6 +77,8 @@ def _check_new_client(new: NewClient) -> None:
     for audience in new.audiences:
         if "://" not in audience or "#" in audience:
             raise AdminError(f"--audience {audience} must be an absolute URI without fragment (RFC 8707 §2)")
+    for uri in new.post_logout_redirect_uris:
+        _check_post_logout_redirect_uri(uri)
 
 
 async def create_client(database: Database, hasher: SecretHasher, new: NewClient) -> dict[str, Any]:
@@ -83,6 +99,7 @@ async def create_client(database: Database, hasher: SecretHasher, new: NewClient
                 scopes=" ".join(dict.fromkeys(new.scope)),
                 audiences=" ".join(new.audiences),
                 redirect_uris=" ".join(new.redirect_uris),
+                post_logout_redirect_uris=" ".join(dict.fromkeys(new.post_logout_redirect_uris)),
                 token_lifetime=new.token_lifetime,
                 introspect=new.introspect,
                 enabled=True,
@@ -120,6 +137,7 @@ def describe(row: ClientRow) -> dict[str, Any]:
         "scope": row.scopes,
         "audiences": row.audiences.split(),
         "redirect_uris": row.redirect_uris.split(),
+        "post_logout_redirect_uris": row.post_logout_redirect_uris.split(),
         "access_token_lifetime_minutes": row.token_lifetime,
         "introspect": row.introspect,
         "enabled": row.enabled,

@@ -75,6 +75,7 @@ class Client:
     jwks: dict[str, Any] | None
     jwks_uri: str | None
     token_endpoint_audience: bool
+    post_logout_redirect_uris: tuple[str, ...] = ()
     secret_hashes: tuple[str, ...] = field(default=(), repr=False)
 
     @property
@@ -98,6 +99,7 @@ class Client:
             jwks=json.loads(row.jwks) if row.jwks else None,
             jwks_uri=row.jwks_uri,
             token_endpoint_audience=row.token_endpoint_audience,
+            post_logout_redirect_uris=tuple(row.post_logout_redirect_uris.split()),
             secret_hashes=tuple(secret_hashes),
         )
 

@@ -21,6 +21,8 @@ class ClientRow(Base):
     scopes: Mapped[str] = mapped_column(Text, default="")  # space-separated
     audiences: Mapped[str] = mapped_column(Text, default="")  # space-separated URIs
     redirect_uris: Mapped[str] = mapped_column(Text, default="")  # space-separated (browser flows)
+    # Space-separated, matched exactly (OpenID Connect RP-Initiated Logout 1.0 §3).
+    post_logout_redirect_uris: Mapped[str] = mapped_column(Text, default="", server_default="")
     token_lifetime: Mapped[int | None] = mapped_column(Integer, nullable=True)  # minutes
     introspect: Mapped[bool] = mapped_column(Boolean, default=False)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -2,8 +2,9 @@
 
 GET shows a confirmation form (CSRF-protected); POST ends the browser session and redirects to
 the `post_logout_redirect_uri` only when it is registered for the client named by the verified
-`id_token_hint` (or `client_id`). Registered redirect URIs double as post-logout redirect URIs,
-matched exactly.
+`id_token_hint` (or `client_id`): one of the client's registered post-logout redirect URIs
+(§3), matched exactly. Its authorization redirect URIs do not count: they are a different
+registration (`clients create --post-logout-redirect-uri`).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ async def _allowed_redirect(
     if client is None:
         return None, None, None
     uri = single(params, "post_logout_redirect_uri")
-    return (uri if uri in client.redirect_uris else None), client.name, client.client_id
+    return (uri if uri in client.post_logout_redirect_uris else None), client.name, client.client_id
 
 
 async def end_session_endpoint(request: Request) -> Response:
@@ -106,7 +107,7 @@ async def end_session_submit(request: Request) -> Response:
     uri = single(form, "post_logout_redirect_uri")
     client_id = single(form, "client_id")
     client = await ctx.clients.get(client_id) if client_id else None
-    if uri is not None and (client is None or uri not in client.redirect_uris):
+    if uri is not None and (client is None or uri not in client.post_logout_redirect_uris):
         uri = None
     response = (
         see_other(response_uri(uri, {"state": single(form, "state")}))
