@@ -64,3 +64,48 @@ def test_post_logout_redirect_uri_refusals(tmp_path, uri):
         f"error: --post-logout-redirect-uri {uri} must be an absolute https:// URI "
         "(http:// only on a loopback host) without fragment"
     )
+
+
+def test_id_token_alg_is_recorded_and_shown(tmp_path):
+    """--id-token-alg is recorded (RS256 when not given) and shown by create and show --json."""
+    default = _ok(_create(tmp_path, *CODE_GRANT))
+    es256 = _ok(_create(tmp_path, *CODE_GRANT, "--id-token-alg", "ES256"))
+    shown = _ok(invoke("clients", "show", es256["client_id"], "--json", "--data-dir", str(tmp_path)))
+
+    assert default["id_token_signed_response_alg"] == "RS256"
+    assert es256["id_token_signed_response_alg"] == "ES256"
+    assert shown["id_token_signed_response_alg"] == "ES256"
+
+
+@pytest.mark.parametrize("alg", ["HS256", "none", "RS512", "es256"])
+def test_id_token_alg_refusals(tmp_path, alg):
+    """Any other alg exits 2 with a message naming the allowed ones."""
+    result = _create(tmp_path, *CODE_GRANT, "--id-token-alg", alg)
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines()[-1] == "error: --id-token-alg must be one of RS256, PS256, ES256"
+
+
+def test_id_token_alg_without_key_warns_until_rotated(tmp_path):
+    """A PS256 client is created with a warning on stderr naming `bastion keys rotate --alg PS256`
+    while no PS256 key signs; none once one does. stdout stays pure JSON."""
+    first = _create(tmp_path, *CODE_GRANT, "--id-token-alg", "PS256")
+    _ok(invoke("keys", "rotate", "--alg", "PS256", "--json", "--data-dir", str(tmp_path)))
+    second = _create(tmp_path, *CODE_GRANT, "--id-token-alg", "PS256")
+
+    assert _ok(first)["id_token_signed_response_alg"] == "PS256"
+    assert first.stderr.strip().splitlines()[-1] == (
+        "warning: no active PS256 signing key yet; ID tokens for this client fail until there is one: "
+        "run `bastion keys rotate --alg PS256`"
+    )
+    assert _ok(second)["id_token_signed_response_alg"] == "PS256"
+    assert "signing key" not in second.stderr
+
+
+def test_default_alg_never_warns(tmp_path):
+    """RS256 needs no warning: `serve` itself refuses to start without an RS256 key."""
+    result = _create(tmp_path, *CODE_GRANT)
+
+    assert result.exit_code == 0
+    assert "signing key" not in result.stderr

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.anyio
 # revision -> (previous revision, the clients columns it adds)
 MIGRATIONS = {
     "0005": ("0004", {"post_logout_redirect_uris"}),
+    "0006": ("0005", {"id_token_signed_response_alg"}),
 }
 
 

@@ -21,7 +21,8 @@ async def test_openid_configuration_lists_supported_values(http):
     assert meta["response_types_supported"] == ["code"]
     assert meta["code_challenge_methods_supported"] == ["S256"]
     assert meta["authorization_response_iss_parameter_supported"] is True
-    assert meta["id_token_signing_alg_values_supported"] == ["RS256"]
+    # RS256, then the per-client algs with an active key (development: ES256, the access-token alg).
+    assert meta["id_token_signing_alg_values_supported"] == ["RS256", "ES256"]
     assert meta["subject_types_supported"] == ["public"]
     assert {"openid", "profile", "email", "offline_access"} <= set(meta["scopes_supported"])
     assert {"sub", "email", "nonce", "amr", "acr", "sid"} <= set(meta["claims_supported"])

@@ -13,7 +13,7 @@ from rich.table import Table
 from bastion.cli._common import ConfigOption, DataDirOption, JsonOption, emit, fail, run, settings_for, with_database
 from bastion.config import Settings
 from bastion.server import admin, bootstrap
-from bastion.server.clients import SecretHasher
+from bastion.server.clients import DEFAULT_ID_TOKEN_ALGORITHM, SecretHasher
 
 app = typer.Typer(help="OAuth clients: create, list, show, rotate-secret, disable.", no_args_is_help=True)
 
@@ -61,6 +61,9 @@ def create(
             "--accept-token-endpoint-aud", help="Compatibility: accept the token endpoint URL as assertion aud."
         ),
     ] = False,
+    id_token_alg: Annotated[
+        str, typer.Option("--id-token-alg", help="ID token signing algorithm: RS256 (default), PS256 or ES256.")
+    ] = DEFAULT_ID_TOKEN_ALGORITHM,
     data_dir: DataDirOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
@@ -89,8 +92,17 @@ def create(
         redirect_uris=tuple(redirect_uri or ()),
         post_logout_redirect_uris=tuple(post_logout_redirect_uri or ()),
         token_endpoint_audience=token_endpoint_audience,
+        id_token_alg=id_token_alg,
     )
-    emit(_admin(settings, lambda db: admin.create_client(db, _hasher(settings), new)), as_json, _print_client)
+
+    async def create_and_check(db: Any) -> tuple[dict[str, Any], str | None]:
+        created = await admin.create_client(db, _hasher(settings), new)
+        return created, await admin.missing_signing_key(db, new.id_token_alg)
+
+    created, warning = _admin(settings, create_and_check)
+    if warning is not None:
+        typer.echo(warning, err=True)
+    emit(created, as_json, _print_client)
 
 
 @app.command("list")

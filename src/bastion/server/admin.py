@@ -14,7 +14,13 @@ from bastion.config import Settings, is_loopback_host
 from bastion.keys.keyring import active_schedule, published, signs_until
 from bastion.server import bootstrap
 from bastion.server.audit import audit
-from bastion.server.clients import SecretHasher, generate_client_id, generate_client_secret
+from bastion.server.clients import (
+    DEFAULT_ID_TOKEN_ALGORITHM,
+    ID_TOKEN_ALGORITHMS,
+    SecretHasher,
+    generate_client_id,
+    generate_client_secret,
+)
 from bastion.store import ClientRow, Database, repositories
 from bastion.store.models import SigningKeyRow
 
@@ -46,6 +52,7 @@ class NewClient:
     redirect_uris: tuple[str, ...] = ()
     token_endpoint_audience: bool = False
     post_logout_redirect_uris: tuple[str, ...] = ()
+    id_token_alg: str = DEFAULT_ID_TOKEN_ALGORITHM
 
 
 def _check_post_logout_redirect_uri(uri: str) -> None:
@@ -79,6 +86,8 @@ def _check_new_client(new: NewClient) -> None:
             raise AdminError(f"--audience {audience} must be an absolute URI without fragment (RFC 8707 §2)")
     for uri in new.post_logout_redirect_uris:
         _check_post_logout_redirect_uri(uri)
+    if new.id_token_alg not in ID_TOKEN_ALGORITHMS:
+        raise AdminError(f"--id-token-alg must be one of {', '.join(ID_TOKEN_ALGORITHMS)}")
 
 
 async def create_client(database: Database, hasher: SecretHasher, new: NewClient) -> dict[str, Any]:
@@ -100,6 +109,7 @@ async def create_client(database: Database, hasher: SecretHasher, new: NewClient
                 audiences=" ".join(new.audiences),
                 redirect_uris=" ".join(new.redirect_uris),
                 post_logout_redirect_uris=" ".join(dict.fromkeys(new.post_logout_redirect_uris)),
+                id_token_signed_response_alg=new.id_token_alg,
                 token_lifetime=new.token_lifetime,
                 introspect=new.introspect,
                 enabled=True,
@@ -117,6 +127,21 @@ async def create_client(database: Database, hasher: SecretHasher, new: NewClient
     if secret is not None:
         result["client_secret"] = secret
     return result
+
+
+async def missing_signing_key(database: Database, alg: str) -> str | None:
+    """A warning when no key of `alg` signs now: ID tokens for a client registered for it fail
+    (server_error) until one does. Not for RS256: `serve` refuses to start without that key."""
+    if alg == DEFAULT_ID_TOKEN_ALGORITHM:
+        return None
+    async with database.sessions() as session:
+        schedules = await repositories.key_schedules(session)
+    if active_schedule(schedules, alg, int(time.time())) is not None:
+        return None
+    return (
+        f"warning: no active {alg} signing key yet; ID tokens for this client fail until there is one: "
+        f"run `bastion keys rotate --alg {alg}`"
+    )
 
 
 async def _get(database: Database, client_id: str) -> ClientRow:
@@ -138,6 +163,7 @@ def describe(row: ClientRow) -> dict[str, Any]:
         "audiences": row.audiences.split(),
         "redirect_uris": row.redirect_uris.split(),
         "post_logout_redirect_uris": row.post_logout_redirect_uris.split(),
+        "id_token_signed_response_alg": row.id_token_signed_response_alg,
         "access_token_lifetime_minutes": row.token_lifetime,
         "introspect": row.introspect,
         "enabled": row.enabled,

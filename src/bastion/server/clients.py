@@ -20,6 +20,11 @@ from typing import Any
 from bastion.store import Database, repositories
 from bastion.store.models import ClientRow
 
+# OpenID Connect Core §15.1: RS256 is always available and the default for ID tokens; a client
+# may register another of the algorithms the server has keys for (Registration 1.0 §2).
+DEFAULT_ID_TOKEN_ALGORITHM = "RS256"  # noqa: S105 - an algorithm name, not a password
+ID_TOKEN_ALGORITHMS = (DEFAULT_ID_TOKEN_ALGORITHM, "PS256", "ES256")
+
 
 def generate_client_id() -> str:
     """128 random bits, URL-safe; never starting with `-`, which a command line reads as an option."""
@@ -76,6 +81,7 @@ class Client:
     jwks_uri: str | None
     token_endpoint_audience: bool
     post_logout_redirect_uris: tuple[str, ...] = ()
+    id_token_signed_response_alg: str = DEFAULT_ID_TOKEN_ALGORITHM
     secret_hashes: tuple[str, ...] = field(default=(), repr=False)
 
     @property
@@ -100,6 +106,7 @@ class Client:
             jwks_uri=row.jwks_uri,
             token_endpoint_audience=row.token_endpoint_audience,
             post_logout_redirect_uris=tuple(row.post_logout_redirect_uris.split()),
+            id_token_signed_response_alg=row.id_token_signed_response_alg,
             secret_hashes=tuple(secret_hashes),
         )
 

@@ -13,12 +13,12 @@ from bastion.identity.users import User
 from bastion.protocol.errors import ServerError
 from bastion.protocol.oidc import ACR_MFA, ACR_PASSWORD, at_hash, id_token_claims, id_token_header, scope_claims
 from bastion.protocol.rfc6749.authorization import OFFLINE_ACCESS, OPENID
-from bastion.server.clients import Client
+from bastion.server.clients import DEFAULT_ID_TOKEN_ALGORITHM, Client
 from bastion.server.context import ServerContext
 from bastion.server.tokens import issue_access_token, jws_signer
 from bastion.store.models import RefreshTokenRow
 
-ID_TOKEN_ALGORITHM = "RS256"  # noqa: S105 - an algorithm name, not a password
+ID_TOKEN_ALGORITHM = DEFAULT_ID_TOKEN_ALGORITHM
 # A scope that asks for the user's roles in the access token (RFC 9068 §2.2.3.1), granted only
 # to clients registered with it.
 ROLES_SCOPE = "roles"
@@ -71,9 +71,11 @@ async def sign_id_token(
     access_token: str,
     lifetime: int,
 ) -> str:
-    key = await ctx.keyring.signing_key(ID_TOKEN_ALGORITHM)
+    # OpenID Connect Registration 1.0 §2: the client's id_token_signed_response_alg (RS256 by default).
+    alg = client.id_token_signed_response_alg
+    key = await ctx.keyring.signing_key(alg)
     if key is None:
-        raise ServerError(detail=f"no active {ID_TOKEN_ALGORITHM} signing key for ID tokens")
+        raise ServerError(detail=f"no active {alg} signing key for ID tokens")
     claims = id_token_claims(
         issuer=ctx.issuer,
         subject=user.sub,

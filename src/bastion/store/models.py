@@ -23,6 +23,8 @@ class ClientRow(Base):
     redirect_uris: Mapped[str] = mapped_column(Text, default="")  # space-separated (browser flows)
     # Space-separated, matched exactly (OpenID Connect RP-Initiated Logout 1.0 §3).
     post_logout_redirect_uris: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # OpenID Connect Registration 1.0 §2; RS256 unless registered otherwise.
+    id_token_signed_response_alg: Mapped[str] = mapped_column(String(8), default="RS256", server_default="RS256")
     token_lifetime: Mapped[int | None] = mapped_column(Integer, nullable=True)  # minutes
     introspect: Mapped[bool] = mapped_column(Boolean, default=False)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)

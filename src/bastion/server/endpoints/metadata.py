@@ -5,13 +5,16 @@ Only what is implemented is listed.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bastion.keys.keyring import active_schedule
 from bastion.protocol.oidc import SCOPE_CLAIMS
 from bastion.protocol.rfc7523 import ASSERTION_ALGORITHMS
+from bastion.server.clients import ID_TOKEN_ALGORITHMS
 from bastion.server.context import ServerContext
 from bastion.server.endpoints.token import GRANTS
 from bastion.server.issuance import ID_TOKEN_ALGORITHM
@@ -52,14 +55,24 @@ def server_metadata(ctx: ServerContext) -> dict[str, Any]:
     }
 
 
-def openid_metadata(ctx: ServerContext) -> dict[str, Any]:
+async def id_token_algorithms(ctx: ServerContext) -> list[str]:
+    """RS256 always (OpenID Connect Discovery 1.0 §3: it MUST be listed; `serve` requires its key),
+    then each other algorithm a client may register for which a key signs now: a client can only
+    get ID tokens of an algorithm with an active key."""
+    keys = await ctx.keyring.published_keys()
+    now = int(time.time())
+    others = [alg for alg in ID_TOKEN_ALGORITHMS[1:] if active_schedule(keys, alg, now) is not None]
+    return [ID_TOKEN_ALGORITHM, *others]
+
+
+async def openid_metadata(ctx: ServerContext) -> dict[str, Any]:
     """OpenID Connect Discovery 1.0 §3 on top of RFC 8414."""
     return {
         **server_metadata(ctx),
         "userinfo_endpoint": ctx.endpoint("/userinfo"),
         "end_session_endpoint": ctx.endpoint("/logout"),
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [ID_TOKEN_ALGORITHM],
+        "id_token_signing_alg_values_supported": await id_token_algorithms(ctx),
         "claims_supported": CLAIMS_SUPPORTED,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "claims_parameter_supported": False,
@@ -75,4 +88,4 @@ async def oauth_metadata_endpoint(request: Request) -> Response:
 
 async def openid_configuration_endpoint(request: Request) -> Response:
     ctx: ServerContext = request.app.state.ctx
-    return json_response(openid_metadata(ctx), headers={"cache-control": "public, max-age=300"})
+    return json_response(await openid_metadata(ctx), headers={"cache-control": "public, max-age=300"})
