@@ -109,3 +109,26 @@ def test_default_alg_never_warns(tmp_path):
 
     assert result.exit_code == 0
     assert "signing key" not in result.stderr
+
+
+def test_pkce_optional_with_nonce_is_recorded_for_confidential_clients(tmp_path):
+    """--pkce-optional-with-nonce is recorded (false when not given) and shown by show --json."""
+    default = _ok(_create(tmp_path, *CODE_GRANT))
+    relaxed = _ok(_create(tmp_path, *CODE_GRANT, "--pkce-optional-with-nonce"))
+    shown = _ok(invoke("clients", "show", relaxed["client_id"], "--json", "--data-dir", str(tmp_path)))
+
+    assert default["pkce_optional_with_nonce"] is False
+    assert relaxed["pkce_optional_with_nonce"] is True
+    assert shown["pkce_optional_with_nonce"] is True
+
+
+def test_pkce_optional_with_nonce_is_refused_for_public_clients(tmp_path):
+    """A public client (--auth-method none) cannot take the flag: exit 2, one clear error line."""
+    result = _create(tmp_path, *CODE_GRANT, "--auth-method", "none", "--pkce-optional-with-nonce")
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: --pkce-optional-with-nonce is only for confidential clients; "
+        "a public client (--auth-method none) always uses PKCE (RFC 9700 §2.1.1)"
+    )

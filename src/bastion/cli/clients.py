@@ -64,6 +64,13 @@ def create(
     id_token_alg: Annotated[
         str, typer.Option("--id-token-alg", help="ID token signing algorithm: RS256 (default), PS256 or ES256.")
     ] = DEFAULT_ID_TOKEN_ALGORITHM,
+    pkce_optional_with_nonce: Annotated[
+        bool,
+        typer.Option(
+            "--pkce-optional-with-nonce",
+            help="Confidential OIDC client: PKCE may be omitted when a nonce is sent (RFC 9700 §2.1.1).",
+        ),
+    ] = False,
     data_dir: DataDirOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
@@ -93,6 +100,7 @@ def create(
         post_logout_redirect_uris=tuple(post_logout_redirect_uri or ()),
         token_endpoint_audience=token_endpoint_audience,
         id_token_alg=id_token_alg,
+        pkce_optional_with_nonce=pkce_optional_with_nonce,
     )
 
     async def create_and_check(db: Any) -> tuple[dict[str, Any], str | None]:

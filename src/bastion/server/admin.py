@@ -53,6 +53,7 @@ class NewClient:
     token_endpoint_audience: bool = False
     post_logout_redirect_uris: tuple[str, ...] = ()
     id_token_alg: str = DEFAULT_ID_TOKEN_ALGORITHM
+    pkce_optional_with_nonce: bool = False
 
 
 def _check_post_logout_redirect_uri(uri: str) -> None:
@@ -88,6 +89,11 @@ def _check_new_client(new: NewClient) -> None:
         _check_post_logout_redirect_uri(uri)
     if new.id_token_alg not in ID_TOKEN_ALGORITHMS:
         raise AdminError(f"--id-token-alg must be one of {', '.join(ID_TOKEN_ALGORITHMS)}")
+    if new.pkce_optional_with_nonce and new.auth_method == "none":
+        raise AdminError(
+            "--pkce-optional-with-nonce is only for confidential clients; "
+            "a public client (--auth-method none) always uses PKCE (RFC 9700 §2.1.1)"
+        )
 
 
 async def create_client(database: Database, hasher: SecretHasher, new: NewClient) -> dict[str, Any]:
@@ -110,6 +116,7 @@ async def create_client(database: Database, hasher: SecretHasher, new: NewClient
                 redirect_uris=" ".join(new.redirect_uris),
                 post_logout_redirect_uris=" ".join(dict.fromkeys(new.post_logout_redirect_uris)),
                 id_token_signed_response_alg=new.id_token_alg,
+                pkce_optional_with_nonce=new.pkce_optional_with_nonce,
                 token_lifetime=new.token_lifetime,
                 introspect=new.introspect,
                 enabled=True,
@@ -164,6 +171,7 @@ def describe(row: ClientRow) -> dict[str, Any]:
         "redirect_uris": row.redirect_uris.split(),
         "post_logout_redirect_uris": row.post_logout_redirect_uris.split(),
         "id_token_signed_response_alg": row.id_token_signed_response_alg,
+        "pkce_optional_with_nonce": row.pkce_optional_with_nonce,
         "access_token_lifetime_minutes": row.token_lifetime,
         "introspect": row.introspect,
         "enabled": row.enabled,

@@ -82,6 +82,7 @@ class Client:
     token_endpoint_audience: bool
     post_logout_redirect_uris: tuple[str, ...] = ()
     id_token_signed_response_alg: str = DEFAULT_ID_TOKEN_ALGORITHM
+    pkce_optional_with_nonce: bool = False
     secret_hashes: tuple[str, ...] = field(default=(), repr=False)
 
     @property
@@ -107,6 +108,7 @@ class Client:
             token_endpoint_audience=row.token_endpoint_audience,
             post_logout_redirect_uris=tuple(row.post_logout_redirect_uris.split()),
             id_token_signed_response_alg=row.id_token_signed_response_alg,
+            pkce_optional_with_nonce=row.pkce_optional_with_nonce,
             secret_hashes=tuple(secret_hashes),
         )
 

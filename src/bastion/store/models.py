@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -25,6 +25,8 @@ class ClientRow(Base):
     post_logout_redirect_uris: Mapped[str] = mapped_column(Text, default="", server_default="")
     # OpenID Connect Registration 1.0 §2; RS256 unless registered otherwise.
     id_token_signed_response_alg: Mapped[str] = mapped_column(String(8), default="RS256", server_default="RS256")
+    # RFC 9700 §2.1.1: a confidential OIDC client may omit PKCE when it sends a nonce (never a public one).
+    pkce_optional_with_nonce: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     token_lifetime: Mapped[int | None] = mapped_column(Integer, nullable=True)  # minutes
     introspect: Mapped[bool] = mapped_column(Boolean, default=False)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)

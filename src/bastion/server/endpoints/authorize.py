@@ -74,7 +74,11 @@ async def authorization_endpoint(request: Request) -> Response:
         return error_page("Invalid redirect", f"The application sent an invalid request: {exc.description}.")
     state = params.get("state", [None])[0] if len(params.get("state", [])) == 1 else None
     try:
-        valid = validate_authorization_request(params, client, redirect_uri)
+        # RFC 9700 §2.1.1: the client's policy may relax PKCE, only for a confidential client
+        # sending a nonce with `openid` (pkce_required decides; public clients always need it).
+        valid = validate_authorization_request(
+            params, client, redirect_uri, relax_pkce=lambda _: client.pkce_optional_with_nonce
+        )
     except InvalidRedirectUri as exc:  # pragma: no cover - redirect URI checked above
         return error_page("Invalid redirect", exc.description)
     except OAuthError as exc:
