@@ -262,7 +262,7 @@ async def logins(
     idle = await asyncio.to_thread(
         lambda: json.loads(
             subprocess.run(
-                [sys.executable, __file__, "--sample-latency", server.url, auth[0], auth[1], "3"],
+                [sys.executable, __file__, "--sample-latency", json.dumps([server.url, *auth, 3])],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -273,7 +273,7 @@ async def logins(
     sampler = asyncio.create_task(
         asyncio.to_thread(
             subprocess.run,
-            [sys.executable, __file__, "--sample-latency", server.url, auth[0], auth[1], str(seconds * 0.8)],
+            [sys.executable, __file__, "--sample-latency", json.dumps([server.url, *auth, seconds * 0.8])],
             capture_output=True,
             text=True,
             check=True,
@@ -319,10 +319,11 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--login-seconds", type=float, default=15)
     parser.add_argument("--postgres", default="")
-    parser.add_argument("--sample-latency", nargs=4, metavar=("URL", "CLIENT_ID", "SECRET", "SECONDS"))
+    # One JSON argument: a client secret may begin with "-", which argparse would take for an option.
+    parser.add_argument("--sample-latency", metavar="JSON", help='["URL", "CLIENT_ID", "SECRET", SECONDS]')
     args = parser.parse_args()
     if args.sample_latency:
-        url, client_id, secret, seconds = args.sample_latency
+        url, client_id, secret, seconds = json.loads(args.sample_latency)
         print(json.dumps(asyncio.run(token_latencies(url, (client_id, secret), float(seconds)))))
         return 0
     ensure_node_packages()
