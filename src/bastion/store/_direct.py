@@ -62,14 +62,28 @@ def both(write: Callable[[Mark], str]) -> Sql:
     return Sql(write(postgres), write(sqlite))
 
 
+_SHAPES: dict[type[Base], tuple[tuple[str, ...], tuple[int, ...]]] = {}
+
+
+def _shape(model: type[Base]) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The model's column names in table order and the positions of its boolean columns."""
+    shape = _SHAPES.get(model)
+    if shape is None:
+        columns = list(table_of(model).columns)
+        booleans = tuple(i for i, column in enumerate(columns) if isinstance(column.type, Boolean))
+        shape = _SHAPES[model] = (tuple(column.name for column in columns), booleans)
+    return shape
+
+
 def build(model: type[Row], values: Sequence[Any]) -> Row:
     """A transient instance of `model` from its columns' values, in table order."""
-    table = table_of(model)
-    fields = {}
-    for column, value in zip(table.columns, values, strict=True):
-        # SQLite hands booleans back as 0 and 1.
-        fields[column.name] = bool(value) if value is not None and isinstance(column.type, Boolean) else value
-    return model(**fields)
+    names, booleans = _shape(model)
+    if booleans:
+        values = list(values)
+        for i in booleans:  # SQLite hands booleans back as 0 and 1
+            if values[i] is not None:
+                values[i] = bool(values[i])
+    return model(**dict(zip(names, values, strict=True)))
 
 
 def build_optional(model: type[Row], values: Sequence[Any]) -> Row | None:
