@@ -16,7 +16,7 @@ from starlette.responses import Response
 from bastion.identity import sessions
 from bastion.server.context import ServerContext
 from bastion.server.people import PeopleServices
-from bastion.store import flows, lookups
+from bastion.store import flows, logins, lookups
 from bastion.store.models import AuthorizationRequestRow, BrowserSessionRow
 
 
@@ -119,13 +119,13 @@ async def start_session(
         last_seen_at=now,
         expires_at=now + absolute,
     )
-    async with ctx.database.sessions() as db, db.begin():
-        await flows.replace_browser_session(db, old.id_hash if old else None, row)
-        if new_request is not None:
-            new_request.session_hash = row.id_hash
-            db.add(new_request)
-        if stage == sessions.AUTHENTICATED and satisfied is not None:
-            await flows.satisfy_prompt_login(db, satisfied)
+    await logins.save_session(
+        ctx.database,
+        row,
+        replaces=old.id_hash if old else None,
+        new_request=new_request,
+        satisfied=satisfied if stage == sessions.AUTHENTICATED else None,
+    )
     response.headers.append("set-cookie", sessions.cookie_header(session_id, absolute))
     return BrowserSession.from_row(row)
 

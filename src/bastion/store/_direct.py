@@ -108,3 +108,71 @@ async def fetch_one(database: Database, sql: Sql, *args: Any) -> Sequence[Any] |
             return None if record is None else tuple(record)
         rows = await connection.execute_fetchall(sql.sqlite, args)
         return tuple(rows[0]) if rows else None
+
+
+def insert_sql(model: type[Base]) -> Sql:
+    """INSERT of every column of `model`, parameters in table order (see `row_values`)."""
+    table = table_of(model)
+    columns = names(table)
+    return both(
+        lambda mark: (
+            f"INSERT INTO {table.name} ({', '.join(columns)})"  # noqa: S608 - names from the model
+            f" VALUES ({', '.join(mark(i + 1) for i in range(len(columns)))})"
+        )
+    )
+
+
+def row_values(row: Base) -> list[Any]:
+    """A row's values in table order, a column's scalar default where the attribute is unset
+    (what the ORM's flush would fill in)."""
+    values = []
+    for column in table_of(type(row)).columns:
+        value = getattr(row, column.key)
+        default = column.default
+        if value is None and default is not None and getattr(default, "is_scalar", False):
+            value = getattr(default, "arg", None)
+        values.append(value)
+    return values
+
+
+class Transaction:
+    """Statements inside one transaction on the driver's connection."""
+
+    def __init__(self, connection: Any, postgres: bool) -> None:
+        self._connection, self._postgres = connection, postgres
+
+    async def run(self, sql: Sql, *args: Any) -> int:
+        """Execute a statement; the number of rows it wrote."""
+        if self._postgres:
+            status: str = await self._connection.execute(sql.postgres, *args)
+            return int(status.rsplit(" ", 1)[-1])
+        cursor = await self._connection.execute(sql.sqlite, args)
+        count = int(cursor.rowcount)
+        await cursor.close()
+        return count
+
+    async def fetch_one(self, sql: Sql, *args: Any) -> Sequence[Any] | None:
+        if self._postgres:
+            record = await self._connection.fetchrow(sql.postgres, *args)
+            return None if record is None else tuple(record)
+        rows = await self._connection.execute_fetchall(sql.sqlite, args)
+        return tuple(rows[0]) if rows else None
+
+
+@asynccontextmanager
+async def transaction(database: Database) -> AsyncIterator[Transaction]:
+    """One transaction on the driver's connection: committed when the block ends, rolled back
+    if it raises."""
+    async with driver(database) as connection:
+        if not database.is_sqlite:
+            async with connection.transaction():
+                yield Transaction(connection, postgres=True)
+            return
+        if connection.isolation_level is None:  # autocommit: open the transaction explicitly
+            await (await connection.execute("BEGIN")).close()
+        try:
+            yield Transaction(connection, postgres=False)
+        except BaseException:
+            await connection.rollback()
+            raise
+        await connection.commit()

@@ -36,7 +36,7 @@ from bastion.server.context import ServerContext
 from bastion.server.issuance import acr_for, token_hash
 from bastion.server.pages import PAGE_HEADERS, error_page
 from bastion.server.responses import read_body
-from bastion.store import flows, lookups
+from bastion.store import flows, logins, lookups
 from bastion.store.models import AuthorizationCodeRow, AuthorizationRequestRow
 
 
@@ -221,13 +221,14 @@ async def issue_code(
         expires_at=now + ctx.settings.code_lifetime,
         used_at=None,
     )
-    async with ctx.database.sessions() as db, db.begin():
-        if consented:
-            await flows.grant_consent(db, browser.sub, client.client_id, tuple(pending.scope.split()), now)
-        db.add(row)
-        await flows.delete_pending_request(db, pending.id)
-        if ctx.purge_due(now):
-            await flows.purge_codes(db, now)
+    await logins.save_code(
+        ctx.database,
+        row,
+        pending_id=pending.id,
+        consent=tuple(pending.scope.split()) if consented else None,
+        now=now,
+        purge=ctx.purge_due(now),
+    )
     audit("authorization_code_issued", client_id=client.client_id, sub=browser.sub, scope=pending.scope)
     response.headers["location"] = success_response_uri(
         pending.redirect_uri, code=code, state=pending.state, issuer=ctx.issuer
