@@ -80,6 +80,27 @@ def postgres_database() -> Iterator[str]:
     asyncio.run(drop())
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def fresh_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database of each kind, not the worker's shared migrated one: for migration tests,
+    which downgrade. Dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'migrate.db'}"
+        return
+    import asyncpg
+
+    base = _services.need_postgres()
+    name = f"bastion_fresh_{_worker()}"
+    admin_conn = await asyncpg.connect(base)
+    try:
+        await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin_conn.execute(f'CREATE DATABASE "{name}"')
+        yield base.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
+        await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin_conn.close()
+
+
 async def _truncate(url: str) -> None:
     database = Database(url, pool_size=1)
     tables = ", ".join(t.name for t in Base.metadata.sorted_tables)

@@ -4,10 +4,6 @@ SQLite file and a fresh PostgreSQL database."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -16,7 +12,6 @@ from sqlalchemy import inspect
 
 from bastion.store import Database
 from bastion.store.models import Base
-from tests import _services
 
 pytestmark = pytest.mark.anyio
 
@@ -28,38 +23,18 @@ MIGRATIONS = {
 }
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """An empty database of each kind, not the shared migrated one (this test downgrades it)."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'migrate.db'}"
-        return
-    import asyncpg
-
-    base = _services.need_postgres()
-    name = f"bastion_client_settings_migration_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-    admin = await asyncpg.connect(base)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield base.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 async def _client_columns(database: Database) -> set[str]:
     async with database.engine.connect() as conn:
         return set(await conn.run_sync(lambda sync: {c["name"] for c in inspect(sync).get_columns("clients")}))
 
 
 @pytest.mark.parametrize("revision", sorted(MIGRATIONS))
-async def test_migration_matches_the_model_and_round_trips(fresh_url, revision):
+async def test_migration_matches_the_model_and_round_trips(fresh_db_url, revision):
     """After upgrade `clients` equals its model; downgrading to the revision before drops exactly
     the columns of it and the later ones; upgrading restores them."""
     previous, _ = MIGRATIONS[revision]
     added = set().union(*(columns for rev, (_, columns) in MIGRATIONS.items() if rev >= revision))
-    database = Database(fresh_url, pool_size=1)
+    database = Database(fresh_db_url, pool_size=1)
     try:
         await database.upgrade()
         async with database.engine.connect() as conn:

@@ -3,10 +3,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -15,29 +11,8 @@ from sqlalchemy import inspect
 
 from bastion.store import Database
 from bastion.store.models import Base
-from tests import _services
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """An empty database of each kind, not the shared migrated one (this test downgrades it)."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'migrate.db'}"
-        return
-    import asyncpg
-
-    base = _services.need_postgres()
-    name = f"bastion_device_migration_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-    admin = await asyncpg.connect(base)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield base.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 async def _tables(database: Database) -> set[str]:
@@ -45,9 +20,9 @@ async def _tables(database: Database) -> set[str]:
         return set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
 
 
-async def test_migration_matches_the_model_and_round_trips(fresh_url):
+async def test_migration_matches_the_model_and_round_trips(fresh_db_url):
     """After upgrade device_codes equals its model; downgrade to 0002 drops device_codes; upgrade restores it."""
-    database = Database(fresh_url, pool_size=1)
+    database = Database(fresh_db_url, pool_size=1)
     try:
         await database.upgrade()
         async with database.engine.connect() as conn:

@@ -7,39 +7,16 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bastion.store import Database, logins, lookups
-from bastion.store.models import AuthorizationCodeRow, AuthorizationRequestRow, BrowserSessionRow, ClientRow, UserRow
+from bastion.store import logins, lookups
+from bastion.store.models import AuthorizationCodeRow, AuthorizationRequestRow
+from tests.store import _rows
+from tests.store._rows import NOW
 
 pytestmark = pytest.mark.anyio
-NOW = 1_800_000_000
 
 
-def _session(id_hash: str) -> BrowserSessionRow:
-    return BrowserSessionRow(
-        id_hash=id_hash,
-        sid="sid-" + id_hash,
-        sub="sub-a",
-        stage="authenticated",
-        auth_time=NOW,
-        csrf_token="c",
-        created_at=NOW,
-        last_seen_at=NOW,
-        expires_at=NOW + 60,
-    )  # amr left unset: the column's default ("") is stored, as a flush would
-
-
-def _request(request_id: str, session_hash: str, *, prompt: str = "login consent", expires_at: int = NOW + 60):
-    return AuthorizationRequestRow(
-        id=request_id,
-        session_hash=session_hash,
-        client_id="c1",
-        redirect_uri="https://a/cb",
-        scope="openid",
-        prompt=prompt,
-        max_age=0,
-        created_at=NOW,
-        expires_at=expires_at,
-    )
+def _request(request_id: str, session_hash: str, *, expires_at: int = NOW + 60) -> AuthorizationRequestRow:
+    return _rows.pending_request(request_id, session_hash, prompt="login consent", max_age=0, expires_at=expires_at)
 
 
 def _code(code_hash: str, expires_at: int) -> AuthorizationCodeRow:
@@ -60,47 +37,16 @@ def _code(code_hash: str, expires_at: int) -> AuthorizationCodeRow:
 
 @pytest.fixture
 async def database(db_url: str):
-    db = Database(db_url, pool_size=1)
-    await db.upgrade()
-    async with db.sessions() as session, session.begin():
-        session.add(
-            UserRow(
-                sub="sub-a",
-                username="alice",
-                email="",
-                email_verified=False,
-                display_name="A",
-                profile="{}",
-                roles="",
-                enabled=True,
-                password_hash="x",
-                totp_secret=None,
-                totp_last_step=None,
-                created_at=NOW,
-                updated_at=NOW,
-            )
-        )
-        session.add(
-            ClientRow(
-                client_id="c1",
-                name="c1",
-                client_type="public",
-                auth_method="none",
-                grant_types="authorization_code",
-                created_at=NOW,
-                updated_at=NOW,
-            )
-        )
-    yield db
-    await db.dispose()
+    async for db in _rows.database_with(db_url):
+        yield db
 
 
 async def test_a_rotated_session_takes_its_requests_and_the_old_id_stops_working(database):
-    await logins.save_session(database, _session("old"), new_request=_request("r1", "ignored"))
+    await logins.save_session(database, _rows.browser_session("old"), new_request=_request("r1", "ignored"))
     pending = await lookups.pending_request(database, "r1", "old", NOW)
     assert pending is not None
 
-    await logins.save_session(database, _session("new"), replaces="old", satisfied=pending)
+    await logins.save_session(database, _rows.browser_session("new"), replaces="old", satisfied=pending)
 
     assert await lookups.browser_session(database, "old") is None
     session, moved = await lookups.browser_session_and_request(database, "new", "r1", NOW)
@@ -111,8 +57,8 @@ async def test_a_rotated_session_takes_its_requests_and_the_old_id_stops_working
 
 
 async def test_a_code_merges_its_consent_and_the_sweep_takes_only_what_expired(database):
-    await logins.save_session(database, _session("s"), new_request=_request("r1", "s"))
-    await logins.save_session(database, _session("t"), new_request=_request("r2", "t", expires_at=NOW - 1))
+    await logins.save_session(database, _rows.browser_session("s"), new_request=_request("r1", "s"))
+    await logins.save_session(database, _rows.browser_session("t"), new_request=_request("r2", "t", expires_at=NOW - 1))
 
     await logins.save_code(
         database, _code("c-1", NOW - 3601), pending_id="r1", consent=("openid", "email"), now=NOW, purge=False

@@ -5,88 +5,34 @@ from __future__ import annotations
 
 import pytest
 
-from bastion.store import Database, lookups
 from bastion.store import grants as grant_statements
-from bastion.store.models import AuthorizationRequestRow, BrowserSessionRow, ClientRow, ConsentRow, UserRow
+from bastion.store import lookups
+from bastion.store.models import ConsentRow
+from tests.store import _rows
+from tests.store._rows import NOW
 
 pytestmark = pytest.mark.anyio
-NOW = 1_800_000_000
-
-
-def _user(sub: str, username: str) -> UserRow:
-    return UserRow(
-        sub=sub,
-        username=username,
-        email=f"{username}@example.com",
-        email_verified=True,
-        display_name=username.title(),
-        profile="{}",
-        roles="admin",
-        enabled=False,
-        password_hash="x",
-        totp_secret=b"\x00\x01",
-        totp_last_step=None,
-        created_at=NOW,
-        updated_at=NOW,
-    )
 
 
 @pytest.fixture
 async def database(db_url: str):
-    db = Database(db_url, pool_size=1)
-    await db.upgrade()
-    async with db.sessions() as session, session.begin():
-        session.add_all([_user("sub-a", "alice"), _user("alice", "mallory")])
-        for client_id in ("c1", "c2"):
-            session.add(
-                ClientRow(
-                    client_id=client_id,
-                    name=client_id,
-                    client_type="public",
-                    auth_method="none",
-                    grant_types="authorization_code",
-                    created_at=NOW,
-                    updated_at=NOW,
-                )
-            )
-        await session.flush()
-        session.add(
-            BrowserSessionRow(
-                id_hash="h1",
-                sid="sid1",
-                sub="sub-a",
-                stage="authenticated",
-                amr="pwd",
-                auth_time=NOW,
-                csrf_token="c",
-                created_at=NOW,
-                last_seen_at=NOW,
-                expires_at=NOW + 60,
-            )
-        )
-        requests = (("r1", "h1", NOW + 10), ("r2", "other", NOW + 10), ("r3", "h1", NOW))
-        for request_id, session_hash, expires_at in requests:
-            session.add(
-                AuthorizationRequestRow(
-                    id=request_id,
-                    session_hash=session_hash,
-                    client_id="c1",
-                    redirect_uri="https://a/cb",
-                    scope="openid",
-                    prompt="",
-                    created_at=NOW,
-                    expires_at=expires_at,
-                )
-            )
-        session.add(ConsentRow(sub="sub-a", client_id="c1", scopes="openid email", granted_at=NOW))
-    yield db
-    await db.dispose()
+    rows = [
+        # A second user whose sub equals alice's username.
+        _rows.user("alice", "mallory", enabled=False, totp_secret=b"\x00\x01"),
+        _rows.browser_session("h1", sid="sid1", amr="pwd"),
+        _rows.pending_request("r1", "h1", expires_at=NOW + 10),
+        _rows.pending_request("r2", "other", expires_at=NOW + 10),
+        _rows.pending_request("r3", "h1", expires_at=NOW),
+        ConsentRow(sub="sub-a", client_id="c1", scopes="openid email", granted_at=NOW),
+    ]
+    async for db in _rows.database_with(db_url, *rows):
+        yield db
 
 
 async def test_a_user_comes_back_with_python_types(database):
-    user = await lookups.user(database, "sub-a")
+    user = await lookups.user(database, "alice")  # mallory, whose sub is "alice"
     assert user is not None
-    assert (user.username, user.enabled, user.email_verified, user.totp_secret) == ("alice", False, True, b"\x00\x01")
+    assert (user.username, user.enabled, user.email_verified, user.totp_secret) == ("mallory", False, True, b"\x00\x01")
     assert user.enabled is False
     assert user.email_verified is True
     assert await lookups.user(database, "nobody") is None
