@@ -13,6 +13,7 @@ from bastion.identity.users import User
 from bastion.protocol.errors import ServerError
 from bastion.protocol.oidc import ACR_MFA, ACR_PASSWORD, at_hash, id_token_claims, id_token_header, scope_claims
 from bastion.protocol.rfc6749.authorization import OFFLINE_ACCESS, OPENID
+from bastion.server.audit import audit
 from bastion.server.clients import DEFAULT_ID_TOKEN_ALGORITHM, Client
 from bastion.server.context import ServerContext
 from bastion.server.tokens import issue_access_token, jws_signer
@@ -154,6 +155,22 @@ async def issue_user_tokens(
         )
         response["refresh_token"] = refresh_token
     return Issued(response, claims.jti, claims.exp, row)
+
+
+def audit_user_tokens_issued(
+    client: Client, grant_type: str, user: User, issued: Issued, *, audience: str, scope: tuple[str, ...]
+) -> None:
+    """The `token_issued` security event of the grants that issue a user's tokens."""
+    audit(
+        "token_issued",
+        client_id=client.client_id,
+        grant_type=grant_type,
+        sub=user.sub,
+        jti=issued.access_jti,
+        aud=audience,
+        scope=" ".join(scope),
+        refresh_family=issued.refresh_row.family if issued.refresh_row is not None else None,
+    )
 
 
 async def revoke_issued(ctx: ServerContext, issued: list[tuple[str, str, int]]) -> None:

@@ -18,7 +18,14 @@ from bastion.protocol.rfc8707 import select_audience
 from bastion.server.audit import audit
 from bastion.server.clients import Client
 from bastion.server.context import ServerContext
-from bastion.server.issuance import Authentication, issue_user_tokens, revoke_issued, token_hash, wants_refresh_token
+from bastion.server.issuance import (
+    Authentication,
+    audit_user_tokens_issued,
+    issue_user_tokens,
+    revoke_issued,
+    token_hash,
+    wants_refresh_token,
+)
 from bastion.store import flows
 from bastion.store import grants as grant_statements
 from bastion.store.models import AuthorizationCodeRow
@@ -99,14 +106,5 @@ async def authorization_code_grant(ctx: ServerContext, client: Client, params: d
         if fresh is not None:
             await _revoke_code_tokens(ctx, fresh)
         raise InvalidGrant(_INVALID, detail="code used concurrently")
-    audit(
-        "token_issued",
-        client_id=client.client_id,
-        grant_type=GRANT_TYPE,
-        sub=user.sub,
-        jti=issued.access_jti,
-        aud=audience,
-        scope=" ".join(scope),
-        refresh_family=family,
-    )
+    audit_user_tokens_issued(client, GRANT_TYPE, user, issued, audience=audience, scope=scope)
     return issued.response

@@ -25,10 +25,15 @@ from bastion.protocol.rfc8628 import (
     poll_timing,
 )
 from bastion.protocol.rfc8707 import select_audience
-from bastion.server.audit import audit
 from bastion.server.clients import Client
 from bastion.server.context import ServerContext
-from bastion.server.issuance import Authentication, issue_user_tokens, token_hash, wants_refresh_token
+from bastion.server.issuance import (
+    Authentication,
+    audit_user_tokens_issued,
+    issue_user_tokens,
+    token_hash,
+    wants_refresh_token,
+)
 from bastion.store import device
 from bastion.store.models import DeviceCodeRow
 
@@ -105,14 +110,5 @@ async def device_code_grant(ctx: ServerContext, client: Client, params: dict[str
             db.add(issued.refresh_row)
     if not spent:
         raise InvalidGrant(_INVALID, detail="device code redeemed concurrently")
-    audit(
-        "token_issued",
-        client_id=client.client_id,
-        grant_type=GRANT_TYPE,
-        sub=user.sub,
-        jti=issued.access_jti,
-        aud=audience,
-        scope=" ".join(scope),
-        refresh_family=issued.refresh_row.family if issued.refresh_row is not None else None,
-    )
+    audit_user_tokens_issued(client, GRANT_TYPE, user, issued, audience=audience, scope=scope)
     return issued.response

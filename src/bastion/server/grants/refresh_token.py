@@ -19,7 +19,13 @@ from bastion.protocol.rfc8707 import select_audience
 from bastion.server.audit import audit
 from bastion.server.clients import Client
 from bastion.server.context import ServerContext
-from bastion.server.issuance import Authentication, issue_user_tokens, revoke_issued, token_hash
+from bastion.server.issuance import (
+    Authentication,
+    audit_user_tokens_issued,
+    issue_user_tokens,
+    revoke_issued,
+    token_hash,
+)
 from bastion.store import flows
 from bastion.store import grants as grant_statements
 from bastion.store.models import RefreshTokenRow
@@ -87,16 +93,7 @@ async def refresh_token_grant(ctx: ServerContext, client: Client, params: dict[s
     if not rotated:
         await revoke_refresh_family(ctx, row, "refresh_token_reuse_detected")
         raise InvalidGrant(_INVALID, detail="refresh token used concurrently; family revoked")
-    audit(
-        "token_issued",
-        client_id=client.client_id,
-        grant_type=GRANT_TYPE,
-        sub=user.sub,
-        jti=issued.access_jti,
-        aud=audience,
-        scope=" ".join(scope),
-        refresh_family=row.family,
-    )
+    audit_user_tokens_issued(client, GRANT_TYPE, user, issued, audience=audience, scope=scope)
     return issued.response
 
 
