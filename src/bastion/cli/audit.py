@@ -11,10 +11,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
-import sqlalchemy as sa
 import typer
 
-from bastion.guard.audit import SqlAuditSink, read_jsonl, verify_entries
+from bastion.guard.audit import SqlAuditError, SqlAuditSink, read_jsonl, verify_entries
 
 app = typer.Typer(help="Audit trail: verify its hash chain.", no_args_is_help=True)
 
@@ -43,9 +42,9 @@ def verify(
         result = verify_entries(read_jsonl(path), expected_head=head)
     else:
         try:
-            sink = SqlAuditSink(sa.create_engine(str(db)), table)
+            sink = SqlAuditSink.from_url(str(db), table)
             result = verify_entries(sink.entries(), expected_head=head)
-        except sa.exc.SQLAlchemyError as exc:
+        except SqlAuditError as exc:
             typer.echo(f"error: cannot read the audit table: {exc}", err=True)
             raise typer.Exit(2) from None
     if as_json:

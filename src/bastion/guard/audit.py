@@ -29,6 +29,7 @@ __all__ = [
     "AuditLog",
     "AuditSink",
     "JsonLinesSink",
+    "SqlAuditError",
     "SqlAuditSink",
     "VerifyResult",
     "entry_hash",
@@ -113,6 +114,11 @@ def audit_table(metadata: sa.MetaData, name: str = "audit_log") -> sa.Table:
     )
 
 
+# What a SqlAuditSink raises when its database fails (SQLAlchemy's base error), named here for
+# callers that do not use SQLAlchemy themselves.
+SqlAuditError = sa.exc.SQLAlchemyError
+
+
 class SqlAuditSink:
     """Writes entries to a table through SQLAlchemy Core (any synchronous engine)."""
 
@@ -120,6 +126,11 @@ class SqlAuditSink:
         self.engine = engine
         self.table = audit_table(sa.MetaData(), table)
         self.table.create(engine, checkfirst=True)
+
+    @classmethod
+    def from_url(cls, url: str, table: str = "audit_log") -> SqlAuditSink:
+        """A sink on a new engine for a SQLAlchemy database URL. Raises SqlAuditError."""
+        return cls(sa.create_engine(url), table)
 
     def last(self) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
