@@ -40,8 +40,10 @@ from _harness import NODE_DIR, Bastion, bastion_env, ensure_node_packages, free_
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from bastion.protocol.rfc7636 import s256_challenge
-from bastion.store import Database
-from bastion.store.models import AuthorizationCodeRow, RefreshTokenRow, UserRow
+from bastion.store import Database, codes, refresh_tokens, transaction, users
+from bastion.store.codes import AuthorizationCodeRow
+from bastion.store.refresh_tokens import RefreshTokenRow
+from bastion.store.users import UserRow
 
 CALLBACK = "https://spa.bench.test/callback"
 RESOURCE = "https://api.bench.test/"
@@ -61,10 +63,11 @@ async def seed_bastion(database_url: str, client_id: str, count: int) -> tuple[l
     database = Database(database_url, pool_size=2)
     now = int(time.time())
     sub = secrets.token_urlsafe(16)
-    codes = [secrets.token_urlsafe(32) for _ in range(count)]
+    code_values = [secrets.token_urlsafe(32) for _ in range(count)]
     refresh = [secrets.token_urlsafe(32) for _ in range(count)]
-    async with database.sessions() as db, db.begin():
-        db.add(
+    async with transaction(database) as tx:
+        await users.insert(
+            tx,
             UserRow(
                 sub=sub,
                 username=f"bench-{sub[:6]}",
@@ -79,12 +82,12 @@ async def seed_bastion(database_url: str, client_id: str, count: int) -> tuple[l
                 totp_last_step=None,
                 created_at=now,
                 updated_at=now,
-            )
+            ),
         )
-        await db.flush()
         common = {"client_id": client_id, "sub": sub, "scope": SCOPE, "sid": "bench", "auth_time": now, "amr": "pwd"}
-        for code in codes:
-            db.add(
+        for code in code_values:
+            await codes.insert(
+                tx,
                 AuthorizationCodeRow(
                     code_hash=_hash(code),
                     redirect_uri=CALLBACK,
@@ -94,11 +97,15 @@ async def seed_bastion(database_url: str, client_id: str, count: int) -> tuple[l
                     created_at=now,
                     expires_at=now + 3600,
                     used_at=None,
+                    access_jti=None,
+                    access_exp=None,
+                    refresh_family=None,
                     **common,
-                )
+                ),
             )
         for token in refresh:
-            db.add(
+            await refresh_tokens.insert(
+                tx,
                 RefreshTokenRow(
                     token_hash=_hash(token),
                     family=secrets.token_urlsafe(16),
@@ -111,10 +118,10 @@ async def seed_bastion(database_url: str, client_id: str, count: int) -> tuple[l
                     access_jti=None,
                     access_exp=None,
                     **common,
-                )
+                ),
             )
     await database.dispose()
-    return codes, refresh
+    return code_values, refresh
 
 
 async def drive(url: str, bodies: list[dict[str, str]], concurrency: int) -> tuple[float, int, int]:

@@ -21,7 +21,7 @@ from bastion.config import Secret, Settings, load_settings
 from bastion.server import admin, bootstrap, create_app, open_context
 from bastion.server.context import ServerContext
 from bastion.store import Database
-from bastion.store.models import Base
+from bastion.store.models import metadata
 from tests import _services
 from tests._live import LiveServer, start_server
 
@@ -103,7 +103,7 @@ async def fresh_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 async def _truncate(url: str) -> None:
     database = Database(url, pool_size=1)
-    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    tables = ", ".join(t.name for t in metadata.sorted_tables)
     async with database.engine.begin() as conn:
         from sqlalchemy import text
 

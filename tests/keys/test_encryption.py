@@ -8,11 +8,10 @@ import json
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select
 
 from bastion.keys import KeyEncryptor, generate_key_encryption_key
 from bastion.keys.material import load_private_pem, public_jwk
-from bastion.store import SigningKeyRow
+from bastion.store import signing_keys
 from tests.conftest import TEST_KEK
 
 PLAINTEXT = b"-----BEGIN PRIVATE KEY-----\nnot really a key\n-----END PRIVATE KEY-----\n"
@@ -108,8 +107,7 @@ def test_generated_keks_are_fresh_256_bit_keys():
 @pytest.mark.anyio
 async def test_stored_signing_keys_are_encrypted_at_rest(ctx):
     """In the database (both kinds) each private key is an AES-GCM blob that decrypts to the published key."""
-    async with ctx.database.sessions() as session:
-        rows = list((await session.scalars(select(SigningKeyRow))).all())
+    rows = await signing_keys.list_all(ctx.database)
     encryptor = KeyEncryptor(TEST_KEK)
 
     assert {row.alg for row in rows} >= {"ES256", "RS256"}

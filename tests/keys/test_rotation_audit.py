@@ -6,16 +6,14 @@ import json
 
 import pytest
 
-from bastion.server import admin
-from bastion.store import repositories
+from bastion.server import admin, bootstrap
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_rotation_in_the_same_second_still_switches_keys(ctx, settings, capsys):
     """With no pre-publication, a rotation in the activation second of the current key still wins."""
-    async with ctx.database.sessions() as session:
-        before = await repositories.key_schedules(session)
+    before = await bootstrap.key_schedules(ctx.database)
     current = max((k for k in before if k.alg == "ES256"), key=lambda k: k.activates_at)
 
     rotated = await admin.rotate_key(settings, ctx.database, "ES256")

@@ -6,11 +6,10 @@ import re
 from typing import Any
 
 import httpx
-from sqlalchemy import update
 
 from bastion.identity import totp
 from bastion.server.context import ServerContext
-from bastion.store.models import DeviceCodeRow
+from bastion.store.models import device_codes
 from tests.server._people import Person, follow, submit
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -70,9 +69,9 @@ async def verify(browser: httpx.AsyncClient, user: Person, user_code: str, decis
 
 async def expire(ctx: ServerContext, user_code: str) -> None:
     """Move a device code's expiry into the past (what waiting out its lifetime does)."""
-    async with ctx.database.sessions() as db, db.begin():
-        await db.execute(
-            update(DeviceCodeRow)
-            .where(DeviceCodeRow.user_code == user_code.replace("-", ""))
-            .values(created_at=DeviceCodeRow.created_at - 3600, expires_at=DeviceCodeRow.expires_at - 3600)
+    async with ctx.database.engine.begin() as conn:
+        await conn.execute(
+            device_codes.update()
+            .where(device_codes.c.user_code == user_code.replace("-", ""))
+            .values(created_at=device_codes.c.created_at - 3600, expires_at=device_codes.c.expires_at - 3600)
         )

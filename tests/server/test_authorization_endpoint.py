@@ -327,14 +327,12 @@ async def test_session_id_rotates_at_login(browser, spa, make_user):
 
 async def test_max_age_zero_asks_once_then_issues_code(browser, spa, make_user, ctx):
     """max_age=0 forces a fresh login, and that login satisfies it (no loop back to the login page)."""
-    from sqlalchemy import update
-
-    from bastion.store.models import BrowserSessionRow
+    from bastion.store.models import browser_sessions
 
     user = await make_user()
     await authorize(browser, spa, user, scope="openid")
-    async with ctx.database.sessions() as db, db.begin():
-        await db.execute(update(BrowserSessionRow).values(auth_time=BrowserSessionRow.auth_time - 5))
+    async with ctx.database.engine.begin() as conn:
+        await conn.execute(browser_sessions.update().values(auth_time=browser_sessions.c.auth_time - 5))
 
     asked = await authorize(browser, spa, None, scope="openid", max_age="0", consent=None)
     assert 'action="/login"' in asked.response.text

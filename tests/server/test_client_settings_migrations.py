@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from bastion.store import Database
-from bastion.store.models import Base
+from bastion.store.models import metadata
 
 pytestmark = pytest.mark.anyio
 
@@ -39,7 +39,7 @@ async def test_migration_matches_the_model_and_round_trips(fresh_db_url, revisio
         await database.upgrade()
         async with database.engine.connect() as conn:
             differences = await conn.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+                lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
             )
         assert [d for d in differences if "clients" in repr(d)] == []
         upgraded = await _client_columns(database)

@@ -9,7 +9,9 @@ import pytest
 
 from bastion.identity import users
 from bastion.server.issuance import token_hash
-from bastion.store.models import AuthorizationCodeRow
+from bastion.store import codes
+from bastion.store.codes import AuthorizationCodeRow
+from bastion.store.models import authorization_codes, refresh_tokens
 from tests.server._people import *  # noqa: F403 - fixtures and the flow driver
 from tests.server._people import CALLBACK, authorize, exchange, pkce, refresh, tokens_for
 
@@ -47,24 +49,28 @@ async def test_verifier_for_code_without_challenge_is_invalid_grant(http, ctx, r
     )
     user = await make_user()
     now = int(time.time())
-    async with ctx.database.sessions() as db, db.begin():
-        db.add(
-            AuthorizationCodeRow(
-                code_hash=token_hash("plain-code-without-challenge"),
-                client_id=client["client_id"],
-                sub=user.sub,
-                redirect_uri=CALLBACK,
-                scope="openid",
-                nonce="n",
-                code_challenge=None,
-                sid="sid",
-                auth_time=now,
-                amr="pwd",
-                acr="urn:bastion:acr:password",
-                created_at=now,
-                expires_at=now + 60,
-            )
-        )
+    await codes.insert(
+        ctx.database,
+        AuthorizationCodeRow(
+            code_hash=token_hash("plain-code-without-challenge"),
+            client_id=client["client_id"],
+            sub=user.sub,
+            redirect_uri=CALLBACK,
+            scope="openid",
+            nonce="n",
+            code_challenge=None,
+            sid="sid",
+            auth_time=now,
+            amr="pwd",
+            acr="urn:bastion:acr:password",
+            created_at=now,
+            expires_at=now + 60,
+            used_at=None,
+            access_jti=None,
+            access_exp=None,
+            refresh_family=None,
+        ),
+    )
     verifier, _ = pkce()
 
     response = await exchange(
@@ -108,9 +114,12 @@ async def test_expired_code_is_invalid_grant(browser, http, spa, make_user, ctx)
     """A code past its lifetime is invalid_grant."""
     user = await make_user()
     outcome = await authorize(browser, spa, user)
-    async with ctx.database.sessions() as db, db.begin():
-        row = await db.get(AuthorizationCodeRow, token_hash(outcome.params["code"]))
-        row.expires_at = int(time.time()) - 1
+    async with ctx.database.engine.begin() as conn:
+        await conn.execute(
+            authorization_codes.update()
+            .where(authorization_codes.c.code_hash == token_hash(outcome.params["code"]))
+            .values(expires_at=int(time.time()) - 1)
+        )
 
     response = await exchange(http, spa, outcome.params["code"], outcome.verifier)
 
@@ -121,9 +130,9 @@ async def test_code_lifetime_is_the_setting(browser, spa, make_user, ctx, settin
     """Codes live `code_lifetime` seconds (60 by default)."""
     user = await make_user()
     outcome = await authorize(browser, spa, user)
-    async with ctx.database.sessions() as db:
-        row = await db.get(AuthorizationCodeRow, token_hash(outcome.params["code"]))
+    row = await codes.get(ctx.database, token_hash(outcome.params["code"]))
 
+    assert row is not None
     assert row.expires_at - row.created_at == settings.code_lifetime == 60
 
 
@@ -257,14 +266,10 @@ async def test_disabled_client_refresh_tokens_stop(browser, http, spa, make_user
 
 async def test_expired_refresh_token_is_invalid_grant(browser, http, spa, make_user, ctx):
     """A refresh token past its idle lifetime is invalid_grant."""
-    from sqlalchemy import update
-
-    from bastion.store.models import RefreshTokenRow
-
     user = await make_user()
     tokens = await tokens_for(browser, http, spa, user)
-    async with ctx.database.sessions() as db, db.begin():
-        await db.execute(update(RefreshTokenRow).values(expires_at=int(time.time()) - 1))
+    async with ctx.database.engine.begin() as conn:
+        await conn.execute(refresh_tokens.update().values(expires_at=int(time.time()) - 1))
 
     response = await refresh(http, spa, tokens["refresh_token"])
     assert response.json() == {"error": "invalid_grant", "error_description": INVALID_REFRESH}

@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from bastion.store import Database
-from bastion.store.models import Base
+from bastion.store.models import metadata
 
 pytestmark = pytest.mark.anyio
 
@@ -27,7 +27,7 @@ async def test_migration_matches_the_model_and_round_trips(fresh_db_url):
         await database.upgrade()
         async with database.engine.connect() as conn:
             differences = await conn.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+                lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
             )
         # Only this migration's table is judged here; other tables belong to other migrations.
         assert [d for d in differences if "device_codes" in repr(d)] == []

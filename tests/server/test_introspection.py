@@ -11,10 +11,9 @@ from typing import Any
 
 import jwt
 import pytest
-from sqlalchemy import update
 
 from bastion.server import admin
-from bastion.store import ClientRow
+from bastion.store.models import clients
 from tests.server._jose import new_client_key
 
 pytestmark = pytest.mark.anyio
@@ -199,8 +198,8 @@ async def test_public_client_cannot_be_registered_for_introspection(register):
 async def test_public_client_row_flagged_introspect_is_still_refused(http, register, ctx):
     """Even a stored public client flagged introspect (edited data) may not introspect with client_id alone."""
     rs = await register(auth_method="none", grants=("authorization_code",))
-    async with ctx.database.sessions() as session, session.begin():
-        await session.execute(update(ClientRow).where(ClientRow.client_id == rs["client_id"]).values(introspect=True))
+    async with ctx.database.engine.begin() as conn:
+        await conn.execute(clients.update().where(clients.c.client_id == rs["client_id"]).values(introspect=True))
     client = await register()
     token = await _token(http, client)
     response = await http.post("/introspect", data={"token": token, "client_id": rs["client_id"]})

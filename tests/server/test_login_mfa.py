@@ -243,16 +243,14 @@ async def test_disabled_user_cannot_log_in(browser, spa, make_user, ctx):
 
 async def test_idle_session_expires(browser, spa, make_user, ctx, settings):
     """A session unused for longer than session_idle_lifetime is gone: prompt=none says login_required."""
-    from sqlalchemy import update
-
-    from bastion.store.models import BrowserSessionRow
+    from bastion.store.models import browser_sessions
 
     user = await make_user()
     await authorize(browser, spa, user)
-    async with ctx.database.sessions() as db, db.begin():
-        await db.execute(
-            update(BrowserSessionRow).values(
-                last_seen_at=BrowserSessionRow.last_seen_at - settings.session_idle_lifetime
+    async with ctx.database.engine.begin() as conn:
+        await conn.execute(
+            browser_sessions.update().values(
+                last_seen_at=browser_sessions.c.last_seen_at - settings.session_idle_lifetime
             )
         )
 
@@ -264,33 +262,33 @@ async def test_idle_session_expires(browser, spa, make_user, ctx, settings):
 async def _last_seen(ctx) -> int:
     from sqlalchemy import select
 
-    from bastion.store.models import BrowserSessionRow
+    from bastion.store.models import browser_sessions
 
-    async with ctx.database.reads() as db:
-        return int((await db.execute(select(BrowserSessionRow.last_seen_at))).scalar_one())
+    async with ctx.database.engine.connect() as conn:
+        return int((await conn.execute(select(browser_sessions.c.last_seen_at))).scalar_one())
 
 
 async def test_session_use_is_recorded_once_a_touch_interval_has_passed(browser, spa, make_user, ctx, settings):
     """A page load writes the session's last use when the stored one is touch_every seconds old
     (so an active session never idles out), and not on every load."""
     assert settings.session_idle_lifetime >= 200  # touch_every >= 10: the second half is not racing the clock
-    from sqlalchemy import update
-
     from bastion.identity.sessions import Timeouts
-    from bastion.store.models import BrowserSessionRow
+    from bastion.store.models import browser_sessions
 
     every = Timeouts(settings.session_idle_lifetime, settings.session_absolute_lifetime).touch_every
     user = await make_user()
     await authorize(browser, spa, user)
     fresh = await _last_seen(ctx)
-    async with ctx.database.sessions() as db, db.begin():
-        await db.execute(update(BrowserSessionRow).values(last_seen_at=BrowserSessionRow.last_seen_at - every))
+    async with ctx.database.engine.begin() as conn:
+        await conn.execute(browser_sessions.update().values(last_seen_at=browser_sessions.c.last_seen_at - every))
 
     await authorize(browser, spa, None, prompt="none", state="s")
     assert await _last_seen(ctx) >= fresh
 
-    async with ctx.database.sessions() as db, db.begin():
-        await db.execute(update(BrowserSessionRow).values(last_seen_at=BrowserSessionRow.last_seen_at - every // 2))
+    async with ctx.database.engine.begin() as conn:
+        await conn.execute(
+            browser_sessions.update().values(last_seen_at=browser_sessions.c.last_seen_at - every // 2)
+        )
     held = await _last_seen(ctx)
     outcome = await authorize(browser, spa, None, prompt="none", state="s")
     assert "code" in outcome.params
@@ -323,7 +321,7 @@ async def test_two_tabs_approving_at_once_both_get_codes(http, spa, make_user, c
     import httpx
 
     from bastion.server import create_app
-    from bastion.store import lookups
+    from bastion.store import consents
     from tests.server._people import BROWSER_BASE, hidden_fields
 
     user = await make_user()
@@ -347,5 +345,5 @@ async def test_two_tabs_approving_at_once_both_get_codes(http, spa, make_user, c
 
     assert [a.status_code for a in answers] == [303, 303]
     assert all("code=" in a.headers["location"] for a in answers)
-    granted = await lookups.user_and_consent(ctx.database, user.sub, spa["client_id"])
+    granted = await consents.user_and_consent(ctx.database, user.sub, spa["client_id"])
     assert granted[1] == {"openid", "profile", "email"}

@@ -12,10 +12,10 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from bastion.server import admin
-from bastion.store import ClientSecretRow
+from bastion.store.clients import ClientSecretRow
+from bastion.store.models import client_secrets
 from tests.conftest import TEST_PEPPER
 
 pytestmark = pytest.mark.anyio
@@ -106,12 +106,11 @@ async def test_secret_is_stored_only_as_a_keyed_hash(register, ctx):
     """The database holds HMAC-SHA-256(pepper, secret), never the secret; another pepper gives another hash."""
     client = await register()
     secret = client["client_secret"]
-    async with ctx.database.sessions() as session:
-        rows = list(
-            await session.scalars(select(ClientSecretRow).where(ClientSecretRow.client_id == client["client_id"]))
-        )
+    async with ctx.database.engine.connect() as conn:
+        stored = await conn.execute(client_secrets.select().where(client_secrets.c.client_id == client["client_id"]))
+        rows = [ClientSecretRow(*row) for row in stored]
 
     assert len(rows) == 1
     assert rows[0].secret_hash == hmac.new(TEST_PEPPER.encode(), secret.encode(), hashlib.sha256).hexdigest()
-    assert secret not in repr(vars(rows[0]))
+    assert secret not in repr(rows[0])
     assert rows[0].secret_hash != hashlib.sha256(secret.encode()).hexdigest()

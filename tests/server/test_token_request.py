@@ -11,9 +11,8 @@ from urllib.parse import urlencode
 
 import jwt
 import pytest
-from sqlalchemy import update
 
-from bastion.store import ClientRow
+from bastion.store.models import clients
 
 pytestmark = pytest.mark.anyio
 
@@ -183,9 +182,9 @@ async def test_public_client_is_unauthorized_for_client_credentials(http, regist
 async def test_public_client_row_with_client_credentials_is_still_refused(http, register, ctx):
     """Even a stored public client that lists client_credentials (edited data) is refused by the grant itself."""
     client = await register(auth_method="none", grants=("authorization_code",))
-    async with ctx.database.sessions() as session, session.begin():
-        await session.execute(
-            update(ClientRow).where(ClientRow.client_id == client["client_id"]).values(grant_types=CC)
+    async with ctx.database.engine.begin() as conn:
+        await conn.execute(
+            clients.update().where(clients.c.client_id == client["client_id"]).values(grant_types=CC)
         )
     response = await http.post("/token", data={"grant_type": CC, "client_id": client["client_id"]})
 

@@ -11,8 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from bastion.store import Database
-from bastion.store import grants as grant_statements
+from bastion.store import Database, codes
 
 pytestmark = pytest.mark.anyio
 
@@ -31,8 +30,8 @@ async def _kill_other_backends(url: str) -> int:
 
 
 async def _backend_pid(database: Database) -> int:
-    async with database.reads() as session:
-        return int((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+    async with database.engine.connect() as conn:
+        return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
 
 
 async def test_an_idle_connection_killed_by_the_server_is_replaced_before_use(postgres_database: str) -> None:
@@ -40,10 +39,10 @@ async def test_an_idle_connection_killed_by_the_server_is_replaced_before_use(po
     try:
         before = await _backend_pid(database)
         assert await _kill_other_backends(postgres_database) >= 1
-        # Through the ORM and straight through the driver, the next statement just works.
+        # Through SQLAlchemy's connection and straight through the driver, the next statement just works.
         assert await _backend_pid(database) != before
         await _kill_other_backends(postgres_database)
-        assert await grant_statements.code_and_user(database, "no such code") == (None, None)
+        assert await codes.with_user(database, "no such code") == (None, None)
     finally:
         await database.dispose()
 

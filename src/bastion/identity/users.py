@@ -14,13 +14,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select, update
-
 from bastion.identity import recovery
 from bastion.identity.passwords import PasswordHasher, check_password_policy
 from bastion.keys import KeyEncryptor
-from bastion.store import Database, lookups
-from bastion.store.models import BrowserSessionRow, RecoveryCodeRow, RefreshTokenRow, UserRow
+from bastion.store import Database, refresh_tokens, transaction
+from bastion.store import sessions as browser_sessions
+from bastion.store import users as stored
+from bastion.store.users import UserRow
 
 # Roles whose holders must use a second factor.
 MFA_ROLES = frozenset({"admin"})
@@ -114,37 +114,34 @@ async def create_user(database: Database, hasher: PasswordHasher, new: NewUser, 
     check_password_policy(password, username=new.username, email=new.email)
     password_hash = await hasher.hash(password)
     now = int(time.time())
-    async with database.sessions() as session, session.begin():
-        taken = await session.scalar(select(UserRow.sub).where(UserRow.username == new.username))
-        if taken is not None:
-            raise UserError(f"username {new.username} is taken")
-        row = UserRow(
-            sub=secrets.token_urlsafe(16),
-            username=new.username,
-            email=new.email,
-            email_verified=new.email_verified,
-            display_name=new.display_name or new.username,
-            profile=json.dumps(new.profile),
-            roles=" ".join(dict.fromkeys(new.roles)),
-            enabled=True,
-            password_hash=password_hash,
-            totp_secret=None,
-            totp_last_step=None,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(row)
+    row = UserRow(
+        sub=secrets.token_urlsafe(16),
+        username=new.username,
+        email=new.email,
+        email_verified=new.email_verified,
+        display_name=new.display_name or new.username,
+        profile=json.dumps(new.profile),
+        roles=" ".join(dict.fromkeys(new.roles)),
+        enabled=True,
+        password_hash=password_hash,
+        totp_secret=None,
+        totp_last_step=None,
+        created_at=now,
+        updated_at=now,
+    )
+    if not await stored.insert(database, row):
+        raise UserError(f"username {new.username} is taken")
     return User.from_row(row)
 
 
 async def get_user(database: Database, sub: str) -> User | None:
-    row = await lookups.user(database, sub)
+    row = await stored.get(database, sub)
     return None if row is None else User.from_row(row)
 
 
 async def find_user(database: Database, name: str) -> User | None:
     """By username, or by `sub` (the CLI accepts either)."""
-    row = await lookups.user_by_name(database, name)
+    row = await stored.find(database, name)
     return None if row is None else User.from_row(row)
 
 
@@ -156,26 +153,18 @@ async def require_user(database: Database, name: str) -> User:
 
 
 async def list_users(database: Database) -> list[User]:
-    async with database.sessions() as session:
-        rows = await session.scalars(select(UserRow).order_by(UserRow.created_at, UserRow.username))
-        return [User.from_row(row) for row in rows]
+    return [User.from_row(row) for row in await stored.list_all(database)]
 
 
 async def set_enabled(database: Database, name: str, enabled: bool) -> User:
     """Enable or disable; disabling ends the user's browser sessions and refresh tokens."""
     user = await require_user(database, name)
     now = int(time.time())
-    async with database.sessions() as session, session.begin():
-        await session.execute(update(UserRow).where(UserRow.sub == user.sub).values(enabled=enabled, updated_at=now))
+    async with transaction(database) as tx:
+        await stored.set_enabled(tx, user.sub, enabled, now)
         if not enabled:
-            await session.execute(
-                update(BrowserSessionRow).where(BrowserSessionRow.sub == user.sub).values(expires_at=0)
-            )
-            await session.execute(
-                update(RefreshTokenRow)
-                .where(RefreshTokenRow.sub == user.sub, RefreshTokenRow.revoked_at.is_(None))
-                .values(revoked_at=now)
-            )
+            await browser_sessions.expire_for_user(tx, user.sub)
+            await refresh_tokens.revoke_for_user(tx, user.sub, now)
     return await require_user(database, user.sub)
 
 
@@ -188,24 +177,16 @@ async def set_password(database: Database, hasher: PasswordHasher, name: str, pa
 
 
 async def store_password_hash(database: Database, sub: str, password_hash: str) -> None:
-    async with database.sessions() as session, session.begin():
-        await session.execute(
-            update(UserRow).where(UserRow.sub == sub).values(password_hash=password_hash, updated_at=int(time.time()))
-        )
+    await stored.set_password_hash(database, sub, password_hash, int(time.time()))
 
 
 async def reset_mfa(database: Database, name: str) -> User:
     """Remove the TOTP secret and recovery codes; the user enrols again at the next login."""
     user = await require_user(database, name)
-    async with database.sessions() as session, session.begin():
-        await session.execute(
-            update(UserRow)
-            .where(UserRow.sub == user.sub)
-            .values(totp_secret=None, totp_last_step=None, updated_at=int(time.time()))
-        )
-        await session.execute(
-            update(RecoveryCodeRow).where(RecoveryCodeRow.sub == user.sub).values(used_at=int(time.time()))
-        )
+    now = int(time.time())
+    async with transaction(database) as tx:
+        await stored.clear_totp(tx, user.sub, now)
+        await stored.spend_recovery_codes(tx, user.sub, now)
     return await require_user(database, user.sub)
 
 
@@ -223,41 +204,20 @@ async def enrol_totp(database: Database, encryptor: KeyEncryptor, sub: str, secr
     """Store the verified TOTP secret (and its first used step); return new recovery codes."""
     codes = recovery.generate_codes()
     now = int(time.time())
-    async with database.sessions() as session, session.begin():
-        result = await session.execute(
-            update(UserRow)
-            .where(UserRow.sub == sub, UserRow.totp_secret.is_(None))
-            .values(totp_secret=encryptor.encrypt(secret.encode(), _aad(sub)), totp_last_step=step, updated_at=now)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+    async with transaction(database) as tx:
+        if not await stored.enrol_totp(tx, sub, encryptor.encrypt(secret.encode(), _aad(sub)), step, now):
             raise UserError("a second factor is already enrolled")
-        await session.execute(update(RecoveryCodeRow).where(RecoveryCodeRow.sub == sub).values(used_at=now))
+        await stored.spend_recovery_codes(tx, sub, now)
         for code in codes:
-            session.add(RecoveryCodeRow(sub=sub, code_hash=recovery.hash_code(code), used_at=None))
+            await stored.add_recovery_code(tx, sub, recovery.hash_code(code))
     return codes
 
 
 async def use_totp_step(database: Database, sub: str, step: int) -> bool:
     """Record `step` as used; False if it (or a later one) was used already (replay)."""
-    async with database.sessions() as session, session.begin():
-        result = await session.execute(
-            update(UserRow)
-            .where(UserRow.sub == sub, or_(UserRow.totp_last_step.is_(None), UserRow.totp_last_step < step))
-            .values(totp_last_step=step)
-        )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+    return await stored.use_totp_step(database, sub, step)
 
 
 async def use_recovery_code(database: Database, sub: str, code: str) -> bool:
     """Spend one recovery code; False when it is wrong or already used."""
-    async with database.sessions() as session, session.begin():
-        result = await session.execute(
-            update(RecoveryCodeRow)
-            .where(
-                RecoveryCodeRow.sub == sub,
-                RecoveryCodeRow.code_hash == recovery.hash_code(code),
-                RecoveryCodeRow.used_at.is_(None),
-            )
-            .values(used_at=int(time.time()))
-        )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+    return await stored.use_recovery_code(database, sub, recovery.hash_code(code), int(time.time()))

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
-
 from bastion.config import Settings, is_loopback_host
 from bastion.keys.keyring import active_schedule, published, signs_until
 from bastion.server import bootstrap
@@ -21,8 +19,8 @@ from bastion.server.clients import (
     generate_client_id,
     generate_client_secret,
 )
-from bastion.store import ClientRow, Database, repositories
-from bastion.store.models import SigningKeyRow
+from bastion.store import Database, clients, signing_keys, transaction
+from bastion.store.clients import ClientRow
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 GRANT_TYPES = (
@@ -103,33 +101,31 @@ async def create_client(database: Database, hasher: SecretHasher, new: NewClient
     now = int(time.time())
     client_id = generate_client_id()
     secret = generate_client_secret() if new.auth_method in SECRET_METHODS else None
-    async with database.sessions() as session, session.begin():
-        session.add(
-            ClientRow(
-                client_id=client_id,
-                name=new.name,
-                client_type="public" if new.auth_method == "none" else "confidential",
-                auth_method=new.auth_method,
-                grant_types=" ".join(dict.fromkeys(grants)),
-                scopes=" ".join(dict.fromkeys(new.scope)),
-                audiences=" ".join(new.audiences),
-                redirect_uris=" ".join(new.redirect_uris),
-                post_logout_redirect_uris=" ".join(dict.fromkeys(new.post_logout_redirect_uris)),
-                id_token_signed_response_alg=new.id_token_alg,
-                pkce_optional_with_nonce=new.pkce_optional_with_nonce,
-                token_lifetime=new.token_lifetime,
-                introspect=new.introspect,
-                enabled=True,
-                jwks=json.dumps(new.jwks) if new.jwks is not None else None,
-                jwks_uri=new.jwks_uri,
-                token_endpoint_audience=new.token_endpoint_audience,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        await session.flush()
+    row = ClientRow(
+        client_id=client_id,
+        name=new.name,
+        client_type="public" if new.auth_method == "none" else "confidential",
+        auth_method=new.auth_method,
+        grant_types=" ".join(dict.fromkeys(grants)),
+        scopes=" ".join(dict.fromkeys(new.scope)),
+        audiences=" ".join(new.audiences),
+        redirect_uris=" ".join(new.redirect_uris),
+        post_logout_redirect_uris=" ".join(dict.fromkeys(new.post_logout_redirect_uris)),
+        id_token_signed_response_alg=new.id_token_alg,
+        pkce_optional_with_nonce=new.pkce_optional_with_nonce,
+        token_lifetime=new.token_lifetime,
+        introspect=new.introspect,
+        enabled=True,
+        jwks=json.dumps(new.jwks) if new.jwks is not None else None,
+        jwks_uri=new.jwks_uri,
+        token_endpoint_audience=new.token_endpoint_audience,
+        created_at=now,
+        updated_at=now,
+    )
+    async with transaction(database) as tx:
+        await clients.insert(tx, row)
         if secret is not None:
-            await repositories.add_secret(session, client_id, hasher.hash(secret), now)
+            await clients.add_secret(tx, client_id, hasher.hash(secret), now)
     result = describe(await _get(database, client_id))
     if secret is not None:
         result["client_secret"] = secret
@@ -141,8 +137,7 @@ async def missing_signing_key(database: Database, alg: str) -> str | None:
     (server_error) until one does. Not for RS256: `serve` refuses to start without that key."""
     if alg == DEFAULT_ID_TOKEN_ALGORITHM:
         return None
-    async with database.sessions() as session:
-        schedules = await repositories.key_schedules(session)
+    schedules = await bootstrap.key_schedules(database)
     if active_schedule(schedules, alg, int(time.time())) is not None:
         return None
     return (
@@ -152,8 +147,7 @@ async def missing_signing_key(database: Database, alg: str) -> str | None:
 
 
 async def _get(database: Database, client_id: str) -> ClientRow:
-    async with database.sessions() as session:
-        row = await repositories.get_client(session, client_id)
+    row = await clients.get(database, client_id)
     if row is None:
         raise AdminError(f"no client {client_id}")
     return row
@@ -179,8 +173,7 @@ def describe(row: ClientRow) -> dict[str, Any]:
 
 
 async def list_clients(database: Database) -> list[dict[str, Any]]:
-    async with database.sessions() as session:
-        return [describe(row) for row in await repositories.list_clients(session)]
+    return [describe(row) for row in await clients.list_all(database)]
 
 
 async def show_client(database: Database, client_id: str) -> dict[str, Any]:
@@ -194,9 +187,9 @@ async def rotate_secret(database: Database, hasher: SecretHasher, client_id: str
         raise AdminError(f"client {client_id} uses {row.auth_method}, which has no secret")
     secret = generate_client_secret()
     now = int(time.time())
-    async with database.sessions() as session, session.begin():
-        await repositories.expire_secrets(session, client_id, now + overlap)
-        await repositories.add_secret(session, client_id, hasher.hash(secret), now)
+    async with transaction(database) as tx:
+        await clients.expire_secrets(tx, client_id, now + overlap)
+        await clients.add_secret(tx, client_id, hasher.hash(secret), now)
     return {
         "client_id": client_id,
         "client_secret": secret,
@@ -205,19 +198,14 @@ async def rotate_secret(database: Database, hasher: SecretHasher, client_id: str
 
 
 async def set_enabled(database: Database, client_id: str, enabled: bool) -> dict[str, Any]:
-    async with database.sessions() as session, session.begin():
-        row = await repositories.get_client(session, client_id)
-        if row is None:
-            raise AdminError(f"no client {client_id}")
-        row.enabled = enabled
-        row.updated_at = int(time.time())
+    if not await clients.set_enabled(database, client_id, enabled, int(time.time())):
+        raise AdminError(f"no client {client_id}")
     return describe(await _get(database, client_id))
 
 
 async def list_keys(settings: Settings, database: Database) -> list[dict[str, Any]]:
     now = int(time.time())
-    async with database.sessions() as session:
-        schedules = await repositories.key_schedules(session)
+    schedules = await bootstrap.key_schedules(database)
     shown = {k.kid for k in published(schedules, now, settings.clock_leeway)}
     active = {alg: active_schedule(schedules, alg, now) for alg in {k.alg for k in schedules}}
     result = []
@@ -248,8 +236,7 @@ async def rotate_key(settings: Settings, database: Database, alg: str) -> dict[s
         raise AdminError("--alg must be ES256, RS256 or PS256")
     encryptor = bootstrap.key_encryptor(settings)
     now = int(time.time())
-    async with database.sessions() as session:
-        schedules = await repositories.key_schedules(session)
+    schedules = await bootstrap.key_schedules(database)
     current = active_schedule(schedules, alg, now)
     # Never tie with the current key's activation: the newest activation signs, and a tie would
     # fall back to comparing kids.
@@ -262,17 +249,15 @@ async def rotate_key(settings: Settings, database: Database, alg: str) -> dict[s
 async def retire_key(database: Database, kid: str) -> dict[str, Any]:
     """Stop a key signing now; it stays published until the tokens it signed have expired."""
     now = int(time.time())
-    async with database.sessions() as session, session.begin():
-        row = await session.get(SigningKeyRow, kid)
+    async with transaction(database) as tx:
+        row = await signing_keys.get(tx, kid)
         if row is None:
             raise AdminError(f"no key {kid}")
         if row.retired_at is not None:
             raise AdminError(f"key {kid} is already retired")
-        others = (
-            await session.scalars(select(SigningKeyRow).where(SigningKeyRow.alg == row.alg, SigningKeyRow.kid != kid))
-        ).all()
+        others = [o for o in await signing_keys.of_alg(tx, row.alg) if o.kid != kid]
         if not any(o.retired_at is None and o.activates_at <= now for o in others) and row.activates_at <= now:
             raise AdminError(f"{kid} is the only active {row.alg} key; run `bastion keys rotate --alg {row.alg}` first")
-        row.retired_at = now
+        await signing_keys.retire(tx, kid, now)
     audit("key_retired", kid=kid, retired_at=now)
     return {"kid": kid, "retired_at": now}

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from bastion.config import ConfigError, Settings
 from bastion.keys import KeyEncryptor, generate_key_encryption_key, generate_signing_key
-from bastion.keys.keyring import active_schedule
+from bastion.keys.keyring import KeySchedule, active_schedule
 from bastion.keys.material import private_pem
-from bastion.store import Database, repositories
-from bastion.store.models import SigningKeyRow
+from bastion.store import Database, signing_keys
+from bastion.store.signing_keys import SigningKeyRow
 
 
 def _dev_secret(settings: Settings, name: str, make: str) -> str:
@@ -70,27 +70,34 @@ async def add_signing_key(database: Database, encryptor: KeyEncryptor, alg: str,
     key, jwk = generate_signing_key(alg)
     kid = str(jwk["kid"])
     now = int(time.time())
-    async with database.sessions() as session, session.begin():
-        session.add(
-            SigningKeyRow(
-                kid=kid,
-                alg=alg,
-                private_key=encryptor.encrypt(private_pem(key), kid),
-                public_jwk=json.dumps(jwk),
-                created_at=now,
-                activates_at=activates_at,
-                retired_at=None,
-            )
-        )
+    await signing_keys.insert(
+        database,
+        SigningKeyRow(
+            kid=kid,
+            alg=alg,
+            private_key=encryptor.encrypt(private_pem(key), kid),
+            public_jwk=json.dumps(jwk),
+            created_at=now,
+            activates_at=activates_at,
+            retired_at=None,
+        ),
+    )
     return kid
+
+
+async def key_schedules(database: Database) -> list[KeySchedule]:
+    """Every stored key as the key ring schedules it, in the order they start signing."""
+    return [
+        KeySchedule(key.kid, key.alg, json.loads(key.public_jwk), key.activates_at, key.retired_at)
+        for key in await signing_keys.list_all(database)
+    ]
 
 
 async def ensure_development_keys(settings: Settings, database: Database, encryptor: KeyEncryptor) -> list[str]:
     """In development mode, create an active key for each algorithm that lacks one."""
     created = []
     now = int(time.time())
-    async with database.sessions() as session:
-        schedules = await repositories.key_schedules(session)
+    schedules = await key_schedules(database)
     for alg in dict.fromkeys((settings.access_token_algorithm, "RS256")):
         if active_schedule(schedules, alg, now) is None:
             created.append(await add_signing_key(database, encryptor, alg, now))
@@ -99,8 +106,7 @@ async def ensure_development_keys(settings: Settings, database: Database, encryp
 
 async def require_signing_key(settings: Settings, database: Database) -> None:
     """Refuse to start without an active key for access tokens and for ID tokens (RS256, OIDC)."""
-    async with database.sessions() as session:
-        schedules = await repositories.key_schedules(session)
+    schedules = await key_schedules(database)
     for alg in dict.fromkeys((settings.access_token_algorithm, "RS256")):
         if active_schedule(schedules, alg, int(time.time())) is None:
             raise ConfigError(

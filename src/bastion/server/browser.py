@@ -16,8 +16,9 @@ from starlette.responses import Response
 from bastion.identity import sessions
 from bastion.server.context import ServerContext
 from bastion.server.people import PeopleServices
-from bastion.store import flows, logins, lookups
-from bastion.store.models import AuthorizationRequestRow, BrowserSessionRow
+from bastion.store import sessions as browser_sessions
+from bastion.store.pending_requests import AuthorizationRequestRow
+from bastion.store.sessions import BrowserSessionRow
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ async def load_session(ctx: ServerContext, request: Request) -> BrowserSession |
     id_hash = _cookie_hash(request)
     if id_hash is None:
         return None
-    return await _alive(ctx, await lookups.browser_session(ctx.database, id_hash), int(time.time()))
+    return await _alive(ctx, await browser_sessions.get(ctx.database, id_hash), int(time.time()))
 
 
 async def load_session_and_request(
@@ -63,7 +64,7 @@ async def load_session_and_request(
     if not request_id:
         return await load_session(ctx, request), None
     now = int(time.time())
-    row, pending = await lookups.browser_session_and_request(ctx.database, id_hash, request_id, now)
+    row, pending = await browser_sessions.get_with_request(ctx.database, id_hash, request_id, now)
     browser = await _alive(ctx, row, now)
     return browser, pending if browser is not None else None
 
@@ -79,12 +80,10 @@ async def _alive(ctx: ServerContext, row: BrowserSessionRow | None, now: int) ->
         return None
     timeouts = people(ctx).timeouts
     if not timeouts.alive(last_seen_at=row.last_seen_at, expires_at=row.expires_at, now=now):
-        async with ctx.database.sessions() as db, db.begin():
-            await flows.end_browser_session(db, row.id_hash)
+        await browser_sessions.end(ctx.database, row.id_hash)
         return None
     if now - row.last_seen_at >= timeouts.touch_every:
-        async with ctx.database.sessions() as db, db.begin():
-            await flows.touch_browser_session(db, row.id_hash, now)
+        await browser_sessions.touch(ctx.database, row.id_hash, now)
     return BrowserSession.from_row(row)
 
 
@@ -119,7 +118,7 @@ async def start_session(
         last_seen_at=now,
         expires_at=now + absolute,
     )
-    await logins.save_session(
+    await browser_sessions.save(
         ctx.database,
         row,
         replaces=old.id_hash if old else None,
@@ -132,6 +131,5 @@ async def start_session(
 
 async def end_session(ctx: ServerContext, response: Response, current: BrowserSession | None) -> None:
     if current is not None:
-        async with ctx.database.sessions() as db, db.begin():
-            await flows.end_browser_session(db, current.id_hash)
+        await browser_sessions.end(ctx.database, current.id_hash)
     response.headers.append("set-cookie", sessions.clearing_cookie_header())

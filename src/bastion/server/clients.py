@@ -17,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bastion.store import Database, repositories
-from bastion.store.models import ClientRow
+from bastion.store import Database
+from bastion.store import clients as registered
+from bastion.store.clients import ClientRow
 
 # OpenID Connect Core §15.1: RS256 is always available and the default for ID tokens; a client
 # may register another of the algorithms the server has keys for (Registration 1.0 §2).
@@ -152,12 +153,11 @@ class ClientRegistry:
         return done
 
     async def _load(self, client_id: str, now: float) -> Client | None:
-        async with self._database.sessions() as session:
-            row = await repositories.get_client(session, client_id)
-            if row is None:
-                self._cache.pop(client_id, None)
-                return None
-            hashes = await repositories.valid_secret_hashes(session, client_id, int(time.time()))
+        row = await registered.get(self._database, client_id)
+        if row is None:
+            self._cache.pop(client_id, None)
+            return None
+        hashes = await registered.valid_secret_hashes(self._database, client_id, int(time.time()))
         client = Client.from_row(row, hashes)
         if len(self._cache) > 10_000:
             self._cache.clear()

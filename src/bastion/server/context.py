@@ -14,10 +14,11 @@ from bastion.keys import KeyEncryptor, KeyRing
 from bastion.keys.material import PrivateKey, load_private_pem
 from bastion.protocol.errors import InvalidClient
 from bastion.protocol.rfc7523 import AssertionPolicy
+from bastion.server import bootstrap
 from bastion.server.clients import Client, ClientRegistry, SecretHasher
 from bastion.server.limits import ServerLimits, build_limiter
 from bastion.server.people import PeopleServices
-from bastion.store import Database, repositories
+from bastion.store import Database, revocations, signing_keys
 
 # Resource servers without database access read revocations under this documented key scheme.
 REVOKED_KEY = "bastion:revoked:jti:{jti}"
@@ -66,8 +67,7 @@ class ServerContext:
             await self.limits.authenticated(path, client_id, source)
 
     async def use_assertion_once(self, client_id: str, jti: str, exp: int) -> bool:
-        async with self.database.sessions() as session, session.begin():
-            return await repositories.use_assertion(session, client_id, jti, exp, int(time.time()))
+        return await revocations.use_assertion(self.database, client_id, jti, exp, int(time.time()))
 
     async def fetch_client_jwks(self, client: Client) -> dict[str, Any]:
         """A client's jwks_uri, cached for five minutes."""
@@ -92,16 +92,14 @@ class ServerContext:
 
     async def revoke_access_token(self, jti: str, client_id: str, exp: int) -> None:
         now = int(time.time())
-        async with self.database.sessions() as session, session.begin():
-            await repositories.record_revocation(session, jti, client_id, exp, now)
+        await revocations.record(self.database, jti, client_id, exp, now)
         if self.redis is not None and exp > now:
             await self.redis.set(REVOKED_KEY.format(jti=jti), str(exp), ex=exp - now)
 
     async def is_revoked(self, jti: str) -> bool:
         if self.redis is not None and await self.redis.exists(REVOKED_KEY.format(jti=jti)):
             return True
-        async with self.database.sessions() as session:
-            return await repositories.is_revoked(session, jti)
+        return await revocations.is_revoked(self.database, jti)
 
     async def close(self) -> None:
         if self.people is not None:
@@ -117,15 +115,13 @@ def build_context(
     settings: Settings, database: Database, encryptor: KeyEncryptor, pepper: bytes, limits: ServerLimits | None = None
 ) -> ServerContext:
     async def load() -> list[Any]:
-        async with database.sessions() as session:
-            return await repositories.key_schedules(session)
+        return await bootstrap.key_schedules(database)
 
     async def load_private(kid: str) -> PrivateKey:
-        async with database.sessions() as session:
-            blob = await repositories.encrypted_private_key(session, kid)
-        if blob is None:
+        key = await signing_keys.get(database, kid)
+        if key is None:
             raise LookupError(kid)
-        return load_private_pem(encryptor.decrypt(blob, kid))
+        return load_private_pem(encryptor.decrypt(key.private_key, kid))
 
     keyring = KeyRing(load, load_private, cache_seconds=settings.key_cache_seconds, leeway=settings.clock_leeway)
     redis = Redis.from_url(settings.redis_url.reveal()) if settings.redis_url is not None else None

@@ -10,12 +10,11 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bastion.store.models import ClientRow
+from bastion.store import clients
 
 CORS_PATHS = frozenset(
     {
@@ -50,13 +49,7 @@ class CORSMiddleware:
         ctx = scope["app"].state.ctx
         cache = max(ctx.settings.client_cache_seconds, 0.0)
         if time.monotonic() - self._loaded_at >= cache:
-            async with ctx.database.sessions() as db:
-                rows = await db.execute(
-                    select(ClientRow.redirect_uris).where(
-                        ClientRow.client_type == "public", ClientRow.enabled.is_(True)
-                    )
-                )
-                origins = {origin_of(uri) for (value,) in rows for uri in value.split()}
+            origins = {origin_of(uri) for uri in await clients.public_redirect_uris(ctx.database)}
             self._origins = frozenset(o for o in origins if o is not None)
             self._loaded_at = time.monotonic()
         return self._origins

@@ -17,7 +17,7 @@ from bastion.server.audit import audit
 from bastion.server.clients import DEFAULT_ID_TOKEN_ALGORITHM, Client
 from bastion.server.context import ServerContext
 from bastion.server.tokens import issue_access_token, jws_signer
-from bastion.store.models import RefreshTokenRow
+from bastion.store.refresh_tokens import RefreshTokenRow
 
 ID_TOKEN_ALGORITHM = DEFAULT_ID_TOKEN_ALGORITHM
 # A scope that asks for the user's roles in the access token (RFC 9068 §2.2.3.1), granted only

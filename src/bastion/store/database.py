@@ -16,12 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # A pooled connection idle longer than this is pinged before use; a busy one is not (a ping is
@@ -75,11 +70,10 @@ def _pinger(after_idle: float) -> Any:
 
 
 class Database:
-    """One async engine and its session factories.
+    """One async engine: its pool, and the schema's migrations.
 
-    `sessions()` for anything that writes; `reads()` for a session that only reads, which on
-    PostgreSQL runs in autocommit (no BEGIN and ROLLBACK round trips around one SELECT). Never
-    call `begin()` on a `reads()` session.
+    Statements run on the driver's connections checked out of this pool (`store._sql`); the
+    engine itself serves Alembic and the reachability check.
     """
 
     def __init__(self, url: str, *, pool_size: int = 20, ping_after_idle: float = PING_AFTER_IDLE) -> None:
@@ -90,16 +84,12 @@ class Database:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.engine: AsyncEngine = create_async_engine(url)
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-            read_engine = self.engine
         else:
             # Connections beyond the pool are opened and closed per use, which costs far more
             # than an idle connection: the overflow is only for bursts.
             self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size // 2)
             event.listen(self.engine.sync_engine.pool, "checkin", _stamp_checkin)
             event.listen(self.engine.sync_engine.pool, "checkout", _pinger(ping_after_idle))
-            read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
-        self.reads = async_sessionmaker(read_engine, expire_on_commit=False, class_=AsyncSession)
 
     async def check_reachable(self, seconds: float = 5.0) -> None:
         """Raise DatabaseUnavailable with a clear message if a connection cannot be made."""

@@ -1,222 +1,234 @@
-"""Tables. Changing one needs an Alembic migration in `migrations/versions/`."""
+"""Tables, as SQLAlchemy Core `Table`s on one `MetaData`: the single source Alembic compares
+against. Changing one needs an Alembic migration in `migrations/versions/`.
+
+Only `bastion.store` reads these. Each table has one owning module (`store/clients.py`,
+`store/codes.py`, ...) whose record type has the table's columns as fields, in this order.
+Secrets are stored as hashes (codes, refresh tokens, session ids, recovery codes) or encrypted
+under the key-encryption key (TOTP secrets, private keys).
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, Text, false
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    false,
+)
 
+metadata = MetaData()
 
-class Base(DeclarativeBase):
-    pass
-
-
-class ClientRow(Base):
-    __tablename__ = "clients"
-
-    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    client_type: Mapped[str] = mapped_column(String(16))  # confidential | public
-    auth_method: Mapped[str] = mapped_column(String(32))
-    grant_types: Mapped[str] = mapped_column(Text)  # space-separated
-    scopes: Mapped[str] = mapped_column(Text, default="")  # space-separated
-    audiences: Mapped[str] = mapped_column(Text, default="")  # space-separated URIs
-    redirect_uris: Mapped[str] = mapped_column(Text, default="")  # space-separated (browser flows)
+clients = Table(
+    "clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("client_type", String(16), nullable=False),  # confidential | public
+    Column("auth_method", String(32), nullable=False),
+    Column("grant_types", Text, nullable=False),  # space-separated
+    Column("scopes", Text, nullable=False),  # space-separated
+    Column("audiences", Text, nullable=False),  # space-separated URIs
+    Column("redirect_uris", Text, nullable=False),  # space-separated (browser flows)
     # Space-separated, matched exactly (OpenID Connect RP-Initiated Logout 1.0 §3).
-    post_logout_redirect_uris: Mapped[str] = mapped_column(Text, default="", server_default="")
+    Column("post_logout_redirect_uris", Text, nullable=False, server_default=""),
     # OpenID Connect Registration 1.0 §2; RS256 unless registered otherwise.
-    id_token_signed_response_alg: Mapped[str] = mapped_column(String(8), default="RS256", server_default="RS256")
+    Column("id_token_signed_response_alg", String(8), nullable=False, server_default="RS256"),
     # RFC 9700 §2.1.1: a confidential OIDC client may omit PKCE when it sends a nonce (never a public one).
-    pkce_optional_with_nonce: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    token_lifetime: Mapped[int | None] = mapped_column(Integer, nullable=True)  # minutes
-    introspect: Mapped[bool] = mapped_column(Boolean, default=False)
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    jwks: Mapped[str | None] = mapped_column(Text, nullable=True)
-    jwks_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
-    token_endpoint_audience: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[int] = mapped_column(BigInteger)
-    updated_at: Mapped[int] = mapped_column(BigInteger)
+    Column("pkce_optional_with_nonce", Boolean, nullable=False, server_default=false()),
+    Column("token_lifetime", Integer, nullable=True),  # minutes
+    Column("introspect", Boolean, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("jwks", Text, nullable=True),
+    Column("jwks_uri", Text, nullable=True),
+    Column("token_endpoint_audience", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
 
+client_secrets = Table(
+    "client_secrets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", String(64), ForeignKey("clients.client_id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("secret_hash", String(64), nullable=False),  # HMAC-SHA-256 hex under the pepper
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+)
 
-class ClientSecretRow(Base):
-    __tablename__ = "client_secrets"
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("alg", String(16), nullable=False),
+    Column("private_key", LargeBinary, nullable=False),  # AES-GCM(nonce || ciphertext)
+    Column("public_jwk", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("activates_at", BigInteger, nullable=False),
+    Column("retired_at", BigInteger, nullable=True),
+)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"), index=True)
-    secret_hash: Mapped[str] = mapped_column(String(64))  # HMAC-SHA-256 hex under the pepper
-    created_at: Mapped[int] = mapped_column(BigInteger)
-    expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+revoked_tokens = Table(
+    "revoked_tokens",
+    metadata,
+    Column("jti", String(128), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("exp", BigInteger, nullable=False, index=True),
+    Column("revoked_at", BigInteger, nullable=False, index=True),
+)
 
+# jti of client assertions seen, kept until they expire (RFC 7523 §3 item 7).
+used_assertions = Table(
+    "used_assertions",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("jti", String(256), primary_key=True),
+    Column("exp", BigInteger, nullable=False, index=True),
+)
 
-class SigningKeyRow(Base):
-    __tablename__ = "signing_keys"
+users = Table(
+    "users",
+    metadata,
+    Column("sub", String(64), primary_key=True),  # stable random subject
+    Column("username", String(150), nullable=False, unique=True),
+    Column("email", String(320), nullable=False),
+    Column("email_verified", Boolean, nullable=False),
+    Column("display_name", String(200), nullable=False),
+    Column("profile", Text, nullable=False),  # JSON object of OIDC profile claims
+    Column("roles", Text, nullable=False),  # space-separated
+    Column("enabled", Boolean, nullable=False),
+    Column("password_hash", Text, nullable=False),  # Argon2id PHC string
+    Column("totp_secret", LargeBinary, nullable=True),  # AES-GCM under the KEK
+    Column("totp_last_step", BigInteger, nullable=True),  # replay protection
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
 
-    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    alg: Mapped[str] = mapped_column(String(16))
-    private_key: Mapped[bytes] = mapped_column(LargeBinary)  # AES-GCM(nonce || ciphertext)
-    public_jwk: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[int] = mapped_column(BigInteger)
-    activates_at: Mapped[int] = mapped_column(BigInteger)
-    retired_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sub", String(64), ForeignKey("users.sub", ondelete="CASCADE"), nullable=False, index=True),
+    Column("code_hash", String(64), nullable=False),
+    Column("used_at", BigInteger, nullable=True),
+)
 
+browser_sessions = Table(
+    "browser_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),  # SHA-256 of the cookie value
+    Column("sid", String(64), nullable=False, unique=True),  # public id for the ID token's `sid`
+    Column("sub", String(64), ForeignKey("users.sub", ondelete="CASCADE"), nullable=True, index=True),
+    Column("stage", String(16), nullable=False),  # anonymous | password | authenticated
+    Column("amr", String(64), nullable=False),  # space-separated RFC 8176 values
+    Column("auth_time", BigInteger, nullable=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_seen_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),  # absolute timeout
+)
 
-class RevokedTokenRow(Base):
-    __tablename__ = "revoked_tokens"
+consents = Table(
+    "consents",
+    metadata,
+    Column("sub", String(64), ForeignKey("users.sub", ondelete="CASCADE"), primary_key=True),
+    Column("client_id", String(64), ForeignKey("clients.client_id", ondelete="CASCADE"), primary_key=True),
+    Column("scopes", Text, nullable=False),  # space-separated, the union of what was approved
+    Column("granted_at", BigInteger, nullable=False),
+)
 
-    jti: Mapped[str] = mapped_column(String(128), primary_key=True)
-    client_id: Mapped[str] = mapped_column(String(64))
-    exp: Mapped[int] = mapped_column(BigInteger, index=True)
-    revoked_at: Mapped[int] = mapped_column(BigInteger, index=True)
+# A validated authorization request, or a device code being approved, waiting for login, MFA or
+# consent in one browser session.
+authorization_requests = Table(
+    "authorization_requests",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("session_hash", String(64), nullable=False, index=True),  # bound to one browser session
+    Column("client_id", String(64), nullable=False),
+    Column("redirect_uri", Text, nullable=False),  # "" for a device request
+    Column("scope", Text, nullable=False),
+    Column("state", Text, nullable=True),
+    Column("nonce", Text, nullable=True),
+    Column("code_challenge", String(128), nullable=True),
+    Column("prompt", String(64), nullable=False),
+    Column("max_age", BigInteger, nullable=True),
+    Column("login_hint", String(320), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+    Column("acr_values", Text, nullable=True),  # migration 0004
+    Column("kind", String(16), nullable=False, server_default="authorization"),  # authorization | device (0008)
+    Column("user_code", String(16), nullable=True),  # the device code's, for kind = device (0008)
+)
 
-
-class UsedAssertionRow(Base):
-    """jti of client assertions seen, kept until they expire (RFC 7523 §3 item 7)."""
-
-    __tablename__ = "used_assertions"
-
-    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    jti: Mapped[str] = mapped_column(String(256), primary_key=True)
-    exp: Mapped[int] = mapped_column(BigInteger, index=True)
-
-
-# People and browser flows (issue 3). Secrets are stored as hashes (codes, refresh tokens,
-# session ids, recovery codes) or encrypted under the key-encryption key (TOTP secrets).
-
-
-class UserRow(Base):
-    __tablename__ = "users"
-
-    sub: Mapped[str] = mapped_column(String(64), primary_key=True)  # stable random subject
-    username: Mapped[str] = mapped_column(String(150), unique=True)
-    email: Mapped[str] = mapped_column(String(320), default="")
-    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
-    display_name: Mapped[str] = mapped_column(String(200), default="")
-    profile: Mapped[str] = mapped_column(Text, default="{}")  # JSON object of OIDC profile claims
-    roles: Mapped[str] = mapped_column(Text, default="")  # space-separated
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    password_hash: Mapped[str] = mapped_column(Text)  # Argon2id PHC string
-    totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # AES-GCM under the KEK
-    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # replay protection
-    created_at: Mapped[int] = mapped_column(BigInteger)
-    updated_at: Mapped[int] = mapped_column(BigInteger)
-
-
-class RecoveryCodeRow(Base):
-    __tablename__ = "recovery_codes"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    sub: Mapped[str] = mapped_column(ForeignKey("users.sub", ondelete="CASCADE"), index=True)
-    code_hash: Mapped[str] = mapped_column(String(64))
-    used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-
-
-class BrowserSessionRow(Base):
-    __tablename__ = "browser_sessions"
-
-    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the cookie value
-    sid: Mapped[str] = mapped_column(String(64), unique=True)  # public id for the ID token's `sid`
-    sub: Mapped[str | None] = mapped_column(ForeignKey("users.sub", ondelete="CASCADE"), nullable=True, index=True)
-    stage: Mapped[str] = mapped_column(String(16))  # anonymous | password | authenticated
-    amr: Mapped[str] = mapped_column(String(64), default="")  # space-separated RFC 8176 values
-    auth_time: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    csrf_token: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[int] = mapped_column(BigInteger)
-    last_seen_at: Mapped[int] = mapped_column(BigInteger)
-    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)  # absolute timeout
-
-
-class ConsentRow(Base):
-    __tablename__ = "consents"
-
-    sub: Mapped[str] = mapped_column(ForeignKey("users.sub", ondelete="CASCADE"), primary_key=True)
-    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"), primary_key=True)
-    scopes: Mapped[str] = mapped_column(Text)  # space-separated, the union of what was approved
-    granted_at: Mapped[int] = mapped_column(BigInteger)
-
-
-class AuthorizationRequestRow(Base):
-    """A validated authorization request waiting for login, MFA or consent."""
-
-    __tablename__ = "authorization_requests"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    session_hash: Mapped[str] = mapped_column(String(64), index=True)  # bound to one browser session
-    client_id: Mapped[str] = mapped_column(String(64))
-    redirect_uri: Mapped[str] = mapped_column(Text)
-    scope: Mapped[str] = mapped_column(Text)
-    state: Mapped[str | None] = mapped_column(Text, nullable=True)
-    nonce: Mapped[str | None] = mapped_column(Text, nullable=True)
-    code_challenge: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    prompt: Mapped[str] = mapped_column(String(64), default="")
-    max_age: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    login_hint: Mapped[str | None] = mapped_column(String(320), nullable=True)
-    created_at: Mapped[int] = mapped_column(BigInteger)
-    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
-    acr_values: Mapped[str | None] = mapped_column(Text, nullable=True)  # migration 0004
-
-
-class AuthorizationCodeRow(Base):
-    __tablename__ = "authorization_codes"
-
-    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    client_id: Mapped[str] = mapped_column(String(64), index=True)
-    sub: Mapped[str] = mapped_column(String(64), index=True)
-    redirect_uri: Mapped[str] = mapped_column(Text)
-    scope: Mapped[str] = mapped_column(Text)
-    nonce: Mapped[str | None] = mapped_column(Text, nullable=True)
-    code_challenge: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    sid: Mapped[str] = mapped_column(String(64))
-    auth_time: Mapped[int] = mapped_column(BigInteger)
-    amr: Mapped[str] = mapped_column(String(64))
-    acr: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[int] = mapped_column(BigInteger)
-    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
-    used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+authorization_codes = Table(
+    "authorization_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False, index=True),
+    Column("sub", String(64), nullable=False, index=True),
+    Column("redirect_uri", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("nonce", Text, nullable=True),
+    Column("code_challenge", String(128), nullable=True),
+    Column("sid", String(64), nullable=False),
+    Column("auth_time", BigInteger, nullable=False),
+    Column("amr", String(64), nullable=False),
+    Column("acr", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+    Column("used_at", BigInteger, nullable=True),
     # What the exchange issued, so a replay can revoke it (RFC 6749 §4.1.2).
-    access_jti: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    access_exp: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    refresh_family: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    Column("access_jti", String(128), nullable=True),
+    Column("access_exp", BigInteger, nullable=True),
+    Column("refresh_family", String(64), nullable=True),
+)
 
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("family", String(64), nullable=False, index=True),
+    Column("client_id", String(64), nullable=False, index=True),
+    Column("sub", String(64), nullable=False, index=True),
+    Column("scope", Text, nullable=False),
+    Column("sid", String(64), nullable=False),
+    Column("auth_time", BigInteger, nullable=False),
+    Column("amr", String(64), nullable=False),
+    Column("acr", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),  # sliding idle expiry
+    Column("family_expires_at", BigInteger, nullable=False),  # absolute expiry of the family
+    Column("rotated_at", BigInteger, nullable=True),  # used (replaced)
+    Column("revoked_at", BigInteger, nullable=True),
+    Column("access_jti", String(128), nullable=True),
+    Column("access_exp", BigInteger, nullable=True),
+)
 
-class RefreshTokenRow(Base):
-    __tablename__ = "refresh_tokens"
-
-    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    family: Mapped[str] = mapped_column(String(64), index=True)
-    client_id: Mapped[str] = mapped_column(String(64), index=True)
-    sub: Mapped[str] = mapped_column(String(64), index=True)
-    scope: Mapped[str] = mapped_column(Text)
-    sid: Mapped[str] = mapped_column(String(64))
-    auth_time: Mapped[int] = mapped_column(BigInteger)
-    amr: Mapped[str] = mapped_column(String(64))
-    acr: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[int] = mapped_column(BigInteger)
-    expires_at: Mapped[int] = mapped_column(BigInteger)  # sliding idle expiry
-    family_expires_at: Mapped[int] = mapped_column(BigInteger)  # absolute expiry of the family
-    rotated_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # used (replaced)
-    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    access_jti: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    access_exp: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-
-
-class DeviceCodeRow(Base):
-    """A device authorization request (RFC 8628 §3.1) and, once the user decided, its outcome."""
-
-    __tablename__ = "device_codes"
-
-    device_code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 hex
-    user_code: Mapped[str] = mapped_column(String(16), unique=True)  # normalised, no dash
-    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"), index=True)
-    scope: Mapped[str] = mapped_column(Text)  # space-separated
-    status: Mapped[str] = mapped_column(String(16))  # pending | approved | denied
+# A device authorization request (RFC 8628 §3.1) and, once the user decided, its outcome.
+device_codes = Table(
+    "device_codes",
+    metadata,
+    Column("device_code_hash", String(64), primary_key=True),  # SHA-256 hex
+    Column("user_code", String(16), nullable=False, unique=True),  # normalised, no dash
+    Column("client_id", String(64), ForeignKey("clients.client_id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("scope", Text, nullable=False),  # space-separated
+    Column("status", String(16), nullable=False),  # pending | approved | denied
     # Who approved, and how they signed in (for the ID token's sid, auth_time, amr, acr).
-    sub: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    sid: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    auth_time: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    amr: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    acr: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    created_at: Mapped[int] = mapped_column(BigInteger)
-    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
-    interval: Mapped[int] = mapped_column(Integer)  # seconds; grows by 5 on each slow_down
-    last_poll_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # milliseconds
-    decided_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    redeemed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    Column("sub", String(64), nullable=True),
+    Column("sid", String(64), nullable=True),
+    Column("auth_time", BigInteger, nullable=True),
+    Column("amr", String(64), nullable=True),
+    Column("acr", String(64), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+    Column("interval", Integer, nullable=False),  # seconds; grows by 5 on each slow_down
+    Column("last_poll_at", BigInteger, nullable=True),  # milliseconds
+    Column("decided_at", BigInteger, nullable=True),
+    Column("redeemed_at", BigInteger, nullable=True),
+)

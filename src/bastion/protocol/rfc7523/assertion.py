@@ -15,7 +15,7 @@ ASSERTION_ALGORITHMS = frozenset(
 )
 
 
-# The longest jti the replay store records (store.models.UsedAssertionRow.jti).
+# The longest jti the replay store records (the `jti` column of `used_assertions`).
 MAX_JTI_LENGTH = 256
 
 

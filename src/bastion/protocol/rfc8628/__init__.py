@@ -19,13 +19,9 @@ from bastion.protocol.rfc8628.errors import AuthorizationPending, ExpiredToken, 
 from bastion.protocol.rfc8628.polling import SLOW_DOWN_INCREMENT, PollTiming, poll_timing
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
-# The redirect URI of a pending request that belongs to a device code: not a URL, so the
-# authorization endpoint never sends anyone there, and login continues on the device pages.
-DEVICE_REQUEST = GRANT_TYPE
 
 __all__ = [
     "DEVICE_CODE_BYTES",
-    "DEVICE_REQUEST",
     "GRANT_TYPE",
     "SLOW_DOWN_INCREMENT",
     "USER_CODE_ALPHABET",

@@ -28,7 +28,6 @@ from bastion.protocol.rfc6749.authorization import (
     validate_authorization_request,
 )
 from bastion.protocol.rfc6749.params import check_content_type, parse_form
-from bastion.protocol.rfc8628 import DEVICE_REQUEST
 from bastion.server.audit import audit
 from bastion.server.browser import BrowserSession, load_session, start_session
 from bastion.server.clients import Client
@@ -36,8 +35,9 @@ from bastion.server.context import ServerContext
 from bastion.server.issuance import acr_for, token_hash
 from bastion.server.pages import PAGE_HEADERS, error_page
 from bastion.server.responses import read_body
-from bastion.store import flows, logins, lookups
-from bastion.store.models import AuthorizationCodeRow, AuthorizationRequestRow
+from bastion.store import codes, consents, pending_requests, transaction
+from bastion.store.codes import AuthorizationCodeRow
+from bastion.store.pending_requests import AuthorizationRequestRow
 
 
 def see_other(url: str) -> RedirectResponse:
@@ -91,8 +91,7 @@ async def authorization_endpoint(request: Request) -> Response:
             return redirect_error(ctx, redirect_uri, LoginRequired("the user is not logged in"), valid.state)
         browser = await start_session(ctx, response, None, new_request=row)
     else:
-        async with ctx.database.sessions() as db, db.begin():
-            db.add(row)
+        await pending_requests.insert(ctx.database, row)
     return await advance(ctx, browser, row.id, response)
 
 
@@ -114,16 +113,18 @@ def _request_row(
         prompt=" ".join(sorted(valid.prompt)),
         max_age=valid.max_age,
         login_hint=valid.login_hint,
-        acr_values=" ".join(valid.acr_values) or None,
         created_at=now,
         expires_at=now + ctx.settings.session_idle_lifetime,
+        acr_values=" ".join(valid.acr_values) or None,
+        kind=pending_requests.AUTHORIZATION,
+        user_code=None,
     )
 
 
 async def pending_request(
     ctx: ServerContext, browser: BrowserSession, request_id: str
 ) -> AuthorizationRequestRow | None:
-    return await lookups.pending_request(ctx.database, request_id, browser.id_hash, int(time.time()))
+    return await pending_requests.get(ctx.database, request_id, browser.id_hash, int(time.time()))
 
 
 def requires_mfa(pending: AuthorizationRequestRow) -> bool:
@@ -160,14 +161,14 @@ async def advance(
     now = int(time.time())
     user, granted = None, frozenset[str]()
     if browser.sub:
-        user_row, granted = await lookups.user_and_consent(ctx.database, browser.sub, client.client_id)
+        user_row, granted = await consents.user_and_consent(ctx.database, browser.sub, client.client_id)
         user = None if user_row is None else users.User.from_row(user_row)
     if user is None or not user.enabled or _needs_login(browser, pending, now):
         if "none" in prompt:
             return await _finish_error(ctx, pending, LoginRequired("the user must log in"))
         response.headers["location"] = f"/login?request={request_id}"
         return response
-    if pending.redirect_uri == DEVICE_REQUEST:
+    if pending.kind == pending_requests.DEVICE:
         # RFC 8628 §3.3, §5.4: a device code is always approved on its own consent page.
         response.headers["location"] = f"/device/consent?request={request_id}"
         return response
@@ -181,8 +182,7 @@ async def advance(
 
 
 async def _finish_error(ctx: ServerContext, pending: AuthorizationRequestRow, error: OAuthError) -> Response:
-    async with ctx.database.sessions() as db, db.begin():
-        await flows.delete_pending_request(db, pending.id)
+    await pending_requests.end(ctx.database, pending.id)
     return redirect_error(ctx, pending.redirect_uri, error, pending.state)
 
 
@@ -220,15 +220,22 @@ async def issue_code(
         created_at=now,
         expires_at=now + ctx.settings.code_lifetime,
         used_at=None,
+        access_jti=None,
+        access_exp=None,
+        refresh_family=None,
     )
-    await logins.save_code(
-        ctx.database,
-        row,
-        pending_id=pending.id,
-        consent=tuple(pending.scope.split()) if consented else None,
-        now=now,
-        purge=ctx.purge_due(now),
-    )
+    purge = ctx.purge_due(now)
+    # One transaction: the consent just approved (merged into what was granted before, so two
+    # tabs approving at once both succeed), the code, the end of its pending request and, once a
+    # minute, the sweep of codes an hour past expiry and of expired requests.
+    async with transaction(ctx.database) as tx:
+        if consented:
+            await consents.merge(tx, browser.sub, client.client_id, tuple(pending.scope.split()), now)
+        await codes.insert(tx, row)
+        await pending_requests.end(tx, pending.id)
+        if purge:
+            await codes.purge(tx, now - 3600)
+            await pending_requests.purge(tx, now)
     audit("authorization_code_issued", client_id=client.client_id, sub=browser.sub, scope=pending.scope)
     response.headers["location"] = success_response_uri(
         pending.redirect_uri, code=code, state=pending.state, issuer=ctx.issuer

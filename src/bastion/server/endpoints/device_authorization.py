@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -30,8 +29,8 @@ from bastion.server.clients import Client
 from bastion.server.context import ServerContext
 from bastion.server.issuance import token_hash
 from bastion.server.responses import NO_STORE, json_response, read_body
-from bastion.store import device
-from bastion.store.models import DeviceCodeRow
+from bastion.store import device_codes
+from bastion.store.device_codes import DeviceCodeRow
 
 VERIFICATION_PATH = "/device"
 # Expired rows are kept this long so a late poll still gets expired_token (RFC 8628 §3.5).
@@ -56,18 +55,21 @@ async def _store_codes(ctx: ServerContext, client: Client, scope: tuple[str, ...
             user_code=generate_user_code(),
             client_id=client.client_id,
             scope=" ".join(scope),
-            status=device.PENDING,
+            status=device_codes.PENDING,
+            sub=None,
+            sid=None,
+            auth_time=None,
+            amr=None,
+            acr=None,
             created_at=now,
             expires_at=now + ctx.settings.device_code_lifetime,
             interval=ctx.settings.device_poll_interval,
+            last_poll_at=None,
+            decided_at=None,
+            redeemed_at=None,
         )
-        try:
-            async with ctx.database.sessions() as db, db.begin():
-                await device.purge_expired(db, now - EXPIRED_RETENTION)
-                db.add(row)
-        except IntegrityError:
-            continue
-        return device_code, row
+        if await device_codes.start(ctx.database, row, purge_before=now - EXPIRED_RETENTION):
+            return device_code, row
     raise ServerError(detail="no free user code after several attempts")
 
 

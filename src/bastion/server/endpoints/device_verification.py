@@ -24,7 +24,7 @@ from starlette.responses import Response
 from bastion.identity import sessions, users
 from bastion.identity.users import User
 from bastion.protocol.rfc6749.params import check_content_type, parse_form, single
-from bastion.protocol.rfc8628 import DEVICE_REQUEST, format_user_code, normalize_user_code
+from bastion.protocol.rfc8628 import format_user_code, normalize_user_code
 from bastion.ratelimit import Decision
 from bastion.server.audit import audit
 from bastion.server.browser import BrowserSession, load_session, start_session
@@ -34,8 +34,9 @@ from bastion.server.endpoints.interaction import scope_words
 from bastion.server.issuance import acr_for
 from bastion.server.pages import PAGE_HEADERS, error_page, render
 from bastion.server.responses import read_body
-from bastion.store import device, flows
-from bastion.store.models import AuthorizationRequestRow, DeviceCodeRow
+from bastion.store import device_codes, pending_requests, transaction
+from bastion.store.device_codes import DeviceCodeRow
+from bastion.store.pending_requests import AuthorizationRequestRow
 
 _WRONG_CODE = "That code is not valid, or it has expired. Check the code on your device."
 _EXPIRED = "This code has expired or was already used. Start again on your device."
@@ -108,16 +109,16 @@ async def device_page(request: Request) -> Response:
 
 
 async def _start_request(ctx: ServerContext, browser: BrowserSession, row: DeviceCodeRow) -> str:
-    """A pending request in this session for the device code, marked by its redirect URI."""
+    """A pending request of the device kind in this session, for the device code."""
     request_id = secrets.token_urlsafe(24)
     now = int(time.time())
     pending = AuthorizationRequestRow(
         id=request_id,
         session_hash=browser.id_hash,
         client_id=row.client_id,
-        redirect_uri=DEVICE_REQUEST,
+        redirect_uri="",
         scope=row.scope,
-        state=row.user_code,
+        state=None,
         nonce=None,
         code_challenge=None,
         prompt="",
@@ -125,9 +126,11 @@ async def _start_request(ctx: ServerContext, browser: BrowserSession, row: Devic
         login_hint=None,
         created_at=now,
         expires_at=min(row.expires_at, now + ctx.settings.session_idle_lifetime),
+        acr_values=None,
+        kind=pending_requests.DEVICE,
+        user_code=row.user_code,
     )
-    async with ctx.database.sessions() as db, db.begin():
-        db.add(pending)
+    await pending_requests.insert(ctx.database, pending)
     return request_id
 
 
@@ -151,8 +154,7 @@ async def device_submit(request: Request) -> Response:
     code = normalize_user_code(typed)
     row = None
     if code is not None:
-        async with ctx.database.sessions() as db:
-            row = await device.get_pending_by_user_code(db, code, int(time.time()))
+        row = await device_codes.pending_by_user_code(ctx.database, code, int(time.time()))
     client = await ctx.clients.get(row.client_id) if row is not None else None
     if row is None or client is None or not client.enabled:
         after = await limits.record_user_code_failure(browser.sid, source) if limits is not None else None
@@ -170,13 +172,12 @@ async def _consent_context(
     if browser is None or not request_id or not browser.authenticated or browser.sub is None:
         return None
     pending = await pending_request(ctx, browser, request_id)
-    if pending is None or pending.redirect_uri != DEVICE_REQUEST or pending.state is None:
+    if pending is None or pending.kind != pending_requests.DEVICE or pending.user_code is None:
         return None
     user = await users.get_user(ctx.database, browser.sub)
     if user is None or not user.enabled:
         return None
-    async with ctx.database.sessions() as db:
-        row = await device.get_pending_by_user_code(db, pending.state, int(time.time()))
+    row = await device_codes.pending_by_user_code(ctx.database, pending.user_code, int(time.time()))
     if row is None or row.client_id != pending.client_id:
         return None
     return browser, pending, user, row
@@ -219,12 +220,12 @@ async def device_consent_submit(request: Request) -> Response:
     if decision not in ("approve", "deny"):
         return error_page("Invalid request", "Choose Allow or Deny.")
     now = int(time.time())
-    async with ctx.database.sessions() as db, db.begin():
+    async with transaction(ctx.database) as tx:
         if decision == "approve":
             if browser.auth_time is None:  # pragma: no cover - authenticated sessions have it
                 return error_page("Not signed in", "Sign in again.")
-            done = await device.approve(
-                db,
+            done = await device_codes.approve(
+                tx,
                 row.user_code,
                 sub=user.sub,
                 sid=browser.sid,
@@ -234,8 +235,8 @@ async def device_consent_submit(request: Request) -> Response:
                 now=now,
             )
         else:
-            done = await device.deny(db, row.user_code, sub=user.sub, now=now)
-        await flows.delete_pending_request(db, pending.id)
+            done = await device_codes.deny(tx, row.user_code, sub=user.sub, now=now)
+        await pending_requests.end(tx, pending.id)
     if not done:
         return error_page("Code expired", _EXPIRED)
     audit(f"device_{'approved' if decision == 'approve' else 'denied'}", sub=user.sub, client_id=row.client_id)

@@ -28,7 +28,7 @@ from bastion.server.context import ServerContext
 from bastion.server.endpoints.authorize import advance, deny, issue_code, requires_mfa, see_other
 from bastion.server.pages import error_page, render
 from bastion.server.responses import read_body
-from bastion.store.models import AuthorizationRequestRow
+from bastion.store.pending_requests import AuthorizationRequestRow
 
 # The consent page names each scope in plain words.
 SCOPE_WORDS = {

@@ -20,7 +20,7 @@ from bastion.server.context import ServerContext
 from bastion.server.grants.refresh_token import revoke_refresh_token
 from bastion.server.responses import NO_STORE, json_response, read_body
 from bastion.server.tokens import read_access_token
-from bastion.store import repositories
+from bastion.store import revocations
 
 KNOWN_HINTS = frozenset({"access_token", "refresh_token"})
 
@@ -68,7 +68,6 @@ async def revocation_list_endpoint(request: Request) -> Response:
     if not caller.introspect or caller.is_public:
         raise UnauthorizedClient("this client may not read revocations")
     now = int(time.time())
-    async with ctx.database.sessions() as session:
-        rows = await repositories.revocations_since(session, int(raw_since), now)
+    rows = await revocations.since(ctx.database, int(raw_since), now)
     items = [{"jti": r.jti, "exp": r.exp, "revoked_at": r.revoked_at} for r in rows]
     return json_response({"revocations": items, "until": now}, headers=NO_STORE)

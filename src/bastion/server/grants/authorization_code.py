@@ -26,9 +26,8 @@ from bastion.server.issuance import (
     token_hash,
     wants_refresh_token,
 )
-from bastion.store import flows
-from bastion.store import grants as grant_statements
-from bastion.store.models import AuthorizationCodeRow
+from bastion.store import codes, refresh_tokens
+from bastion.store.codes import AuthorizationCodeRow
 
 GRANT_TYPE = "authorization_code"
 _INVALID = "the authorization code is invalid, expired or was already used"
@@ -40,8 +39,7 @@ async def _revoke_code_tokens(ctx: ServerContext, row: AuthorizationCodeRow) -> 
     if row.access_jti and row.access_exp:
         issued.append((row.access_jti, row.client_id, row.access_exp))
     if row.refresh_family:
-        async with ctx.database.sessions() as db, db.begin():
-            issued += await flows.revoke_family(db, row.refresh_family, now)
+        issued += await refresh_tokens.revoke_family(ctx.database, row.refresh_family, now)
     await revoke_issued(ctx, issued)
     audit("authorization_code_replayed", client_id=row.client_id, sub=row.sub, family=row.refresh_family)
 
@@ -65,7 +63,7 @@ async def authorization_code_grant(ctx: ServerContext, client: Client, params: d
     code = require(params, "code")
     now = int(time.time())
     code_hash = token_hash(code)
-    row, user_row = await grant_statements.code_and_user(ctx.database, code_hash)
+    row, user_row = await codes.with_user(ctx.database, code_hash)
     if row is None:
         raise InvalidGrant(_INVALID, detail="unknown code")
     if row.used_at is not None and row.client_id == client.client_id:
@@ -91,7 +89,7 @@ async def authorization_code_grant(ctx: ServerContext, client: Client, params: d
         refresh_scope=scope if wants_refresh_token(client, scope) else None,
     )
     family = issued.refresh_row.family if issued.refresh_row is not None else None
-    spent = await grant_statements.spend_code(
+    spent = await codes.spend(
         ctx.database,
         code_hash,
         now,
@@ -101,8 +99,7 @@ async def authorization_code_grant(ctx: ServerContext, client: Client, params: d
         refresh=issued.refresh_row,
     )
     if not spent:
-        async with ctx.database.reads() as db:
-            fresh = await flows.get_code(db, code_hash)
+        fresh = await codes.get(ctx.database, code_hash)
         if fresh is not None:
             await _revoke_code_tokens(ctx, fresh)
         raise InvalidGrant(_INVALID, detail="code used concurrently")

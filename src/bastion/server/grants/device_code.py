@@ -34,8 +34,8 @@ from bastion.server.issuance import (
     token_hash,
     wants_refresh_token,
 )
-from bastion.store import device
-from bastion.store.models import DeviceCodeRow
+from bastion.store import device_codes, refresh_tokens, transaction
+from bastion.store.device_codes import DeviceCodeRow
 
 _INVALID = "the device code is invalid or was already used"
 
@@ -57,14 +57,14 @@ def check_device_code(row: DeviceCodeRow | None, client: Client, now: int) -> De
 async def check_poll_interval(ctx: ServerContext, row: DeviceCodeRow, now_ms: int) -> None:
     """RFC 8628 §3.5: `slow_down` for a poll sooner than the interval; the first is never early."""
     timing = poll_timing(last_poll_ms=row.last_poll_at, interval=row.interval, now_ms=now_ms)
-    async with ctx.database.sessions() as db, db.begin():
-        on_time = not timing.slow_down and await device.record_poll(
-            db, row.device_code_hash, row.last_poll_at, now_ms, timing.interval
+    async with transaction(ctx.database) as tx:
+        on_time = not timing.slow_down and await device_codes.record_poll(
+            tx, row.device_code_hash, row.last_poll_at, now_ms, timing.interval
         )
         if not on_time:
             # Early, or another poll of the same code landed between our read and our write
             # (which makes this one early too): the interval grows for this and later polls.
-            await device.slow_down(db, row.device_code_hash, now_ms, SLOW_DOWN_INCREMENT)
+            await device_codes.slow_down(tx, row.device_code_hash, now_ms, SLOW_DOWN_INCREMENT)
     if not on_time:
         interval = row.interval + SLOW_DOWN_INCREMENT
         raise SlowDown(f"polling too fast; wait at least {interval} seconds between requests")
@@ -72,9 +72,9 @@ async def check_poll_interval(ctx: ServerContext, row: DeviceCodeRow, now_ms: in
 
 def check_decision(row: DeviceCodeRow) -> None:
     """Pending and denied requests end the poll here (RFC 8628 §3.5)."""
-    if row.status == device.DENIED:
+    if row.status == device_codes.DENIED:
         raise AccessDenied("the user denied the request")
-    if row.status != device.APPROVED:
+    if row.status != device_codes.APPROVED:
         raise AuthorizationPending("the user has not yet approved the request")
 
 
@@ -83,8 +83,7 @@ async def device_code_grant(ctx: ServerContext, client: Client, params: dict[str
     now_ms = int(time.time() * 1000)
     now = now_ms // 1000
     code_hash = token_hash(device_code)
-    async with ctx.database.sessions() as db:
-        found = await device.get_by_device_code(db, code_hash)
+    found = await device_codes.get(ctx.database, code_hash)
     row = check_device_code(found, client, now)
     await check_poll_interval(ctx, row, now_ms)
     check_decision(row)
@@ -104,10 +103,10 @@ async def device_code_grant(ctx: ServerContext, client: Client, params: dict[str
         nonce=None,
         refresh_scope=scope if wants_refresh_token(client, scope) else None,
     )
-    async with ctx.database.sessions() as db, db.begin():
-        spent = await device.redeem(db, code_hash, now)
+    async with transaction(ctx.database) as tx:
+        spent = await device_codes.redeem(tx, code_hash, now)
         if spent and issued.refresh_row is not None:
-            db.add(issued.refresh_row)
+            await refresh_tokens.insert(tx, issued.refresh_row)
     if not spent:
         raise InvalidGrant(_INVALID, detail="device code redeemed concurrently")
     audit_user_tokens_issued(client, GRANT_TYPE, user, issued, audience=audience, scope=scope)

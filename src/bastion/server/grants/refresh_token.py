@@ -26,17 +26,15 @@ from bastion.server.issuance import (
     revoke_issued,
     token_hash,
 )
-from bastion.store import flows
-from bastion.store import grants as grant_statements
-from bastion.store.models import RefreshTokenRow
+from bastion.store import refresh_tokens
+from bastion.store.refresh_tokens import RefreshTokenRow
 
 GRANT_TYPE = "refresh_token"
 _INVALID = "the refresh token is invalid, expired or revoked"
 
 
 async def revoke_refresh_family(ctx: ServerContext, row: RefreshTokenRow, event: str) -> None:
-    async with ctx.database.sessions() as db, db.begin():
-        issued = await flows.revoke_family(db, row.family, int(time.time()))
+    issued = await refresh_tokens.revoke_family(ctx.database, row.family, int(time.time()))
     await revoke_issued(ctx, issued)
     audit(event, client_id=row.client_id, sub=row.sub, family=row.family)
 
@@ -55,7 +53,7 @@ def narrowed_scope(requested: str | None, original: tuple[str, ...]) -> tuple[st
 async def refresh_token_grant(ctx: ServerContext, client: Client, params: dict[str, list[str]]) -> dict[str, Any]:
     presented = require(params, "refresh_token")
     now = int(time.time())
-    row, user_row = await grant_statements.refresh_and_user(ctx.database, token_hash(presented))
+    row, user_row = await refresh_tokens.with_user(ctx.database, token_hash(presented))
     if row is None:
         raise InvalidGrant(_INVALID, detail="unknown refresh token")
     if row.client_id != client.client_id:
@@ -89,7 +87,7 @@ async def refresh_token_grant(ctx: ServerContext, client: Client, params: dict[s
     )
     # Rotate and store the successor in one transaction, so a concurrent reuse that revokes the
     # family always sees (and revokes) the successor too.
-    rotated = await grant_statements.rotate_refresh(ctx.database, row.token_hash, now, issued.refresh_row)
+    rotated = await refresh_tokens.rotate(ctx.database, row.token_hash, now, issued.refresh_row)
     if not rotated:
         await revoke_refresh_family(ctx, row, "refresh_token_reuse_detected")
         raise InvalidGrant(_INVALID, detail="refresh token used concurrently; family revoked")
@@ -100,8 +98,7 @@ async def refresh_token_grant(ctx: ServerContext, client: Client, params: dict[s
 async def revoke_refresh_token(ctx: ServerContext, client: Client, token: str) -> bool:
     """RFC 7009 §2.1: revoking a refresh token revokes its family (and the access tokens issued
     with it). Returns False when the value is not one of our refresh tokens."""
-    async with ctx.database.reads() as db:
-        row = await flows.get_refresh_token(db, token_hash(token))
+    row = await refresh_tokens.get(ctx.database, token_hash(token))
     if row is None:
         return False
     if row.client_id != client.client_id:

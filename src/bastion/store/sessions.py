@@ -1,0 +1,118 @@
+"""Browser sessions (`browser_sessions`): the only address of those rows.
+
+Only a hash of the cookie value is stored. A session's pending requests live in
+`pending_requests`, bound by that hash: they move with a rotated session and end with it, in
+the same transaction. Every page reads the session (with its pending request, in one statement),
+so these reads run in autocommit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from sqlalchemy import and_, bindparam, delete, select, update
+
+from bastion.store import pending_requests
+from bastion.store._sql import Executor, Sql, inserting, row, rows, transaction, values
+from bastion.store.models import authorization_requests, browser_sessions
+from bastion.store.pending_requests import AuthorizationRequestRow
+
+
+@dataclass(slots=True, frozen=True)
+class BrowserSessionRow:
+    id_hash: str  # SHA-256 of the cookie value
+    sid: str  # public id for the ID token's `sid`
+    sub: str | None
+    stage: str  # anonymous | password | authenticated
+    amr: str  # space-separated RFC 8176 values
+    auth_time: int | None
+    csrf_token: str
+    created_at: int
+    last_seen_at: int
+    expires_at: int  # absolute timeout
+
+
+WIDTH = len(browser_sessions.columns)
+
+_GET = Sql(select(browser_sessions).where(browser_sessions.c.id_hash == bindparam("id_hash")), "id_hash")
+_GET_WITH_REQUEST = Sql(
+    select(browser_sessions, authorization_requests)
+    .select_from(
+        browser_sessions.outerjoin(
+            authorization_requests,
+            and_(
+                authorization_requests.c.id == bindparam("request_id"),
+                authorization_requests.c.session_hash == browser_sessions.c.id_hash,
+            ),
+        )
+    )
+    .where(browser_sessions.c.id_hash == bindparam("id_hash")),
+    "id_hash",
+    "request_id",
+)
+_INSERT = inserting(browser_sessions)
+_TOUCH = Sql(
+    update(browser_sessions)
+    .where(browser_sessions.c.id_hash == bindparam("id_hash"))
+    .values(last_seen_at=bindparam("now")),
+    "id_hash",
+    "now",
+)
+_DELETE = Sql(delete(browser_sessions).where(browser_sessions.c.id_hash == bindparam("id_hash")), "id_hash")
+_EXPIRE_FOR_USER = Sql(
+    update(browser_sessions).where(browser_sessions.c.sub == bindparam("sub")).values(expires_at=0), "sub"
+)
+
+
+async def get(on: Executor, id_hash: str) -> BrowserSessionRow | None:
+    found = await row(on, _GET, id_hash)
+    return None if found is None else BrowserSessionRow(*found)
+
+
+async def get_with_request(
+    on: Executor, id_hash: str, request_id: str, now: int
+) -> tuple[BrowserSessionRow | None, AuthorizationRequestRow | None]:
+    """The session and, if it belongs to it and is unexpired, its pending request: one statement."""
+    found = await row(on, _GET_WITH_REQUEST, id_hash, request_id)
+    if found is None:
+        return None, None
+    return BrowserSessionRow(*found[:WIDTH]), pending_requests.from_joined(found[WIDTH:], now)
+
+
+async def touch(on: Executor, id_hash: str, now: int) -> None:
+    """Record the session's last use (for the idle timeout)."""
+    await rows(on, _TOUCH, id_hash, now)
+
+
+async def expire_for_user(on: Executor, sub: str) -> None:
+    """End every session of the user at once (a disabled account)."""
+    await rows(on, _EXPIRE_FOR_USER, sub)
+
+
+async def save(
+    on: Executor,
+    new: BrowserSessionRow,
+    *,
+    replaces: str | None = None,
+    new_request: AuthorizationRequestRow | None = None,
+    satisfied: AuthorizationRequestRow | None = None,
+) -> None:
+    """Store a new session, in one transaction with: `replaces` (an old session's id hash)
+    stopping and its pending requests moving over; `new_request` stored, bound to the new
+    session whatever its `session_hash` said; `satisfied`, a request the user has just authenticated for, marked so."""
+    async with transaction(on) as tx:
+        if replaces is not None:
+            await pending_requests.move(tx, replaces, new.id_hash)
+            await tx.rows(_DELETE, replaces)
+        await tx.rows(_INSERT, *values(new))
+        if new_request is not None:
+            await pending_requests.insert(tx, replace(new_request, session_hash=new.id_hash))
+        if satisfied is not None:
+            await pending_requests.satisfy_login(tx, satisfied)
+
+
+async def end(on: Executor, id_hash: str) -> None:
+    """Delete the session and its pending requests, in one transaction."""
+    async with transaction(on) as tx:
+        await pending_requests.end_for_session(tx, id_hash)
+        await tx.rows(_DELETE, id_hash)
