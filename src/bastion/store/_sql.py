@@ -21,19 +21,21 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from sqlalchemy import Table, bindparam, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import BindParameter, ClauseElement
+from sqlalchemy.util import greenlet_spawn
 
 from bastion.store.database import Database
 
 Row: TypeAlias = Sequence[Any]
 Processor: TypeAlias = Callable[[Any], Any]
 Build: TypeAlias = Callable[[Dialect], ClauseElement]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,10 +170,14 @@ Executor: TypeAlias = Database | Transaction
 
 @asynccontextmanager
 async def _checked_out(database: Database) -> AsyncIterator[tuple[Any, Dialect]]:
-    """The driver's own connection (asyncpg or aiosqlite), checked out of the engine's pool."""
-    async with database.engine.connect() as connection:
-        raw = await connection.get_raw_connection()
-        yield raw.driver_connection, connection.dialect
+    """The driver's own connection (asyncpg or aiosqlite), checked out of the engine's pool
+    (with the pool's checkout ping and connect pragmas) and given back to it (reset as on any
+    checkin), without a SQLAlchemy `Connection` around it: ~25 us less per statement."""
+    pooled = await database.engine.raw_connection()
+    try:
+        yield pooled.driver_connection, database.engine.dialect
+    finally:
+        await greenlet_spawn(pooled.close)
 
 
 async def rows(on: Executor, sql: Sql, *values: Any) -> list[Row]:
@@ -189,6 +195,17 @@ async def row(on: Executor, sql: Sql, *values: Any) -> Row | None:
     """The first row the statement returns, or None."""
     found = await rows(on, sql, *values)
     return found[0] if found else None
+
+
+async def record(on: Executor, sql: Sql, make: Callable[..., T], *values: Any) -> T | None:
+    """The first row the statement returns, as `make(*row)` (a record type), or None."""
+    found = await rows(on, sql, *values)
+    return make(*found[0]) if found else None
+
+
+async def records(on: Executor, sql: Sql, make: Callable[..., T], *values: Any) -> list[T]:
+    """Every row the statement returns, as `make(*row)`."""
+    return [make(*found) for found in await rows(on, sql, *values)]
 
 
 @asynccontextmanager

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, or_, select, update
 
-from bastion.store._sql import Executor, Sql, inserting, row, rows, values
+from bastion.store._sql import Executor, Sql, inserting, record, records, rows, values
 from bastion.store.models import client_secrets, clients
 
 
@@ -81,13 +81,12 @@ _EXPIRE_SECRETS = Sql(
 
 
 async def get(on: Executor, client_id: str) -> ClientRow | None:
-    found = await row(on, _GET, client_id)
-    return None if found is None else ClientRow(*found)
+    return await record(on, _GET, ClientRow, client_id)
 
 
 async def list_all(on: Executor) -> list[ClientRow]:
     """Every client, oldest first."""
-    return [ClientRow(*found) for found in await rows(on, _ALL)]
+    return await records(on, _ALL, ClientRow)
 
 
 async def insert(on: Executor, client: ClientRow) -> None:

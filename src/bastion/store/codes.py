@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, delete, select, update
 
 from bastion.store import refresh_tokens, users
-from bastion.store._sql import Executor, Sql, inserting, row, rows, values
+from bastion.store._sql import Executor, Sql, inserting, record, rows, values
 from bastion.store.database import Database
 from bastion.store.models import authorization_codes as codes
-from bastion.store.models import users as users_table
 from bastion.store.refresh_tokens import RefreshTokenRow
 from bastion.store.users import UserRow
 
@@ -43,16 +42,9 @@ class AuthorizationCodeRow:
     refresh_family: str | None
 
 
-WIDTH = len(codes.columns)
-
 _INSERT = inserting(codes)
 _GET = Sql(select(codes).where(codes.c.code_hash == bindparam("code_hash")), "code_hash")
-_WITH_USER = Sql(
-    select(codes, users_table)
-    .select_from(codes.outerjoin(users_table, users_table.c.sub == codes.c.sub))
-    .where(codes.c.code_hash == bindparam("code_hash")),
-    "code_hash",
-)
+_WITH_USER = users.joined(codes, "code_hash")
 _SPEND = refresh_tokens.store_after(
     update(codes)
     .where(codes.c.code_hash == bindparam("code_hash"), codes.c.used_at.is_(None))
@@ -73,16 +65,12 @@ _PURGE = Sql(delete(codes).where(codes.c.expires_at < bindparam("before")), "bef
 
 
 async def get(on: Executor, code_hash: str) -> AuthorizationCodeRow | None:
-    found = await row(on, _GET, code_hash)
-    return None if found is None else AuthorizationCodeRow(*found)
+    return await record(on, _GET, AuthorizationCodeRow, code_hash)
 
 
 async def with_user(on: Executor, code_hash: str) -> tuple[AuthorizationCodeRow | None, UserRow | None]:
     """The code and its user (None when deleted): one statement."""
-    found = await row(on, _WITH_USER, code_hash)
-    if found is None:
-        return None, None
-    return AuthorizationCodeRow(*found[:WIDTH]), users.from_joined(found[WIDTH:])
+    return await users.with_user(on, _WITH_USER, AuthorizationCodeRow, code_hash)
 
 
 async def insert(on: Executor, code: AuthorizationCodeRow) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, select, update
 
-from bastion.store._sql import Executor, Sql, inserting, row, rows, transaction, values
+from bastion.store._sql import Executor, Sql, inserting, record, rows, transaction, values
 from bastion.store.models import device_codes
 
 PENDING = "pending"
@@ -40,6 +40,18 @@ class DeviceCodeRow:
     last_poll_at: int | None  # milliseconds
     decided_at: int | None
     redeemed_at: int | None
+
+
+def pending(
+    device_code_hash: str, user_code: str, client_id: str, scope: str, *, now: int, lifetime: int, interval: int
+) -> DeviceCodeRow:
+    """A new device code (RFC 8628 §3.2): nobody has decided, polled or redeemed it yet."""
+    return DeviceCodeRow(
+        device_code_hash, user_code, client_id, scope, PENDING,
+        None, None, None, None, None,  # sub, sid, auth_time, amr, acr
+        now, now + lifetime, interval,
+        None, None, None,  # last_poll_at, decided_at, redeemed_at
+    )  # fmt: skip
 
 
 _c = device_codes.c
@@ -117,14 +129,12 @@ async def start(on: Executor, code: DeviceCodeRow, *, purge_before: int) -> bool
 
 
 async def get(on: Executor, device_code_hash: str) -> DeviceCodeRow | None:
-    found = await row(on, _GET, device_code_hash)
-    return None if found is None else DeviceCodeRow(*found)
+    return await record(on, _GET, DeviceCodeRow, device_code_hash)
 
 
 async def pending_by_user_code(on: Executor, user_code: str, now: int) -> DeviceCodeRow | None:
     """The live, undecided request with this (normalised) user code."""
-    found = await row(on, _PENDING_BY_USER_CODE, user_code, now)
-    return None if found is None else DeviceCodeRow(*found)
+    return await record(on, _PENDING_BY_USER_CODE, DeviceCodeRow, user_code, now)
 
 
 async def record_poll(on: Executor, device_code_hash: str, previous_ms: int | None, now_ms: int, interval: int) -> bool:

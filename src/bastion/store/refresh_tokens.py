@@ -19,10 +19,9 @@ from sqlalchemy import Update, bindparam, select, update
 from sqlalchemy import insert as insert_into
 
 from bastion.store import users
-from bastion.store._sql import Executor, Sql, inserting, row, rows, transaction, values
+from bastion.store._sql import Executor, Sql, inserting, record, rows, transaction, values
 from bastion.store.database import Database
 from bastion.store.models import refresh_tokens
-from bastion.store.models import users as users_table
 from bastion.store.users import UserRow
 
 
@@ -46,37 +45,27 @@ class RefreshTokenRow:
     access_exp: int | None
 
 
-WIDTH = len(refresh_tokens.columns)
 _SUCCESSOR = tuple("successor_" + column.name for column in refresh_tokens.columns)
 
 _INSERT = inserting(refresh_tokens)
 _GET = Sql(select(refresh_tokens).where(refresh_tokens.c.token_hash == bindparam("token_hash")), "token_hash")
-_WITH_USER = Sql(
-    select(refresh_tokens, users_table)
-    .select_from(refresh_tokens.outerjoin(users_table, users_table.c.sub == refresh_tokens.c.sub))
-    .where(refresh_tokens.c.token_hash == bindparam("token_hash")),
-    "token_hash",
-)
+_WITH_USER = users.joined(refresh_tokens, "token_hash")
 _FAMILY_ISSUED = Sql(
     select(refresh_tokens.c.access_jti, refresh_tokens.c.client_id, refresh_tokens.c.access_exp).where(
         refresh_tokens.c.family == bindparam("family")
     ),
     "family",
 )
-_REVOKE_FAMILY = Sql(
-    update(refresh_tokens)
-    .where(refresh_tokens.c.family == bindparam("family"), refresh_tokens.c.revoked_at.is_(None))
-    .values(revoked_at=bindparam("now")),
-    "family",
-    "now",
-)
-_REVOKE_FOR_USER = Sql(
-    update(refresh_tokens)
-    .where(refresh_tokens.c.sub == bindparam("sub"), refresh_tokens.c.revoked_at.is_(None))
-    .values(revoked_at=bindparam("now")),
-    "sub",
-    "now",
-)
+
+
+def _revoking(column: str) -> Sql:
+    """UPDATE revoking every live token whose `column` has the given value."""
+    live = (refresh_tokens.c[column] == bindparam(column), refresh_tokens.c.revoked_at.is_(None))
+    return Sql(update(refresh_tokens).where(*live).values(revoked_at=bindparam("now")), column, "now")
+
+
+_REVOKE_FAMILY = _revoking("family")
+_REVOKE_FOR_USER = _revoking("sub")
 
 
 def store_after(spend: Update, *params: str) -> tuple[Sql, Sql]:
@@ -125,16 +114,12 @@ _ROTATE = store_after(
 
 
 async def get(on: Executor, token_hash: str) -> RefreshTokenRow | None:
-    found = await row(on, _GET, token_hash)
-    return None if found is None else RefreshTokenRow(*found)
+    return await record(on, _GET, RefreshTokenRow, token_hash)
 
 
 async def with_user(on: Executor, token_hash: str) -> tuple[RefreshTokenRow | None, UserRow | None]:
     """The token and its user (None when deleted): one statement."""
-    found = await row(on, _WITH_USER, token_hash)
-    if found is None:
-        return None, None
-    return RefreshTokenRow(*found[:WIDTH]), users.from_joined(found[WIDTH:])
+    return await users.with_user(on, _WITH_USER, RefreshTokenRow, token_hash)
 
 
 async def insert(on: Executor, token: RefreshTokenRow) -> None:

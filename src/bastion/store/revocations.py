@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, select
 
-from bastion.store._sql import Executor, Sql, inserting, row, rows, transaction
+from bastion.store._sql import Executor, Sql, inserting, records, row, rows, transaction
 from bastion.store.models import revoked_tokens, used_assertions
 
 # An assertion is accepted until exp + clock_leeway, so its jti must be remembered that long.
@@ -63,7 +63,7 @@ async def is_revoked(on: Executor, jti: str) -> bool:
 
 async def since(on: Executor, since: int, now: int) -> list[RevokedTokenRow]:
     """Unexpired revocations made at or after `since`, oldest first, at most `PAGE`."""
-    return [RevokedTokenRow(*found) for found in await rows(on, _SINCE, since, now)]
+    return await records(on, _SINCE, RevokedTokenRow, since, now)
 
 
 async def use_assertion(on: Executor, client_id: str, jti: str, exp: int, now: int) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import and_, bindparam, delete, select, update
 
 from bastion.store import pending_requests
-from bastion.store._sql import Executor, Sql, inserting, row, rows, transaction, values
+from bastion.store._sql import Executor, Sql, inserting, record, row, rows, transaction, values
 from bastion.store.models import authorization_requests, browser_sessions
 from bastion.store.pending_requests import AuthorizationRequestRow
 
@@ -65,8 +65,7 @@ _EXPIRE_FOR_USER = Sql(
 
 
 async def get(on: Executor, id_hash: str) -> BrowserSessionRow | None:
-    found = await row(on, _GET, id_hash)
-    return None if found is None else BrowserSessionRow(*found)
+    return await record(on, _GET, BrowserSessionRow, id_hash)
 
 
 async def get_with_request(

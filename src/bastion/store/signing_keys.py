@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, select, update
 
-from bastion.store._sql import Executor, Sql, inserting, row, rows, values
+from bastion.store._sql import Executor, Sql, inserting, record, records, rows, values
 from bastion.store.models import signing_keys
 
 
@@ -34,17 +34,16 @@ _RETIRE = Sql(update(signing_keys).where(_by_kid).values(retired_at=bindparam("n
 
 
 async def get(on: Executor, kid: str) -> SigningKeyRow | None:
-    found = await row(on, _GET, kid)
-    return None if found is None else SigningKeyRow(*found)
+    return await record(on, _GET, SigningKeyRow, kid)
 
 
 async def list_all(on: Executor) -> list[SigningKeyRow]:
     """Every key, in the order they start signing."""
-    return [SigningKeyRow(*found) for found in await rows(on, _ALL)]
+    return await records(on, _ALL, SigningKeyRow)
 
 
 async def of_alg(on: Executor, alg: str) -> list[SigningKeyRow]:
-    return [SigningKeyRow(*found) for found in await rows(on, _OF_ALG, alg)]
+    return await records(on, _OF_ALG, SigningKeyRow, alg)
 
 
 async def insert(on: Executor, key: SigningKeyRow) -> None:

@@ -7,11 +7,13 @@ recovery code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import BindParameter, bindparam, or_, select, update
+from sqlalchemy import BindParameter, Table, bindparam, or_, select, update
 
-from bastion.store._sql import Executor, Row, Sql, inserting, row, rows, values
+from bastion.store._sql import Executor, Row, Sql, T, inserting, record, records, row, rows, values
 from bastion.store.models import recovery_codes, users
 
 
@@ -49,6 +51,22 @@ def from_joined(found: Row) -> UserRow | None:
     return None if found[0] is None else UserRow(*found[:WIDTH])
 
 
+def joined(table: Table, key: str) -> Sql:
+    """A statement reading `table`'s row by its `key` column with its user's columns after it
+    (NULLs when the user is gone): the grants read a code or refresh token this way."""
+    with_user = table.outerjoin(users, users.c.sub == table.c.sub)
+    return Sql(select(table, users).select_from(with_user).where(table.c[key] == bindparam(key)), key)
+
+
+async def with_user(on: Executor, sql: Sql, make: Callable[..., T], key: str) -> tuple[T | None, UserRow | None]:
+    """Run a `joined` statement: the row as `make` builds it, and its user (each None if absent)."""
+    found = await row(on, sql, key)
+    if found is None:
+        return None, None
+    width = len(found) - WIDTH
+    return make(*found[:width]), from_joined(found[width:])
+
+
 _BY_SUB = Sql(select(users).where(users.c.sub == bindparam("sub")), "sub")
 _name: BindParameter[str] = bindparam("name")
 _BY_NAME = Sql(
@@ -60,22 +78,16 @@ _BY_NAME = Sql(
 )
 _ALL = Sql(select(users).order_by(users.c.created_at, users.c.username))
 _INSERT = inserting(users, unless_conflict=True)
-_SET_ENABLED = Sql(
-    update(users)
-    .where(users.c.sub == bindparam("sub"))
-    .values(enabled=bindparam("enabled"), updated_at=bindparam("now")),
-    "sub",
-    "enabled",
-    "now",
-)
-_SET_PASSWORD_HASH = Sql(
-    update(users)
-    .where(users.c.sub == bindparam("sub"))
-    .values(password_hash=bindparam("password_hash"), updated_at=bindparam("now")),
-    "sub",
-    "password_hash",
-    "now",
-)
+
+
+def _setting(column: str) -> Sql:
+    """UPDATE of one column of a user and its `updated_at`, by sub."""
+    assigned: dict[str, BindParameter[Any]] = {column: bindparam(column), "updated_at": bindparam("now")}
+    return Sql(update(users).where(users.c.sub == bindparam("sub")).values(assigned), "sub", column, "now")
+
+
+_SET_ENABLED = _setting("enabled")
+_SET_PASSWORD_HASH = _setting("password_hash")
 _CLEAR_TOTP = Sql(
     update(users)
     .where(users.c.sub == bindparam("sub"))
@@ -126,19 +138,17 @@ _USE_RECOVERY_CODE = Sql(
 
 
 async def get(on: Executor, sub: str) -> UserRow | None:
-    found = await row(on, _BY_SUB, sub)
-    return None if found is None else UserRow(*found)
+    return await record(on, _BY_SUB, UserRow, sub)
 
 
 async def find(on: Executor, name: str) -> UserRow | None:
     """By username, or by `sub` (a username wins over another user's equal sub)."""
-    found = await row(on, _BY_NAME, name)
-    return None if found is None else UserRow(*found)
+    return await record(on, _BY_NAME, UserRow, name)
 
 
 async def list_all(on: Executor) -> list[UserRow]:
     """Every user, oldest first."""
-    return [UserRow(*found) for found in await rows(on, _ALL)]
+    return await records(on, _ALL, UserRow)
 
 
 async def insert(on: Executor, user: UserRow) -> bool:

@@ -50,23 +50,14 @@ async def _store_codes(ctx: ServerContext, client: Client, scope: tuple[str, ...
     device_code = generate_device_code()
     now = int(time.time())
     for _attempt in range(_USER_CODE_ATTEMPTS):
-        row = DeviceCodeRow(
-            device_code_hash=token_hash(device_code),
-            user_code=generate_user_code(),
-            client_id=client.client_id,
-            scope=" ".join(scope),
-            status=device_codes.PENDING,
-            sub=None,
-            sid=None,
-            auth_time=None,
-            amr=None,
-            acr=None,
-            created_at=now,
-            expires_at=now + ctx.settings.device_code_lifetime,
+        row = device_codes.pending(
+            token_hash(device_code),
+            generate_user_code(),
+            client.client_id,
+            " ".join(scope),
+            now=now,
+            lifetime=ctx.settings.device_code_lifetime,
             interval=ctx.settings.device_poll_interval,
-            last_poll_at=None,
-            decided_at=None,
-            redeemed_at=None,
         )
         if await device_codes.start(ctx.database, row, purge_before=now - EXPIRED_RETENTION):
             return device_code, row
