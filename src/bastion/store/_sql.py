@@ -51,10 +51,12 @@ class Compiled:
     results: tuple[tuple[int, Processor], ...]
 
     def arguments(self, values: Sequence[Any]) -> list[Any]:
+        """The driver's parameters from a call's values (in `Sql.params` order)."""
         everything = (*values, *self.constants) if self.constants else values
         return [everything[i] if process is None else process(everything[i]) for i, process in self.binds]
 
     def row(self, raw: Row) -> Row:
+        """A driver's row with each column's result processor applied."""
         if not self.results:
             return raw
         values = list(raw)
