@@ -335,6 +335,10 @@ def _one(command: list[str], args: argparse.Namespace) -> dict[str, dict[str, fl
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _spread(figures: list[float]) -> str:
+    return f"{statistics.median(figures):.0f} [{min(figures):.0f}-{max(figures):.0f}]"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--round", action="store_true", help="run one round in this process and print its JSON")
@@ -357,15 +361,14 @@ def main() -> int:
             figures[side].append(_one(sides[side], args))
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
     for kind in figures["this"][0]:
-        print(f"\n{kind}: CPU us per call, median of {args.rounds} rounds")
-        header = f"{'call':<22}{'this':>10}" + (f"{'baseline':>10}{'ratio':>8}" if args.baseline else "")
-        print(header)
+        print(f"\n{kind}: CPU us per call, median of {args.rounds} rounds [lowest-highest round]")
+        print(f"{'call':<22}{'this':>16}" + (f"{'baseline':>18}{'ratio':>8}" if args.baseline else ""))
         for name in CALLS:
-            this = statistics.median(f[kind][name] for f in figures["this"])
-            line = f"{name:<22}{this:>10.0f}"
+            line = f"{name:<22}{_spread([f[kind][name] for f in figures['this']]):>16}"
             if args.baseline:
-                base = statistics.median(f[kind][name] for f in figures["baseline"])
-                line += f"{base:>10.0f}{this / base:>8.2f}"
+                base = [f[kind][name] for f in figures["baseline"]]
+                ratio = statistics.median(f[kind][name] for f in figures["this"]) / statistics.median(base)
+                line += f"{_spread(base):>18}{ratio:>8.2f}"
             print(line)
     return 0
 
