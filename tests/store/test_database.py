@@ -1,7 +1,8 @@
 """The PostgreSQL pool: idle connections are pinged before use, busy ones are not.
 
 A connection the server has closed (a restart, a failover, an idle timeout) must not fail a
-request after a quiet spell; while traffic flows, no ping costs round trips.
+request after a quiet spell; while traffic flows, no ping costs round trips, and a connection
+that died under a statement fails that statement only.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ pytestmark = pytest.mark.anyio
 
 
 async def _kill_other_backends(url: str) -> int:
-    """Terminate every other connection to the test database, as a server restart would."""
+    """Terminate every other connection to the test database, as a server restart would, and
+    wait (up to 5 s each) until they are gone."""
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         killed = await conn.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
     finally:
@@ -57,5 +59,20 @@ async def test_without_the_idle_ping_the_first_statement_on_a_dead_connection_fa
             await _backend_pid(database)
         # The failure invalidated the pool: the next checkout connects afresh.
         assert await _backend_pid(database) != before
+    finally:
+        await database.dispose()
+
+
+async def test_a_connection_that_died_under_a_statement_is_not_handed_out_again(postgres_database: str) -> None:
+    """A statement on a connection the server killed fails once; the store gives that connection
+    up instead of returning it to the pool, so the next statement gets a new one."""
+    database = Database(postgres_database, pool_size=1, ping_after_idle=3600.0)
+    try:
+        assert await codes.with_user(database, "no such code") == (None, None)
+        await _kill_other_backends(postgres_database)
+        with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)):
+            await codes.with_user(database, "no such code")
+
+        assert await codes.with_user(database, "no such code") == (None, None)
     finally:
         await database.dispose()
