@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # A pooled connection idle longer than this is pinged before use; a busy one is not (a ping is
-# three round trips on asyncpg). A connection that dies while busy fails one statement, and
-# SQLAlchemy then invalidates the whole pool, so the next checkout connects afresh.
+# three round trips on asyncpg). A connection that dies while busy fails one statement and is
+# then dropped (the store's statements, `_sql`; a SQLAlchemy `Connection` invalidates the whole
+# pool), so the next checkout connects afresh.
 PING_AFTER_IDLE = 2.0
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
