@@ -31,6 +31,8 @@ __all__ = [
     "MissingCredentials",
     "NotFound",
     "OAuthError",
+    "RequestNotSupported",
+    "RequestUriNotSupported",
     "ServerError",
     "UnauthorizedClient",
     "UnsupportedGrantType",
@@ -137,6 +139,22 @@ class ConsentRequired(OAuthError):
     """OpenID Connect Core §3.1.2.6: prompt=none, but consent is missing."""
 
     error = "consent_required"
+    status_code = 400
+
+
+class RequestNotSupported(OAuthError):
+    """OpenID Connect Core §3.1.2.6 `request_not_supported`: a `request` parameter (a request
+    object, §6.1), which we do not support."""
+
+    error = "request_not_supported"
+    status_code = 400
+
+
+class RequestUriNotSupported(OAuthError):
+    """OpenID Connect Core §3.1.2.6 `request_uri_not_supported` (RFC 9101 §10.4): a
+    `request_uri` parameter (a request object by reference, §6.2), which we do not support."""
+
+    error = "request_uri_not_supported"
     status_code = 400
 
 

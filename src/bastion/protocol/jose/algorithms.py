@@ -39,7 +39,8 @@ EC_CURVE_ALGORITHMS: Mapping[str, str] = {"P-256": "ES256", "P-384": "ES384", "P
 # RFC 7523 §3 private_key_jwt client assertions.
 ASSERTION_ALGORITHMS = frozenset(ASYMMETRIC_ALGORITHMS)
 # OpenID Connect Registration 1.0 §2 id_token_signed_response_alg: what this server signs ID
-# tokens with. RS256 first: the default, which OpenID Connect Discovery 1.0 §3 makes mandatory.
+# tokens with. RS256 first: always available and the default (OpenID Connect Core §15.1,
+# Discovery 1.0 §3); a client may register another for which the server has keys.
 DEFAULT_ID_TOKEN_ALGORITHM = "RS256"  # noqa: S105 - an algorithm name, not a password
 ID_TOKEN_ALGORITHMS = (DEFAULT_ID_TOKEN_ALGORITHM, "PS256", "ES256")
 

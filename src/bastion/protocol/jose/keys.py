@@ -112,8 +112,13 @@ class KeySet:
         return now >= self.fetched_at + self.max_age
 
 
-def keyset_from_jwks(jwks: Mapping[str, Any], *, fetched_at: float, max_age: float) -> KeySet:
-    """Build a KeySet from a JWKS document (RFC 7517 §5), skipping keys it must not trust."""
+def keyset_from_jwks(
+    jwks: Mapping[str, Any], *, fetched_at: float = float("-inf"), max_age: float = 0.0
+) -> KeySet:
+    """Build a KeySet from a JWKS document (RFC 7517 §5), skipping keys it must not trust.
+
+    `fetched_at` and `max_age` matter for a fetched document only (see `KeySet.stale`).
+    """
     raw = jwks.get("keys")
     entries: Iterable[Any] = raw if isinstance(raw, list) else ()
     keys = [key_from_jwk(j) for j in entries if isinstance(j, dict)]
