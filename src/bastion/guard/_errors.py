@@ -7,32 +7,9 @@ shared errors (`InvalidRequest`, `InvalidToken`) that a subclass would leave out
 
 from __future__ import annotations
 
-from bastion.protocol.errors import (
-    BasicNotAccepted,
-    CredentialNotAccepted,
-    Forbidden,
-    InsufficientScope,
-    InvalidApiKey,
-    InvalidRequest,
-    InvalidToken,
-    MissingCredentials,
-    NotFound,
-    OAuthError,
-)
+from bastion.protocol.errors import OAuthError
 
-__all__ = [
-    "BasicNotAccepted",
-    "CredentialNotAccepted",
-    "Forbidden",
-    "GuardError",
-    "InsufficientScope",
-    "InvalidApiKey",
-    "InvalidRequest",
-    "InvalidToken",
-    "MissingCredentials",
-    "NotFound",
-    "UnprotectedRouteError",
-]
+__all__ = ["GuardError", "UnprotectedRouteError"]
 
 GuardError = OAuthError
 
