@@ -35,6 +35,10 @@ class Credentials(NamedTuple):
     api_key: str | None = None
 
 
+# `Credentials(a, b)` runs the NamedTuple's Python-level __new__; the C-level constructor makes
+# the same tuple for about half the cost, on a path every guarded request takes.
+_credentials = tuple.__new__
+
 def extract_credentials(
     headers: Iterable[tuple[bytes, bytes]],
     query_string: bytes,
@@ -84,7 +88,7 @@ def extract_credentials(
         key = api_key.decode("latin-1").strip()
         if not key or len(key) > _MAX_API_KEY_LENGTH:
             raise MissingCredentials(detail="empty or oversized API key")
-        return Credentials(None, key)
+        return _credentials(Credentials, (None, key))
     if authorization is None:
         if form_token is None:
             raise MissingCredentials(detail="query token" if query_token else "no credentials")
@@ -97,7 +101,7 @@ def extract_credentials(
         token = _other_scheme(authorization)
     if not token or " " in token or "\t" in token:
         raise InvalidToken("malformed bearer token")
-    return Credentials(token, None)
+    return _credentials(Credentials, (token, None))
 
 
 def _other_scheme(authorization: bytes) -> str:
