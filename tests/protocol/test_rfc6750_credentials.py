@@ -15,7 +15,7 @@ HEADER = [(b"authorization", b"Bearer from-header")]
 
 def test_form_token_alone_is_the_bearer() -> None:
     """§2.2: the body's access_token is the credential when nothing else is sent."""
-    assert extract_credentials([], b"", form_token="from-body") == Credentials("from-body", None)
+    assert Credentials(*extract_credentials([], b"", form_token="from-body")) == Credentials(bearer="from-body")
 
 
 @pytest.mark.parametrize(

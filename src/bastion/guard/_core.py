@@ -55,10 +55,11 @@ class RequestGuard:
 
         The same checks as `check` (credentials read from the scope's headers, a token verified
         before re-checked against the clock and the denylist, then `authorize`) in one
-        synchronous call, with no coroutine. A fast twin kept for its figure: the middleware's
-        CPU per cached-token request is 2.3-3.8 us with it and 0.3-0.5 us more without it
-        (bench/guard_bench.py section 3, about 13% of the guard's own cost); it is pinned to
-        `check` by tests/guard/test_middleware.py::test_check_cached_decides_as_check.
+        synchronous call, with no coroutine. A fast twin kept for its figure: the middleware
+        costs 27,400 instructions per cached-token request with it and 30,900 without
+        (callgrind), 0.3-0.5 us of 2.3-3.8 us of CPU (bench/guard_bench.py section 3), about
+        11% of the guard's own cost. Pinned to `check` by
+        tests/guard/test_middleware.py::test_check_cached_decides_as_check.
 
         Returns:
             The authorized principal, or None when this path cannot decide (public route, no
@@ -71,7 +72,7 @@ class RequestGuard:
         if requirement.public or "token" not in requirement.accept:
             return None
         try:
-            bearer = extract_credentials(scope["headers"], scope.get("query_string", b""), self.api_key_header).bearer
+            bearer = extract_credentials(scope["headers"], scope.get("query_string", b""), self.api_key_header)[0]
         except GuardError:
             return None  # `check` raises it again, and audits it
         if bearer is None:

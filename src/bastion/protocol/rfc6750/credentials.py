@@ -24,7 +24,7 @@ _AUTHORIZATION = b"authorization"
 
 
 class Credentials(NamedTuple):
-    """What the request presented: a bearer token, an API key, or neither.
+    """What the request presented, by name: `Credentials(*extract_credentials(...))`.
 
     A bearer token here is only known to be one word: its b64token syntax is checked by the
     authenticator on a cache miss (a JWS must match a stricter pattern anyway), so the hot path
@@ -34,21 +34,22 @@ class Credentials(NamedTuple):
     bearer: str | None = None
     api_key: str | None = None
 
-
-# `Credentials(a, b)` runs the NamedTuple's Python-level __new__; the C-level constructor makes
-# the same tuple for about half the cost, on a path every guarded request takes.
-_credentials = tuple.__new__
-
 def extract_credentials(
     headers: Iterable[tuple[bytes, bytes]],
     query_string: bytes,
     api_key_header: bytes | None = None,
     *,
     form_token: str | None = None,
-) -> Credentials:
+) -> tuple[str | None, str | None]:
     """Find the request's credentials: the Authorization header (RFC 6750 §2.1), an API key
     header when `api_key_header` (lower-case) names one, and `form_token`, the body's
     `access_token` for an endpoint that reads form bodies (RFC 6750 §2.2).
+
+    Returns:
+        (bearer, api_key), one of them None, in the order of `Credentials` (which compares
+        equal). A plain tuple because every guarded request comes here: a NamedTuple per call
+        costs about 1,500 instructions more (callgrind: 9,800 for the whole call instead of
+        8,300), some 5% of the guard middleware's cost per request.
 
     Raises:
         MissingCredentials: nothing usable (a token in the query string counts as nothing).
@@ -88,7 +89,7 @@ def extract_credentials(
         key = api_key.decode("latin-1").strip()
         if not key or len(key) > _MAX_API_KEY_LENGTH:
             raise MissingCredentials(detail="empty or oversized API key")
-        return _credentials(Credentials, (None, key))
+        return None, key
     if authorization is None:
         if form_token is None:
             raise MissingCredentials(detail="query token" if query_token else "no credentials")
@@ -101,7 +102,7 @@ def extract_credentials(
         token = _other_scheme(authorization)
     if not token or " " in token or "\t" in token:
         raise InvalidToken("malformed bearer token")
-    return _credentials(Credentials, (token, None))
+    return token, None
 
 
 def _other_scheme(authorization: bytes) -> str:

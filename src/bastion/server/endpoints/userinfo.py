@@ -40,10 +40,10 @@ async def _userinfo(ctx: ServerContext, request: Request) -> dict[str, object]:
         OAuthError: the RFC 6750 refusal (missing, malformed, invalid or revoked token, or
             no `openid` scope) or an invalid request (a token sent two ways, a bad body).
     """
-    credentials = extract_credentials(
+    bearer, _ = extract_credentials(
         request.scope["headers"], request.scope.get("query_string", b""), form_token=await _form_token(request)
     )
-    access = await read_access_token(ctx, credentials.bearer or "")
+    access = await read_access_token(ctx, bearer or "")
     if access is None or await ctx.is_revoked(str(access.jti)):
         raise InvalidToken("not an active access token of ours")
     scope = str(access.claims.get("scope", "")).split()
