@@ -46,9 +46,12 @@ class BearerTokenValidator(AccessTokenValidator):
         if now is None:
             now = self.clock()
         cached = self.cache.get(token, now)
-        access_token = cached if cached is not None else self.verify(token, now)
+        if cached is not None:
+            if cached.jti is not None and cached.jti in self.denylist:
+                raise InvalidToken("revoked")
+            return cached
+        access_token = self.verify(token, now)
         if access_token.jti is not None and access_token.jti in self.denylist:
             raise InvalidToken("revoked")
-        if cached is None:
-            self.cache.put(token, access_token)
+        self.cache.put(token, access_token)
         return access_token
