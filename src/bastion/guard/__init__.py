@@ -63,6 +63,7 @@ from bastion.guard.policy import (
     require_scopes,
     same_tenant,
 )
+from bastion.guard.request_id import RequestIdMiddleware, current_request_id
 
 __all__ = [
     "DEFAULT_LEEWAY",
@@ -91,6 +92,7 @@ __all__ = [
     "OpaqueTokenIntrospector",
     "Principal",
     "RequestGuard",
+    "RequestIdMiddleware",
     "Requirement",
     "RevocationFeed",
     "TrustedIssuer",
@@ -101,6 +103,7 @@ __all__ = [
     "VerifiedTokenCache",
     "authorize",
     "cache_lifetime",
+    "current_request_id",
     "discovery_matches",
     "extract_credentials",
     "has_permission",

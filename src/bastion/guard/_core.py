@@ -13,6 +13,7 @@ from bastion.guard._errors import CredentialNotAccepted, GuardError, MissingCred
 from bastion.guard._http import ErrorResponse, read_credentials, render_error
 from bastion.guard._principal import Principal
 from bastion.guard.policy import RBAC, Requirement, authorize
+from bastion.guard.request_id import request_id_of
 
 if TYPE_CHECKING:
     # Only a type here: importing audit would load SQLAlchemy into every API using the guard.
@@ -79,7 +80,7 @@ class RequestGuard:
             authorize(principal, requirement, self.rbac)
         except GuardError as error:
             target = (scope["method"], scope["path"])
-            self._refused(error, principal, target, scope.get("state", {}).get("request_id"))
+            self._refused(error, principal, target, request_id_of(scope))
             raise
         return principal
 

@@ -19,6 +19,7 @@ from bastion.guard._core import RequestGuard
 from bastion.guard._errors import GuardError, NotFound, UnprotectedRouteError
 from bastion.guard._http import ErrorResponse
 from bastion.guard.policy import Requirement
+from bastion.guard.request_id import request_id_of
 
 __all__ = ["GuardMiddleware", "RouteRule", "check_routes"]
 
@@ -131,7 +132,7 @@ class GuardMiddleware:
                     scope["headers"],
                     scope.get("query_string", b""),
                     target=(method, path),
-                    request_id=scope.get("state", {}).get("request_id"),
+                    request_id=request_id_of(scope),
                 )
         except GuardError as error:
             log.info("guard refused %s %s: %s", method, path, error.detail)
