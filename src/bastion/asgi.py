@@ -3,6 +3,9 @@
 `bastion serve` runs it and passes its resolved settings to worker processes through the
 environment. Here, not in the server, the example API joins the server in development mode:
 mounted at /demo and started (its people seeded) once the server's context is open.
+
+Run by hand, give uvicorn `--no-proxy-headers`: with `behind_proxy` the app reads forwarded
+headers itself, after deciding whether the connecting peer may name the request.
 """
 
 from __future__ import annotations
