@@ -30,9 +30,11 @@ def adding_headers(send: Send, extra: Sequence[tuple[bytes, bytes]]) -> Send:
 
     async def send_with_headers(message: Message) -> None:
         if message["type"] == "http.response.start":
-            headers = list(message.get("headers", []))
+            headers = [*message.get("headers", ())]
             present = {name.lower() for name, _ in headers}
-            headers += [(name, value) for name, value in extra if name not in present]
+            for header in extra:
+                if header[0] not in present:
+                    headers.append(header)
             message = {**message, "headers": headers}
         await send(message)
 

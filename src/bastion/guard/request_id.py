@@ -58,6 +58,10 @@ class TrustedPeers:
         self.any = "*" in entries
         self.networks = tuple(ipaddress.ip_network(entry, strict=False) for entry in entries if entry != "*")
 
+    def __bool__(self) -> bool:
+        """Whether any peer at all may be trusted."""
+        return self.any or bool(self.networks)
+
     def __contains__(self, host: object) -> bool:
         if self.any:
             return True
@@ -82,6 +86,7 @@ class RequestIdMiddleware:
     def __init__(self, app: ASGIApp, *, trusted_proxies: Iterable[str] = ()) -> None:
         self.app = app
         self.trusted_proxies = TrustedPeers(trusted_proxies)
+        self._believes = bool(self.trusted_proxies)  # else no header is read at all
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,7 +97,8 @@ class RequestIdMiddleware:
             # An outer RequestIdMiddleware named this request and answers the header.
             await self.app(scope, receive, send)
             return
-        request_id = self._given(scope) or secrets.token_hex(8)
+        given = self._given(scope) if self._believes else None
+        request_id = given or secrets.token_hex(8)
         state["request_id"] = request_id
         token = _CURRENT.set(request_id)
         try:
