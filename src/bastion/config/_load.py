@@ -16,7 +16,7 @@ from typing import Any
 
 from bastion.config._ratelimit import RateLimitSettings, parse_ratelimit
 from bastion.config._settings import Settings
-from bastion.config._types import ConfigError, ConfigWarning, Secret, closest
+from bastion.config._types import ConfigError, ConfigWarning, Secret, closest, refuse_unknown
 
 # Environment variables that share the prefix but are not settings (tests, CI).
 _NOT_SETTINGS = ("BASTION_REQUIRE_SERVICES", "BASTION_TEST_", "BASTION_CONFIG")
@@ -63,11 +63,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError("--config", f"{path} does not exist", "pass an existing TOML file") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("--config", f"{path} is not valid TOML ({exc})", "fix the TOML syntax") from exc
-    for key in data:
-        if key not in _FIELDS:
-            near = closest(key, _FIELDS)
-            fix = f"did you mean {near!r}?" if near else "remove it"
-            raise ConfigError(f"{path}: {key}", "unknown setting", fix)
+    refuse_unknown(data, _FIELDS, lambda key: f"{path}: {key}", "remove it")
     return data
 
 

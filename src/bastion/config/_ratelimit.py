@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from bastion.config._types import ConfigError, closest
+from bastion.config._types import ConfigError, refuse_unknown
 from bastion.ratelimit import DEFAULT_POLICIES, Policy, PolicyError, parse_policies
 
 T = TypeVar("T")
@@ -74,11 +74,7 @@ def _table(name: str, raw: object, known: tuple[str, ...]) -> Mapping[str, Any]:
     """`raw` when it is a table holding only `known` keys; an unknown key is named with the closest."""
     if not isinstance(raw, Mapping):
         raise ConfigError(name, f"{raw!r} is not a table", f"write it as a [{name}] table in the TOML config file")
-    for key in raw:
-        if key not in known:
-            near = closest(str(key), known)
-            fix = f"did you mean {near!r}?" if near else f"use {', '.join(known)}"
-            raise ConfigError(f"{name}.{key}", "unknown setting", fix)
+    refuse_unknown(raw, known, lambda key: f"{name}.{key}", f"use {', '.join(known)}")
     return raw
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 
 
 class ConfigError(ValueError):
@@ -56,3 +56,12 @@ def closest(name: str, known: Iterable[str]) -> str:
     """The known name a misspelt one most likely meant ("" when none is close)."""
     match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
     return match[0] if match else ""
+
+
+def refuse_unknown(keys: Iterable[object], known: Collection[str], name: Callable[[str], str], otherwise: str) -> None:
+    """Raise a ConfigError for the first key not `known`: `name(key)`, "unknown setting" and, as
+    the fix, the closest known name (a typo is the likeliest cause) or `otherwise`."""
+    for key in keys:
+        if key not in known:
+            near = closest(str(key), known)
+            raise ConfigError(name(str(key)), "unknown setting", f"did you mean {near!r}?" if near else otherwise)
