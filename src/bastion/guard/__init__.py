@@ -45,6 +45,7 @@ from bastion.guard.policy import (
     require_scopes,
     same_tenant,
 )
+from bastion.guard.request_id import RequestIdMiddleware, current_request_id
 from bastion.protocol.errors import (
     BasicNotAccepted,
     CredentialNotAccepted,
@@ -88,6 +89,7 @@ __all__ = [
     "OpaqueTokenIntrospector",
     "Principal",
     "RequestGuard",
+    "RequestIdMiddleware",
     "Requirement",
     "RevocationFeed",
     "TrustedIssuer",
@@ -98,6 +100,7 @@ __all__ = [
     "VerifiedTokenCache",
     "authorize",
     "cache_lifetime",
+    "current_request_id",
     "discovery_matches",
     "extract_credentials",
     "has_permission",

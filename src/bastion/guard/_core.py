@@ -12,6 +12,7 @@ from bastion.guard._authenticator import Authenticator
 from bastion.guard._errors import GuardError
 from bastion.guard._principal import Principal
 from bastion.guard.policy import RBAC, Requirement, authorize
+from bastion.guard.request_id import request_id_of
 from bastion.protocol.errors import CredentialNotAccepted, MissingCredentials
 from bastion.protocol.rfc6750 import ErrorResponse, extract_credentials, render_error
 
@@ -84,7 +85,7 @@ class RequestGuard:
             authorize(principal, requirement, self.rbac)
         except GuardError as error:
             target = (scope["method"], scope["path"])
-            self._refused(error, principal, target, scope.get("state", {}).get("request_id"))
+            self._refused(error, principal, target, request_id_of(scope))
             raise
         return principal
 

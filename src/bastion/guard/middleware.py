@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bastion.guard._core import RequestGuard
 from bastion.guard._errors import GuardError, UnprotectedRouteError
 from bastion.guard.policy import Requirement
+from bastion.guard.request_id import request_id_of
 from bastion.protocol.errors import NotFound
 from bastion.protocol.rfc6750 import ErrorResponse
 
@@ -131,7 +132,7 @@ class GuardMiddleware:
                     scope["headers"],
                     scope.get("query_string", b""),
                     target=(method, path),
-                    request_id=scope.get("state", {}).get("request_id"),
+                    request_id=request_id_of(scope),
                 )
         except GuardError as error:
             log.info("guard refused %s %s: %s", method, path, error.detail)
