@@ -3,6 +3,7 @@
     python3 dev.py run python bench/ratelimit_bench.py            # everything
     python3 dev.py run python bench/ratelimit_bench.py decisions  # decisions/s vs `limits`
     python3 dev.py run python bench/ratelimit_bench.py shedding   # latency with/without shedding
+    python3 dev.py run python bench/ratelimit_bench.py twins      # what each fast twin is worth
 
 decisions: for each algorithm, `RateLimiter.hit` on MemoryStore and RedisStore against the
 `limits` library's equivalent async strategy (memory storage; Redis storage on redis-py) in the
@@ -11,6 +12,11 @@ same run, in interleaved batches; the best batch of each counts (the machine may
 what a Decision carries (remaining, reset). Redis round trips per decision (`rtt`) are counted
 on the client connection. `limits` 5.8 has no token bucket or GCRA: those rows compare with its fixed window,
 its cheapest strategy, and say so.
+
+twins: CPU nanoseconds per decision of each fast twin and of what it stands in for, interleaved
+in one process, medians: the memory store's inlined admitted path against the same algorithm
+run only through its sans-I/O module (`tests/ratelimit/_reference.py`, which the tests hold
+equal to it), and the limiter's synchronous memory path against its general awaited path.
 
 shedding: a real uvicorn process serving a Starlette app whose handler does 5 ms of CPU work in
 slices (so concurrent requests share the CPU, as a real service's do). Its capacity is measured
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -173,6 +180,56 @@ async def decisions(redis_url: str | None, rounds: int, memory_ops: int, redis_o
                 await row(algorithm, store_name, workers, redis_url, rounds, ops)
 
 
+# ---------------------------------------------------------------- fast twins
+
+
+def _decider_ns(decide: Callable[[str, int, bool, int], object], count: int) -> float:
+    """CPU ns per admitted decision of `decide(key, cost, consume, now_us)`."""
+    now = time.time_ns() // 1000
+    started = time.process_time_ns()
+    for i in range(count):
+        decide(KEYS[i % 200], 1, True, now + i)
+    return (time.process_time_ns() - started) / count
+
+
+async def _awaited_ns(decide: Callable[..., Awaitable[object]], first: Any, count: int) -> float:
+    """CPU ns per `await decide(first, key, ...)` (the limiter's two paths)."""
+    extra = () if isinstance(first, str) else (1, True)
+    started = time.process_time_ns()
+    for i in range(count):
+        await decide(first, KEYS[i % 200], *extra)
+    return (time.process_time_ns() - started) / count
+
+
+def _ratio_row(name: str, fast: list[float], plain: list[float]) -> None:
+    f, p = statistics.median(fast), statistics.median(plain)
+    print(f"{name:<34} {f:>7.0f} {p:>7.0f} {p / f:>9.2f}x")
+
+
+async def twins(rounds: int, count: int) -> None:
+    sys.path.insert(0, str(BENCH.parent))
+    from tests.ratelimit._reference import INLINED, reference_decider
+
+    from bastion.ratelimit import MemoryStore, Policy, RateLimiter
+
+    print(f"fast twins: CPU ns per decision, median of {rounds} interleaved rounds of {count}")
+    print(f"{'twin':<34} {'fast':>7} {'plain':>7} {'plain/fast':>10}")
+    for algorithm in sorted(INLINED):
+        policy = Policy("p", 10**9, 60.0, algorithm)  # type: ignore[arg-type]  # a plain str here
+        inline, reference = MemoryStore().decider(policy), reference_decider(policy)
+        runs = [(_decider_ns(inline, count), _decider_ns(reference, count)) for _ in range(rounds)]
+        _ratio_row(f"memory {algorithm} admitted path", [f for f, _ in runs], [p for _, p in runs])
+    for algorithm in ALGORITHMS:
+        policy = Policy("p", 10**9, 60.0, algorithm)  # type: ignore[arg-type]  # a plain str here
+        limiter = RateLimiter(MemoryStore(), [policy])
+        entry = limiter._entries["p"]  # the general path the synchronous one stands in for
+        fast, plain = [], []
+        for _ in range(rounds):
+            fast.append(await _awaited_ns(limiter.hit, "p", count))
+            plain.append(await _awaited_ns(limiter._decide, entry, count))
+        _ratio_row(f"limiter hit, memory {algorithm}", fast, plain)
+
+
 # ---------------------------------------------------------------- load shedding
 
 
@@ -317,7 +374,7 @@ def shedding(overload: float, seconds: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", nargs="?", choices=["all", "decisions", "shedding"], default="all")
+    parser.add_argument("what", nargs="?", choices=["all", "decisions", "shedding", "twins"], default="all")
     parser.add_argument("--redis", default=os.environ.get("BASTION_BENCH_REDIS",
                                                           "redis://127.0.0.1:6379/0"))
     parser.add_argument("--no-redis", action="store_true")
@@ -332,6 +389,8 @@ def main() -> None:
     if args.what in ("all", "decisions"):
         asyncio.run(decisions(None if args.no_redis else args.redis, args.rounds,
                               args.memory_ops, args.redis_ops, args.algorithms))
+    if args.what in ("all", "twins"):
+        asyncio.run(twins(max(3, args.rounds // 4), 50_000))
     if args.what in ("all", "shedding"):
         shedding(args.overload, args.seconds)
 

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,10 @@ def server_env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_server(settings: Settings, tmp_path: Path, *, port: int | None = None, **extra_env: str) -> LiveServer:
+def start_server(
+    settings: Settings, tmp_path: Path, *, port: int | None = None, args: Sequence[str] = (), **extra_env: str
+) -> LiveServer:
+    """`bastion serve` on `port` (a free one by default) with the flags in `args`."""
     port = port or free_port()
     data_dir = tmp_path / f"serve-{port}"
     env = server_env(settings, port, **extra_env)
@@ -93,7 +97,7 @@ def start_server(settings: Settings, tmp_path: Path, *, port: int | None = None,
     # (an error under filterwarnings=error).
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bastion", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+            [sys.executable, "-m", "bastion", "serve", "--port", str(port), "--data-dir", str(data_dir), *args],
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,

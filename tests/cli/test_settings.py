@@ -1,4 +1,4 @@
-"""Settings (issue 2): one typed object from BASTION_* variables and a TOML file.
+"""Settings: one typed object from BASTION_* variables and a TOML file.
 
 Every refusal names the setting and the fix.
 """
@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bastion.config import ConfigError, ConfigWarning, Secret, load_settings
+from bastion.config import ConfigError, ConfigWarning, RateLimitSettings, Secret, SheddingSettings, load_settings
+from bastion.ratelimit import DEFAULT_POLICIES
+from tests._live import free_port
+from tests.cli._run import bastion
 
 
 def _load(**values: object) -> object:
@@ -235,3 +238,132 @@ def test_default_audience_setting_overrides_issuer_based_default():
     settings = _load(issuer="https://a.test", default_audience="https://api.a.test")
 
     assert settings.audience == "https://api.a.test"
+
+
+RATELIMIT_FIX = "Fix: fix the [ratelimit.policies] table"
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        pytest.param(
+            "ratelimit = 5",
+            "ratelimit: 5 is not a table. Fix: write it as a [ratelimit] table in the TOML config file",
+            id="not-a-table",
+        ),
+        pytest.param(
+            "[ratelimit.polices.x]\nlimit = '5/minute'",
+            "ratelimit.polices: unknown setting. Fix: did you mean 'policies'?",
+            id="unknown-key",
+        ),
+        pytest.param(
+            "[ratelimit.policies.token_per_client]\nlimit = 'lots'",
+            "ratelimit.policies.token_per_client.limit: 'lots' is not a rate; write COUNT/UNIT or COUNT per N "
+            'UNITS with a unit of second, minute, hour, day, month or year, e.g. "20/minute". ' + RATELIMIT_FIX,
+            id="policy-limit",
+        ),
+        pytest.param(
+            "[ratelimit]\nshedding = 5",
+            "ratelimit.shedding: 5 is not a table. Fix: write it as a [ratelimit.shedding] table in the TOML "
+            "config file",
+            id="shedding-not-a-table",
+        ),
+        pytest.param(
+            "[ratelimit.shedding]\nqueue_sise = 8",
+            "ratelimit.shedding.queue_sise: unknown setting. Fix: did you mean 'queue_size'?",
+            id="shedding-unknown-key",
+        ),
+        pytest.param(
+            "[ratelimit.shedding]\nenabled = 'yes'",
+            "ratelimit.shedding.enabled: 'yes' is not true or false. Fix: write true or false",
+            id="enabled-string",
+        ),
+        pytest.param(
+            "[ratelimit.shedding]\nlimit = 0",
+            'ratelimit.shedding.limit: 0 is not "adaptive" or a whole number of at least 1. '
+            'Fix: write "adaptive" (learnt from latency) or a fixed concurrency, e.g. 64',
+            id="limit-0",
+        ),
+        pytest.param(
+            "[ratelimit.shedding]\nlimit = 'fast'",
+            "ratelimit.shedding.limit: 'fast' is not \"adaptive\" or a whole number of at least 1. "
+            'Fix: write "adaptive" (learnt from latency) or a fixed concurrency, e.g. 64',
+            id="limit-word",
+        ),
+        pytest.param(
+            "[ratelimit.shedding]\nlimit = 2.5",
+            'ratelimit.shedding.limit: 2.5 is not "adaptive" or a whole number of at least 1. '
+            'Fix: write "adaptive" (learnt from latency) or a fixed concurrency, e.g. 64',
+            id="limit-fraction",
+        ),
+        pytest.param(
+            "[ratelimit.shedding]\nqueue_size = -1",
+            "ratelimit.shedding.queue_size: -1 is not a whole number of at least 0. Fix: write e.g. 8 (0: no queue)",
+            id="queue_size-negative",
+        ),
+        pytest.param(
+            "[ratelimit.shedding]\nqueue_size = '8'",
+            "ratelimit.shedding.queue_size: '8' is not a whole number of at least 0. Fix: write e.g. 8 (0: no queue)",
+            id="queue_size-string",
+        ),
+        pytest.param(
+            "[ratelimit.shedding]\nqueue_timeout = 0",
+            "ratelimit.shedding.queue_timeout: 0 is not a number of seconds above 0. Fix: write e.g. 0.1",
+            id="queue_timeout-0",
+        ),
+        pytest.param(
+            "[ratelimit.shedding]\nqueue_timeout = inf",
+            "ratelimit.shedding.queue_timeout: inf is not a number of seconds above 0. Fix: write e.g. 0.1",
+            id="queue_timeout-inf",
+        ),
+        pytest.param(
+            "[ratelimit.shedding]\nqueue_timeout = true",
+            "ratelimit.shedding.queue_timeout: True is not a number of seconds above 0. Fix: write e.g. 0.1",
+            id="queue_timeout-bool",
+        ),
+        pytest.param(
+            'trusted_proxies = ["10.0.0.1", "proxy.example"]',
+            "trusted_proxies: 'proxy.example' does not appear to be an IPv4 or IPv6 network. "
+            "Fix: list the proxies' IP addresses or networks, e.g. 10.0.0.0/8,::1",
+            id="trusted-proxy-name",
+        ),
+    ],
+)
+def test_serve_refuses_a_wrong_ratelimit_or_proxy_setting_naming_the_key(tmp_path: Path, toml, expected):
+    """`bastion serve --config FILE` exits 2 before binding, with one line naming the key, the problem and the fix."""
+    config = tmp_path / "bastion.toml"
+    config.write_text(toml + "\n", encoding="utf-8")
+
+    result = bastion("serve", "--port", str(free_port()), "--data-dir", str(tmp_path / "data"), "--config", str(config))
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [f"error: {expected}"]
+    assert not (tmp_path / "data" / "bastion.db").exists()
+
+
+def test_ratelimit_table_becomes_typed_settings():
+    """Policies are parsed with the built-in ones (changed by name) and shedding values are typed."""
+    settings = _load(
+        issuer="https://a.test",
+        ratelimit={
+            "policies": {
+                "token_per_client": {"key": ["client_id"], "limit": "100/minute", "routes": ["/token"]},
+                "login_failures_per_address": {"enabled": False},
+            },
+            "shedding": {"enabled": True, "limit": 64, "queue_size": 0, "queue_timeout": 1},
+        },
+    )
+
+    policies = {p.name: p for p in settings.ratelimit.policies}
+    assert (policies["token_per_client"].limit, policies["token_per_client"].window) == (100, 60.0)
+    assert "login_failures_per_address" not in policies
+    assert "client_auth_failures_per_client" in policies
+    assert settings.ratelimit.shedding == SheddingSettings(enabled=True, limit=64, queue_size=0, queue_timeout=1.0)
+
+
+def test_ratelimit_defaults_are_the_built_in_policies_without_shedding():
+    """Without a [ratelimit] table only failures are limited and nothing is shed."""
+    settings = _load(issuer="https://a.test")
+
+    assert settings.ratelimit == RateLimitSettings(policies=DEFAULT_POLICIES, shedding=SheddingSettings())
+    assert settings.ratelimit.shedding.enabled is False

@@ -1,4 +1,4 @@
-"""The attack suite against a real uvicorn process of the demo API (issue 5, "Done when")."""
+"""The attack suite against a real uvicorn process of the demo API: every guard control, attacked."""
 
 from __future__ import annotations
 

@@ -17,7 +17,9 @@ ISSUER = TestIssuer("https://issuer.demo.test")
 
 
 def app(seed: bool) -> Starlette:
-    return create_app(static_issuers=[(TrustedIssuer(ISSUER.issuer, DEMO_AUDIENCE), ISSUER.public_jwks())], seed=seed)
+    """The demo trusting the test issuer, behind a proxy on loopback (httpx's ASGI client address)."""
+    issuers = [(TrustedIssuer(ISSUER.issuer, DEMO_AUDIENCE), ISSUER.public_jwks())]
+    return create_app(static_issuers=issuers, seed=seed, trusted_proxies=["127.0.0.1"])
 
 
 def token(sub: str, scope: str = "notes:read notes:write") -> dict[str, str]:

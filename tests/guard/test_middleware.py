@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bastion.guard import RBAC, Authenticator, RequestGuard, TrustedIssuer, require_scopes
+from bastion.guard import RBAC, Authenticator, GuardError, RequestGuard, TrustedIssuer, require_scopes
 from bastion.guard.audit import AuditLog, JsonLinesSink, read_jsonl
 from bastion.guard.middleware import GuardMiddleware, RouteRule
 from tests.guard._issuer import AUDIENCE, TestIssuer
@@ -165,3 +165,56 @@ async def test_route_match_cache_can_be_turned_off() -> None:
 
     assert response.status_code == 200
     assert app._matched == {}
+
+
+
+def _decided(decide: Callable[[], Any]) -> tuple[str, Any]:
+    """("principal", p) or ("refused", (error type, detail)); ("undecided", None) for None."""
+    try:
+        principal = decide()
+    except GuardError as error:
+        return "refused", (type(error), error.detail)
+    return ("undecided", None) if principal is None else ("principal", principal)
+
+
+async def _decided_async(decide: Callable[[], Awaitable[Any]]) -> tuple[str, Any]:
+    try:
+        principal = await decide()
+    except GuardError as error:
+        return "refused", (type(error), error.detail)
+    return "principal", principal
+
+
+BEARER = b"authorization"
+
+
+@pytest.mark.parametrize(
+    ("minted_scope", "headers", "query", "fast_decides"),
+    [
+        pytest.param("notes:read", lambda t: [(BEARER, b"Bearer " + t)], b"", True, id="authorized"),
+        pytest.param("notes:write", lambda t: [(BEARER, b"Bearer " + t)], b"", True, id="missing-scope"),
+        pytest.param("notes:read", lambda t: [(b"Authorization", b"bearer  " + t)], b"", True, id="other-spelling"),
+        pytest.param("notes:read", lambda t: [], b"", False, id="no-credentials"),
+        pytest.param("notes:read", lambda t: [(b"x-api-key", b"k")], b"", False, id="api-key"),
+        pytest.param("notes:read", lambda t: [(BEARER, b"Bearer " + t)], b"access_token=x", False, id="query-too"),
+        pytest.param("notes:read", lambda t: [(BEARER, b"Basic YTpi")], b"", False, id="basic"),
+    ],
+)
+async def test_check_cached_decides_as_check(
+    minted_scope: str, headers: Callable[[bytes], list[tuple[bytes, bytes]]], query: bytes, fast_decides: bool
+) -> None:
+    """The fast twin `check_cached` gives `check`'s principal or refusal for a token verified before,
+    and for anything else no answer (None), leaving the decision (a refusal here) to `check`."""
+    guard = guarded().guard
+    token = ISSUER.mint(scope=minted_scope).encode()
+    requirement = require_scopes("notes:read")
+    await _decided_async(lambda: guard.check(requirement, [(BEARER, b"Bearer " + token)], b""))  # verified now
+    scope = {"type": "http", "method": "GET", "path": "/notes", "headers": headers(token), "query_string": query}
+
+    fast = _decided(lambda: guard.check_cached(requirement, scope))
+    slow = await _decided_async(lambda: guard.check(requirement, scope["headers"], query))
+
+    if fast_decides:
+        assert fast == slow
+    else:
+        assert (fast, slow[0]) == (("undecided", None), "refused")

@@ -18,9 +18,9 @@ from bastion.guard import (
     TrustedIssuer,
     keyset_from_jwks,
 )
-from bastion.guard._http import extract_credentials
-from bastion.guard._jose import parse_compact
 from bastion.guard.body import json_depth
+from bastion.protocol.jose import parse_compact
+from bastion.protocol.rfc6750 import extract_credentials
 from tests.guard._issuer import AUDIENCE, TestIssuer, b64
 
 ISSUER = TestIssuer()

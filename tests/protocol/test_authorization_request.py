@@ -6,17 +6,16 @@ from dataclasses import dataclass
 
 import pytest
 
-from bastion.protocol.errors import InvalidRequest, UnsupportedResponseType
+from bastion.protocol.errors import InvalidRequest, OAuthError, UnsupportedResponseType
 from bastion.protocol.oidc import at_hash, scope_claims
 from bastion.protocol.rfc6749.authorization import (
-    error_response_uri,
     parse_prompt,
     pkce_required,
     redirect_uri_matches,
     select_redirect_uri,
-    success_response_uri,
     validate_authorization_request,
 )
+from bastion.protocol.rfc9207 import error_response_uri, success_response_uri
 
 
 @dataclass(frozen=True)
@@ -67,6 +66,26 @@ def test_repeated_parameter_is_invalid_request():
     params = {"response_type": ["code"], "scope": ["openid", "email"]}
     with pytest.raises(InvalidRequest, match="scope is repeated"):
         validate_authorization_request(params, FakeClient(), "https://app.example/cb")
+
+
+@pytest.mark.parametrize(
+    ("name", "error", "description"),
+    [
+        pytest.param("request", "request_not_supported", "the request parameter is not supported", id="request"),
+        pytest.param(
+            "request_uri", "request_uri_not_supported", "the request_uri parameter is not supported", id="request_uri"
+        ),
+    ],
+)
+def test_request_objects_are_not_supported(name, error, description):
+    """OpenID Connect Core §3.1.2.6: `request` answers request_not_supported, `request_uri`
+    request_uri_not_supported (RFC 9101 §10.4), each with its own error code."""
+    params = {"response_type": ["code"], name: ["eyJhbGciOiJub25lIn0.e30."]}
+
+    with pytest.raises(OAuthError) as raised:
+        validate_authorization_request(params, FakeClient(), "https://app.example/cb")
+
+    assert (raised.value.error, raised.value.description, raised.value.status_code) == (error, description, 400)
 
 
 @pytest.mark.parametrize(

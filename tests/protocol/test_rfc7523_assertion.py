@@ -7,12 +7,8 @@ from typing import Any
 import pytest
 
 from bastion.protocol.errors import InvalidClient
-from bastion.protocol.rfc7523 import (
-    ASSERTION_ALGORITHMS,
-    AssertionPolicy,
-    check_assertion_claims,
-    check_assertion_header,
-)
+from bastion.protocol.jose import ASSERTION_ALGORITHMS
+from bastion.protocol.rfc7523 import AssertionPolicy, check_assertion_claims, check_assertion_header
 
 ISSUER = "https://as.example.test"
 NOW = 1_800_000_000

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from bastion.ratelimit import MemoryStore, Policy, RedisStore
 from bastion.ratelimit.algorithms import Outcome
 from tests._services import need_redis
+from tests.ratelimit._reference import INLINED, reference_decider
 
 ALGORITHMS = ["fixed_window", "sliding_log", "sliding_window", "token_bucket", "gcra"]
 
@@ -88,3 +89,26 @@ def test_redis_scripts_decide_exactly_as_the_sans_io_core(
         expected.append(memory.decide_now(policy, "k", cost, True, now))
     expected.append(memory.decide_now(policy, "k", 1, False, now))
     assert asyncio.run(replay()) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    algorithm=st.sampled_from(sorted(INLINED)),
+    limit=st.integers(1, 6),
+    window_ms=st.integers(1, 5_000),
+    history=st.lists(
+        st.tuples(st.integers(0, 3_000_000), st.integers(1, 3), st.booleans(), st.sampled_from("ab")),
+        min_size=1, max_size=40,
+    ),
+)
+def test_memory_store_decides_exactly_as_the_algorithm_modules(
+    algorithm: str, limit: int, window_ms: int, history: list[tuple[int, int, bool, str]]
+) -> None:
+    """The memory store's inlined admitted paths give what the sans-I/O steps give, peeks and
+    refusals included, key by key."""
+    policy = Policy("p", limit, window_ms / 1000, algorithm)  # type: ignore[arg-type]  # algorithm and mode names are plain str here
+    store, reference = MemoryStore(), reference_decider(policy)
+    now = 10_000_000_000
+    for gap, cost, consume, key in history:
+        now += gap
+        assert store.decide_now(policy, key, cost, consume, now) == reference(key, cost, consume, now)

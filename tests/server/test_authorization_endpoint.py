@@ -120,6 +120,31 @@ async def test_invalid_request_redirects_with_error_state_and_iss(browser, spa, 
     }
 
 
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [
+        pytest.param("request", "request_not_supported", id="request"),
+        pytest.param("request_uri", "request_uri_not_supported", id="request_uri"),
+    ],
+)
+async def test_request_objects_redirect_with_their_own_error(browser, spa, name, error):
+    """OpenID Connect Core §3.1.2.6: `request` is request_not_supported, `request_uri` (RFC 9101)
+    request_uri_not_supported, at the redirect URI with state and iss."""
+    _, challenge = pkce()
+    value = "urn:ietf:params:oauth:request_uri:abc" if name == "request_uri" else "eyJhbGciOiJub25lIn0.e30."
+    params = authorize_params(spa, challenge, state="s1", **{name: value})
+
+    response = await browser.get("/authorize", params=params)
+
+    assert response.status_code == 303
+    assert query_of(response.headers["location"]) == {
+        "error": error,
+        "error_description": f"the {name} parameter is not supported",
+        "state": "s1",
+        "iss": "http://127.0.0.1:8000",
+    }
+
+
 async def test_scope_not_allowed_is_invalid_scope(browser, spa):
     """A scope the client may not request is invalid_scope at the redirect URI."""
     _, challenge = pkce()

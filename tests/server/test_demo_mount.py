@@ -1,4 +1,4 @@
-"""The example API at /demo in development mode, with `bastion demo token` (issue 5 wiring)."""
+"""The example API at /demo in development mode, with `bastion demo token`."""
 
 from __future__ import annotations
 

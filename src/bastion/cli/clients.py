@@ -12,8 +12,9 @@ from rich.table import Table
 
 from bastion.cli._common import ConfigOption, DataDirOption, JsonOption, emit, fail, run, settings_for, with_database
 from bastion.config import Settings
+from bastion.protocol.jose import DEFAULT_ID_TOKEN_ALGORITHM
 from bastion.server import admin, bootstrap
-from bastion.server.clients import DEFAULT_ID_TOKEN_ALGORITHM, SecretHasher
+from bastion.server.clients import SecretHasher
 
 app = typer.Typer(help="OAuth clients: create, list, show, rotate-secret, disable.", no_args_is_help=True)
 

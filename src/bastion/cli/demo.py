@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from bastion.cli._common import ConfigOption, DataDirOption, fail, run, settings_for
+from bastion.devdemo import DEMO_SCOPE, demo_token
 from bastion.server import open_context
-from bastion.server.demo import DEMO_SCOPE, demo_token
 
 app = typer.Typer(help="The example API served at /demo in development mode.", no_args_is_help=True)
 

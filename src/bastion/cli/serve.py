@@ -82,15 +82,16 @@ def serve(
         flush=True,
     )
     uvicorn.run(
-        "bastion.server.asgi:app",
+        "bastion.asgi:app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
         ssl_certfile=str(tls_cert) if tls_cert else None,
         ssl_keyfile=str(tls_key) if tls_key else None,
-        proxy_headers=behind_proxy,
-        forwarded_allow_ips=list(settings.trusted_proxies) if behind_proxy else None,
+        # The app reads forwarded headers itself (`server.app`), after the request-id middleware
+        # has seen which peer connected; uvicorn must not rewrite the client before that.
+        proxy_headers=False,
         server_header=False,
         date_header=True,
         access_log=False,

@@ -20,7 +20,6 @@ from starlette.middleware import Middleware
 
 from bastion.demo._data import DEMO_USERS, DemoUser, Note, NoteStore, seed_notes
 from bastion.demo._models import MeOut, NoteAdminOut, NoteIn, NoteOut, NotePatch, PurgeOut, StatsOut
-from bastion.demo._request_id import RequestIdMiddleware, request_id_of
 from bastion.guard import (
     RBAC,
     Authenticator,
@@ -30,6 +29,7 @@ from bastion.guard import (
     ObjectPolicy,
     Principal,
     RequestGuard,
+    RequestIdMiddleware,
     RevocationFeed,
     TrustedIssuer,
     has_permission,
@@ -43,6 +43,7 @@ from bastion.guard.dependencies import Guard
 from bastion.guard.headers import SecurityHeadersMiddleware
 from bastion.guard.models import RoleViews
 from bastion.guard.policy import all_of, any_of
+from bastion.guard.request_id import request_id_of
 from bastion.ratelimit import RateLimiter, RateLimitMiddleware
 
 __all__ = ["SCOPES", "create_app"]
@@ -73,6 +74,7 @@ def create_app(
     denylist: Denylist | None = None,
     revocation_feeds: Sequence[RevocationFeed] = (),
     http: httpx.AsyncClient | None = None,
+    trusted_proxies: Sequence[str] = (),
     realm: str = "bastion-demo",
     max_body_bytes: int = 64 * 1024,
     max_json_depth: int = 16,
@@ -94,6 +96,9 @@ def create_app(
         denylist, revocation_feeds: the authorization server's revocations, polled in the
             background (`bastion.guard.revocation`: RedisRevocationSync or
             HttpRevocationPoller built on this same denylist).
+        trusted_proxies: addresses or networks of the proxies whose X-Request-ID is kept
+            (default none: every request id is made here). Mounted inside an app that
+            already gives request ids (`bastion serve`), the outer id is kept.
     """
     people = dict(directory if directory is not None else DEMO_USERS if seed else {})
     store = NoteStore()
@@ -139,7 +144,7 @@ def create_app(
 
     middleware = [
         Middleware(SecurityHeadersMiddleware),
-        Middleware(RequestIdMiddleware),
+        Middleware(RequestIdMiddleware, trusted_proxies=trusted_proxies),
         Middleware(BodyLimitMiddleware, max_bytes=max_body_bytes, max_depth=max_json_depth),
     ]
     if limiter is not None:
@@ -156,7 +161,8 @@ def create_app(
 
     def record(request: Request, principal: Principal | None, action: str, obj: str | None, outcome: str) -> None:
         if audit is not None:
-            audit.record(action, principal=principal, outcome=outcome, object=obj, request_id=request_id_of(request))
+            request_id = request_id_of(request.scope)
+            audit.record(action, principal=principal, outcome=outcome, object=obj, request_id=request_id)
 
     def load(request: Request, principal: Principal, action: str, note_id: str) -> Note:
         try:

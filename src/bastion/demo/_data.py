@@ -20,8 +20,8 @@ class DemoUser:
     roles: frozenset[str] = frozenset()
 
 
-# Seeded in development mode only (issue 5): alice and bob share a tenant, carol is its admin,
-# dave lives in another tenant.
+# Seeded in development mode only, never in production data: alice and bob share a tenant,
+# carol is its admin, dave lives in another tenant.
 DEMO_USERS: Mapping[str, DemoUser] = {
     "alice": DemoUser("acme"),
     "bob": DemoUser("acme"),

@@ -13,27 +13,25 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import httpx
 
 from bastion.guard._denylist import Denylist
-from bastion.guard._errors import InvalidToken
 from bastion.guard._feeds import run_periodically
 from bastion.guard._fetch import FetchError, fetch_json, new_http_client
-from bastion.guard._http import B64TOKEN
-from bastion.guard._issuer import DEFAULT_LEEWAY, TrustedIssuer
-from bastion.guard._jose import looks_like_jws
-from bastion.guard._keys import cache_lifetime, keyset_from_jwks
-from bastion.guard._principal import AccessToken, Principal
-from bastion.guard._validator import BearerTokenValidator, UnknownIssuer, UnknownKey
+from bastion.guard._principal import Principal
+from bastion.guard._validator import BearerTokenValidator
+from bastion.protocol.errors import InvalidToken
+from bastion.protocol.jose import cache_lifetime, keyset_from_jwks, looks_like_jws
+from bastion.protocol.rfc6750 import B64TOKEN
+from bastion.protocol.rfc8414 import discovery_matches
+from bastion.protocol.rfc9068 import DEFAULT_LEEWAY, AccessToken, TrustedIssuer, UnknownIssuer, UnknownKey
 
 __all__ = [
     "Authenticator",
     "IssuerConfig",
     "OpaqueTokenIntrospector",
     "RevocationFeed",
-    "discovery_matches",
     "run_periodically",
 ]
 
@@ -60,19 +58,6 @@ class OpaqueTokenIntrospector(Protocol):
     """Something that turns an opaque token into a principal (see `IntrospectionClient`)."""
 
     async def introspect(self, token: str) -> Principal: ...
-
-
-def discovery_matches(discovery_url: str, issuer: str) -> bool:
-    """RFC 8414 §3.3 / OIDC Discovery §4.3: the metadata's issuer built the well-known URL."""
-    base = issuer.rstrip("/")
-    parts = urlsplit(issuer)
-    path = parts.path.rstrip("/")
-    inserted = f"{parts.scheme}://{parts.netloc}/.well-known/oauth-authorization-server{path}"
-    return discovery_url in {
-        f"{base}/.well-known/openid-configuration",
-        f"{base}/.well-known/oauth-authorization-server",
-        inserted,
-    }
 
 
 @dataclass(slots=True)

@@ -7,7 +7,7 @@ oldest entry is evicted: insertion order is free in a dict and good enough for a
 
 from __future__ import annotations
 
-from bastion.guard._principal import AccessToken
+from bastion.protocol.rfc9068 import AccessToken
 
 __all__ = ["VerifiedTokenCache"]
 

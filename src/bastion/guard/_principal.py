@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
+
+from bastion.protocol.rfc9068 import AccessToken
 
 __all__ = ["AccessToken", "Principal"]
-
-
-@dataclass(frozen=True, slots=True)
-class AccessToken:
-    """The claims of a validated JWT access token (RFC 9068 §2.2)."""
-
-    issuer: str
-    subject: str
-    client_id: str
-    audience: tuple[str, ...]
-    scopes: frozenset[str]
-    roles: frozenset[str]
-    expires_at: int
-    issued_at: int | None
-    jti: str | None
-    claims: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 Kind = Literal["user", "client", "api_key"]

@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from bastion.guard._errors import InvalidApiKey
 from bastion.guard._principal import Principal
+from bastion.protocol.errors import InvalidApiKey
 
 __all__ = [
     "PREFIX",

@@ -25,6 +25,7 @@ from bastion.guard._core import RequestGuard
 from bastion.guard._errors import GuardError, UnprotectedRouteError
 from bastion.guard._principal import Kind, Principal
 from bastion.guard.policy import PUBLIC, Credential, Requirement, require_scopes
+from bastion.guard.request_id import request_id_of
 
 __all__ = ["Guard", "GuardedRoute", "RequirementDependency"]
 
@@ -45,7 +46,7 @@ class RequirementDependency:
             request.scope["headers"],
             request.scope.get("query_string", b""),
             target=(request.method, request.url.path),
-            request_id=request.scope.get("state", {}).get("request_id"),
+            request_id=request_id_of(request.scope),
         )
         request.state.principal = principal
         checked[id(self)] = principal

@@ -16,9 +16,10 @@ from typing import Any
 import httpx
 
 from bastion.guard._denylist import Denylist
-from bastion.guard._errors import InvalidToken
 from bastion.guard._fetch import FetchError, fetch_json
-from bastion.guard._principal import AccessToken, Principal
+from bastion.guard._principal import Principal
+from bastion.protocol.errors import InvalidToken
+from bastion.protocol.rfc9068 import AccessToken
 
 __all__ = ["IntrospectionClient"]
 

@@ -10,15 +10,16 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.routing import BaseRoute, Mount, Route, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bastion.guard._core import RequestGuard
-from bastion.guard._errors import GuardError, NotFound, UnprotectedRouteError
-from bastion.guard._http import ErrorResponse
+from bastion.guard._errors import GuardError, UnprotectedRouteError
 from bastion.guard.policy import Requirement
+from bastion.guard.request_id import request_id_of
+from bastion.protocol.errors import NotFound
+from bastion.protocol.rfc6750 import ErrorResponse
 
 __all__ = ["GuardMiddleware", "RouteRule", "check_routes"]
 
@@ -131,7 +132,7 @@ class GuardMiddleware:
                     scope["headers"],
                     scope.get("query_string", b""),
                     target=(method, path),
-                    request_id=scope.get("state", {}).get("request_id"),
+                    request_id=request_id_of(scope),
                 )
         except GuardError as error:
             log.info("guard refused %s %s: %s", method, path, error.detail)
@@ -184,8 +185,3 @@ async def send_error(response: ErrorResponse, send: Send) -> None:
     await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
-
-def principal_of(scope_or_request: Any) -> Any:
-    """The principal the middleware stored for this request (None on public routes)."""
-    state = getattr(scope_or_request, "scope", scope_or_request).get("state", {})
-    return state.get("principal")

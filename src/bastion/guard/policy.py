@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from bastion.guard._errors import Forbidden, InsufficientScope, NotFound
 from bastion.guard._principal import Kind, Principal
+from bastion.protocol.errors import Forbidden, InsufficientScope, NotFound
 
 __all__ = [
     "PUBLIC",

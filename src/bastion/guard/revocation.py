@@ -11,7 +11,7 @@ service publishes and adds what it finds to the `Denylist` the validator reads.
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
@@ -23,19 +23,12 @@ __all__ = [
     "REDIS_PREFIX",
     "HttpRevocationPoller",
     "RedisRevocationSync",
-    "RevocationSource",
     "run_periodically",
 ]
 
 log = logging.getLogger("bastion.guard")
 
 REDIS_PREFIX = "bastion:revoked:jti:"
-
-
-class RevocationSource(Protocol):
-    """One channel: `poll()` adds new revocations to the denylist, returns how many."""
-
-    async def poll(self) -> int: ...
 
 
 class HttpRevocationPoller:

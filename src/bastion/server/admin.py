@@ -10,11 +10,10 @@ from urllib.parse import urlsplit
 
 from bastion.config import Settings, is_loopback_host
 from bastion.keys.keyring import active_schedule, published, signs_until
+from bastion.protocol.jose import DEFAULT_ID_TOKEN_ALGORITHM, ID_TOKEN_ALGORITHMS
 from bastion.server import bootstrap
 from bastion.server.audit import audit
 from bastion.server.clients import (
-    DEFAULT_ID_TOKEN_ALGORITHM,
-    ID_TOKEN_ALGORITHMS,
     SecretHasher,
     generate_client_id,
     generate_client_secret,

@@ -1,17 +1,24 @@
-"""The authorization server as a Starlette application."""
+"""The authorization server as a Starlette application.
+
+It serves only the server's own endpoints; whoever builds the served app (`bastion.asgi`) may
+mount more next to them (the example API in development mode) and start it once the server's
+context is open.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bastion.config import Settings
+from bastion.guard import RequestIdMiddleware
 from bastion.protocol.errors import OAuthError
 from bastion.ratelimit import render_prometheus
 from bastion.server import bootstrap
@@ -19,7 +26,6 @@ from bastion.server.audit import configure_logging
 from bastion.server.browser_routes import BROWSER_ROUTES
 from bastion.server.context import ServerContext, build_context
 from bastion.server.cors import CORSMiddleware
-from bastion.server.demo import DemoMount, build_demo
 from bastion.server.endpoints.device_authorization import device_authorization_endpoint
 from bastion.server.endpoints.introspection import introspection_endpoint
 from bastion.server.endpoints.jwks import jwks_endpoint
@@ -76,33 +82,62 @@ async def open_context(settings: Settings, limits: ServerLimits | None = None) -
     return build_context(settings, database, encryptor, pepper, limits)
 
 
-def create_app(settings: Settings, ctx: ServerContext | None = None) -> Starlette:
-    """The ASGI app. Pass `ctx` to share an already opened context (tests, CLI)."""
+def _edge_middleware(settings: Settings) -> list[Middleware]:
+    """The request id, then (behind a proxy) the forwarded client address and scheme.
+
+    The request id comes first: it believes an incoming X-Request-ID only from the peer that
+    connected when that peer is a trusted proxy, and `ProxyHeadersMiddleware` (uvicorn's, applied
+    here rather than by the server process) then replaces that peer with the client the proxy
+    names in X-Forwarded-For, and the scheme with X-Forwarded-Proto (RFC 9700 §4.13: forwarded
+    headers only from the proxies configured).
+    """
+    if not settings.behind_proxy:
+        return [Middleware(RequestIdMiddleware)]
+    proxies = list(settings.trusted_proxies)
+    return [
+        Middleware(RequestIdMiddleware, trusted_proxies=proxies),
+        Middleware(ProxyHeadersMiddleware, trusted_hosts=proxies),
+    ]
+
+
+def create_app(
+    settings: Settings,
+    ctx: ServerContext | None = None,
+    *,
+    extra_routes: Sequence[BaseRoute] = (),
+    on_startup: Callable[[ServerContext], Awaitable[None]] | None = None,
+) -> Starlette:
+    """The ASGI app.
+
+    Args:
+        settings: the server's settings.
+        ctx: an already opened context to share (tests, CLI); without one the app opens its own
+            at start-up and closes it at shutdown.
+        extra_routes: routes served after the server's own (e.g. a `Mount` of another app).
+        on_startup: awaited at start-up with the opened context, before requests are served.
+    """
     configure_logging(settings.log_level)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         owned = ctx is None
         app.state.ctx = ctx if ctx is not None else await open_context(settings, limits)
-        if demo_mount is not None:
-            demo_mount.app = await build_demo(settings, app.state.ctx)
         try:
+            if on_startup is not None:
+                await on_startup(app.state.ctx)
             yield
         finally:
             if owned:
                 await app.state.ctx.close()
 
-    routes = list(ROUTES)
-    # The example API lives next to the server in development mode only (it seeds demo users).
-    demo_mount = DemoMount() if settings.development_mode and settings.demo and ctx is None else None
-    if demo_mount is not None:
-        routes.append(Mount("/demo", app=demo_mount))
+    routes = [*ROUTES, *extra_routes]
     if settings.metrics_enabled:
         routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
     limits = ctx.limits if ctx is not None and ctx.limits is not None else ServerLimits(build_limiter(settings))
     app = Starlette(
         routes=routes,
         middleware=[
+            *_edge_middleware(settings),
             Middleware(RequestContextMiddleware),
             Middleware(CORSMiddleware),
             *limit_middleware(settings, limits.limiter),

@@ -2,13 +2,14 @@
 
 Audit events are on the token endpoint's hot path (two per grant), so they are written
 directly as one JSON line each instead of through structlog's processor chain; other log lines
-go through structlog and carry the same request id and source address.
+go through structlog and carry the same request id and source address. The request id is the
+guard's (`bastion.guard.RequestIdMiddleware`), so the server's lines, the response header and
+the audit entries of a guard-protected app mounted in the server all name a request alike.
 Tokens and secrets never appear: a jti or a short hash prefix does.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import json.encoder
 import logging
@@ -20,6 +21,8 @@ from typing import Any
 
 import structlog
 from structlog.typing import EventDict, WrappedLogger
+
+from bastion.guard.request_id import current_request_id
 
 _configured = False
 
@@ -57,16 +60,24 @@ def compact_json(default: Callable[[Any], Any] | None = None) -> Callable[[Any],
 
 # `json.dumps(record, separators=(",", ":"), default=str)`.
 _ENCODE = compact_json(default=str)
-_REQUEST: ContextVar[dict[str, Any]] = ContextVar("bastion_request", default={})  # noqa: B039 - never mutated
+_SOURCE: ContextVar[str | None] = ContextVar("bastion_source", default=None)
 
 
-def bind_request(request_id: str, source: str | None) -> None:
-    """Set the request context of the current task (one per ASGI request)."""
-    _REQUEST.set({"request_id": request_id, "source": source})
+def bind_source(source: str | None) -> None:
+    """Set the source address of the current task's request (one task per ASGI request)."""
+    _SOURCE.set(source)
+
+
+def request_context() -> dict[str, Any]:
+    """The request id and source address every line of a request carries (nothing outside one)."""
+    request_id = current_request_id()
+    if request_id is None:
+        return {}
+    return {"request_id": request_id, "source": _SOURCE.get()}
 
 
 def _merge_request(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
-    for key, value in _REQUEST.get().items():
+    for key, value in request_context().items():
         event_dict.setdefault(key, value)
     return event_dict
 
@@ -93,14 +104,9 @@ def configure_logging(level: str = "info") -> None:
     _configured = True
 
 
-def fingerprint(value: str) -> str:
-    """A short, non-reversible reference to a secret value for logs."""
-    return hashlib.sha256(value.encode()).hexdigest()[:12]
-
-
 def audit(event: str, **fields: Any) -> None:
     """Write one security event as a JSON line on stderr, with the request id and source."""
-    record = {"audit": True, **fields, "event": event, **_REQUEST.get(), "level": "info"}
+    record = {"audit": True, **fields, "event": event, **request_context(), "level": "info"}
     record["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     sys.stderr.write(_ENCODE(record) + "\n")
 

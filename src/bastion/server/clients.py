@@ -17,14 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bastion.protocol.jose import DEFAULT_ID_TOKEN_ALGORITHM
 from bastion.store import Database
 from bastion.store import clients as registered
 from bastion.store.clients import ClientRow
-
-# OpenID Connect Core §15.1: RS256 is always available and the default for ID tokens; a client
-# may register another of the algorithms the server has keys for (Registration 1.0 §2).
-DEFAULT_ID_TOKEN_ALGORITHM = "RS256"  # noqa: S105 - an algorithm name, not a password
-ID_TOKEN_ALGORITHMS = (DEFAULT_ID_TOKEN_ALGORITHM, "PS256", "ES256")
 
 
 def generate_client_id() -> str:

@@ -14,12 +14,11 @@ from bastion.protocol.errors import ServerError
 from bastion.protocol.oidc import ACR_MFA, ACR_PASSWORD, at_hash, id_token_claims, id_token_header, scope_claims
 from bastion.protocol.rfc6749.authorization import OFFLINE_ACCESS, OPENID
 from bastion.server.audit import audit
-from bastion.server.clients import DEFAULT_ID_TOKEN_ALGORITHM, Client
+from bastion.server.clients import Client
 from bastion.server.context import ServerContext
 from bastion.server.tokens import issue_access_token, jws_signer
 from bastion.store.refresh_tokens import RefreshTokenRow
 
-ID_TOKEN_ALGORITHM = DEFAULT_ID_TOKEN_ALGORITHM
 # A scope that asks for the user's roles in the access token (RFC 9068 §2.2.3.1), granted only
 # to clients registered with it.
 ROLES_SCOPE = "roles"

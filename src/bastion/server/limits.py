@@ -11,24 +11,21 @@ Load shedding (`[ratelimit.shedding]`) is off unless enabled.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from starlette.middleware import Middleware
 
-from bastion.config import ConfigError, Settings
+from bastion.config import Settings
 from bastion.ratelimit import (
     Decision,
     FixedLimit,
     GradientLimit,
     LoadSheddingMiddleware,
     MemoryStore,
-    PolicyError,
     RateLimiter,
     RateLimitMiddleware,
     RedisStore,
     compose_key,
-    parse_policies,
     strictest,
     too_many_requests,
 )
@@ -131,13 +128,9 @@ class ServerLimits:
 
 
 def build_limiter(settings: Settings) -> RateLimiter:
-    section: Mapping[str, Any] = settings.ratelimit
-    try:
-        policies = parse_policies(section.get("policies", {}))
-    except PolicyError as exc:
-        raise ConfigError("ratelimit", str(exc), "fix the [ratelimit.policies] table") from exc
+    """The limiter of `[ratelimit.policies]`, on Redis when the workers share one, else in memory."""
     store = RedisStore(settings.redis_url.reveal()) if settings.redis_url is not None else MemoryStore()
-    return RateLimiter(store, policies)
+    return RateLimiter(store, settings.ratelimit.policies)
 
 
 def rate_limited_response(exc: RateLimited) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -149,16 +142,15 @@ def rate_limited_response(exc: RateLimited) -> tuple[int, list[tuple[str, str]],
 def middleware(settings: Settings, limiter: RateLimiter) -> list[Middleware]:
     """The ASGI layers: load shedding outermost (when enabled), then route policies."""
     layers = []
-    shedding: Mapping[str, Any] = settings.ratelimit.get("shedding", {})
-    if shedding.get("enabled", False):
-        raw_limit = shedding.get("limit", "adaptive")
-        limit = GradientLimit() if raw_limit == "adaptive" else FixedLimit(int(raw_limit))
+    shedding = settings.ratelimit.shedding
+    if shedding.enabled:
+        limit = GradientLimit() if shedding.limit == "adaptive" else FixedLimit(shedding.limit)
         layers.append(
             Middleware(
                 LoadSheddingMiddleware,
                 limit=limit,
-                queue_size=int(shedding.get("queue_size", 8)),
-                queue_timeout=float(shedding.get("queue_timeout", 0.1)),
+                queue_size=shedding.queue_size,
+                queue_timeout=shedding.queue_timeout,
                 critical_paths=("/health", "/revoke"),
             )
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import structlog
@@ -11,7 +10,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bastion.protocol.errors import InvalidClient, InvalidRequest, OAuthError
-from bastion.server.audit import bind_request, compact_json
+from bastion.server.audit import bind_source, compact_json
 from bastion.server.limits import RateLimited, rate_limited_response
 
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
@@ -104,7 +103,10 @@ async def receive_body(receive: Receive, declared: str | None, limit: int = MAX_
 
 
 class RequestContextMiddleware:
-    """Request id, source address and a last-resort `server_error` (never a stack trace)."""
+    """The source address for log lines, and a last-resort `server_error` (never a stack trace).
+
+    The request id is the guard's `RequestIdMiddleware`, which wraps this one.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -113,22 +115,20 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = secrets.token_hex(8)
         client = scope.get("client")
-        bind_request(request_id, client[0] if client else None)
+        bind_source(client[0] if client else None)
         started = False
 
-        async def send_with_id(message: Message) -> None:
+        async def send_noting_start(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_noting_start)
         except Exception:
             structlog.get_logger("bastion").exception("unhandled_error", path=scope.get("path"))
             if not started:
                 response = json_response({"error": "server_error"}, 500, dict(NO_STORE))
-                await response(scope, receive, send_with_id)
+                await response(scope, receive, send)

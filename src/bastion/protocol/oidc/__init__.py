@@ -1,7 +1,8 @@
 """OpenID Connect Core 1.0. https://openid.net/specs/openid-connect-core-1_0.html
 
-ID token claims (§2, §3.1.3.6 at_hash), standard scope claims (§5.4) and the `typ` that keeps
-ID tokens and access tokens apart (RFC 9068 §2.1, RFC 8725 §3.11).
+ID token claims (§2, §3.1.3.6 at_hash), standard scope claims (§5.4), the `typ` that keeps
+ID tokens and access tokens apart (RFC 9068 §2.1, RFC 8725 §3.11), and the checks on an ID token
+read back as a logout hint (RP-Initiated Logout 1.0 §2).
 """
 
 from bastion.protocol.oidc.claims import (
@@ -14,12 +15,15 @@ from bastion.protocol.oidc.claims import (
     id_token_header,
     scope_claims,
 )
+from bastion.protocol.oidc.id_token import ID_TOKEN_HINT_CHECKS, IdTokenCheck
 
 __all__ = [
     "ACR_MFA",
     "ACR_PASSWORD",
+    "ID_TOKEN_HINT_CHECKS",
     "ID_TOKEN_TYP",
     "SCOPE_CLAIMS",
+    "IdTokenCheck",
     "at_hash",
     "id_token_claims",
     "id_token_header",

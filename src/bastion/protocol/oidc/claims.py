@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Collection, Mapping
 from typing import Any
+
+from bastion.protocol.jose.algorithms import hash_function
 
 # The ID token says `typ: JWT`, never `at+jwt`, so neither can pass as the other (RFC 9068 §2.1).
 ID_TOKEN_TYP = "JWT"  # noqa: S105 - a media type, not a password
@@ -34,9 +35,6 @@ SCOPE_CLAIMS: Mapping[str, tuple[str, ...]] = {
     "email": ("email", "email_verified"),
 }
 
-_HASHES = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}
-
-
 def id_token_header(kid: str) -> dict[str, str]:
     return {"typ": ID_TOKEN_TYP, "kid": kid}
 
@@ -44,7 +42,7 @@ def id_token_header(kid: str) -> dict[str, str]:
 def at_hash(access_token: str, alg: str) -> str:
     """§3.1.3.6: base64url of the left half of the hash of the access token, the hash named by
     the ID token's `alg` (RS256 -> SHA-256)."""
-    digest = _HASHES[alg[-3:]](access_token.encode("ascii")).digest()
+    digest = hash_function(alg)(access_token.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode("ascii")
 
 

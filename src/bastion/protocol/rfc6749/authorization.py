@@ -4,7 +4,7 @@ Validation happens in two steps, because errors go to different places (§4.1.2.
 1. `select_redirect_uri`: the client and redirect URI. If these are wrong the user sees an
    error page and is never redirected (no open redirector, RFC 9700 §4.1).
 2. `validate_authorization_request`: everything else; errors go back to the redirect URI with
-   `error`, `state` and `iss` (RFC 9207).
+   `error`, `state` and `iss` (RFC 9207, see `bastion.protocol.rfc9207`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from bastion.protocol.errors import InvalidRequest, OAuthError, UnauthorizedClient, UnsupportedResponseType
+from bastion.protocol.errors import (
+    InvalidRequest,
+    RequestNotSupported,
+    RequestUriNotSupported,
+    UnauthorizedClient,
+    UnsupportedResponseType,
+)
 from bastion.protocol.rfc6749.scope import parse_scope, resolve_scope
 from bastion.protocol.rfc7636 import check_challenge
 
@@ -179,10 +185,11 @@ def validate_authorization_request(
     """
     check_response_type(single_query_value(params, "response_type"))
     check_client_may_use_code(client)
-    for name in ("request", "request_uri"):
-        if single_query_value(params, name) is not None:
-            # OpenID Connect Core §6: request objects are optional; we answer as §6.3 says.
-            raise RequestNotSupported(f"the {name} parameter is not supported")
+    # OpenID Connect Core §6: request objects are optional; we answer as §6.3 says.
+    if single_query_value(params, "request") is not None:
+        raise RequestNotSupported("the request parameter is not supported")
+    if single_query_value(params, "request_uri") is not None:
+        raise RequestUriNotSupported("the request_uri parameter is not supported")
     state = single_query_value(params, "state")
     if state is not None and len(state) > _MAX_STATE:
         raise InvalidRequest(f"state is longer than {_MAX_STATE} characters")
@@ -208,13 +215,6 @@ def validate_authorization_request(
     )
 
 
-class RequestNotSupported(OAuthError):
-    """OpenID Connect Core §3.1.2.6: `request_not_supported` / `request_uri_not_supported`."""
-
-    error = "request_not_supported"
-    status_code = 400
-
-
 def response_uri(redirect_uri: str, params: dict[str, str | None]) -> str:
     """The redirect URI with `params` added to its query (RFC 6749 §4.1.2: keep its own query)."""
     parts = urlsplit(redirect_uri)
@@ -222,20 +222,3 @@ def response_uri(redirect_uri: str, params: dict[str, str | None]) -> str:
     query.extend((k, v) for k, v in params.items() if v is not None)
     return urlunsplit(parts._replace(query=urlencode(query)))
 
-
-def success_response_uri(redirect_uri: str, *, code: str, state: str | None, issuer: str) -> str:
-    """RFC 6749 §4.1.2 with RFC 9207 `iss`."""
-    return response_uri(redirect_uri, {"code": code, "state": state, "iss": issuer})
-
-
-def error_response_uri(redirect_uri: str, error: OAuthError, *, state: str | None, issuer: str) -> str:
-    """RFC 6749 §4.1.2.1 with RFC 9207 `iss`."""
-    return response_uri(
-        redirect_uri,
-        {
-            "error": error.error,
-            "error_description": error.description or None,
-            "state": state,
-            "iss": issuer,
-        },
-    )

@@ -10,17 +10,12 @@ from bastion.protocol.errors import InvalidRequest, InvalidScope
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), joined by single spaces.
 _SCOPE_TOKEN = r"[\x21\x23-\x5B\x5D-\x7E]+"  # noqa: S105 - a regular expression, not a password
 _SCOPE = re.compile(rf"{_SCOPE_TOKEN}( {_SCOPE_TOKEN})*")
-_SCOPE_TOKEN_RE = re.compile(_SCOPE_TOKEN)
 
 
 def check_scope_syntax(scope: str) -> None:
     """Raise InvalidRequest unless `scope` is a valid RFC 6749 §3.3 scope string."""
     if not _SCOPE.fullmatch(scope):
         raise InvalidRequest("scope must be scope-tokens separated by single spaces (RFC 6749 §3.3)")
-
-
-def is_scope_token(token: str) -> bool:
-    return _SCOPE_TOKEN_RE.fullmatch(token) is not None
 
 
 def parse_scope(scope: str | None) -> tuple[str, ...]:

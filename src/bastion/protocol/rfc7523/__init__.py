@@ -5,11 +5,6 @@ Claim rules for `private_key_jwt` client assertions (§3), tightened as the RFC 
 value equal to the issuer identifier.
 """
 
-from bastion.protocol.rfc7523.assertion import (
-    ASSERTION_ALGORITHMS,
-    AssertionPolicy,
-    check_assertion_claims,
-    check_assertion_header,
-)
+from bastion.protocol.rfc7523.assertion import AssertionPolicy, check_assertion_claims, check_assertion_header
 
-__all__ = ["ASSERTION_ALGORITHMS", "AssertionPolicy", "check_assertion_claims", "check_assertion_header"]
+__all__ = ["AssertionPolicy", "check_assertion_claims", "check_assertion_header"]

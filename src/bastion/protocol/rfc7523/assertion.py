@@ -7,13 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bastion.protocol.errors import InvalidClient
-
-# Asymmetric algorithms only: `none` and HMAC (a shared secret) are never accepted for
-# private_key_jwt (RFC 8725 §3.1, §3.2).
-ASSERTION_ALGORITHMS = frozenset(
-    {"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"}
-)
-
+from bastion.protocol.jose.algorithms import ASSERTION_ALGORITHMS
 
 # The longest jti the replay store records (the `jti` column of `used_assertions`).
 MAX_JTI_LENGTH = 256

@@ -10,13 +10,10 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import jwt
-from jwt import PyJWKSet
-from jwt.exceptions import InvalidTokenError, PyJWKError, PyJWKSetError
-
-from bastion.protocol.errors import InvalidClient
+from bastion.protocol.errors import InvalidClient, InvalidToken
+from bastion.protocol.jose import TrustedKey, keyset_from_jwks, parse_compact
 from bastion.protocol.rfc6749 import ClientCredentials, extract_client_credentials
 from bastion.protocol.rfc7523 import check_assertion_claims, check_assertion_header
 from bastion.server.audit import audit
@@ -81,72 +78,35 @@ def _unverified_assertion_subject(credentials: ClientCredentials) -> str | None:
     if credentials.assertion is None:
         return None
     try:
-        claims = jwt.decode(credentials.assertion, options={"verify_signature": False})
-    except InvalidTokenError:
+        subject = parse_compact(credentials.assertion).claims.get("sub")
+    except InvalidToken:
         return None
-    subject = claims.get("sub")
     return subject if isinstance(subject, str) else None
 
 
 async def _verify_assertion(ctx: ServerContext, client: Client, assertion: str) -> None:
     try:
-        header = jwt.get_unverified_header(assertion)
-    except InvalidTokenError as exc:
-        raise InvalidClient(detail=f"malformed client assertion: {exc}") from exc
-    alg = check_assertion_header(header)
-    keys = await _client_keys(ctx, client, header.get("kid"), alg)
-    claims = _verified_claims(assertion, keys, alg)
+        jws = parse_compact(assertion)
+    except InvalidToken as exc:
+        raise InvalidClient(detail=f"malformed client assertion: {exc.detail}") from exc
+    alg = check_assertion_header(jws.header)
+    # Without a kid every registered key of the algorithm is a candidate: a client may hold
+    # several during its own key rotation (RFC 7523 §3 requires no kid).
+    keys = await _client_keys(ctx, client, jws.header.get("kid"), alg)
+    if not any(key.verify(alg, jws.signing_input, jws.signature) for key in keys):
+        raise InvalidClient(detail="client assertion signature: no registered key verifies it")
     policy = replace(ctx.assertion_policy, accept_token_endpoint_audience=client.token_endpoint_audience)
-    jti, exp = check_assertion_claims(claims, client.client_id, policy, int(time.time()))
+    jti, exp = check_assertion_claims(jws.claims, client.client_id, policy, int(time.time()))
     if not await ctx.use_assertion_once(client.client_id, jti, exp):
         raise InvalidClient(detail="client assertion jti replayed")
 
 
-def _verified_claims(assertion: str, keys: list[Any], alg: str) -> dict[str, Any]:
-    """The claims of an assertion whose signature one of `keys` verifies.
-
-    Without a kid every registered key of the algorithm is a candidate: a client may hold
-    several during its own key rotation (RFC 7523 §3 requires no kid).
-    """
-    failure: jwt.PyJWTError | None = None
-    for key in keys:
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                assertion,
-                key=key,
-                algorithms=[alg],
-                options={
-                    "verify_aud": False,
-                    "verify_iss": False,
-                    "verify_exp": False,
-                    "verify_nbf": False,
-                    "verify_iat": False,
-                },
-            )
-        except jwt.PyJWTError as exc:
-            failure = exc
-            continue
-        return claims
-    raise InvalidClient(detail=f"client assertion signature: {failure}")
-
-
-async def _client_keys(ctx: ServerContext, client: Client, kid: object, alg: str) -> list[Any]:
+async def _client_keys(ctx: ServerContext, client: Client, kid: object, alg: str) -> tuple[TrustedKey, ...]:
+    """The client's registered keys (RFC 7591 `jwks` or `jwks_uri`) that may verify `alg` under
+    `kid`: a key that names its algorithm is used with that one only (RFC 8725 §3.1), and keys
+    not for signatures, symmetric or private keys are never used."""
     jwks = client.jwks if client.jwks is not None else await ctx.fetch_client_jwks(client)
-    try:
-        keys = PyJWKSet.from_dict(jwks).keys
-    except (PyJWKError, PyJWKSetError) as exc:
-        raise InvalidClient(detail=f"client JWKS unusable: {exc}") from exc
-    candidates = []
-    for key in keys:
-        if kid is not None and key.key_id != kid:
-            continue
-        # A registered key that names its algorithm is used with that algorithm only (RFC 8725 §3.1).
-        declared = key._jwk_data.get("alg")
-        if declared is not None and declared != alg:
-            continue
-        if key._jwk_data.get("use", "sig") != "sig":
-            continue
-        candidates.append(key.key)
+    candidates = keyset_from_jwks(jwks).matching(kid, alg)
     if not candidates:
         raise InvalidClient(detail=f"no registered key for kid={kid!r} alg={alg}")
     return candidates

@@ -21,13 +21,12 @@ from bastion.protocol.oidc import ACR_MFA
 from bastion.protocol.rfc6749.authorization import (
     AuthorizationRequest,
     InvalidRedirectUri,
-    error_response_uri,
     select_redirect_uri,
     single_query_value,
-    success_response_uri,
     validate_authorization_request,
 )
 from bastion.protocol.rfc6749.params import check_content_type, parse_form
+from bastion.protocol.rfc9207 import error_response_uri, success_response_uri
 from bastion.server.audit import audit
 from bastion.server.browser import BrowserSession, load_session, start_session
 from bastion.server.clients import Client

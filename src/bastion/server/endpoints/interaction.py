@@ -13,7 +13,6 @@ import base64
 import binascii
 import math
 import time
-from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -386,7 +385,6 @@ async def consent_submit(request: Request) -> Response:
     return response
 
 
-PageHandler = Callable[[Request], Awaitable[Response]]
 __all__ = [
     "advance",
     "consent_page",

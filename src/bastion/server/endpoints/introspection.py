@@ -11,13 +11,12 @@ from starlette.responses import Response
 
 from bastion.protocol.errors import UnauthorizedClient
 from bastion.protocol.rfc6749.params import check_content_type, parse_form, require
+from bastion.protocol.rfc7662 import INACTIVE, active_response, visible_to
 from bastion.server.audit import audit
 from bastion.server.checks.client_auth import authenticate_client
 from bastion.server.context import ServerContext
 from bastion.server.responses import NO_STORE, json_response, read_body
 from bastion.server.tokens import read_access_token
-
-INACTIVE = {"active": False}
 
 
 async def introspection_endpoint(request: Request) -> Response:
@@ -29,14 +28,10 @@ async def introspection_endpoint(request: Request) -> Response:
     if not caller.introspect or caller.is_public:
         raise UnauthorizedClient("this client may not use introspection")
     token = require(params, "token")
-    claims = await read_access_token(ctx, token)
-    if claims is None or await ctx.is_revoked(str(claims["jti"])):
+    access = await read_access_token(ctx, token)
+    if access is None or await ctx.is_revoked(str(access.jti)):
         return json_response(INACTIVE, headers=NO_STORE)
-    if caller.audiences and claims.get("aud") not in caller.audiences:
+    if not visible_to(access.claims, caller.audiences):
         return json_response(INACTIVE, headers=NO_STORE)
-    audit("token_introspected", client_id=caller.client_id, jti=claims["jti"])
-    body = {"active": True, "token_type": "Bearer", **{k: v for k, v in claims.items() if k in _SHOWN}}
-    return json_response(body, headers=NO_STORE)
-
-
-_SHOWN = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "roles"})
+    audit("token_introspected", client_id=caller.client_id, jti=access.jti)
+    return json_response(active_response(access.claims), headers=NO_STORE)

@@ -12,12 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bastion.keys.keyring import active_schedule
+from bastion.protocol.jose import ASSERTION_ALGORITHMS, DEFAULT_ID_TOKEN_ALGORITHM, ID_TOKEN_ALGORITHMS
 from bastion.protocol.oidc import SCOPE_CLAIMS
-from bastion.protocol.rfc7523 import ASSERTION_ALGORITHMS
-from bastion.server.clients import ID_TOKEN_ALGORITHMS
+from bastion.protocol.rfc9207 import ISS_PARAMETER_SUPPORTED
 from bastion.server.context import ServerContext
 from bastion.server.endpoints.token import GRANTS
-from bastion.server.issuance import ID_TOKEN_ALGORITHM
 from bastion.server.responses import json_response
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
@@ -39,7 +38,7 @@ def server_metadata(ctx: ServerContext) -> dict[str, Any]:
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": ["S256"],
         # RFC 9207 §3: every authorization response carries `iss`.
-        "authorization_response_iss_parameter_supported": True,
+        ISS_PARAMETER_SUPPORTED: True,
         "scopes_supported": SCOPES_SUPPORTED,
         "token_endpoint_auth_methods_supported": [*AUTH_METHODS, "none"],
         "token_endpoint_auth_signing_alg_values_supported": sorted(ASSERTION_ALGORITHMS),
@@ -62,7 +61,7 @@ async def id_token_algorithms(ctx: ServerContext) -> list[str]:
     keys = await ctx.keyring.published_keys()
     now = int(time.time())
     others = [alg for alg in ID_TOKEN_ALGORITHMS[1:] if active_schedule(keys, alg, now) is not None]
-    return [ID_TOKEN_ALGORITHM, *others]
+    return [DEFAULT_ID_TOKEN_ALGORITHM, *others]
 
 
 async def openid_metadata(ctx: ServerContext) -> dict[str, Any]:

@@ -12,8 +12,9 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bastion.protocol.errors import InvalidClient, InvalidRequest, UnauthorizedClient, UnsupportedTokenType
+from bastion.protocol.errors import InvalidClient, InvalidRequest, UnauthorizedClient
 from bastion.protocol.rfc6749.params import check_content_type, parse_form, require, single
+from bastion.protocol.rfc7009 import check_token_owner, check_token_type_hint
 from bastion.server.audit import audit
 from bastion.server.checks.client_auth import authenticate_client
 from bastion.server.context import ServerContext
@@ -21,8 +22,6 @@ from bastion.server.grants.refresh_token import revoke_refresh_token
 from bastion.server.responses import NO_STORE, json_response, read_body
 from bastion.server.tokens import read_access_token
 from bastion.store import revocations
-
-KNOWN_HINTS = frozenset({"access_token", "refresh_token"})
 
 
 async def revocation_endpoint(request: Request) -> Response:
@@ -32,17 +31,13 @@ async def revocation_endpoint(request: Request) -> Response:
     source = request.client.host if request.client else "unknown"
     client = await authenticate_client(ctx, request.headers.get("authorization"), params, source, request.url.path)
     token = require(params, "token")
-    hint = single(params, "token_type_hint")
-    if hint is not None and hint not in KNOWN_HINTS:
-        raise UnsupportedTokenType(f"token_type_hint {hint} is not supported")
-    claims = await read_access_token(ctx, token)
+    check_token_type_hint(single(params, "token_type_hint"))
+    access = await read_access_token(ctx, token)
     # RFC 7009 §2.2: an invalid or unknown token is not an error; answer 200 either way.
-    if claims is not None:
-        if claims.get("client_id") != client.client_id:
-            # RFC 7009 §2.1: the token must have been issued to the client revoking it.
-            raise UnauthorizedClient("the token was not issued to this client")
-        await ctx.revoke_access_token(str(claims["jti"]), client.client_id, int(claims["exp"]))
-        audit("token_revoked", client_id=client.client_id, jti=claims["jti"])
+    if access is not None:
+        check_token_owner(access.client_id, client.client_id)
+        await ctx.revoke_access_token(str(access.jti), client.client_id, access.expires_at)
+        audit("token_revoked", client_id=client.client_id, jti=access.jti)
     else:
         await revoke_refresh_token(ctx, client, token)
     return Response(status_code=200, headers=NO_STORE)

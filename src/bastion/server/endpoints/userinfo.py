@@ -1,8 +1,10 @@
 """The UserInfo endpoint (OpenID Connect Core §5.3), GET and POST.
 
-It accepts only our RFC 9068 access tokens (`typ: at+jwt`) that carry `openid`; an ID token
-(`typ: JWT`) presented as an access token is rejected here as everywhere else. Errors follow
-RFC 6750 §3 with a `WWW-Authenticate: Bearer` challenge.
+It accepts only our RFC 9068 access tokens that carry `openid`, validated by the same rules as
+every resource server's (`bastion.protocol.rfc9068`): an ID token presented as an access token
+is refused here as everywhere else. The token comes in the Authorization header or, in a POST,
+the form body (RFC 6750 §2.2), never both; refusals are RFC 6750 §3 challenges
+(`bastion.protocol.rfc6750`), as the guard answers them.
 """
 
 from __future__ import annotations
@@ -11,48 +13,54 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bastion.identity import users
+from bastion.protocol.errors import InsufficientScope, InvalidToken, OAuthError
 from bastion.protocol.oidc import scope_claims
 from bastion.protocol.rfc6749.params import parse_form, single
+from bastion.protocol.rfc6750 import FORM_PARAMETER, extract_credentials, render_error
 from bastion.server.context import ServerContext
 from bastion.server.issuance import user_claims
 from bastion.server.responses import NO_STORE, json_response, read_body
 from bastion.server.tokens import read_access_token
 
-
-def _challenge(error: str, description: str, status: int) -> Response:
-    headers = dict(NO_STORE)
-    headers["www-authenticate"] = f'Bearer realm="bastion", error="{error}", error_description="{description}"'
-    return json_response({"error": error, "error_description": description}, status, headers)
+REALM = "bastion"
+_FORM = "application/x-www-form-urlencoded"
 
 
-async def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if header is not None:
-        scheme, _, value = header.partition(" ")
-        return value.strip() if scheme.lower() == "bearer" and value.strip() else None
-    if request.method == "POST" and request.headers.get("content-type", "").startswith(
-        "application/x-www-form-urlencoded"
-    ):
-        # RFC 6750 §2.2: the form-encoded body parameter.
-        return single(parse_form(await read_body(request)), "access_token")
-    return None
+async def _form_token(request: Request) -> str | None:
+    """RFC 6750 §2.2: the `access_token` body parameter of a form-encoded, non-GET request."""
+    if request.method != "POST" or not request.headers.get("content-type", "").startswith(_FORM):
+        return None
+    return single(parse_form(await read_body(request)), FORM_PARAMETER)
+
+
+async def _userinfo(ctx: ServerContext, request: Request) -> dict[str, object]:
+    """The claims for the token the request presents.
+
+    Raises:
+        OAuthError: the RFC 6750 refusal (missing, malformed, invalid or revoked token, or
+            no `openid` scope) or an invalid request (a token sent two ways, a bad body).
+    """
+    bearer, _ = extract_credentials(
+        request.scope["headers"], request.scope.get("query_string", b""), form_token=await _form_token(request)
+    )
+    access = await read_access_token(ctx, bearer or "")
+    if access is None or await ctx.is_revoked(str(access.jti)):
+        raise InvalidToken("not an active access token of ours")
+    scope = str(access.claims.get("scope", "")).split()
+    if "openid" not in scope:
+        raise InsufficientScope(("openid",), detail="no openid scope")
+    user = await users.get_user(ctx.database, access.subject)
+    if user is None or not user.enabled:
+        raise InvalidToken("unknown or disabled user")
+    return {"sub": user.sub, **scope_claims(user_claims(user), scope)}
 
 
 async def userinfo_endpoint(request: Request) -> Response:
     ctx: ServerContext = request.app.state.ctx
-    token = await _bearer(request)
-    if token is None:
-        headers = dict(NO_STORE)
-        headers["www-authenticate"] = 'Bearer realm="bastion"'
-        return Response(status_code=401, headers=headers)
-    claims = await read_access_token(ctx, token)
-    if claims is None or await ctx.is_revoked(str(claims["jti"])):
-        return _challenge("invalid_token", "the access token is invalid, expired or revoked", 401)
-    scope = str(claims.get("scope", "")).split()
-    if "openid" not in scope:
-        return _challenge("insufficient_scope", "the access token lacks the openid scope", 403)
-    user = await users.get_user(ctx.database, str(claims.get("sub")))
-    if user is None or not user.enabled:
-        return _challenge("invalid_token", "the access token is invalid, expired or revoked", 401)
-    body = {"sub": user.sub, **scope_claims(user_claims(user), scope)}
+    try:
+        body = await _userinfo(ctx, request)
+    except OAuthError as error:
+        refusal = render_error(error, realm=REALM, token_endpoints=[ctx.endpoint("/token")])
+        headers = {**NO_STORE, **{name.lower(): value for name, value in refusal.headers}}
+        return json_response(refusal.body, refusal.status_code, headers)
     return json_response(body, headers=NO_STORE)

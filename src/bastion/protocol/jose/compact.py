@@ -1,7 +1,9 @@
 """Splitting a JWS compact serialization (RFC 7515 §7.1) without trusting any of it yet.
 
-The guard parses the header itself so that it can refuse dangerous headers before any key is
-chosen, then verifies with a key object prepared once per JWK (see `_keys`).
+Readers parse the header themselves so that they can refuse dangerous headers before any key is
+chosen, then verify with a key object prepared once per JWK (see `keys`). Failures are
+`InvalidToken` with a private detail; a reader of something other than an access token (a
+client assertion, an ID token hint) turns it into its own error.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from base64 import urlsafe_b64decode
 from dataclasses import dataclass
 from typing import Any
 
-from bastion.guard._errors import InvalidToken
+from bastion.protocol.errors import InvalidToken
 
 __all__ = [
     "MAX_TOKEN_LENGTH",

@@ -1,7 +1,9 @@
 """The JWT access-token checks of RFC 9068 §4 and RFC 8725, one concern per function.
 
-Header checks run before an issuer or key is chosen; claim checks run with the issuer's
-configuration. Every failure is `InvalidToken` with a private detail (RFC 6750 §3.1).
+Header checks (`HEADER_CHECKS`, the RFC 8725 ones every JWS we verify gets, from `jose`) run
+before an issuer or key is chosen; claim checks run with the issuer's configuration. Every
+failure is `InvalidToken` with a private detail (RFC 6750 §3.1). The guard and the authorization
+server run these same tuples (`validator`).
 """
 
 from __future__ import annotations
@@ -9,42 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bastion.guard._errors import InvalidToken
-from bastion.guard._issuer import TrustedIssuer
-from bastion.guard._keys import ASYMMETRIC_ALGORITHMS
+from bastion.protocol.errors import InvalidToken
+from bastion.protocol.jose.headers import HEADER_CHECKS, HeaderCheck
+from bastion.protocol.rfc9068.issuer import TrustedIssuer
 
 __all__ = ["CLAIM_CHECKS", "HEADER_CHECKS", "ClaimCheck", "HeaderCheck"]
 
 Header = dict[str, Any]
 Claims = dict[str, Any]
-HeaderCheck = Callable[[Header], None]
 ClaimCheck = Callable[[Header, Claims, TrustedIssuer, float], None]
 
 _ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 _LEGACY_TYPES = frozenset({"jwt", "application/jwt"})
-
-
-def check_alg(header: Header) -> None:
-    """RFC 8725 §3.1: only asymmetric algorithms; `none` and HMAC are refused outright."""
-    alg = header.get("alg")
-    if not isinstance(alg, str) or alg not in ASYMMETRIC_ALGORITHMS:
-        raise InvalidToken(f"algorithm not accepted: {alg!r}")
-
-
-def check_no_embedded_keys(header: Header) -> None:
-    """RFC 9068 §4 / ASVS 9.1.3: keys come only from the issuer's JWKS, never from the token."""
-    for name in ("jku", "x5u", "jwk", "x5c"):
-        if name in header:
-            raise InvalidToken(f"header parameter {name} refused")
-
-
-def check_no_crit(header: Header) -> None:
-    """RFC 7515 §4.1.11: we understand no extensions, so any `crit` header is refused."""
-    if "crit" in header:
-        raise InvalidToken("crit header refused")
-
-
-HEADER_CHECKS: tuple[HeaderCheck, ...] = (check_alg, check_no_embedded_keys, check_no_crit)
 
 
 def check_typ(header: Header, claims: Claims, issuer: TrustedIssuer, now: float) -> None:
@@ -70,12 +48,13 @@ def check_not_id_token(header: Header, claims: Claims, issuer: TrustedIssuer, no
 
 
 def check_audience(header: Header, claims: Claims, issuer: TrustedIssuer, now: float) -> None:
-    """RFC 9068 §4: aud must contain this resource server's identifier."""
+    """RFC 9068 §4: aud must contain this resource server's identifier (any identifier under
+    the issuer's ANY_AUDIENCE policy, but aud is still required and a string or strings)."""
     aud = claims.get("aud")
     if isinstance(aud, str):
-        ok = aud == issuer.audience
-    elif isinstance(aud, list) and all(isinstance(a, str) for a in aud):
-        ok = issuer.audience in aud
+        ok = issuer.audience is None or aud == issuer.audience
+    elif isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud):
+        ok = issuer.audience is None or issuer.audience in aud
     else:
         ok = False
     if not ok:

@@ -1,10 +1,10 @@
-"""Trusted verification keys: one key object prepared per JWK, its algorithms bound to it.
+"""Trusted verification keys (RFC 7517): one key object prepared per JWK, its algorithms bound to it.
 
 RFC 8725 §3.1 / ASVS 9.1.2: the algorithm comes from the trusted key, never from the token
 header alone. A JWK with an `alg` allows exactly that algorithm; a JWK without one allows only
 the asymmetric algorithms its key type can serve. Symmetric (`oct`) keys and keys carrying
-private material are never trusted: a resource server verifies with public keys only, which
-also closes RS/HS key confusion (CVE-2016-10555).
+private material are never trusted: a verifier uses public keys only, which also closes RS/HS
+key confusion (CVE-2016-10555).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jwt.algorithms import Algorithm, get_default_algorithms
 from jwt.exceptions import InvalidKeyError
 
+from bastion.protocol.jose.algorithms import ASYMMETRIC_ALGORITHMS, EC_CURVE_ALGORITHMS, RSA_ALGORITHMS
+
 __all__ = [
-    "ASYMMETRIC_ALGORITHMS",
     "KeySet",
     "TrustedKey",
     "cache_lifetime",
@@ -27,39 +27,21 @@ __all__ = [
     "keyset_from_jwks",
 ]
 
-_ALL = get_default_algorithms()
-ASYMMETRIC_ALGORITHMS: dict[str, Algorithm] = {
-    name: _ALL[name]
-    for name in (
-        "RS256",
-        "RS384",
-        "RS512",
-        "PS256",
-        "PS384",
-        "PS512",
-        "ES256",
-        "ES384",
-        "ES512",
-        "EdDSA",
-    )
-    if name in _ALL
-}
-_RSA_ALGS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
-_EC_ALGS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
 # RFC 7518 §3.3: RSA keys of 2048 bits or larger MUST be used.
 _MIN_RSA_BITS = 2048
 
 
 @dataclass(frozen=True, slots=True)
 class TrustedKey:
-    """A public key from the issuer's JWKS, prepared once, with the algorithms it may verify."""
+    """A public key from a JWKS, prepared once, with the algorithms it may verify."""
 
     kid: str | None
     algorithms: frozenset[str]
     key: Any
 
     def verify(self, alg: str, signing_input: bytes, signature: bytes) -> bool:
-        """Verify with PyJWT's primitive for `alg` (which must be one of `algorithms`)."""
+        """Verify a JWS signature (RFC 7515 §5.2) with PyJWT's primitive for `alg`, which must be
+        one of `algorithms`."""
         if alg not in self.algorithms:
             return False
         return ASYMMETRIC_ALGORITHMS[alg].verify(signing_input, self.key, signature)
@@ -68,9 +50,9 @@ class TrustedKey:
 def _allowed_algorithms(jwk: Mapping[str, Any]) -> frozenset[str]:
     kty = jwk.get("kty")
     if kty == "RSA":
-        possible = _RSA_ALGS
+        possible = RSA_ALGORITHMS
     elif kty == "EC":
-        curve_alg = _EC_ALGS.get(str(jwk.get("crv")))
+        curve_alg = EC_CURVE_ALGORITHMS.get(str(jwk.get("crv")))
         possible = frozenset({curve_alg}) if curve_alg else frozenset()
     elif kty == "OKP" and jwk.get("crv") == "Ed25519":
         possible = frozenset({"EdDSA"})
@@ -117,16 +99,26 @@ class KeySet:
             return self._by_kid.get(kid)
         if kid is not None:
             return None
-        candidates = [k for k in self.keys if alg in k.algorithms]
+        candidates = self.matching(None, alg)
         return candidates[0] if len(candidates) == 1 else None
+
+    def matching(self, kid: object, alg: str) -> tuple[TrustedKey, ...]:
+        """Every key that may verify `alg` under `kid` (any kid when it is None): the
+        candidates when a signer may hold several keys at once, as a client rotating its own."""
+        return tuple(k for k in self.keys if alg in k.algorithms and (kid is None or k.kid == kid))
 
     def stale(self, now: float) -> bool:
         """True once the JWKS response's cache lifetime has passed."""
         return now >= self.fetched_at + self.max_age
 
 
-def keyset_from_jwks(jwks: Mapping[str, Any], *, fetched_at: float, max_age: float) -> KeySet:
-    """Build a KeySet from a JWKS document (RFC 7517 §5), skipping keys it must not trust."""
+def keyset_from_jwks(
+    jwks: Mapping[str, Any], *, fetched_at: float = float("-inf"), max_age: float = 0.0
+) -> KeySet:
+    """Build a KeySet from a JWKS document (RFC 7517 §5), skipping keys it must not trust.
+
+    `fetched_at` and `max_age` matter for a fetched document only (see `KeySet.stale`).
+    """
     raw = jwks.get("keys")
     entries: Iterable[Any] = raw if isinstance(raw, list) else ()
     keys = [key_from_jwk(j) for j in entries if isinstance(j, dict)]

@@ -1,8 +1,10 @@
-"""The example API (`bastion.demo`) served at /demo next to the server, in development mode only.
+"""The example API (`bastion.demo`) next to the server, in development mode only.
 
-Development mode seeds the demo's people (alice, bob, carol the admin, dave in another tenant)
-as real Bastion users with random passwords kept in the data directory, and `bastion demo
-token` prints a genuine access token for one of them, signed by this server's key.
+The server does not know the example API: `bastion.asgi` mounts it at /demo. Development mode
+seeds the demo's people (alice, bob, carol the admin, dave in another tenant) as real Bastion
+users with random passwords kept in the data directory, and `bastion demo token` prints a
+genuine access token for one of them, signed by this server's key. The demo's guard audits into
+the server's own audit lines (`ServerAuditSink`), under the request's one id.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bastion.config import Settings
 from bastion.demo import DEMO_USERS, create_app
 from bastion.guard import IssuerConfig
+from bastion.guard.audit import AuditLog
 from bastion.identity.users import NewUser, create_user, find_user
 from bastion.protocol.rfc9068 import AccessTokenClaims, access_token_header
+from bastion.server.audit import audit
 from bastion.server.context import ServerContext
 
 DEMO_SCOPE = ("notes:read", "notes:write")
@@ -42,6 +46,21 @@ class DemoMount:
             await PlainTextResponse("Not Found", 404)(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+class ServerAuditSink:
+    """A guard audit sink writing each entry as one of the server's audit lines (`guard_audit`).
+
+    The server's line carries the request id and source of the request it belongs to, as every
+    server audit line does, next to the entry's own `request_id`: one id for both. The chain
+    starts afresh in each process (the server's log is a stream, not a store to continue from).
+    """
+
+    def last(self) -> dict[str, Any] | None:
+        return None
+
+    def write(self, entry: dict[str, Any]) -> None:
+        audit("guard_audit", entry=entry)
 
 
 async def seed_demo_users(settings: Settings, ctx: ServerContext) -> dict[str, str]:
@@ -71,6 +90,7 @@ async def seed_demo_users(settings: Settings, ctx: ServerContext) -> dict[str, s
 
 
 async def build_demo(settings: Settings, ctx: ServerContext) -> ASGIApp:
+    """The example API for this server's issuer, its people seeded, auditing into the server's log."""
     subs = await seed_demo_users(settings, ctx)
     directory = {subs[name]: person for name, person in DEMO_USERS.items()}
     discovery = settings.issuer.rstrip("/") + "/.well-known/openid-configuration"
@@ -79,6 +99,7 @@ async def build_demo(settings: Settings, ctx: ServerContext) -> ASGIApp:
         directory=directory,
         seed=True,
         seed_owners=subs,
+        audit=AuditLog([ServerAuditSink()]),
     )
 
 
