@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bastion.protocol.errors import InvalidRequest, InvalidScope
-from bastion.protocol.rfc6749.scope import check_scope_syntax, parse_scope, resolve_scope
+from bastion.protocol.rfc6749.scope import check_scope_syntax, narrowed_scope, parse_scope, resolve_scope
 
 SYNTAX = "scope must be scope-tokens separated by single spaces (RFC 6749 §3.3)"
 
@@ -64,6 +64,27 @@ def test_resolve_scope_refuses_anything_not_allowed():
         resolve_scope(("read", "admin", "root"), ("read", "write"))
 
     assert caught.value.description == "scope not allowed for this client: admin root"
+
+
+@pytest.mark.parametrize(
+    ("requested", "expected"),
+    [
+        pytest.param((), ("openid", "read"), id="none-keeps-original"),
+        pytest.param(("read",), ("read",), id="narrower"),
+        pytest.param(("read", "openid"), ("read", "openid"), id="same-reordered"),
+    ],
+)
+def test_narrowed_scope_may_narrow(requested, expected):
+    """RFC 6749 §6: a refresh may ask for less than, or all of, the original scope."""
+    assert narrowed_scope(requested, ("openid", "read")) == expected
+
+
+def test_narrowed_scope_never_widens():
+    """RFC 6749 §6: a scope not originally granted is refused and named."""
+    with pytest.raises(InvalidScope) as caught:
+        narrowed_scope(("read", "write", "admin"), ("read",))
+
+    assert caught.value.description == "scope exceeds the original grant: write admin"
 
 
 token = st.text(alphabet=st.sampled_from([chr(c) for c in range(0x21, 0x7F) if c not in (0x22, 0x5C)]), min_size=1)

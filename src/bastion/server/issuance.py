@@ -1,5 +1,6 @@
 """Tokens for a user: the access token (RFC 9068), the ID token (OpenID Connect Core §2) and the
-refresh token (RFC 6749 §6), shared by the authorization_code and refresh_token grants."""
+refresh token (RFC 6749 §6), shared by the authorization_code, refresh_token and device_code
+grants: each turns what it holds into a `UserGrant`, and `issue_user_tokens` does the rest."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from bastion.identity.users import User
 from bastion.protocol.errors import ServerError
 from bastion.protocol.oidc import ACR_MFA, ACR_PASSWORD, at_hash, id_token_claims, id_token_header, scope_claims
 from bastion.protocol.rfc6749.authorization import OFFLINE_ACCESS, OPENID
+from bastion.protocol.rfc8707 import select_audience
 from bastion.server.audit import audit
 from bastion.server.clients import Client
 from bastion.server.context import ServerContext
@@ -41,6 +43,22 @@ class Authentication:
     amr: tuple[str, ...]
     acr: str
 
+    @classmethod
+    def stored(cls, sid: str, auth_time: int, amr: str | None, acr: str | None) -> Authentication:
+        """As a code, refresh token or device code row keeps it (amr space-separated)."""
+        return cls(sid, auth_time, tuple((amr or "").split()), acr or "")
+
+
+@dataclass(frozen=True)
+class UserGrant:
+    """What a code, a refresh token or an approved device code grants: a user, how they signed
+    in, the scope, and (codes only) the nonce the ID token echoes."""
+
+    user: User
+    authn: Authentication
+    scope: tuple[str, ...]
+    nonce: str | None = None
+
 
 def user_claims(user: User) -> dict[str, Any]:
     claims: dict[str, Any] = dict(user.profile)
@@ -61,21 +79,14 @@ def wants_refresh_token(client: Client, scope: tuple[str, ...]) -> bool:
 
 
 async def sign_id_token(
-    ctx: ServerContext,
-    client: Client,
-    user: User,
-    authn: Authentication,
-    *,
-    scope: tuple[str, ...],
-    nonce: str | None,
-    access_token: str,
-    lifetime: int,
+    ctx: ServerContext, client: Client, grant: UserGrant, *, access_token: str, lifetime: int
 ) -> str:
     # OpenID Connect Registration 1.0 §2: the client's id_token_signed_response_alg (RS256 by default).
     alg = client.id_token_signed_response_alg
     key = await ctx.keyring.signing_key(alg)
     if key is None:
         raise ServerError(detail=f"no active {alg} signing key for ID tokens")
+    user, authn = grant.user, grant.authn
     claims = id_token_claims(
         issuer=ctx.issuer,
         subject=user.sub,
@@ -83,12 +94,12 @@ async def sign_id_token(
         issued_at=int(time.time()),
         lifetime=lifetime,
         auth_time=authn.auth_time,
-        nonce=nonce,
+        nonce=grant.nonce,
         access_token_hash=at_hash(access_token, key.alg),
         amr=authn.amr,
         acr=authn.acr,
         sid=authn.sid,
-        user_claims=scope_claims(user_claims(user), scope),
+        user_claims=scope_claims(user_claims(user), grant.scope),
     )
     return jws_signer(key, "id_token", id_token_header).sign(claims)
 
@@ -98,24 +109,25 @@ class Issued:
     response: dict[str, Any]
     access_jti: str
     access_exp: int
+    audience: str
     refresh_row: RefreshTokenRow | None
 
 
 async def issue_user_tokens(
     ctx: ServerContext,
     client: Client,
-    user: User,
-    authn: Authentication,
+    grant: UserGrant,
+    params: dict[str, list[str]],
     *,
-    scope: tuple[str, ...],
-    audience: str,
-    nonce: str | None,
     refresh_scope: tuple[str, ...] | None,
     family: str | None = None,
     family_expires_at: int | None = None,
 ) -> Issued:
-    """Sign the tokens. A refresh token row is returned (not stored) when one is issued:
-    `refresh_scope` None means no refresh token."""
+    """Sign the tokens for the audience the request names (RFC 8707 `resource` in `params`).
+    A refresh token row is returned (not stored) when one is issued: `refresh_scope` None means
+    no refresh token; `family` continues a rotated one."""
+    user, authn, scope = grant.user, grant.authn, grant.scope
+    audience = select_audience(params.get("resource", []), client.audiences, ctx.settings.audience)
     extra: dict[str, Any] = {"auth_time": authn.auth_time, "acr": authn.acr, "amr": list(authn.amr)}
     if ROLES_SCOPE in scope and user.roles:
         extra["roles"] = list(user.roles)
@@ -126,9 +138,7 @@ async def issue_user_tokens(
     if scope:
         response["scope"] = " ".join(scope)
     if OPENID in scope:
-        response["id_token"] = await sign_id_token(
-            ctx, client, user, authn, scope=scope, nonce=nonce, access_token=token, lifetime=expires_in
-        )
+        response["id_token"] = await sign_id_token(ctx, client, grant, access_token=token, lifetime=expires_in)
     row = None
     if refresh_scope is not None:
         refresh_token = secrets.token_urlsafe(32)  # 256 bits
@@ -153,21 +163,19 @@ async def issue_user_tokens(
             access_exp=claims.exp,
         )
         response["refresh_token"] = refresh_token
-    return Issued(response, claims.jti, claims.exp, row)
+    return Issued(response, claims.jti, claims.exp, audience, row)
 
 
-def audit_user_tokens_issued(
-    client: Client, grant_type: str, user: User, issued: Issued, *, audience: str, scope: tuple[str, ...]
-) -> None:
+def audit_user_tokens_issued(client: Client, grant_type: str, grant: UserGrant, issued: Issued) -> None:
     """The `token_issued` security event of the grants that issue a user's tokens."""
     audit(
         "token_issued",
         client_id=client.client_id,
         grant_type=grant_type,
-        sub=user.sub,
+        sub=grant.user.sub,
         jti=issued.access_jti,
-        aud=audience,
-        scope=" ".join(scope),
+        aud=issued.audience,
+        scope=" ".join(grant.scope),
         refresh_family=issued.refresh_row.family if issued.refresh_row is not None else None,
     )
 

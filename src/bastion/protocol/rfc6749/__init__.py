@@ -10,12 +10,13 @@ from bastion.protocol.rfc6749.client_auth import (
     parse_basic_authorization,
 )
 from bastion.protocol.rfc6749.params import parse_form
-from bastion.protocol.rfc6749.scope import check_scope_syntax, parse_scope, resolve_scope
+from bastion.protocol.rfc6749.scope import check_scope_syntax, narrowed_scope, parse_scope, resolve_scope
 
 __all__ = [
     "ClientCredentials",
     "check_scope_syntax",
     "extract_client_credentials",
+    "narrowed_scope",
     "parse_basic_authorization",
     "parse_form",
     "parse_scope",

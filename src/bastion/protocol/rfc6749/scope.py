@@ -26,16 +26,29 @@ def parse_scope(scope: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(scope.split(" ")))
 
 
+def _within(requested: tuple[str, ...], allowed: tuple[str, ...], refusal: str) -> tuple[str, ...]:
+    if not requested:
+        return allowed
+    outside = [token for token in requested if token not in allowed]
+    if outside:
+        raise InvalidScope(f"{refusal}: {' '.join(outside)}")
+    return requested
+
+
 def resolve_scope(requested: tuple[str, ...], allowed: Iterable[str]) -> tuple[str, ...]:
     """The granted scope: every requested token must be allowed; none requested means all allowed.
 
     Raises:
         InvalidScope: a requested scope is not allowed for this client.
     """
-    allowed_set = tuple(allowed)
-    if not requested:
-        return allowed_set
-    refused = [token for token in requested if token not in allowed_set]
-    if refused:
-        raise InvalidScope(f"scope not allowed for this client: {' '.join(refused)}")
-    return requested
+    return _within(requested, tuple(allowed), "scope not allowed for this client")
+
+
+def narrowed_scope(requested: tuple[str, ...], original: tuple[str, ...]) -> tuple[str, ...]:
+    """RFC 6749 §6: a refresh may narrow the original scope, never widen it; none requested means
+    the original scope.
+
+    Raises:
+        InvalidScope: a requested scope was not originally granted.
+    """
+    return _within(requested, original, "scope exceeds the original grant")

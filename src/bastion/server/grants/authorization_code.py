@@ -14,12 +14,12 @@ from bastion.identity import users
 from bastion.protocol.errors import InvalidGrant, InvalidRequest
 from bastion.protocol.rfc6749.params import require, single
 from bastion.protocol.rfc7636 import verify_code_verifier
-from bastion.protocol.rfc8707 import select_audience
 from bastion.server.audit import audit
 from bastion.server.clients import Client
 from bastion.server.context import ServerContext
 from bastion.server.issuance import (
     Authentication,
+    UserGrant,
     audit_user_tokens_issued,
     issue_user_tokens,
     revoke_issued,
@@ -74,20 +74,11 @@ async def authorization_code_grant(ctx: ServerContext, client: Client, params: d
     if user is None or not user.enabled:
         raise InvalidGrant(_INVALID, detail="user disabled or deleted")
     scope = tuple(row.scope.split())
-    authn = Authentication(sid=row.sid, auth_time=row.auth_time, amr=tuple(row.amr.split()), acr=row.acr)
-    audience = select_audience(params.get("resource", []), client.audiences, ctx.settings.audience)
+    grant = UserGrant(user, Authentication.stored(row.sid, row.auth_time, row.amr, row.acr), scope, row.nonce)
     # Sign first, then spend the code and store what was issued in one transaction: a replay
     # that loses the race always finds the tokens to revoke.
-    issued = await issue_user_tokens(
-        ctx,
-        client,
-        user,
-        authn,
-        scope=scope,
-        audience=audience,
-        nonce=row.nonce,
-        refresh_scope=scope if wants_refresh_token(client, scope) else None,
-    )
+    refresh_scope = scope if wants_refresh_token(client, scope) else None
+    issued = await issue_user_tokens(ctx, client, grant, params, refresh_scope=refresh_scope)
     family = issued.refresh_row.family if issued.refresh_row is not None else None
     spent = await codes.spend(
         ctx.database,
@@ -103,5 +94,5 @@ async def authorization_code_grant(ctx: ServerContext, client: Client, params: d
         if fresh is not None:
             await _revoke_code_tokens(ctx, fresh)
         raise InvalidGrant(_INVALID, detail="code used concurrently")
-    audit_user_tokens_issued(client, GRANT_TYPE, user, issued, audience=audience, scope=scope)
+    audit_user_tokens_issued(client, GRANT_TYPE, grant, issued)
     return issued.response

@@ -24,11 +24,11 @@ from bastion.protocol.rfc8628 import (
     SlowDown,
     poll_timing,
 )
-from bastion.protocol.rfc8707 import select_audience
 from bastion.server.clients import Client
 from bastion.server.context import ServerContext
 from bastion.server.issuance import (
     Authentication,
+    UserGrant,
     audit_user_tokens_issued,
     issue_user_tokens,
     token_hash,
@@ -91,23 +91,14 @@ async def device_code_grant(ctx: ServerContext, client: Client, params: dict[str
     if user is None or not user.enabled or row.sid is None or row.auth_time is None:
         raise InvalidGrant(_INVALID, detail="user disabled or deleted")
     scope = tuple(row.scope.split())
-    authn = Authentication(sid=row.sid, auth_time=row.auth_time, amr=tuple((row.amr or "").split()), acr=row.acr or "")
-    audience = select_audience(params.get("resource", []), client.audiences, ctx.settings.audience)
-    issued = await issue_user_tokens(
-        ctx,
-        client,
-        user,
-        authn,
-        scope=scope,
-        audience=audience,
-        nonce=None,
-        refresh_scope=scope if wants_refresh_token(client, scope) else None,
-    )
+    grant = UserGrant(user, Authentication.stored(row.sid, row.auth_time, row.amr, row.acr), scope)
+    refresh_scope = scope if wants_refresh_token(client, scope) else None
+    issued = await issue_user_tokens(ctx, client, grant, params, refresh_scope=refresh_scope)
     async with transaction(ctx.database) as tx:
         spent = await device_codes.redeem(tx, code_hash, now)
         if spent and issued.refresh_row is not None:
             await refresh_tokens.insert(tx, issued.refresh_row)
     if not spent:
         raise InvalidGrant(_INVALID, detail="device code redeemed concurrently")
-    audit_user_tokens_issued(client, GRANT_TYPE, user, issued, audience=audience, scope=scope)
+    audit_user_tokens_issued(client, GRANT_TYPE, grant, issued)
     return issued.response

@@ -12,20 +12,14 @@ import time
 from typing import Any
 
 from bastion.identity import users
-from bastion.protocol.errors import InvalidGrant, InvalidScope, UnauthorizedClient
+from bastion.protocol.errors import InvalidGrant, UnauthorizedClient
 from bastion.protocol.rfc6749.params import require, single
-from bastion.protocol.rfc6749.scope import parse_scope
-from bastion.protocol.rfc8707 import select_audience
+from bastion.protocol.rfc6749.scope import narrowed_scope, parse_scope
+from bastion.server import issuance
 from bastion.server.audit import audit
 from bastion.server.clients import Client
 from bastion.server.context import ServerContext
-from bastion.server.issuance import (
-    Authentication,
-    audit_user_tokens_issued,
-    issue_user_tokens,
-    revoke_issued,
-    token_hash,
-)
+from bastion.server.issuance import Authentication, UserGrant, token_hash
 from bastion.store import refresh_tokens
 from bastion.store.refresh_tokens import RefreshTokenRow
 
@@ -35,19 +29,8 @@ _INVALID = "the refresh token is invalid, expired or revoked"
 
 async def revoke_refresh_family(ctx: ServerContext, row: RefreshTokenRow, event: str) -> None:
     issued = await refresh_tokens.revoke_family(ctx.database, row.family, int(time.time()))
-    await revoke_issued(ctx, issued)
+    await issuance.revoke_issued(ctx, issued)
     audit(event, client_id=row.client_id, sub=row.sub, family=row.family)
-
-
-def narrowed_scope(requested: str | None, original: tuple[str, ...]) -> tuple[str, ...]:
-    """RFC 6749 §6: the requested scope must not include any scope not originally granted."""
-    scope = parse_scope(requested)
-    if not scope:
-        return original
-    wider = [s for s in scope if s not in original]
-    if wider:
-        raise InvalidScope(f"scope exceeds the original grant: {' '.join(wider)}")
-    return scope
 
 
 async def refresh_token_grant(ctx: ServerContext, client: Client, params: dict[str, list[str]]) -> dict[str, Any]:
@@ -67,23 +50,14 @@ async def refresh_token_grant(ctx: ServerContext, client: Client, params: dict[s
     if row.expires_at <= now or row.family_expires_at <= now:
         raise InvalidGrant(_INVALID, detail="refresh token expired")
     original = tuple(row.scope.split())
-    scope = narrowed_scope(single(params, "scope"), original)
+    scope = narrowed_scope(parse_scope(single(params, "scope")), original)
     user = None if user_row is None else users.User.from_row(user_row)
     if user is None or not user.enabled:
         raise InvalidGrant(_INVALID, detail="user disabled or deleted")
-    authn = Authentication(sid=row.sid, auth_time=row.auth_time, amr=tuple(row.amr.split()), acr=row.acr)
-    audience = select_audience(params.get("resource", []), client.audiences, ctx.settings.audience)
-    issued = await issue_user_tokens(
-        ctx,
-        client,
-        user,
-        authn,
-        scope=scope,
-        audience=audience,
-        nonce=None,
-        refresh_scope=original,
-        family=row.family,
-        family_expires_at=row.family_expires_at,
+    grant = UserGrant(user, Authentication.stored(row.sid, row.auth_time, row.amr, row.acr), scope)
+    # RFC 6749 §6: the new refresh token keeps the original scope, whatever this request narrowed.
+    issued = await issuance.issue_user_tokens(
+        ctx, client, grant, params, refresh_scope=original, family=row.family, family_expires_at=row.family_expires_at
     )
     # Rotate and store the successor in one transaction, so a concurrent reuse that revokes the
     # family always sees (and revokes) the successor too.
@@ -91,7 +65,7 @@ async def refresh_token_grant(ctx: ServerContext, client: Client, params: dict[s
     if not rotated:
         await revoke_refresh_family(ctx, row, "refresh_token_reuse_detected")
         raise InvalidGrant(_INVALID, detail="refresh token used concurrently; family revoked")
-    audit_user_tokens_issued(client, GRANT_TYPE, user, issued, audience=audience, scope=scope)
+    issuance.audit_user_tokens_issued(client, GRANT_TYPE, grant, issued)
     return issued.response
 
 
