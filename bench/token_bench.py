@@ -17,6 +17,10 @@ grants), the median of the rounds, and the ratio Bastion / oidc-provider.
 
 Exit status: 0 when every measured response was a 2xx, 1 otherwise (for example when a default
 rate limit throttled this successful traffic), 2 when a server failed verification.
+With `--fast-path`, nothing is started and no peer is measured: the script says what
+`TokenRouteMiddleware` (POST /token served in front of the router) is worth, as CPU microseconds
+per client_credentials grant in process, the same request through the middleware and through
+the router, alternating rounds (`--rounds`, medians).
 With `--profile DIR`, the measured Bastion runs are sampled with py-spy (installed into the venv
 with pip on first use): DIR/bastion-N.txt (collapsed stacks) and DIR/bastion-N-top.txt (the
 functions with the most samples). Profiling costs the worker some speed; do not quote its rates.
@@ -257,6 +261,58 @@ def report(results: dict[str, list[Measured]]) -> int:
     return 0
 
 
+async def fast_path(rounds: int, count: int) -> None:
+    """CPU per grant through `TokenRouteMiddleware` and through the router, in one process."""
+    import statistics
+    import time
+
+    from bastion.config import load_settings
+    from bastion.server import admin, bootstrap, create_app, open_context
+    from bastion.server.clients import SecretHasher
+
+    with tempfile.TemporaryDirectory(prefix="bastion-fast-path-") as tmp:
+        settings = load_settings(environ={}, overrides={"data_dir": tmp, "log_level": "warning"})
+        ctx = await open_context(settings)
+        hasher = SecretHasher(bootstrap.client_secret_pepper(settings))
+        new = admin.NewClient(name="bench", grants=("client_credentials",), scope=("read",))
+        client = await admin.create_client(ctx.database, hasher, new)
+        app = create_app(settings, ctx)
+        body = b"grant_type=client_credentials&scope=read"
+        basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode())
+        headers = [
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"authorization", b"Basic " + basic),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        statuses: Counter[int] = Counter()
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses[message["status"]] += 1
+
+        async def cpu_us(root: str) -> float:
+            # With a root_path the middleware leaves the request to the router.
+            started = time.process_time_ns()
+            for _ in range(count):
+                scope = {"type": "http", "method": "POST", "path": root + "/token", "root_path": root,
+                         "query_string": b"", "headers": headers, "client": ("127.0.0.1", 5000), "state": {}}
+                await app(scope, receive, send)
+            return (time.process_time_ns() - started) / count / 1000
+
+        await cpu_us("")
+        await cpu_us("/routed")
+        runs = [(await cpu_us(""), await cpu_us("/routed")) for _ in range(rounds)]
+        await ctx.close()
+    if set(statuses) != {200}:
+        raise RuntimeError(f"not every grant succeeded: {dict(statuses)}")
+    fast, routed = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+    print(f"CPU per grant, median of {rounds} x {count}: through TokenRouteMiddleware {fast:.1f} us, "
+          f"through the router {routed:.1f} us: {routed / fast:.2f}x")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10, help="seconds per measured run (default 10)")
@@ -264,7 +320,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="measured runs per server, alternating (default 3)")
     parser.add_argument("--warmup", type=float, default=10, help="warm-up seconds per server (default 10)")
     parser.add_argument("--profile", type=Path, help="record the measured Bastion runs with py-spy into this directory")
+    parser.add_argument("--fast-path", action="store_true", help="only what TokenRouteMiddleware is worth, in process")
     args = parser.parse_args()
+    if args.fast_path:
+        import asyncio
+
+        asyncio.run(fast_path(args.rounds, 1000))
+        return 0
 
     ensure_node_packages()
     with tempfile.TemporaryDirectory(prefix="bastion-token-bench-") as tmp:

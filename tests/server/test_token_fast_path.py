@@ -1,5 +1,6 @@
 """POST /token is served in front of the router (`TokenRouteMiddleware`); it must answer exactly
-as the routed `token_endpoint` does, and its prepared signer must make what `jwt.encode` makes.
+as the same endpoint reached through the router does, and its prepared signer must make what
+`jwt.encode` makes.
 
 The routed endpoint is reached through the same app with a root_path, which the fast path leaves
 to the router.

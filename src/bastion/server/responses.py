@@ -17,21 +17,10 @@ NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 MAX_BODY = 64 * 1024
 # What `json.dumps(body, separators=(",", ":"))` writes, without building an encoder per call.
 _ENCODE = compact_json()
-# The headers `json_response(body, headers=NO_STORE)` sends, in Starlette's order, but the length.
-_NO_STORE_JSON_HEAD = [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
-_JSON_TYPE = (b"content-type", b"application/json")
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(_ENCODE(body).encode(), status, headers=headers, media_type="application/json")
-
-
-async def send_no_store_json(send: Send, body: Any) -> None:
-    """Send what `json_response(body, headers=NO_STORE)` would, as the two ASGI messages directly."""
-    content = _ENCODE(body).encode()
-    headers = [*_NO_STORE_JSON_HEAD, (b"content-length", str(len(content)).encode()), _JSON_TYPE]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": content})
 
 
 def error_response(exc: OAuthError) -> Response:
@@ -70,22 +59,13 @@ def rate_limited_json(exc: RateLimited) -> Response:
 
 
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise InvalidRequest(f"request body larger than {limit} bytes")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise InvalidRequest(f"request body larger than {limit} bytes")
-    return body
+    """The request's body, refused past `limit` bytes (declared or sent)."""
+    return await receive_body(request.receive, request.headers.get("content-length"), limit)
 
 
 async def receive_body(receive: Receive, declared: str | None, limit: int = MAX_BODY) -> bytes:
-    """`read_body` for a plain ASGI app: the same limits and errors, without a Request object.
-
-    `declared` is the first Content-Length header, as `request.headers.get` would return it.
-    """
+    """The body from ASGI `receive`, refused past `limit` bytes (RFC 9110 §15.5.14 would be 413; an
+    OAuth endpoint answers `invalid_request`). `declared` is the first Content-Length header."""
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise InvalidRequest(f"request body larger than {limit} bytes")
     body = b""
