@@ -164,13 +164,17 @@ def rotate_secret(
     )
 
 
+def _set_enabled(client_id: str, enabled: bool, data_dir: Path | None, config: Path | None, as_json: bool) -> None:
+    settings = settings_for(data_dir, config)
+    emit(_admin(settings, lambda db: admin.set_enabled(db, client_id, enabled)), as_json, _print_client)
+
+
 @app.command("disable")
 def disable(
     client_id: str, data_dir: DataDirOption = None, config: ConfigOption = None, as_json: JsonOption = False
 ) -> None:
     """Disable a client: it stops authenticating within client_cache_seconds everywhere."""
-    settings = settings_for(data_dir, config)
-    emit(_admin(settings, lambda db: admin.set_enabled(db, client_id, False)), as_json, _print_client)
+    _set_enabled(client_id, False, data_dir, config, as_json)
 
 
 @app.command("enable")
@@ -178,5 +182,4 @@ def enable(
     client_id: str, data_dir: DataDirOption = None, config: ConfigOption = None, as_json: JsonOption = False
 ) -> None:
     """Enable a disabled client again."""
-    settings = settings_for(data_dir, config)
-    emit(_admin(settings, lambda db: admin.set_enabled(db, client_id, True)), as_json, _print_client)
+    _set_enabled(client_id, True, data_dir, config, as_json)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import typer
@@ -12,6 +13,7 @@ from rich.table import Table
 from bastion.cli._common import ConfigOption, DataDirOption, JsonOption, emit, fail, run, settings_for, with_database
 from bastion.config import Settings
 from bastion.identity import NewUser, PasswordHasher, UserError, WeakPassword, users
+from bastion.identity.users import User
 
 app = typer.Typer(help="Users: create, list, show, disable, enable, set-password, reset-mfa.", no_args_is_help=True)
 
@@ -20,8 +22,18 @@ PasswordStdinOption = Annotated[
 ]
 
 
-def _hasher(settings: Settings) -> PasswordHasher:
-    return PasswordHasher(settings.password_hashing)
+def _with_password(settings: Settings, change: Callable[[Any, PasswordHasher], Awaitable[User]]) -> dict[str, Any]:
+    """Run `change(db, hasher)` (a new user, a new password) with a hasher closed afterwards."""
+
+    async def action(db: Any) -> dict[str, Any]:
+        hasher = PasswordHasher(settings.password_hashing)
+        try:
+            return users.describe(await change(db, hasher))
+        finally:
+            hasher.close()
+
+    result: dict[str, Any] = _admin(settings, action)
+    return result
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -64,15 +76,8 @@ def create(
     new = NewUser(
         username=username, email=email, email_verified=email_verified, display_name=name, roles=tuple(role or ())
     )
-
-    async def action(db: Any) -> dict[str, Any]:
-        hasher = _hasher(settings)
-        try:
-            return users.describe(await users.create_user(db, hasher, new, password))
-        finally:
-            hasher.close()
-
-    emit(_admin(settings, action), as_json, _print_user)
+    created = _with_password(settings, lambda db, hasher: users.create_user(db, hasher, new, password))
+    emit(created, as_json, _print_user)
 
 
 @app.command("list")
@@ -137,15 +142,8 @@ def set_password(
     """Set a new password (checked against the password policy)."""
     settings = settings_for(data_dir, config)
     password = _read_password(password_stdin)
-
-    async def action(db: Any) -> dict[str, Any]:
-        hasher = _hasher(settings)
-        try:
-            return users.describe(await users.set_password(db, hasher, user, password))
-        finally:
-            hasher.close()
-
-    emit(_admin(settings, action), as_json, _print_user)
+    changed = _with_password(settings, lambda db, hasher: users.set_password(db, hasher, user, password))
+    emit(changed, as_json, _print_user)
 
 
 @app.command("reset-mfa")

@@ -21,14 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from bastion.ratelimit.algorithms import (
-    Outcome,
-    fixed_window,
-    gcra,
-    sliding_log,
-    sliding_window,
-    token_bucket,
-)
+from bastion.ratelimit.algorithms import Outcome, fixed_window, gcra, sliding_log, sliding_window, token_bucket
 from bastion.ratelimit.policy import Policy
 
 _SWEEP_EVERY: Final = 4096

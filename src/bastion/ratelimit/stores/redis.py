@@ -22,14 +22,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
-from bastion.ratelimit.algorithms import (
-    Outcome,
-    fixed_window,
-    gcra,
-    sliding_log,
-    sliding_window,
-    token_bucket,
-)
+from bastion.ratelimit.algorithms import Outcome, fixed_window, gcra, sliding_log, sliding_window, token_bucket
 from bastion.ratelimit.policy import Policy
 from bastion.ratelimit.stores import _lua
 from bastion.ratelimit.stores._base import StoreUnavailable
