@@ -10,9 +10,10 @@ from __future__ import annotations
 import html
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from bastion.threatmodel.model import Element, ThreatModel
+from bastion.threatmodel.model import Boundary, Element, ThreatModel
 
 _DOT_SHAPES = {"external_entity": "box", "process": "ellipse", "data_store": "cylinder"}
 
@@ -27,22 +28,37 @@ def flow_label(flow: Element) -> str:
     return f"{flow.name} ({a['protocol']}{auth})"
 
 
+def _nested(
+    model: ThreatModel,
+    opening: Callable[[Boundary], list[str]],
+    closing: str,
+    node: Callable[[Element], str],
+) -> list[str]:
+    """Trust boundaries as nested blocks (`opening` lines, members indented, `closing`), each
+    element inside its boundary, as DOT and Mermaid both write them."""
+    lines: list[str] = []
+
+    def emit(boundary: str | None, indent: str) -> None:
+        for b in (b for b in model.boundaries if b.parent == boundary):
+            lines.extend(indent + line for line in opening(b))
+            emit(b.id, indent + "  ")
+            lines.append(indent + closing)
+        lines.extend(indent + node(e) for e in model.nodes if e.boundary == boundary)
+
+    emit(None, "  ")
+    return lines
+
+
 def to_dot(model: ThreatModel) -> str:
     """Graphviz DOT: nested `cluster_` subgraphs for trust boundaries."""
     lines = [f"digraph {_q(model.name)} {{", "  rankdir=LR;", '  node [fontname="Helvetica"];',
              '  edge [fontname="Helvetica", fontsize=10];']
-
-    def emit(boundary: str | None, indent: str) -> None:
-        for b in (b for b in model.boundaries if b.parent == boundary):
-            lines.append(f"{indent}subgraph {_q('cluster_' + b.id)} {{")
-            lines.append(f"{indent}  label={_q(b.name)}; style=dashed; color=red;")
-            emit(b.id, indent + "  ")
-            lines.append(f"{indent}}}")
-        for e in model.nodes:
-            if e.boundary == boundary:
-                lines.append(f"{indent}{_q(e.id)} [label={_q(e.name)}, shape={_DOT_SHAPES[e.kind]}];")
-
-    emit(None, "  ")
+    lines += _nested(
+        model,
+        lambda b: [f"subgraph {_q('cluster_' + b.id)} {{", f"  label={_q(b.name)}; style=dashed; color=red;"],
+        "}",
+        lambda e: f"{_q(e.id)} [label={_q(e.name)}, shape={_DOT_SHAPES[e.kind]}];",
+    )
     for f in model.flows:
         style = "" if f.attrs["encrypted"] else ", style=dashed"
         lines.append(f"  {_q(f.attrs['from'])} -> {_q(f.attrs['to'])} "
@@ -59,23 +75,18 @@ def _mlabel(text: str) -> str:
     return text.replace('"', "'")
 
 
+_MERMAID_SHAPES = {"external_entity": ('["', '"]'), "process": ('(("', '"))'), "data_store": ('[("', '")]')}
+
+
+def _mermaid_node(e: Element) -> str:
+    left, right = _MERMAID_SHAPES[e.kind]
+    return f"{_mid(e.id)}{left}{_mlabel(e.name)}{right}"
+
+
 def to_mermaid(model: ThreatModel) -> str:
     """Mermaid flowchart: subgraphs for trust boundaries."""
-    shapes = {"external_entity": ('["', '"]'), "process": ('(("', '"))'),
-              "data_store": ('[("', '")]')}
     lines = ["flowchart LR"]
-
-    def emit(boundary: str | None, indent: str) -> None:
-        for b in (b for b in model.boundaries if b.parent == boundary):
-            lines.append(f'{indent}subgraph {_mid("b_" + b.id)}["{_mlabel(b.name)}"]')
-            emit(b.id, indent + "  ")
-            lines.append(f"{indent}end")
-        for e in model.nodes:
-            if e.boundary == boundary:
-                left, right = shapes[e.kind]
-                lines.append(f"{indent}{_mid(e.id)}{left}{_mlabel(e.name)}{right}")
-
-    emit(None, "  ")
+    lines += _nested(model, lambda b: [f'subgraph {_mid("b_" + b.id)}["{_mlabel(b.name)}"]'], "end", _mermaid_node)
     for f in model.flows:
         arrow = "-->" if f.attrs["encrypted"] else "-.->"
         lines.append(f'  {_mid(f.attrs["from"])} {arrow}|"{_mlabel(flow_label(f))}"| '
