@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import re
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from bastion.guard._asgi import replaying
 
 __all__ = ["BodyLimitMiddleware", "json_depth"]
 
@@ -93,13 +95,4 @@ class BodyLimitMiddleware:
                 f"The JSON body is nested deeper than {self.max_depth} levels.",
             )
             return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying({"type": "http.request", "body": body, "more_body": False}, receive), send)

@@ -2,16 +2,15 @@
 
 An API answers JSON, so the strictest browser policy costs nothing: nothing may be framed,
 sniffed, loaded or sent as a referrer, and responses carrying personal data are not cached.
-`adding_headers` is the one way the guard's middlewares add response headers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from bastion.guard._asgi import adding_headers
 
-__all__ = ["SECURITY_HEADERS", "SecurityHeadersMiddleware", "adding_headers"]
+__all__ = ["SECURITY_HEADERS", "SecurityHeadersMiddleware"]
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
@@ -22,23 +21,6 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"cache-control", b"no-store"),
 )
 _HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
-
-
-def adding_headers(send: Send, extra: Sequence[tuple[bytes, bytes]]) -> Send:
-    """`send`, adding each of `extra` (lower-case names) to the response start message, unless the
-    application already set a header of that name (its own choice wins; no header appears twice)."""
-
-    async def send_with_headers(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers = [*message.get("headers", ())]
-            present = {name.lower() for name, _ in headers}
-            for header in extra:
-                if header[0] not in present:
-                    headers.append(header)
-            message = {**message, "headers": headers}
-        await send(message)
-
-    return send_with_headers
 
 
 class SecurityHeadersMiddleware:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from starlette.routing import BaseRoute, Mount, Route, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bastion.guard._asgi import replaying
 from bastion.guard._core import RequestGuard
 from bastion.guard._errors import GuardError, UnprotectedRouteError
 from bastion.guard.policy import Requirement
@@ -158,19 +159,12 @@ class GuardMiddleware:
                 # and would start the unprotected app anyway.
                 await send({"type": "lifespan.startup.failed", "message": str(exc)})
                 return
-        replayed = False
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return message
-            following = await receive()
+        async def on_shutdown(following: Message) -> None:
             if following["type"] == "lifespan.shutdown":
                 await self.guard.authenticator.aclose()
-            return following
 
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(message, receive, on_shutdown), send)
 
 
 async def send_error(response: ErrorResponse, send: Send) -> None:

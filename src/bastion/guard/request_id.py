@@ -25,7 +25,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bastion.guard.headers import adding_headers
+from bastion.guard._asgi import adding_headers
 
 __all__ = ["RequestIdMiddleware", "TrustedPeers", "current_request_id", "request_id_of"]
 
