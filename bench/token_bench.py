@@ -267,13 +267,14 @@ async def fast_path(rounds: int, count: int) -> None:
     import time
 
     from bastion.config import load_settings
-    from bastion.server import admin, bootstrap, create_app, open_context
+    from bastion.keys import startup
+    from bastion.server import admin, create_app, open_context
     from bastion.server.clients import SecretHasher
 
     with tempfile.TemporaryDirectory(prefix="bastion-fast-path-") as tmp:
         settings = load_settings(environ={}, overrides={"data_dir": tmp, "log_level": "warning"})
         ctx = await open_context(settings)
-        hasher = SecretHasher(bootstrap.client_secret_pepper(settings))
+        hasher = SecretHasher(startup.client_secret_pepper(settings))
         new = admin.NewClient(name="bench", grants=("client_credentials",), scope=("read",))
         client = await admin.create_client(ctx.database, hasher, new)
         app = create_app(settings, ctx)

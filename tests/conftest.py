@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from bastion.config import Secret, Settings, load_settings
-from bastion.server import admin, bootstrap, create_app, open_context
+from bastion.keys import lifecycle, startup
+from bastion.server import admin, create_app, open_context
 from bastion.server.context import ServerContext
 from bastion.store import Database
 from bastion.store.models import metadata
@@ -146,8 +147,8 @@ async def prepare(settings: Settings) -> None:
     database = Database(settings.resolved_database_url, pool_size=1)
     try:
         await database.upgrade()
-        encryptor = bootstrap.key_encryptor(settings)
-        await bootstrap.ensure_development_keys(settings, database, encryptor)
+        encryptor = startup.key_encryptor(settings)
+        await lifecycle.ensure_active(database, encryptor, (settings.access_token_algorithm, "RS256"))
     finally:
         await database.dispose()
 

@@ -20,11 +20,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bastion.config import Settings
 from bastion.demo import DEMO_USERS, create_app
+from bastion.events import audit
 from bastion.guard import IssuerConfig
 from bastion.guard.audit import AuditLog
 from bastion.identity.users import NewUser, create_user, find_user
 from bastion.protocol.rfc9068 import AccessTokenClaims, access_token_header
-from bastion.server.audit import audit
 from bastion.server.context import ServerContext
 
 DEMO_SCOPE = ("notes:read", "notes:write")

@@ -6,17 +6,18 @@ import json
 
 import pytest
 
-from bastion.server import admin, bootstrap
+from bastion.keys import lifecycle, startup
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_rotation_in_the_same_second_still_switches_keys(ctx, settings, capsys):
     """With no pre-publication, a rotation in the activation second of the current key still wins."""
-    before = await bootstrap.key_schedules(ctx.database)
+    before = await lifecycle.schedules(ctx.database)
     current = max((k for k in before if k.alg == "ES256"), key=lambda k: k.activates_at)
 
-    rotated = await admin.rotate_key(settings, ctx.database, "ES256")
+    encryptor = startup.key_encryptor(settings)
+    rotated = await lifecycle.rotate(ctx.database, encryptor, "ES256", settings.key_prepublication)
 
     assert rotated["activates_at"] > current.activates_at
     events = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]

@@ -6,14 +6,13 @@ Metadata must be accurate: every value listed is checked against what the server
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from typing import Any
 
 import anyio
 import jwt
 import pytest
 
-from bastion.server import admin
+from bastion.keys import lifecycle, startup
 from tests.conftest import ISSUER
 from tests.server._jose import assertion_claims, assertion_form, new_client_key, sign
 
@@ -206,7 +205,7 @@ async def test_prepublished_key_is_in_jwks_before_it_signs(http, register, ctx, 
     before = jwt.get_unverified_header(
         (await http.post("/token", data={"grant_type": "client_credentials"}, auth=auth)).json()["access_token"]
     )["kid"]
-    new = await admin.rotate_key(replace(settings, key_prepublication=3600), ctx.database, "ES256")
+    new = await lifecycle.rotate(ctx.database, startup.key_encryptor(settings), "ES256", 3600)
     published = {k["kid"] for k in (await http.get("/jwks")).json()["keys"]}
     after = jwt.get_unverified_header(
         (await http.post("/token", data={"grant_type": "client_credentials"}, auth=auth)).json()["access_token"]
@@ -225,10 +224,10 @@ async def test_retired_key_stays_published_while_its_tokens_live(http, register,
     old = jwt.get_unverified_header(
         (await http.post("/token", data={"grant_type": "client_credentials"}, auth=auth)).json()["access_token"]
     )["kid"]
-    new = await admin.rotate_key(settings, ctx.database, "ES256")
+    new = await lifecycle.rotate(ctx.database, startup.key_encryptor(settings), "ES256", settings.key_prepublication)
     # A rotation activates at least a second after the current key (never a tie); wait for it.
     await anyio.sleep(max(0.0, new["activates_at"] - time.time()) + 0.01)
-    await admin.retire_key(ctx.database, old)
+    await lifecycle.retire(ctx.database, old)
     token = (await http.post("/token", data={"grant_type": "client_credentials"}, auth=auth)).json()["access_token"]
     published = {k["kid"] for k in (await http.get("/jwks")).json()["keys"]}
 

@@ -10,6 +10,7 @@ from typing import Any
 import jwt
 import pytest
 
+from bastion.keys import lifecycle, startup
 from bastion.server import admin
 from tests.conftest import make_settings
 from tests.server._people import *  # noqa: F403 - fixtures and the flow driver
@@ -99,7 +100,7 @@ async def test_alg_without_active_key_fails_the_grant_until_a_key_exists(browser
     outcome = await authorize(browser, client, user)
 
     refused = await exchange(http, client, outcome.params["code"], outcome.verifier)
-    rotated = await admin.rotate_key(ctx.settings, ctx.database, "PS256")
+    rotated = await lifecycle.rotate(ctx.database, startup.key_encryptor(ctx.settings), "PS256", 0)
     tokens = await tokens_for(browser, http, client, user)
 
     assert refused.status_code == 500
@@ -127,7 +128,7 @@ async def test_client_shows_its_id_token_alg(register):
 async def test_discovery_lists_rs256_and_algs_with_active_keys(http, ctx):
     """id_token_signing_alg_values_supported: RS256, then PS256/ES256 only while a key of theirs signs."""
     before = (await http.get("/.well-known/openid-configuration")).json()
-    await admin.rotate_key(ctx.settings, ctx.database, "PS256")
+    await lifecycle.rotate(ctx.database, startup.key_encryptor(ctx.settings), "PS256", 0)
     after = (await http.get("/.well-known/openid-configuration")).json()
 
     # Development keys: RS256 for ID tokens and ES256, the default access-token algorithm.

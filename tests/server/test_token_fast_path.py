@@ -23,6 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jwt.utils import der_to_raw_signature
 
+from bastion.events import compact_json
 from bastion.keys import SigningKey
 from bastion.keys.material import generate_private_key
 from bastion.keys.signer import raw_ecdsa_signature
@@ -30,7 +31,6 @@ from bastion.protocol.errors import InvalidRequest
 from bastion.protocol.rfc6749.params import parse_form
 from bastion.protocol.rfc9068 import access_token_header
 from bastion.server import create_app
-from bastion.server.audit import compact_json
 from bastion.server.tokens import access_token_signer
 
 pytestmark = pytest.mark.anyio

@@ -12,15 +12,16 @@ from rich.table import Table
 
 from bastion.cli._common import ConfigOption, DataDirOption, JsonOption, emit, fail, run, settings_for, with_database
 from bastion.config import Settings
+from bastion.keys import startup
 from bastion.protocol.jose import DEFAULT_ID_TOKEN_ALGORITHM
-from bastion.server import admin, bootstrap
+from bastion.server import admin
 from bastion.server.clients import SecretHasher
 
 app = typer.Typer(help="OAuth clients: create, list, show, rotate-secret, disable.", no_args_is_help=True)
 
 
 def _hasher(settings: Settings) -> SecretHasher:
-    return SecretHasher(bootstrap.client_secret_pepper(settings))
+    return SecretHasher(startup.client_secret_pepper(settings))
 
 
 def _print_client(data: dict[str, Any]) -> None:

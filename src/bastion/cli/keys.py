@@ -9,7 +9,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bastion.cli._common import ConfigOption, DataDirOption, JsonOption, emit, fail, run, settings_for, with_database
-from bastion.server import admin
+from bastion.config import Settings
+from bastion.keys import lifecycle, startup
+from bastion.store import Database
 
 app = typer.Typer(help="Signing keys: list, rotate, retire.", no_args_is_help=True)
 
@@ -21,11 +23,16 @@ def _table(rows: list[dict[str, Any]]) -> None:
     Console().print(table)
 
 
+async def _rotate(settings: Settings, database: Database, alg: str) -> dict[str, Any]:
+    lifecycle.check_algorithm(alg)
+    return await lifecycle.rotate(database, startup.key_encryptor(settings), alg, settings.key_prepublication)
+
+
 @app.command("list")
 def list_keys(data_dir: DataDirOption = None, config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Every stored key with its state (pending, active, retired, expired)."""
     settings = settings_for(data_dir, config)
-    emit(run(with_database(settings, lambda db: admin.list_keys(settings, db))), as_json, _table)
+    emit(run(with_database(settings, lambda db: lifecycle.describe_all(db, settings.clock_leeway))), as_json, _table)
 
 
 @app.command("rotate")
@@ -38,8 +45,8 @@ def rotate(
     """Add a key: published now, signing after key_prepublication (at once when none signs)."""
     settings = settings_for(data_dir, config)
     try:
-        result = run(with_database(settings, lambda db: admin.rotate_key(settings, db, alg)))
-    except admin.AdminError as exc:
+        result = run(with_database(settings, lambda db: _rotate(settings, db, alg)))
+    except lifecycle.KeyLifecycleError as exc:
         raise fail(str(exc)) from None
     emit(result, as_json, lambda r: typer.echo(f"new {r['alg']} key {r['kid']} signs from {r['activates_at']}"))
 
@@ -49,7 +56,7 @@ def retire(kid: str, data_dir: DataDirOption = None, config: ConfigOption = None
     """Stop a key signing now; it stays published until its tokens have expired."""
     settings = settings_for(data_dir, config)
     try:
-        result = run(with_database(settings, lambda db: admin.retire_key(db, kid)))
-    except admin.AdminError as exc:
+        result = run(with_database(settings, lambda db: lifecycle.retire(db, kid)))
+    except lifecycle.KeyLifecycleError as exc:
         raise fail(str(exc)) from None
     emit(result, as_json, lambda r: typer.echo(f"key {r['kid']} retired at {r['retired_at']}"))

@@ -11,8 +11,8 @@ import typer
 import uvicorn
 
 from bastion.cli._common import ConfigOption, DataDirOption, fail, run, settings_for
-from bastion.config import Settings, is_loopback_host
-from bastion.server import bootstrap, open_context
+from bastion.config import Settings, is_loopback_host, record_issuer
+from bastion.server import open_context
 
 
 def _preflight(settings: Settings) -> None:
@@ -71,7 +71,7 @@ def serve(
             "Fix: set BASTION_REDIS_URL=redis://HOST:6379/0, or run with --workers 1"
         )
     _preflight(settings)
-    bootstrap.record_issuer(settings)
+    record_issuer(settings)
     _export(settings, config)
     mode = "development mode (SQLite, loopback issuer)" if settings.development_mode else "production mode"
     print(f"Bastion authorization server, {mode}", flush=True)

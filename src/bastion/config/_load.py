@@ -23,6 +23,8 @@ _NOT_SETTINGS = ("BASTION_REQUIRE_SERVICES", "BASTION_TEST_", "BASTION_CONFIG")
 _FIELDS = {f.name: f for f in fields(Settings)}
 _SECRET_FIELDS = {"database_url", "redis_url", "key_encryption_key", "client_secret_pepper"}
 
+_RECORDED_ISSUER = "issuer"  # a file in the data directory
+
 
 def _coerce(name: str, raw: Any) -> Any:
     if name == "ratelimit":
@@ -105,7 +107,7 @@ def load_settings(
     values = {name: _coerce(name, value) for name, value in raw.items()}
     if not values.get("issuer"):
         data_dir = values.get("data_dir", Settings.data_dir)
-        recorded = data_dir / "issuer"
+        recorded = data_dir / _RECORDED_ISSUER
         if "host" not in values and "port" not in values and recorded.exists():
             values["issuer"] = recorded.read_text(encoding="utf-8").strip()
         else:
@@ -114,3 +116,10 @@ def load_settings(
             shown = f"[{host}]" if ":" in host else host
             values["issuer"] = f"http://{shown}:{port}"
     return Settings(**values)
+
+
+def record_issuer(settings: Settings) -> None:
+    """Remember the issuer in the data directory, so CLI commands on the same data know it
+    (`load_settings` reads it when nothing else names the issuer)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / _RECORDED_ISSUER).write_text(settings.issuer + "\n", encoding="utf-8")

@@ -8,17 +8,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from bastion.config import Settings, is_loopback_host
-from bastion.keys.keyring import active_schedule, published, signs_until
+from bastion.config import is_loopback_host
+from bastion.keys import lifecycle
 from bastion.protocol.jose import DEFAULT_ID_TOKEN_ALGORITHM, ID_TOKEN_ALGORITHMS
-from bastion.server import bootstrap
-from bastion.server.audit import audit
 from bastion.server.clients import (
     SecretHasher,
     generate_client_id,
     generate_client_secret,
 )
-from bastion.store import Database, clients, signing_keys, transaction
+from bastion.store import Database, clients, transaction
 from bastion.store.clients import ClientRow
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
@@ -134,10 +132,7 @@ async def create_client(database: Database, hasher: SecretHasher, new: NewClient
 async def missing_signing_key(database: Database, alg: str) -> str | None:
     """A warning when no key of `alg` signs now: ID tokens for a client registered for it fail
     (server_error) until one does. Not for RS256: `serve` refuses to start without that key."""
-    if alg == DEFAULT_ID_TOKEN_ALGORITHM:
-        return None
-    schedules = await bootstrap.key_schedules(database)
-    if active_schedule(schedules, alg, int(time.time())) is not None:
+    if alg == DEFAULT_ID_TOKEN_ALGORITHM or not await lifecycle.inactive(database, [alg]):
         return None
     return (
         f"warning: no active {alg} signing key yet; ID tokens for this client fail until there is one: "
@@ -200,63 +195,3 @@ async def set_enabled(database: Database, client_id: str, enabled: bool) -> dict
     if not await clients.set_enabled(database, client_id, enabled, int(time.time())):
         raise AdminError(f"no client {client_id}")
     return describe(await _get(database, client_id))
-
-
-async def list_keys(settings: Settings, database: Database) -> list[dict[str, Any]]:
-    now = int(time.time())
-    schedules = await bootstrap.key_schedules(database)
-    shown = {k.kid for k in published(schedules, now, settings.clock_leeway)}
-    active = {alg: active_schedule(schedules, alg, now) for alg in {k.alg for k in schedules}}
-    result = []
-    for key in schedules:
-        end = signs_until(key, schedules)
-        if active.get(key.alg) is not None and active[key.alg] == key:
-            state = "active"
-        elif key.activates_at > now:
-            state = "pending"
-        else:
-            state = "retired" if key.kid in shown else "expired"
-        result.append(
-            {
-                "kid": key.kid,
-                "alg": key.alg,
-                "state": state,
-                "activates_at": key.activates_at,
-                "signs_until": end,
-                "published": key.kid in shown,
-            }
-        )
-    return result
-
-
-async def rotate_key(settings: Settings, database: Database, alg: str) -> dict[str, Any]:
-    """Add a key that is published now and signs after `key_prepublication` (at once if none signs)."""
-    if alg not in {"ES256", "RS256", "PS256"}:
-        raise AdminError("--alg must be ES256, RS256 or PS256")
-    encryptor = bootstrap.key_encryptor(settings)
-    now = int(time.time())
-    schedules = await bootstrap.key_schedules(database)
-    current = active_schedule(schedules, alg, now)
-    # Never tie with the current key's activation: the newest activation signs, and a tie would
-    # fall back to comparing kids.
-    activates_at = now if current is None else max(now + settings.key_prepublication, current.activates_at + 1)
-    kid = await bootstrap.add_signing_key(database, encryptor, alg, activates_at)
-    audit("key_rotated", kid=kid, alg=alg, activates_at=activates_at, previous_kid=current.kid if current else None)
-    return {"kid": kid, "alg": alg, "activates_at": activates_at}
-
-
-async def retire_key(database: Database, kid: str) -> dict[str, Any]:
-    """Stop a key signing now; it stays published until the tokens it signed have expired."""
-    now = int(time.time())
-    async with transaction(database) as tx:
-        row = await signing_keys.get(tx, kid)
-        if row is None:
-            raise AdminError(f"no key {kid}")
-        if row.retired_at is not None:
-            raise AdminError(f"key {kid} is already retired")
-        others = [o for o in await signing_keys.of_alg(tx, row.alg) if o.kid != kid]
-        if not any(o.retired_at is None and o.activates_at <= now for o in others) and row.activates_at <= now:
-            raise AdminError(f"{kid} is the only active {row.alg} key; run `bastion keys rotate --alg {row.alg}` first")
-        await signing_keys.retire(tx, kid, now)
-    audit("key_retired", kid=kid, retired_at=now)
-    return {"kid": kid, "retired_at": now}

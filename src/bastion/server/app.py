@@ -18,11 +18,11 @@ from starlette.routing import BaseRoute, Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bastion.config import Settings
+from bastion.events import configure_logging
 from bastion.guard import RequestIdMiddleware
+from bastion.keys import startup
 from bastion.protocol.errors import OAuthError
 from bastion.ratelimit import render_prometheus
-from bastion.server import bootstrap
-from bastion.server.audit import configure_logging
 from bastion.server.browser_routes import BROWSER_ROUTES
 from bastion.server.context import ServerContext, build_context
 from bastion.server.cors import CORSMiddleware
@@ -74,11 +74,9 @@ async def open_context(settings: Settings, limits: ServerLimits | None = None) -
         await database.upgrade()
     else:
         await database.require_migrated()
-    encryptor = bootstrap.key_encryptor(settings)
-    pepper = bootstrap.client_secret_pepper(settings)
-    if settings.development_mode:
-        await bootstrap.ensure_development_keys(settings, database, encryptor)
-    await bootstrap.require_signing_key(settings, database)
+    encryptor = startup.key_encryptor(settings)
+    pepper = startup.client_secret_pepper(settings)
+    await startup.prepare_signing_keys(settings, database, encryptor)
     return build_context(settings, database, encryptor, pepper, limits)
 
 

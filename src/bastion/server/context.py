@@ -11,14 +11,13 @@ from redis.asyncio import Redis
 
 from bastion.config import Settings, is_loopback_host
 from bastion.keys import KeyEncryptor, KeyRing
-from bastion.keys.material import PrivateKey, load_private_pem
+from bastion.keys.lifecycle import key_ring
 from bastion.protocol.errors import InvalidClient
 from bastion.protocol.rfc7523 import AssertionPolicy
-from bastion.server import bootstrap
 from bastion.server.clients import Client, ClientRegistry, SecretHasher
 from bastion.server.limits import ServerLimits, build_limiter
 from bastion.server.people import PeopleServices
-from bastion.store import Database, revocations, signing_keys
+from bastion.store import Database, revocations
 
 # Resource servers without database access read revocations under this documented key scheme.
 REVOKED_KEY = "bastion:revoked:jti:{jti}"
@@ -114,16 +113,7 @@ class ServerContext:
 def build_context(
     settings: Settings, database: Database, encryptor: KeyEncryptor, pepper: bytes, limits: ServerLimits | None = None
 ) -> ServerContext:
-    async def load() -> list[Any]:
-        return await bootstrap.key_schedules(database)
-
-    async def load_private(kid: str) -> PrivateKey:
-        key = await signing_keys.get(database, kid)
-        if key is None:
-            raise LookupError(kid)
-        return load_private_pem(encryptor.decrypt(key.private_key, kid))
-
-    keyring = KeyRing(load, load_private, cache_seconds=settings.key_cache_seconds, leeway=settings.clock_leeway)
+    keyring = key_ring(database, encryptor, cache_seconds=settings.key_cache_seconds, leeway=settings.clock_leeway)
     redis = Redis.from_url(settings.redis_url.reveal()) if settings.redis_url is not None else None
     return ServerContext(
         settings=settings,

@@ -10,12 +10,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from bastion.events import audit
 from bastion.identity.users import User
 from bastion.protocol.errors import ServerError
 from bastion.protocol.oidc import ACR_MFA, ACR_PASSWORD, at_hash, id_token_claims, id_token_header, scope_claims
 from bastion.protocol.rfc6749.authorization import OFFLINE_ACCESS, OPENID
 from bastion.protocol.rfc8707 import select_audience
-from bastion.server.audit import audit
 from bastion.server.clients import Client
 from bastion.server.context import ServerContext
 from bastion.server.tokens import issue_access_token, jws_signer

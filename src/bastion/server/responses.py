@@ -9,8 +9,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bastion.events import bind_source, compact_json
 from bastion.protocol.errors import InvalidClient, InvalidRequest, OAuthError
-from bastion.server.audit import bind_source, compact_json
 from bastion.server.limits import RateLimited, rate_limited_response
 
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bastion.events import compact_json
 from bastion.keys import SigningKey
 from bastion.keys.signer import JwsSigner
 from bastion.protocol.errors import InvalidToken, ServerError
@@ -24,7 +25,6 @@ from bastion.protocol.rfc9068 import (
     TrustedIssuer,
     access_token_header,
 )
-from bastion.server.audit import compact_json
 from bastion.server.clients import Client
 from bastion.server.context import ServerContext
 

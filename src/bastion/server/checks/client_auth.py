@@ -12,11 +12,11 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from bastion.events import audit
 from bastion.protocol.errors import InvalidClient, InvalidToken
 from bastion.protocol.jose import TrustedKey, keyset_from_jwks, parse_compact
 from bastion.protocol.rfc6749 import ClientCredentials, extract_client_credentials
 from bastion.protocol.rfc7523 import check_assertion_claims, check_assertion_header
-from bastion.server.audit import audit
 from bastion.server.clients import Client
 
 if TYPE_CHECKING:

@@ -14,6 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bastion.events import audit
 from bastion.protocol.errors import ServerError, UnauthorizedClient
 from bastion.protocol.rfc6749.params import check_content_type, parse_form, single
 from bastion.protocol.rfc6749.scope import parse_scope, resolve_scope
@@ -23,7 +24,6 @@ from bastion.protocol.rfc8628 import (
     generate_device_code,
     generate_user_code,
 )
-from bastion.server.audit import audit
 from bastion.server.checks.client_auth import authenticate_client
 from bastion.server.clients import Client
 from bastion.server.context import ServerContext

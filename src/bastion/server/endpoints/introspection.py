@@ -9,10 +9,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bastion.events import audit
 from bastion.protocol.errors import UnauthorizedClient
 from bastion.protocol.rfc6749.params import check_content_type, parse_form, require
 from bastion.protocol.rfc7662 import INACTIVE, active_response, visible_to
-from bastion.server.audit import audit
 from bastion.server.checks.client_auth import authenticate_client
 from bastion.server.context import ServerContext
 from bastion.server.responses import NO_STORE, json_response, read_body

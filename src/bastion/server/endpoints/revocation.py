@@ -12,10 +12,10 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bastion.events import audit
 from bastion.protocol.errors import InvalidClient, InvalidRequest, UnauthorizedClient
 from bastion.protocol.rfc6749.params import check_content_type, parse_form, require, single
 from bastion.protocol.rfc7009 import check_token_owner, check_token_type_hint
-from bastion.server.audit import audit
 from bastion.server.checks.client_auth import authenticate_client
 from bastion.server.context import ServerContext
 from bastion.server.grants.refresh_token import revoke_refresh_token

@@ -10,11 +10,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from bastion.events import audit
 from bastion.identity import users
 from bastion.protocol.errors import InvalidGrant, InvalidRequest
 from bastion.protocol.rfc6749.params import require, single
 from bastion.protocol.rfc7636 import verify_code_verifier
-from bastion.server.audit import audit
 from bastion.server.clients import Client
 from bastion.server.context import ServerContext
 from bastion.server.issuance import (

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from bastion.events import audit
 from bastion.protocol.errors import UnauthorizedClient
 from bastion.protocol.rfc6749.params import single
 from bastion.protocol.rfc6749.scope import parse_scope, resolve_scope
 from bastion.protocol.rfc8707 import select_audience
-from bastion.server.audit import audit
 from bastion.server.clients import Client
 from bastion.server.context import ServerContext
 from bastion.server.tokens import issue_access_token

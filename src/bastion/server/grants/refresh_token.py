@@ -11,12 +11,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from bastion.events import audit
 from bastion.identity import users
 from bastion.protocol.errors import InvalidGrant, UnauthorizedClient
 from bastion.protocol.rfc6749.params import require, single
 from bastion.protocol.rfc6749.scope import narrowed_scope, parse_scope
 from bastion.server import issuance
-from bastion.server.audit import audit
 from bastion.server.clients import Client
 from bastion.server.context import ServerContext
 from bastion.server.issuance import Authentication, UserGrant, token_hash
