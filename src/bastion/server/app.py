@@ -131,7 +131,7 @@ def create_app(
     routes = [*ROUTES, *extra_routes]
     if settings.metrics_enabled:
         routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
-    limits = ctx.limits if ctx is not None and ctx.limits is not None else ServerLimits(build_limiter(settings))
+    limits = ctx.limits if ctx is not None else ServerLimits(build_limiter(settings))
     app = Starlette(
         routes=routes,
         middleware=[

@@ -17,10 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
+from bastion.config import is_loopback_host
+from bastion.protocol.errors import InvalidClient
 from bastion.protocol.jose import DEFAULT_ID_TOKEN_ALGORITHM
 from bastion.store import Database
 from bastion.store import clients as registered
 from bastion.store.clients import ClientRow
+
+JWKS_URI_CACHE_SECONDS = 300
 
 
 def generate_client_id() -> str:
@@ -118,6 +124,7 @@ class ClientRegistry:
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Client]] = {}
         self._loading: dict[str, tuple[float, asyncio.Future[Client | None]]] = {}
+        self._jwks: dict[str, tuple[float, dict[str, Any]]] = {}
 
     async def get(self, client_id: str) -> Client | None:
         cached = self._cache.get(client_id)
@@ -147,6 +154,33 @@ class ClientRegistry:
                 future.exception()  # retrieved here: every waiter may have gone away
 
         return done
+
+    async def jwks(self, client: Client) -> dict[str, Any]:
+        """The keys a `private_key_jwt` client registered: its JWKS, or its `jwks_uri` fetched
+        (https only, except on loopback; no redirects) and kept five minutes.
+
+        Raises:
+            InvalidClient: no keys registered, or the jwks_uri cannot be fetched.
+        """
+        if client.jwks is not None:
+            return client.jwks
+        uri = client.jwks_uri
+        if uri is None:
+            raise InvalidClient(detail="client has no registered keys")
+        cached = self._jwks.get(uri)
+        if cached is not None and time.monotonic() - cached[0] < JWKS_URI_CACHE_SECONDS:
+            return cached[1]
+        if not uri.startswith("https://") and not is_loopback_host(httpx.URL(uri).host):
+            raise InvalidClient(detail="jwks_uri must be https")
+        try:
+            async with httpx.AsyncClient(timeout=5, follow_redirects=False) as http:
+                response = await http.get(uri)
+                response.raise_for_status()
+                jwks: dict[str, Any] = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise InvalidClient(detail=f"cannot fetch jwks_uri: {exc}") from exc
+        self._jwks[uri] = (time.monotonic(), jwks)
+        return jwks
 
     async def _load(self, client_id: str, now: float) -> Client | None:
         row = await registered.get(self._database, client_id)

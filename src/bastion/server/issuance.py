@@ -183,4 +183,4 @@ def audit_user_tokens_issued(client: Client, grant_type: str, grant: UserGrant, 
 async def revoke_issued(ctx: ServerContext, issued: list[tuple[str, str, int]]) -> None:
     """Revoke access tokens by jti (after a code replay or refresh-token reuse)."""
     for jti, client_id, exp in issued:
-        await ctx.revoke_access_token(jti, client_id, exp)
+        await ctx.denylist.revoke(jti, client_id, exp)

@@ -18,6 +18,7 @@ from bastion.protocol.jose import TrustedKey, keyset_from_jwks, parse_compact
 from bastion.protocol.rfc6749 import ClientCredentials, extract_client_credentials
 from bastion.protocol.rfc7523 import check_assertion_claims, check_assertion_header
 from bastion.server.clients import Client
+from bastion.store import revocations
 
 if TYPE_CHECKING:
     from bastion.server.context import ServerContext
@@ -33,7 +34,7 @@ async def authenticate_client(
     credentials = extract_client_credentials(authorization, params)
     used_basic = credentials.method == "client_secret_basic"
     client_id = credentials.client_id or _unverified_assertion_subject(credentials)
-    await ctx.check_client_auth_limits(client_id, source)
+    await ctx.limits.check_client_auth(client_id, source)
     try:
         client = await _verify(ctx, credentials, client_id)
     except InvalidClient as exc:
@@ -43,10 +44,10 @@ async def authenticate_client(
             method=credentials.method,
             reason=exc.detail or exc.description,
         )
-        await ctx.record_client_auth_failure(client_id, source)
+        await ctx.limits.record_client_auth_failure(client_id, source)
         raise InvalidClient(_GENERIC, detail=exc.detail or exc.description, used_basic=used_basic) from exc
     audit("client_authenticated", client_id=client.client_id, method=credentials.method)
-    await ctx.client_authenticated(path, client.client_id, source)
+    await ctx.limits.authenticated(path, client.client_id, source)
     return client
 
 
@@ -96,8 +97,10 @@ async def _verify_assertion(ctx: ServerContext, client: Client, assertion: str) 
     if not any(key.verify(alg, jws.signing_input, jws.signature) for key in keys):
         raise InvalidClient(detail="client assertion signature: no registered key verifies it")
     policy = replace(ctx.assertion_policy, accept_token_endpoint_audience=client.token_endpoint_audience)
-    jti, exp = check_assertion_claims(jws.claims, client.client_id, policy, int(time.time()))
-    if not await ctx.use_assertion_once(client.client_id, jti, exp):
+    now = int(time.time())
+    jti, exp = check_assertion_claims(jws.claims, client.client_id, policy, now)
+    # RFC 7523 §3 item 7: a jti is accepted once.
+    if not await revocations.use_assertion(ctx.database, client.client_id, jti, exp, now):
         raise InvalidClient(detail="client assertion jti replayed")
 
 
@@ -105,7 +108,7 @@ async def _client_keys(ctx: ServerContext, client: Client, kid: object, alg: str
     """The client's registered keys (RFC 7591 `jwks` or `jwks_uri`) that may verify `alg` under
     `kid`: a key that names its algorithm is used with that one only (RFC 8725 §3.1), and keys
     not for signatures, symmetric or private keys are never used."""
-    jwks = client.jwks if client.jwks is not None else await ctx.fetch_client_jwks(client)
+    jwks = await ctx.clients.jwks(client)
     candidates = keyset_from_jwks(jwks).matching(kid, alg)
     if not candidates:
         raise InvalidClient(detail=f"no registered key for kid={kid!r} alg={alg}")

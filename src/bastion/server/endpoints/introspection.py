@@ -29,7 +29,7 @@ async def introspection_endpoint(request: Request) -> Response:
         raise UnauthorizedClient("this client may not use introspection")
     token = require(params, "token")
     access = await read_access_token(ctx, token)
-    if access is None or await ctx.is_revoked(str(access.jti)):
+    if access is None or await ctx.denylist.is_revoked(str(access.jti)):
         return json_response(INACTIVE, headers=NO_STORE)
     if not visible_to(access.claims, caller.audiences):
         return json_response(INACTIVE, headers=NO_STORE)

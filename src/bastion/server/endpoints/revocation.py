@@ -36,7 +36,7 @@ async def revocation_endpoint(request: Request) -> Response:
     # RFC 7009 §2.2: an invalid or unknown token is not an error; answer 200 either way.
     if access is not None:
         check_token_owner(access.client_id, client.client_id)
-        await ctx.revoke_access_token(str(access.jti), client.client_id, access.expires_at)
+        await ctx.denylist.revoke(str(access.jti), client.client_id, access.expires_at)
         audit("token_revoked", client_id=client.client_id, jti=access.jti)
     else:
         await revoke_refresh_token(ctx, client, token)

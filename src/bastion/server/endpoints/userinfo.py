@@ -44,7 +44,7 @@ async def _userinfo(ctx: ServerContext, request: Request) -> dict[str, object]:
         request.scope["headers"], request.scope.get("query_string", b""), form_token=await _form_token(request)
     )
     access = await read_access_token(ctx, bearer or "")
-    if access is None or await ctx.is_revoked(str(access.jti)):
+    if access is None or await ctx.denylist.is_revoked(str(access.jti)):
         raise InvalidToken("not an active access token of ours")
     scope = str(access.claims.get("scope", "")).split()
     if "openid" not in scope:
