@@ -247,35 +247,39 @@ def _counter(store: RedisStore, policy: Policy) -> Decider:
     return decide
 
 
-def _bucket(store: RedisStore, policy: Policy) -> Decider:
+Report = Callable[[bool, int, int, int], Outcome]
+
+
+def _signed_reply(store: RedisStore, policy: Policy, script: str, args: tuple[int, ...], report: Report) -> Decider:
+    """A decider whose script answers one integer: the state after the decision, or -1 - state
+    when refused; `report(allowed, state, cost, now)` makes the outcome the sans-I/O module would."""
     run, base = store._run, _base(store, policy)
-    capacity, limit, window = policy.capacity, policy.limit, policy.window_us
-    call = store._call("token_bucket", 1, 2, (capacity, limit, window))
+    call = store._call(script, 1, 2, args)
 
     async def decide(key: str, cost: int, consume: bool, now: int) -> Outcome:
         reply: int = await run(call, [f"{base}{key}}}"], [b"%d" % now, _signed(cost, consume)])
-        allowed = reply >= 0  # the level after the decision, or -1 - level when refused
-        return token_bucket.outcome(
-            allowed, reply if allowed else -1 - reply, capacity=capacity, limit=limit,
-            cost=cost, window=window,
-        )
+        allowed = reply >= 0
+        return report(allowed, reply if allowed else -1 - reply, cost, now)
 
     return decide
+
+
+def _bucket(store: RedisStore, policy: Policy) -> Decider:
+    capacity, limit, window = policy.capacity, policy.limit, policy.window_us
+
+    def report(allowed: bool, level: int, cost: int, now: int) -> Outcome:
+        return token_bucket.outcome(allowed, level, capacity=capacity, limit=limit, cost=cost, window=window)
+
+    return _signed_reply(store, policy, "token_bucket", (capacity, limit, window), report)
 
 
 def _gcra(store: RedisStore, policy: Policy) -> Decider:
-    run, base, burst, interval = store._run, _base(store, policy), policy.capacity, policy.interval_us
-    call = store._call("gcra", 1, 2, (interval, burst))
+    burst, interval = policy.capacity, policy.interval_us
 
-    async def decide(key: str, cost: int, consume: bool, now: int) -> Outcome:
-        reply: int = await run(call, [f"{base}{key}}}"], [b"%d" % now, _signed(cost, consume)])
-        allowed = reply >= 0  # the TAT after the decision, or -1 - TAT when refused
-        return gcra.outcome(
-            allowed, reply if allowed else -1 - reply, burst=burst, cost=cost,
-            interval=interval, now=now,
-        )
+    def report(allowed: bool, tat: int, cost: int, now: int) -> Outcome:
+        return gcra.outcome(allowed, tat, burst=burst, cost=cost, interval=interval, now=now)
 
-    return decide
+    return _signed_reply(store, policy, "gcra", (interval, burst), report)
 
 
 def _int(value: int) -> bytes:
