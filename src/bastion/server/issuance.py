@@ -8,11 +8,11 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from bastion.events import audit
 from bastion.identity.users import User
-from bastion.protocol.errors import ServerError
+from bastion.protocol.errors import InvalidGrant, ServerError
 from bastion.protocol.oidc import ACR_MFA, ACR_PASSWORD, at_hash, id_token_claims, id_token_header, scope_claims
 from bastion.protocol.rfc6749.authorization import OFFLINE_ACCESS, OPENID
 from bastion.protocol.rfc8707 import select_audience
@@ -58,6 +58,26 @@ class UserGrant:
     authn: Authentication
     scope: tuple[str, ...]
     nonce: str | None = None
+
+
+class IssuedToClient(Protocol):
+    """A code, a refresh token or a device code: what a grant presents."""
+
+    @property
+    def client_id(self) -> str: ...
+
+
+Presented = TypeVar("Presented", bound=IssuedToClient)
+
+
+def issued_to(row: Presented | None, client: Client, invalid: str, what: str) -> Presented:
+    """The presented code or token exists and was issued to this client (RFC 6749 §4.1.3, §6;
+    RFC 8628 §3.4); otherwise `invalid_grant` with the grant's one public description."""
+    if row is None:
+        raise InvalidGrant(invalid, detail=f"unknown {what}")
+    if row.client_id != client.client_id:
+        raise InvalidGrant(invalid, detail=f"{what} issued to another client")
+    return row
 
 
 def user_claims(user: User) -> dict[str, Any]:

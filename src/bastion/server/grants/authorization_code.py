@@ -22,6 +22,7 @@ from bastion.server.issuance import (
     UserGrant,
     audit_user_tokens_issued,
     issue_user_tokens,
+    issued_to,
     revoke_issued,
     token_hash,
     wants_refresh_token,
@@ -45,9 +46,7 @@ async def _revoke_code_tokens(ctx: ServerContext, row: AuthorizationCodeRow) -> 
 
 
 def check_code_bindings(row: AuthorizationCodeRow, client: Client, params: dict[str, list[str]], now: int) -> None:
-    """The code was issued to this client, for this redirect URI and PKCE challenge, and is fresh."""
-    if row.client_id != client.client_id:
-        raise InvalidGrant(_INVALID, detail="code issued to another client")
+    """The code was issued for this redirect URI and PKCE challenge, and is fresh."""
     if row.expires_at <= now:
         raise InvalidGrant(_INVALID, detail="code expired")
     # RFC 6749 §4.1.3: redirect_uri is REQUIRED if it was in the authorization request (always, here).
@@ -63,10 +62,9 @@ async def authorization_code_grant(ctx: ServerContext, client: Client, params: d
     code = require(params, "code")
     now = int(time.time())
     code_hash = token_hash(code)
-    row, user_row = await codes.with_user(ctx.database, code_hash)
-    if row is None:
-        raise InvalidGrant(_INVALID, detail="unknown code")
-    if row.used_at is not None and row.client_id == client.client_id:
+    found, user_row = await codes.with_user(ctx.database, code_hash)
+    row = issued_to(found, client, _INVALID, "code")
+    if row.used_at is not None:
         await _revoke_code_tokens(ctx, row)
         raise InvalidGrant(_INVALID, detail="code replayed")
     check_code_bindings(row, client, params, now)

@@ -31,6 +31,7 @@ from bastion.server.issuance import (
     UserGrant,
     audit_user_tokens_issued,
     issue_user_tokens,
+    issued_to,
     token_hash,
     wants_refresh_token,
 )
@@ -42,11 +43,7 @@ _INVALID = "the device code is invalid or was already used"
 
 def check_device_code(row: DeviceCodeRow | None, client: Client, now: int) -> DeviceCodeRow:
     """The code exists, was issued to this client, is unspent and fresh."""
-    if row is None:
-        raise InvalidGrant(_INVALID, detail="unknown device code")
-    # RFC 8628 §3.4: the device code is bound to the client that requested it.
-    if row.client_id != client.client_id:
-        raise InvalidGrant(_INVALID, detail="device code issued to another client")
+    row = issued_to(row, client, _INVALID, "device code")
     if row.redeemed_at is not None:
         raise InvalidGrant(_INVALID, detail="device code already redeemed")
     if row.expires_at <= now:

@@ -36,12 +36,8 @@ async def revoke_refresh_family(ctx: ServerContext, row: RefreshTokenRow, event:
 async def refresh_token_grant(ctx: ServerContext, client: Client, params: dict[str, list[str]]) -> dict[str, Any]:
     presented = require(params, "refresh_token")
     now = int(time.time())
-    row, user_row = await refresh_tokens.with_user(ctx.database, token_hash(presented))
-    if row is None:
-        raise InvalidGrant(_INVALID, detail="unknown refresh token")
-    if row.client_id != client.client_id:
-        # RFC 6749 §6: bound to the client it was issued to.
-        raise InvalidGrant(_INVALID, detail="refresh token issued to another client")
+    found, user_row = await refresh_tokens.with_user(ctx.database, token_hash(presented))
+    row = issuance.issued_to(found, client, _INVALID, "refresh token")
     if row.revoked_at is not None:
         raise InvalidGrant(_INVALID, detail="refresh token revoked")
     if row.rotated_at is not None:
