@@ -70,3 +70,26 @@ def emit(data: Any, as_json: bool, human: Callable[[Any], None]) -> None:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
         human(data)
+
+
+Switch = Callable[[str, bool, Path | None, Path | None, bool], None]
+
+
+def add_switch_commands(app: typer.Typer, metavar: str, switch: Switch, *, disable: str, enable: str) -> None:
+    """`disable NAME` and `enable NAME` on `app`, both calling `switch(name, enabled, data_dir,
+    config, as_json)`; `disable` and `enable` are their help texts."""
+
+    def disable_command(
+        name: str, data_dir: DataDirOption = None, config: ConfigOption = None, as_json: JsonOption = False
+    ) -> None:
+        switch(name, False, data_dir, config, as_json)
+
+    def enable_command(
+        name: str, data_dir: DataDirOption = None, config: ConfigOption = None, as_json: JsonOption = False
+    ) -> None:
+        switch(name, True, data_dir, config, as_json)
+
+    for command, help_text in ((disable_command, disable), (enable_command, enable)):
+        # The argument's name in help (user, client_id) differs per command group.
+        command.__annotations__["name"] = Annotated[str, typer.Argument(metavar=metavar, show_default=False)]
+        app.command(command.__name__.removesuffix("_command"), help=help_text)(command)

@@ -10,7 +10,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bastion.cli._common import ConfigOption, DataDirOption, JsonOption, emit, fail, run, settings_for, with_database
+from bastion.cli._common import (
+    ConfigOption,
+    DataDirOption,
+    JsonOption,
+    add_switch_commands,
+    emit,
+    fail,
+    run,
+    settings_for,
+    with_database,
+)
 from bastion.config import Settings
 from bastion.keys import startup
 from bastion.protocol.jose import DEFAULT_ID_TOKEN_ALGORITHM
@@ -170,17 +180,10 @@ def _set_enabled(client_id: str, enabled: bool, data_dir: Path | None, config: P
     emit(_admin(settings, lambda db: admin.set_enabled(db, client_id, enabled)), as_json, _print_client)
 
 
-@app.command("disable")
-def disable(
-    client_id: str, data_dir: DataDirOption = None, config: ConfigOption = None, as_json: JsonOption = False
-) -> None:
-    """Disable a client: it stops authenticating within client_cache_seconds everywhere."""
-    _set_enabled(client_id, False, data_dir, config, as_json)
-
-
-@app.command("enable")
-def enable(
-    client_id: str, data_dir: DataDirOption = None, config: ConfigOption = None, as_json: JsonOption = False
-) -> None:
-    """Enable a disabled client again."""
-    _set_enabled(client_id, True, data_dir, config, as_json)
+add_switch_commands(
+    app,
+    "client_id",
+    _set_enabled,
+    disable="Disable a client: it stops authenticating within client_cache_seconds everywhere.",
+    enable="Enable a disabled client again.",
+)

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from bastion.cli._common import ConfigOption, DataDirOption, JsonOption, emit, fail, run, settings_for, with_database
+from bastion.cli._common import (
+    ConfigOption,
+    DataDirOption,
+    JsonOption,
+    add_switch_commands,
+    emit,
+    fail,
+    run,
+    settings_for,
+    with_database,
+)
 from bastion.config import Settings
 from bastion.identity import NewUser, PasswordHasher, UserError, WeakPassword, users
 from bastion.identity.users import User
@@ -22,18 +33,26 @@ PasswordStdinOption = Annotated[
 ]
 
 
-def _with_password(settings: Settings, change: Callable[[Any, PasswordHasher], Awaitable[User]]) -> dict[str, Any]:
-    """Run `change(db, hasher)` (a new user, a new password) with a hasher closed afterwards."""
+def _set_password(
+    data_dir: Path | None,
+    config: Path | None,
+    password_stdin: bool,
+    as_json: bool,
+    change: Callable[[Any, PasswordHasher, str], Awaitable[User]],
+) -> None:
+    """Read a password, run `change(db, hasher, password)` (a new user, a new password) with a
+    hasher closed afterwards, and print the user."""
+    settings = settings_for(data_dir, config)
+    password = _read_password(password_stdin)
 
     async def action(db: Any) -> dict[str, Any]:
         hasher = PasswordHasher(settings.password_hashing)
         try:
-            return users.describe(await change(db, hasher))
+            return users.describe(await change(db, hasher, password))
         finally:
             hasher.close()
 
-    result: dict[str, Any] = _admin(settings, action)
-    return result
+    emit(_admin(settings, action), as_json, _print_user)
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -71,13 +90,12 @@ def create(
     as_json: JsonOption = False,
 ) -> None:
     """Create a user with a stable random subject identifier (`sub`)."""
-    settings = settings_for(data_dir, config)
-    password = _read_password(password_stdin)
     new = NewUser(
         username=username, email=email, email_verified=email_verified, display_name=name, roles=tuple(role or ())
     )
-    created = _with_password(settings, lambda db, hasher: users.create_user(db, hasher, new, password))
-    emit(created, as_json, _print_user)
+    _set_password(
+        data_dir, config, password_stdin, as_json, lambda db, hasher, pw: users.create_user(db, hasher, new, pw)
+    )
 
 
 @app.command("list")
@@ -108,7 +126,7 @@ def show(user: str, data_dir: DataDirOption = None, config: ConfigOption = None,
     emit(_admin(settings, action), as_json, _print_user)
 
 
-def _set_enabled(user: str, enabled: bool, data_dir: Any, config: Any, as_json: bool) -> None:
+def _set_enabled(user: str, enabled: bool, data_dir: Path | None, config: Path | None, as_json: bool) -> None:
     settings = settings_for(data_dir, config)
 
     async def action(db: Any) -> dict[str, Any]:
@@ -117,18 +135,13 @@ def _set_enabled(user: str, enabled: bool, data_dir: Any, config: Any, as_json: 
     emit(_admin(settings, action), as_json, _print_user)
 
 
-@app.command("disable")
-def disable(
-    user: str, data_dir: DataDirOption = None, config: ConfigOption = None, as_json: JsonOption = False
-) -> None:
-    """Disable a user: their sessions end and their refresh tokens stop working at once."""
-    _set_enabled(user, False, data_dir, config, as_json)
-
-
-@app.command("enable")
-def enable(user: str, data_dir: DataDirOption = None, config: ConfigOption = None, as_json: JsonOption = False) -> None:
-    """Enable a disabled user again."""
-    _set_enabled(user, True, data_dir, config, as_json)
+add_switch_commands(
+    app,
+    "user",
+    _set_enabled,
+    disable="Disable a user: their sessions end and their refresh tokens stop working at once.",
+    enable="Enable a disabled user again.",
+)
 
 
 @app.command("set-password")
@@ -140,10 +153,9 @@ def set_password(
     as_json: JsonOption = False,
 ) -> None:
     """Set a new password (checked against the password policy)."""
-    settings = settings_for(data_dir, config)
-    password = _read_password(password_stdin)
-    changed = _with_password(settings, lambda db, hasher: users.set_password(db, hasher, user, password))
-    emit(changed, as_json, _print_user)
+    _set_password(
+        data_dir, config, password_stdin, as_json, lambda db, hasher, pw: users.set_password(db, hasher, user, pw)
+    )
 
 
 @app.command("reset-mfa")
