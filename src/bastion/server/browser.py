@@ -129,6 +129,29 @@ async def start_session(
     return BrowserSession.from_row(row)
 
 
+async def authenticate(
+    ctx: ServerContext,
+    response: Response,
+    old: BrowserSession,
+    *,
+    sub: str,
+    amr: tuple[str, ...],
+    satisfied: AuthorizationRequestRow,
+) -> BrowserSession:
+    """The session of a sign-in just completed for `satisfied` (password alone, or with the
+    second factor): rotated, authenticated now, `amr` as shown (RFC 8176)."""
+    return await start_session(
+        ctx,
+        response,
+        old,
+        sub=sub,
+        stage=sessions.AUTHENTICATED,
+        amr=amr,
+        auth_time=int(time.time()),
+        satisfied=satisfied,
+    )
+
+
 async def end_session(ctx: ServerContext, response: Response, current: BrowserSession | None) -> None:
     if current is not None:
         await browser_sessions.end(ctx.database, current.id_hash)
