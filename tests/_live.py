@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,20 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+
+
+def keep_session_cookie(client: httpx.AsyncClient) -> Callable[[httpx.Response], Awaitable[None]]:
+    """A response hook for a client of a live server: plain-http test clients do not send
+    `Secure` cookies (Python's cookie policy); carry the session cookie by hand, as a browser on
+    loopback does."""
+
+    async def hook(response: httpx.Response) -> None:
+        for value in response.headers.get_list("set-cookie"):
+            name, _, rest = value.partition("=")
+            if name == "__Host-bastion-session":
+                client.headers["cookie"] = f"{name}={rest.split(';', 1)[0]}"
+
+    return hook
 
 
 def server_env(settings: Settings, port: int, **extra: str) -> dict[str, str]:

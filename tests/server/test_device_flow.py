@@ -396,7 +396,8 @@ async def test_page_shows_attempts_remaining_from_the_start(browser):
 
 
 async def test_guessing_hits_the_limit(http, browser, tv):
-    """Ten wrong codes from one address exhaust the allowance: then even the right code gets 429."""
+    """Ten wrong codes from one address exhaust the allowance: then even the right code gets 429,
+    and the page gives the wait in seconds (at most the policy's 6-second spacing, 10 a minute)."""
     device = await started(http, tv)
     page = await browser.get("/device")
     remaining = []
@@ -408,7 +409,10 @@ async def test_guessing_hits_the_limit(http, browser, tv):
 
     assert remaining == ["9", "8", "7", "6", "5", "4", "3", "2", "1", "0"]
     assert refused.status_code == 429
-    assert "Too many wrong codes. Try again in 1 minute." in refused.text
+    message = r'<p class="error" role="alert">Too many wrong codes\. Try again in (\d) seconds?\.</p>'
+    wait = re.search(message, refused.text)
+    assert wait is not None, refused.text
+    assert 1 <= int(wait.group(1)) <= 6
     assert '<p class="muted" id="attempts-remaining">0 attempts remaining.</p>' in refused.text
 
 
@@ -456,6 +460,39 @@ async def test_policy_can_be_tuned_in_configuration(db_url, tmp_path):
 
     assert '<p class="muted" id="attempts-remaining">3 attempts remaining.</p>' in page.text
     assert refused.status_code == 429
+
+
+@pytest.mark.parametrize(
+    ("limit", "wait"),
+    [
+        pytest.param("2/10seconds", r"[1-5] seconds?", id="seconds"),
+        pytest.param("1/10minutes", r"10 minutes", id="minutes"),
+    ],
+)
+async def test_wait_is_said_in_seconds_under_a_minute(db_url, tmp_path, limit, wait):
+    """Once wrong codes use up the allowance, the page gives the wait in seconds when it is under
+    a minute (a 5-second wait is not "1 minute") and in minutes above."""
+    tuned = make_settings(
+        db_url,
+        tmp_path / "tuned",
+        password_hashing="testing",
+        ratelimit={"policies": {"device_user_code_per_address": {"limit": limit}}},
+    )
+    await prepare(tuned)
+    context = await open_context(tuned)
+    transport = httpx.ASGITransport(app=create_app(tuned, context), client=("127.0.0.1", 50003))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="https://127.0.0.1:8000") as client:
+            page = await client.get("/device")
+            wrong = [await submit(client, page, "/device", user_code="BBBB-BBBB") for _ in range(int(limit[0]))]
+            refused = await submit(client, page, "/device", user_code="BBBB-BBBB")
+    finally:
+        await context.close()
+
+    assert [answer.status_code for answer in wrong] == [400] * len(wrong)
+    assert refused.status_code == 429
+    message = rf'<p class="error" role="alert">Too many wrong codes\. Try again in {wait}\.</p>'
+    assert re.search(message, refused.text), refused.text
 
 
 async def test_code_form_needs_the_csrf_token(browser, http, tv):

@@ -11,25 +11,13 @@ import sys
 import httpx
 import pytest
 
+from tests._live import keep_session_cookie
 from tests.server._people import CALLBACK, Person, authorize, exchange, refresh
 
 pytestmark = [pytest.mark.anyio, pytest.mark.server]
 
 PASSWORD = "a long and unusual passphrase"
 ROUNDS = 4
-
-
-def _session_keeper(client: httpx.AsyncClient):
-    """Plain-http test clients do not send `Secure` cookies (Python's cookie policy); carry the
-    session cookie by hand, as a browser on loopback does."""
-
-    async def hook(response: httpx.Response) -> None:
-        for value in response.headers.get_list("set-cookie"):
-            name, _, rest = value.partition("=")
-            if name == "__Host-bastion-session":
-                client.headers["cookie"] = f"{name}={rest.split(';', 1)[0]}"
-
-    return hook
 
 
 @pytest.fixture
@@ -62,7 +50,7 @@ async def test_parallel_code_and_refresh_uses_give_one_success(people_server):
     """For each code and each refresh token, two parallel uses give exactly one 200 and one invalid_grant."""
     server, user, client = people_server
     async with httpx.AsyncClient(base_url=server.url) as browser:
-        browser.event_hooks["response"] = [_session_keeper(browser)]
+        browser.event_hooks["response"] = [keep_session_cookie(browser)]
         async with httpx.AsyncClient(base_url=server.url) as a, httpx.AsyncClient(base_url=server.url) as b:
             code_results, refresh_results = [], []
             for round_ in range(ROUNDS):

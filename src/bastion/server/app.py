@@ -23,7 +23,6 @@ from bastion.guard import RequestIdMiddleware
 from bastion.keys import startup
 from bastion.protocol.errors import OAuthError
 from bastion.ratelimit import render_prometheus
-from bastion.server.browser_routes import BROWSER_ROUTES
 from bastion.server.context import ServerContext, build_context
 from bastion.server.cors import CORSMiddleware
 from bastion.server.endpoints.device_authorization import device_authorization_endpoint
@@ -32,8 +31,10 @@ from bastion.server.endpoints.jwks import jwks_endpoint
 from bastion.server.endpoints.metadata import oauth_metadata_endpoint, openid_configuration_endpoint
 from bastion.server.endpoints.revocation import revocation_endpoint, revocation_list_endpoint
 from bastion.server.endpoints.token import TokenRouteMiddleware, token_endpoint
+from bastion.server.endpoints.userinfo import userinfo_endpoint
 from bastion.server.limits import RateLimited, ServerLimits, build_limiter
 from bastion.server.limits import middleware as limit_middleware
+from bastion.server.pages.routes import PAGE_ROUTES
 from bastion.server.responses import RequestContextMiddleware, json_response, oauth_error_handler, rate_limited_json
 from bastion.store import Database
 
@@ -62,7 +63,8 @@ ROUTES = [
     Route("/revocations", revocation_list_endpoint, methods=["GET"]),
     Route("/health", health_endpoint, methods=["GET"]),
     Route("/device_authorization", device_authorization_endpoint, methods=["POST"]),
-    *BROWSER_ROUTES,
+    Route("/userinfo", userinfo_endpoint, methods=["GET", "POST"]),
+    *PAGE_ROUTES,
 ]
 
 

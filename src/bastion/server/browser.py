@@ -15,7 +15,6 @@ from starlette.responses import Response
 
 from bastion.identity import sessions
 from bastion.server.context import ServerContext
-from bastion.server.people import PeopleServices
 from bastion.store import sessions as browser_sessions
 from bastion.store.pending_requests import AuthorizationRequestRow
 from bastion.store.sessions import BrowserSessionRow
@@ -38,12 +37,6 @@ class BrowserSession:
     @classmethod
     def from_row(cls, row: BrowserSessionRow) -> BrowserSession:
         return cls(row.id_hash, row.sid, row.sub, row.stage, tuple(row.amr.split()), row.auth_time, row.csrf_token)
-
-
-def people(ctx: ServerContext) -> PeopleServices:
-    if ctx.people is None:  # pragma: no cover - build_context always sets it
-        raise RuntimeError("the server context has no people services")
-    return ctx.people
 
 
 async def load_session(ctx: ServerContext, request: Request) -> BrowserSession | None:
@@ -78,7 +71,7 @@ async def _alive(ctx: ServerContext, row: BrowserSessionRow | None, now: int) ->
     """The session if it is alive: an idle or expired one is ended; use is recorded now and then."""
     if row is None:
         return None
-    timeouts = people(ctx).timeouts
+    timeouts = ctx.people.timeouts
     if not timeouts.alive(last_seen_at=row.last_seen_at, expires_at=row.expires_at, now=now):
         await browser_sessions.end(ctx.database, row.id_hash)
         return None
@@ -104,7 +97,7 @@ async def start_session(
     are then met); `new_request` a pending request stored with the new session, in one transaction."""
     session_id = sessions.new_session_id()
     now = int(time.time())
-    absolute = people(ctx).timeouts.absolute
+    absolute = ctx.people.timeouts.absolute
     row = BrowserSessionRow(
         id_hash=sessions.hash_session_id(session_id),
         # The `sid` claim stays the same across rotations of one login (OIDC Front-Channel Logout §3).
@@ -127,6 +120,29 @@ async def start_session(
     )
     response.headers.append("set-cookie", sessions.cookie_header(session_id, absolute))
     return BrowserSession.from_row(row)
+
+
+async def authenticate(
+    ctx: ServerContext,
+    response: Response,
+    old: BrowserSession,
+    *,
+    sub: str,
+    amr: tuple[str, ...],
+    satisfied: AuthorizationRequestRow,
+) -> BrowserSession:
+    """The session of a sign-in just completed for `satisfied` (password alone, or with the
+    second factor): rotated, authenticated now, `amr` as shown (RFC 8176)."""
+    return await start_session(
+        ctx,
+        response,
+        old,
+        sub=sub,
+        stage=sessions.AUTHENTICATED,
+        amr=amr,
+        auth_time=int(time.time()),
+        satisfied=satisfied,
+    )
 
 
 async def end_session(ctx: ServerContext, response: Response, current: BrowserSession | None) -> None:

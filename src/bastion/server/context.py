@@ -29,7 +29,7 @@ class ServerContext:
     assertion_policy: AssertionPolicy
     denylist: AccessTokenDenylist
     limits: ServerLimits
-    people: PeopleServices | None = None
+    people: PeopleServices
     _next_purge: int = 0
 
     def purge_due(self, now: int, every: int = 60) -> bool:
@@ -48,8 +48,7 @@ class ServerContext:
         return self.settings.issuer.rstrip("/") + path
 
     async def close(self) -> None:
-        if self.people is not None:
-            self.people.close()
+        self.people.close()
         await self.denylist.aclose()
         await self.limits.limiter.aclose()
         await self.database.dispose()

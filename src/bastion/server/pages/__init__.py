@@ -1,5 +1,9 @@
 """Server-rendered pages: Jinja2 with autoescape, our own stylesheet, no script at all.
 
+One module per page family (`login`, `mfa`, `consent`, `device`, `logout`), each handler opened
+by the shared step (`step`) and finishing through the flow engine (`bastion.server.flow`); the
+routes are `routes.PAGE_ROUTES`. This module renders.
+
 Every page is sent with a Content-Security-Policy of `default-src 'self'; frame-ancestors 'none'`
 (no inline script or style; no framing, against clickjacking of the consent page), `no-store`,
 `nosniff` and `Referrer-Policy: no-referrer`. `form-action` is left out on purpose: browsers
@@ -8,11 +12,12 @@ apply it to the redirect after a form post, which would block the redirect to th
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, RedirectResponse
 
 STATIC_DIR = Path(__file__).with_name("static")
 CSP = "default-src 'self'; frame-ancestors 'none'"
@@ -43,4 +48,19 @@ def error_page(title: str, message: str, status: int = 400) -> HTMLResponse:
     return render("error.html", status, title=title, message=message)
 
 
-__all__ = ["CSP", "PAGE_HEADERS", "STATIC_DIR", "error_page", "render"]
+def see_other(url: str) -> RedirectResponse:
+    """RFC 9700 §4.12: 303, so a form post is never replayed to the next location."""
+    return RedirectResponse(url, status_code=303, headers=dict(PAGE_HEADERS))
+
+
+def throttled_message(refused: str, retry_after: float) -> str:
+    """`refused`, then how long to wait: whole seconds under a minute, whole minutes above, both
+    rounded up (a page that said "1 minute" for a 5-second wait sent people away for nothing)."""
+    if retry_after < 60:
+        count, unit = max(1, math.ceil(retry_after)), "second"
+    else:
+        count, unit = math.ceil(retry_after / 60), "minute"
+    return f"{refused} Try again in {count} {unit}{'s' if count > 1 else ''}."
+
+
+__all__ = ["CSP", "PAGE_HEADERS", "STATIC_DIR", "error_page", "render", "see_other", "throttled_message"]

@@ -4,28 +4,35 @@ GET shows a confirmation form (CSRF-protected); POST ends the browser session an
 the `post_logout_redirect_uri` only when it is registered for the client named by the verified
 `id_token_hint` (or `client_id`): one of the client's registered post-logout redirect URIs
 (§3), matched exactly. Its authorization redirect URIs do not count: they are a different
-registration (`clients create --post-logout-redirect-uri`).
+registration (`clients create --post-logout-redirect-uri`). Without a session there is nothing
+to end: both answer that the browser is signed out.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bastion.identity import sessions
 from bastion.protocol.errors import InvalidToken
 from bastion.protocol.jose import HEADER_CHECKS, parse_compact
 from bastion.protocol.oidc import ID_TOKEN_HINT_CHECKS
 from bastion.protocol.rfc6749.authorization import response_uri
-from bastion.protocol.rfc6749.params import check_content_type, parse_form, single
+from bastion.protocol.rfc6749.params import single
 from bastion.server.browser import end_session, load_session
 from bastion.server.context import ServerContext
-from bastion.server.endpoints.authorize import see_other
-from bastion.server.pages import error_page, render
-from bastion.server.responses import read_body
+from bastion.server.pages import error_page, render, see_other
+from bastion.server.pages.step import Needs, Page, with_page
 from bastion.server.tokens import own_key
+
+signed_out = partial(render, "logged_out.html", title="Signed out")
+LOGOUT = Needs(
+    post=True,
+    expired=signed_out,
+    forbidden=partial(error_page, "Form expired", "The form was not valid (missing or wrong CSRF token).", 403),
+)
 
 
 async def read_id_token_hint(ctx: ServerContext, token: str) -> dict[str, Any] | None:
@@ -68,6 +75,7 @@ async def _allowed_redirect(
 
 
 async def end_session_endpoint(request: Request) -> Response:
+    """`GET /logout`: the confirmation form, or (without a session) the signed-out answer."""
     ctx: ServerContext = request.app.state.ctx
     params: dict[str, list[str]] = {k: request.query_params.getlist(k) for k in request.query_params}
     uri, client_name, client_id = await _allowed_redirect(ctx, params)
@@ -77,7 +85,7 @@ async def end_session_endpoint(request: Request) -> Response:
     if browser is None:
         if uri is not None:
             return see_other(response_uri(uri, {"state": single(params, "state")}))
-        return render("logged_out.html", title="Signed out")
+        return signed_out()
     return render(
         "logout.html",
         title="Sign out",
@@ -89,24 +97,17 @@ async def end_session_endpoint(request: Request) -> Response:
     )
 
 
-async def end_session_submit(request: Request) -> Response:
-    ctx: ServerContext = request.app.state.ctx
-    check_content_type(request.headers.get("content-type"))
-    form = parse_form(await read_body(request))
-    browser = await load_session(ctx, request)
-    if browser is None:
-        return render("logged_out.html", title="Signed out")
-    if not sessions.csrf_matches(browser.csrf_token, single(form, "csrf_token")):
-        return error_page("Form expired", "The form was not valid (missing or wrong CSRF token).", 403)
-    uri = single(form, "post_logout_redirect_uri")
-    client_id = single(form, "client_id")
-    client = await ctx.clients.get(client_id) if client_id else None
+@with_page(LOGOUT)
+async def end_session_submit(page: Page) -> Response:
+    """`POST /logout`: end the session; redirect only to a URI registered for the named client."""
+    uri = page.field("post_logout_redirect_uri")
+    client_id = page.field("client_id")
+    client = await page.ctx.clients.get(client_id) if client_id else None
     if uri is not None and (client is None or uri not in client.post_logout_redirect_uris):
         uri = None
-    response = (
-        see_other(response_uri(uri, {"state": single(form, "state")}))
-        if uri
-        else render("logged_out.html", title="Signed out")
-    )
-    await end_session(ctx, response, browser)
+    response = see_other(response_uri(uri, {"state": page.field("state")})) if uri else signed_out()
+    await end_session(page.ctx, response, page.browser)
     return response
+
+
+__all__ = ["end_session_endpoint", "end_session_submit", "read_id_token_hint"]

@@ -1,0 +1,73 @@
+"""Consent to an authorization request (`/consent`): the client and each scope in plain words,
+then Allow (the code is issued, the consent remembered with it) or Deny (access_denied goes
+back to the client). The device consent page (`device`) shows the same form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from starlette.responses import Response
+
+from bastion.events import audit
+from bastion.identity import sessions
+from bastion.protocol.errors import AccessDenied
+from bastion.server import flow
+from bastion.server.pages import render, see_other
+from bastion.server.pages.step import Needs, Page, enabled, with_page
+from bastion.store.pending_requests import AUTHORIZATION
+
+# The consent page names each scope in plain words.
+SCOPE_WORDS = {
+    "openid": "Confirm who you are (your account identifier)",
+    "profile": "See your name and profile details",
+    "email": "See your email address",
+    "offline_access": "Stay signed in and act for you while you are away",
+    "roles": "See the roles your account has",
+    "read": "Read your data",
+    "write": "Change your data",
+}
+
+CONSENT = Needs(stage=sessions.AUTHENTICATED, kinds=frozenset({AUTHORIZATION}), user=enabled)
+
+
+def scope_words(scope: str) -> list[str]:
+    return [SCOPE_WORDS.get(s, f"Use the permission “{s}”") for s in scope.split()]
+
+
+async def consent_form(page: Page, title: str, **extra: Any) -> Response:
+    """The consent form for the page's pending request: its client, its scopes, who is signed in."""
+    return render(
+        "consent.html",
+        title=title,
+        client_name=await page.client_name(),
+        scopes=scope_words(page.pending.scope),
+        username=page.user.username,
+        csrf_token=page.browser.csrf_token,
+        request_id=page.pending.id,
+        **extra,
+    )
+
+
+@with_page(CONSENT)
+async def consent_page(page: Page) -> Response:
+    return await consent_form(page, "Allow access?")
+
+
+@with_page(replace(CONSENT, post=True, decision=True))
+async def consent_submit(page: Page) -> Response:
+    ctx, pending, user = page.ctx, page.pending, page.user
+    client = await flow.client_of(ctx, pending)
+    if client is None:
+        return flow.unregistered()
+    if not page.approved:
+        audit("consent_denied", sub=user.sub, client_id=client.client_id)
+        return await flow.end_with_error(ctx, pending, AccessDenied("the user denied the request"))
+    # The later check goes here: flow.may_finish (prompt=login, max_age, acr) before the code.
+    response = await flow.issue_code(ctx, page.browser, pending, client, see_other("/"), consented=True)
+    audit("consent_granted", sub=user.sub, client_id=client.client_id, scope=pending.scope)
+    return response
+
+
+__all__ = ["CONSENT", "SCOPE_WORDS", "consent_form", "consent_page", "consent_submit", "scope_words"]

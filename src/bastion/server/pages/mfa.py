@@ -1,0 +1,138 @@
+"""The second factor after the password: a TOTP or recovery code (`/login/mfa`), or the TOTP
+enrolment of an account that must have one and has none yet (`/mfa/enrol`).
+
+During enrolment the new secret travels in the form, encrypted under the key-encryption key and
+bound to this session's `sid`, until a code from it proves the authenticator has it. Wrong codes
+count against the same throttle as wrong passwords (`login`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import replace
+
+from starlette.responses import Response
+
+from bastion.events import audit
+from bastion.identity import recovery, sessions, totp, users
+from bastion.identity.users import User
+from bastion.server import flow
+from bastion.server.browser import BrowserSession, authenticate
+from bastion.server.context import ServerContext
+from bastion.server.pages import error_page, render, see_other
+from bastion.server.pages.login import record_failure, throttled
+from bastion.server.pages.step import EITHER, Needs, Page, enabled, with_page
+
+
+def _may_enrol(user: User) -> bool:
+    return user.enabled and not user.mfa_enrolled
+
+
+SECOND_FACTOR = Needs(stage=sessions.PASSWORD, kinds=EITHER, user=enabled)
+ENROLMENT = replace(SECOND_FACTOR, user=_may_enrol)
+
+
+def _mfa_form(page: Page, *, message: str = "", status: int = 200) -> Response:
+    return render(
+        "mfa.html",
+        status,
+        title="Two-step verification",
+        csrf_token=page.browser.csrf_token,
+        request_id=page.pending.id,
+        message=message,
+    )
+
+
+@with_page(SECOND_FACTOR)
+async def mfa_page(page: Page) -> Response:
+    return _mfa_form(page)
+
+
+@with_page(replace(SECOND_FACTOR, post=True))
+async def mfa_submit(page: Page) -> Response:
+    user = page.user
+    refused = await throttled(page, user.username)
+    if refused is not None:
+        return _mfa_form(page, message=refused, status=429)
+    amr = await _check_second_factor(page.ctx, user, page.field("code") or "")
+    if amr is None:
+        await record_failure(page, user.username)
+        audit("second_factor_failed", sub=user.sub)
+        return _mfa_form(page, message="That code is not valid (or was already used).", status=400)
+    response = see_other(flow.resume_location(page.pending))
+    await authenticate(page.ctx, response, page.browser, sub=user.sub, amr=amr, satisfied=page.pending)
+    audit("login_succeeded", sub=user.sub, stage="second_factor", amr=" ".join(amr))
+    return response
+
+
+async def _check_second_factor(ctx: ServerContext, user: User, code: str) -> tuple[str, ...] | None:
+    """The `amr` the code shows (RFC 8176), or None: a TOTP step not used before, else an unused
+    recovery code."""
+    secret = users.decrypt_totp_secret(ctx.people.encryptor, user)
+    if secret is not None:
+        step = totp.matching_step(secret, code, last_step=user.totp_last_step)
+        if step is not None and await users.use_totp_step(ctx.database, user.sub, step):
+            return ("pwd", "otp", "mfa")
+    if recovery.looks_like_recovery_code(code) and await users.use_recovery_code(ctx.database, user.sub, code):
+        audit("recovery_code_used", sub=user.sub)
+        return ("pwd", "mfa")
+    return None
+
+
+def _seal(ctx: ServerContext, browser: BrowserSession, secret: str) -> str:
+    blob = ctx.people.encryptor.encrypt(secret.encode(), f"enrol:{browser.sid}")
+    return base64.urlsafe_b64encode(blob).decode()
+
+
+def _unseal(ctx: ServerContext, browser: BrowserSession, sealed: str | None) -> str | None:
+    if not sealed:
+        return None
+    try:
+        return ctx.people.encryptor.decrypt(base64.urlsafe_b64decode(sealed), f"enrol:{browser.sid}").decode()
+    except (ValueError, binascii.Error):
+        return None
+
+
+def _enrol_form(page: Page, secret: str, *, message: str = "", status: int = 200) -> Response:
+    uri = totp.provisioning_uri(secret, page.user.username, "Bastion")
+    return render(
+        "enrol.html",
+        status,
+        title="Set up two-step verification",
+        csrf_token=page.browser.csrf_token,
+        request_id=page.pending.id,
+        qr_svg=totp.qr_svg(uri),
+        secret=secret,
+        enrolment=_seal(page.ctx, page.browser, secret),
+        message=message,
+    )
+
+
+@with_page(ENROLMENT)
+async def enrol_page(page: Page) -> Response:
+    return _enrol_form(page, totp.generate_secret())
+
+
+@with_page(replace(ENROLMENT, post=True))
+async def enrol_submit(page: Page) -> Response:
+    ctx, user = page.ctx, page.user
+    secret = _unseal(ctx, page.browser, page.field("enrolment"))
+    if secret is None:
+        return error_page("Form expired", "The enrolment form was altered or has expired. Sign in again.", 400)
+    step = totp.matching_step(secret, page.field("code") or "")
+    if step is None:
+        return _enrol_form(page, secret, message="That code is not valid; try the next one.", status=400)
+    try:
+        codes = await users.enrol_totp(ctx.database, ctx.people.encryptor, user.sub, secret, step)
+    except users.UserError:
+        return error_page("Already enrolled", "A second factor is already set up for this account. Sign in again.")
+    audit("totp_enrolled", sub=user.sub)
+    next_url = flow.resume_location(page.pending)
+    response = render("recovery_codes.html", title="Save your recovery codes", codes=codes, next_url=next_url)
+    amr = ("pwd", "otp", "mfa")
+    await authenticate(ctx, response, page.browser, sub=user.sub, amr=amr, satisfied=page.pending)
+    return response
+
+
+__all__ = ["ENROLMENT", "SECOND_FACTOR", "enrol_page", "enrol_submit", "mfa_page", "mfa_submit"]
