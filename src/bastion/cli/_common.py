@@ -12,17 +12,11 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from bastion.cli._options import ConfigOption, DataDirOption, JsonOption
 from bastion.config import ConfigError, ConfigWarning, Settings, load_settings
 from bastion.store import Database, DatabaseUnavailable, MigrationRequired
 
 T = TypeVar("T")
-
-DataDirOption = Annotated[
-    Path | None, typer.Option("--data-dir", help="Data directory (default ./.bastion).", show_default=False)
-]
-ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML settings file.", show_default=False)]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, diagnostics on stderr.")]
-
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print `error: message` on stderr and return the Exit to raise (no traceback)."""

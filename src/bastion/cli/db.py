@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from bastion.cli._common import ConfigOption, DataDirOption, run, settings_for
+from bastion.cli._common import run, settings_for
+from bastion.cli._options import ConfigOption, DataDirOption
 from bastion.store import Database
 
 app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from bastion.cli._common import ConfigOption, DataDirOption, fail, run, settings_for
+from bastion.cli._common import fail, run, settings_for
+from bastion.cli._options import ConfigOption, DataDirOption
 from bastion.devdemo import DEMO_SCOPE, demo_token
 from bastion.server import open_context
 

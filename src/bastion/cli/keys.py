@@ -8,7 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bastion.cli._common import ConfigOption, DataDirOption, JsonOption, emit, fail, run, settings_for, with_database
+from bastion.cli._common import emit, fail, run, settings_for, with_database
+from bastion.cli._options import ConfigOption, DataDirOption, JsonOption
 from bastion.config import Settings
 from bastion.keys import lifecycle, startup
 from bastion.store import Database

@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from bastion.cli._common import ConfigOption, DataDirOption, fail, run, settings_for
+from bastion.cli._common import fail, run, settings_for
+from bastion.cli._options import ConfigOption, DataDirOption
 from bastion.config import Settings, is_loopback_host, record_issuer
 from bastion.server import open_context
 

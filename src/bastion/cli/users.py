@@ -11,17 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bastion.cli._common import (
-    ConfigOption,
-    DataDirOption,
-    JsonOption,
-    add_switch_commands,
-    emit,
-    fail,
-    run,
-    settings_for,
-    with_database,
-)
+from bastion.cli._common import add_switch_commands, emit, fail, run, settings_for, with_database
+from bastion.cli._options import ConfigOption, DataDirOption, JsonOption
 from bastion.config import Settings
 from bastion.identity import NewUser, PasswordHasher, UserError, WeakPassword, users
 from bastion.identity.users import User

@@ -14,7 +14,7 @@ from bastion.events import audit
 from bastion.identity import sessions
 from bastion.protocol.errors import AccessDenied
 from bastion.server import flow
-from bastion.server.pages import render, see_other
+from bastion.server.pages import see_other
 from bastion.server.pages.step import Needs, Page, enabled, with_page
 from bastion.store.pending_requests import AUTHORIZATION
 
@@ -38,14 +38,12 @@ def scope_words(scope: str) -> list[str]:
 
 async def consent_form(page: Page, title: str, **extra: Any) -> Response:
     """The consent form for the page's pending request: its client, its scopes, who is signed in."""
-    return render(
+    return page.render_form(
         "consent.html",
         title=title,
         client_name=await page.client_name(),
         scopes=scope_words(page.pending.scope),
         username=page.user.username,
-        csrf_token=page.browser.csrf_token,
-        request_id=page.pending.id,
         **extra,
     )
 

@@ -18,20 +18,18 @@ from bastion.identity import sessions, users
 from bastion.identity.users import User
 from bastion.server import flow
 from bastion.server.browser import authenticate, start_session
-from bastion.server.pages import render, see_other, throttled_message
+from bastion.server.pages import see_other, throttled_message
 from bastion.server.pages.step import EITHER, Needs, Page, with_page
 
 LOGIN = Needs(kinds=EITHER)
 
 
 def _login_form(page: Page, client_name: str, *, message: str = "", status: int = 200) -> Response:
-    return render(
+    return page.render_form(
         "login.html",
         status,
         title="Sign in",
         client_name=client_name,
-        csrf_token=page.browser.csrf_token,
-        request_id=page.pending.id,
         username=page.pending.login_hint or "",
         message=message,
     )

@@ -34,12 +34,10 @@ ENROLMENT = replace(SECOND_FACTOR, user=_may_enrol)
 
 
 def _mfa_form(page: Page, *, message: str = "", status: int = 200) -> Response:
-    return render(
+    return page.render_form(
         "mfa.html",
         status,
         title="Two-step verification",
-        csrf_token=page.browser.csrf_token,
-        request_id=page.pending.id,
         message=message,
     )
 
@@ -96,12 +94,10 @@ def _unseal(ctx: ServerContext, browser: BrowserSession, sealed: str | None) -> 
 
 def _enrol_form(page: Page, secret: str, *, message: str = "", status: int = 200) -> Response:
     uri = totp.provisioning_uri(secret, page.user.username, "Bastion")
-    return render(
+    return page.render_form(
         "enrol.html",
         status,
         title="Set up two-step verification",
-        csrf_token=page.browser.csrf_token,
-        request_id=page.pending.id,
         qr_svg=totp.qr_svg(uri),
         secret=secret,
         enrolment=_seal(page.ctx, page.browser, secret),

@@ -14,17 +14,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial, wraps
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from bastion.identity import sessions, users
 from bastion.identity.users import User
 from bastion.protocol.rfc6749.params import check_content_type, parse_form, single
 from bastion.server.browser import BrowserSession, load_session, load_session_and_request
 from bastion.server.context import ServerContext
-from bastion.server.pages import error_page
+from bastion.server.pages import error_page, render
 from bastion.server.responses import read_body
 from bastion.store.pending_requests import AUTHORIZATION, DEVICE, AuthorizationRequestRow
 
@@ -98,6 +98,11 @@ class Page:
     def field(self, name: str) -> str | None:
         """The form's one value of `name` (None when absent or empty)."""
         return single(self.form, name)
+
+    def render_form(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        """A form of this page's flow: it posts back the session's CSRF token and the pending
+        request's id."""
+        return render(template, status, csrf_token=self.browser.csrf_token, request_id=self.pending.id, **context)
 
     async def client_name(self) -> str:
         """The pending request's client, by name (its id when it is gone)."""
