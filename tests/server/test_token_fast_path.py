@@ -31,6 +31,7 @@ from bastion.protocol.errors import InvalidRequest
 from bastion.protocol.rfc6749.params import parse_form
 from bastion.protocol.rfc9068 import access_token_header
 from bastion.server import create_app
+from bastion.server.responses import NO_STORE, json_response, send_no_store_json
 from bastion.server.tokens import access_token_signer
 
 pytestmark = pytest.mark.anyio
@@ -192,3 +193,31 @@ def test_parse_form_matches_parse_qsl(text, latin1):
 def test_compact_json_is_json_dumps(value):
     """compact_json(default=str) writes what json.dumps(separators=(",", ":"), default=str) writes."""
     assert compact_json(default=str)(value) == json.dumps(value, separators=(",", ":"), default=str)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"access_token": "h.p.s", "token_type": "Bearer", "expires_in": 600, "scope": "read write"},
+        {"device_code": "x", "interval": 5, "verification_uri": "https://é.example/device"},
+    ],
+    ids=["token", "non-ascii"],
+)
+async def test_no_store_json_is_json_response(body):
+    """The token endpoint's prepared success answer sends exactly the messages json_response sends."""
+    fast: list[dict[str, Any]] = []
+    slow: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def to(messages: list[dict[str, Any]]) -> Any:
+        async def send(message: dict[str, Any]) -> None:
+            messages.append(message)
+
+        return send
+
+    await send_no_store_json(await to(fast), body)
+    await json_response(body, headers=NO_STORE)({"type": "http", "method": "POST"}, receive, await to(slow))
+
+    assert fast == slow

@@ -23,9 +23,7 @@ from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from bastion.guard._asgi import adding_headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["RequestIdMiddleware", "TrustedPeers", "current_request_id", "request_id_of"]
 
@@ -102,7 +100,7 @@ class RequestIdMiddleware:
         state["request_id"] = request_id
         token = _CURRENT.set(request_id)
         try:
-            await self.app(scope, receive, adding_headers(send, ((HEADER, request_id.encode()),)))
+            await self.app(scope, receive, _with_header(send, request_id.encode()))
         finally:
             _CURRENT.reset(token)
 
@@ -115,3 +113,20 @@ class RequestIdMiddleware:
             if name == HEADER:
                 return value.decode("ascii") if _ACCEPTABLE.fullmatch(value) else None
         return None
+
+
+def _with_header(send: Send, request_id: bytes) -> Send:
+    """`send`, adding `X-Request-ID` to the response unless the application set its own (on every
+    response: one lookup of a lower-case name instead of `adding_headers`' general merge)."""
+
+    async def send_with_id(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = message.get("headers", ())
+            for name, _ in headers:
+                if name == HEADER:
+                    break
+            else:
+                message["headers"] = [*headers, (HEADER, request_id)]
+        await send(message)
+
+    return send_with_id

