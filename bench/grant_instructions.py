@@ -28,41 +28,57 @@ from typing import Any
 WARMUP = 200
 
 
+class InProcessGrants:
+    """The app on a data directory, with a client_credentials client, called directly per grant
+    (also the token bench's `--fast-path` driver)."""
+
+    async def open(self, data_dir: str) -> None:
+        from bastion.config import load_settings
+        from bastion.keys.startup import client_secret_pepper
+        from bastion.server import admin, create_app, open_context
+        from bastion.server.clients import SecretHasher
+
+        settings = load_settings(environ={}, overrides={"data_dir": data_dir, "log_level": "warning"})
+        self.ctx = await open_context(settings)
+        new = admin.NewClient(name="bench", grants=("client_credentials",), scope=("read",))
+        client = await admin.create_client(self.ctx.database, SecretHasher(client_secret_pepper(settings)), new)
+        self.app = create_app(settings, self.ctx)
+        self.body = b"grant_type=client_credentials&scope=read"
+        basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode())
+        self.headers = [
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"authorization", b"Basic " + basic),
+            (b"content-length", str(len(self.body)).encode()),
+        ]
+        self.statuses: set[int] = set()
+
+    async def _receive(self) -> dict[str, Any]:
+        return {"type": "http.request", "body": self.body, "more_body": False}
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.statuses.add(message["status"])
+
+    async def grant(self, root_path: str = "") -> None:
+        """One POST /token; under a `root_path` the fast path leaves it to the router."""
+        scope = {"type": "http", "method": "POST", "path": root_path + "/token", "root_path": root_path,
+                 "query_string": b"", "headers": self.headers, "client": ("127.0.0.1", 5000), "scheme": "http",
+                 "state": {}}
+        await self.app(scope, self._receive, self._send)
+
+    async def close(self) -> None:
+        await self.ctx.close()
+        if self.statuses != {200}:
+            raise RuntimeError(f"not every grant succeeded: {self.statuses}")
+
+
 async def grants(data_dir: str, count: int) -> None:
     """`count` grants (after the warm-up) against the app on `data_dir`."""
-    from bastion.config import load_settings
-    from bastion.keys.startup import client_secret_pepper
-    from bastion.server import admin, create_app, open_context
-    from bastion.server.clients import SecretHasher
-
-    settings = load_settings(environ={}, overrides={"data_dir": data_dir, "log_level": "warning"})
-    ctx = await open_context(settings)
-    new = admin.NewClient(name="bench", grants=("client_credentials",), scope=("read",))
-    client = await admin.create_client(ctx.database, SecretHasher(client_secret_pepper(settings)), new)
-    app = create_app(settings, ctx)
-    body = b"grant_type=client_credentials&scope=read"
-    basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode())
-    headers = [
-        (b"content-type", b"application/x-www-form-urlencoded"),
-        (b"authorization", b"Basic " + basic),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    statuses: set[int] = set()
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            statuses.add(message["status"])
-
+    driver = InProcessGrants()
+    await driver.open(data_dir)
     for _ in range(WARMUP + count):
-        scope = {"type": "http", "method": "POST", "path": "/token", "root_path": "", "query_string": b"",
-                 "headers": headers, "client": ("127.0.0.1", 5000), "scheme": "http", "state": {}}
-        await app(scope, receive, send)
-    await ctx.close()
-    if statuses != {200}:
-        raise RuntimeError(f"not every grant succeeded: {statuses}")
+        await driver.grant()
+    await driver.close()
 
 
 def collected(seed: Path, count: int) -> int:
