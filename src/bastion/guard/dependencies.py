@@ -8,6 +8,15 @@ async def notes(principal: Annotated[Principal, guard.require("notes:read")]): .
 
 @app.get("/health", dependencies=[guard.public()])
 async def health(): ...
+
+@app.websocket("/feed")
+async def feed(websocket: WebSocket, principal: Annotated[Principal, guard.require("feed:read")]): ...
+
+Deny by default covers every kind of route: an HTTP or WebSocket route without a requirement
+stops the start-up, and so does a route FastAPI cannot give one (`app.add_route`,
+`app.add_websocket_route`, a mounted application that does not guard itself, an unknown route
+type); host routes and mounted routers are walked. A refused WebSocket handshake is answered
+before it is accepted (`middleware.deny_websocket`).
 """
 
 from __future__ import annotations
@@ -16,14 +25,16 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
-from starlette.routing import BaseRoute, Mount
+from fastapi.routing import APIRoute, APIWebSocketRoute
+from starlette.requests import HTTPConnection
+from starlette.routing import BaseRoute, Host, Mount, Route, WebSocketRoute
 
 from bastion.guard._core import RequestGuard
 from bastion.guard._errors import GuardError, UnprotectedRouteError
 from bastion.guard._principal import Kind, Principal
+from bastion.guard.middleware import deny_websocket, guarded_app, uncovered_routes
 from bastion.guard.policy import PUBLIC, Credential, Requirement, require_scopes
 from bastion.guard.request_id import request_id_of
 
@@ -37,18 +48,21 @@ class RequirementDependency:
         self.guard = guard
         self.requirement = requirement
 
-    async def __call__(self, request: Request) -> Principal | None:
-        checked: dict[int, Principal | None] = request.scope.setdefault("state", {}).setdefault("guard_checked", {})
+    async def __call__(self, connection: HTTPConnection) -> Principal | None:
+        # An HTTPConnection: FastAPI passes the Request of an HTTP route and the WebSocket of a
+        # WebSocket route, whose handshake is checked like a request.
+        scope = connection.scope
+        checked: dict[int, Principal | None] = scope.setdefault("state", {}).setdefault("guard_checked", {})
         if id(self) in checked:
             return checked[id(self)]
         principal = await self.guard.check(
             self.requirement,
-            request.scope["headers"],
-            request.scope.get("query_string", b""),
-            target=(request.method, request.url.path),
-            request_id=request_id_of(request.scope),
+            scope["headers"],
+            scope.get("query_string", b""),
+            target=(scope.get("method", "WEBSOCKET"), scope["path"]),
+            request_id=request_id_of(scope),
         )
-        request.state.principal = principal
+        connection.state.principal = principal
         checked[id(self)] = principal
         return principal
 
@@ -109,15 +123,11 @@ class Guard:
         return Depends(RequirementDependency(self.guard, PUBLIC))
 
     def check_routes(self, app: FastAPI) -> None:
-        """Raise UnprotectedRouteError for any API route without a declared requirement.
+        """Raise UnprotectedRouteError for any route without a declared requirement.
 
         FastAPI's own documentation routes (openapi.json, docs) are public by construction.
         """
-        missing = [
-            f"{','.join(sorted(route.methods or ()))} {prefix}{route.path}"
-            for prefix, route in _walk(app.routes)
-            if isinstance(route, APIRoute) and not _declares(route.dependant)
-        ]
+        missing = _undeclared(app.routes, "", _documentation(app))
         if missing:
             raise UnprotectedRouteError(
                 "routes without a declared requirement (declare one or mark them public): " + ", ".join(missing)
@@ -130,17 +140,22 @@ class Guard:
         their request body is parsed (`GuardedRoute`).
         """
 
-        async def handle(request: Request, exc: Exception) -> JSONResponse:
+        async def handle(connection: HTTPConnection, exc: Exception) -> JSONResponse | None:
             if not isinstance(exc, GuardError):  # pragma: no cover - registered for GuardError
                 raise exc
             rendered = self.guard.render(exc)
+            if isinstance(connection, WebSocket):
+                # WebSocket.send keeps Starlette's record of the handshake's state.
+                await deny_websocket(connection.scope, rendered, connection.send)
+                return None
             return JSONResponse(
                 rendered.body,
                 status_code=rendered.status_code,
                 headers={**dict(rendered.headers), "Cache-Control": "no-store"},
             )
 
-        app.add_exception_handler(GuardError, handle)
+        # One handler for both kinds of connection (Starlette types it as two overloads).
+        app.add_exception_handler(GuardError, handle)  # type: ignore[arg-type]
         # Routes added from now on check credentials before their body is parsed.
         app.router.route_class = GuardedRoute
         original = app.router.lifespan_context
@@ -158,9 +173,45 @@ class Guard:
         app.router.lifespan_context = lifespan
 
 
-def _walk(routes: Sequence[BaseRoute], prefix: str = "") -> Iterable[tuple[str, BaseRoute]]:
+def _documentation(app: FastAPI) -> set[str]:
+    """The paths of FastAPI's own documentation routes (plain routes it adds itself)."""
+    urls = (app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
+    return {url for url in urls if url}
+
+
+def _undeclared(routes: Sequence[BaseRoute], prefix: str, documentation: set[str]) -> list[str]:
+    """Every route under `routes` that is served without a declared requirement."""
+    missing: list[str] = []
     for route in routes:
-        if isinstance(route, Mount):
-            yield from _walk(route.routes, prefix + route.path)
+        if isinstance(route, APIRoute):
+            if not _declares(route.dependant):
+                missing.append(f"{','.join(sorted(route.methods or ()))} {prefix}{route.path}")
+        elif isinstance(route, APIWebSocketRoute):
+            if not _declares(route.dependant):
+                missing.append(f"WEBSOCKET {prefix}{route.path}")
+        elif isinstance(route, Route):
+            # `app.add_route`: a plain Starlette route runs no dependency, so it cannot declare one.
+            if prefix + route.path not in documentation:
+                methods = ",".join(sorted((route.methods or {"GET"}) - {"HEAD"}))
+                missing.append(f"{methods} {prefix}{route.path} (a plain route, which takes no requirement)")
+        elif isinstance(route, WebSocketRoute):
+            missing.append(f"WEBSOCKET {prefix}{route.path} (a plain route, which takes no requirement)")
+        elif isinstance(route, Mount):
+            missing += _undeclared_mount(route, prefix)
+        elif isinstance(route, Host):
+            missing += _undeclared(route.routes, prefix, documentation)
         else:
-            yield prefix, route
+            missing.append(f"{type(route).__name__} {prefix}{getattr(route, 'path', '?')}")
+    return missing
+
+
+def _undeclared_mount(mount: Mount, prefix: str) -> list[str]:
+    """A mount is declared when the mounted application guards itself (its rules then cover its
+    routes), or when every route of the mounted router or FastAPI application is declared."""
+    rules = guarded_app(mount.app)
+    if rules is not None:
+        return uncovered_routes(mount.routes, rules, prefix + mount.path)
+    if mount.routes:
+        documentation = _documentation(mount.app) if isinstance(mount.app, FastAPI) else set()
+        return _undeclared(mount.routes, prefix + mount.path, {prefix + mount.path + d for d in documentation})
+    return [f"MOUNT {prefix}{mount.path} (an application that does not guard itself)"]
