@@ -328,15 +328,26 @@ def test_cache_is_bounded(issuer: TestIssuer) -> None:
     assert len(validator.cache) == 3
 
 
-def test_denylist_prunes_expired_entries() -> None:
-    """Revocations of tokens that expired anyway are dropped."""
-    denylist = Denylist()
+def test_denylist_keeps_entries_until_exp_plus_leeway() -> None:
+    """A revocation is dropped only once its token is past exp + leeway, when no validator accepts it."""
+    denylist = Denylist(leeway=30)
     denylist.add("a", 100)
     denylist.add("b", 200)
 
-    assert denylist.prune(150) == 1
+    assert denylist.prune(130) == 0
+    assert denylist.prune(131) == 1
     assert "a" not in denylist
     assert "b" in denylist
+
+
+def test_trusting_an_issuer_keeps_revocations_for_its_leeway(issuer: TestIssuer) -> None:
+    """An issuer with a longer leeway makes the shared denylist keep its entries that long."""
+    denylist = Denylist()
+    validator = BearerTokenValidator([TrustedIssuer(issuer.issuer, AUDIENCE, leeway=120)], denylist=denylist)
+    validator.trust(TrustedIssuer("http://other", AUDIENCE, leeway=5))
+    denylist.add("a", 100)
+
+    assert (denylist.leeway, denylist.prune(220), denylist.prune(221)) == (120, 0, 1)
 
 
 def test_real_time_clock_by_default(issuer: TestIssuer) -> None:

@@ -96,6 +96,9 @@ class Authenticator:
             # Static keys never go stale: they are configuration, not a fetched document.
             keys = keyset_from_jwks(jwks, fetched_at=clock(), max_age=float("inf"))
             self.validator.trust(trusted, keys)
+        for issuer_config in issuers:
+            # Known before discovery, so that a feed started first keeps entries long enough.
+            self.denylist.keep_for(issuer_config.leeway)
         self._states = [_IssuerState(c) for c in issuers]
         self._by_issuer: dict[str, _IssuerState] = {}
         self._http = http

@@ -2,23 +2,39 @@
 
 Sans-I/O: the Redis and HTTP channels (see `revocation`) only call `add`; the validator reads it
 with a set lookup, so revocation costs no network call per request.
+
+An entry is kept until its token's `exp` plus the clock leeway: the validator accepts a token
+until `exp + leeway` (RFC 9068 §4, RFC 7519 §4.1.4), so an entry dropped at `exp` let a revoked
+token back in for the leeway.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, KeysView
 
+from bastion.protocol.rfc9068 import DEFAULT_LEEWAY
+
 __all__ = ["Denylist"]
 
 
 class Denylist:
-    """Revoked token ids (`jti`) with the time each token would have expired anyway."""
+    """Revoked token ids (`jti`) with the time each token would have expired anyway.
 
-    __slots__ = ("_listeners", "_revoked")
+    Args:
+        leeway: seconds past `exp` an entry is kept; at least the largest leeway of any
+            validator reading this list (`Authenticator` raises it to its issuers' largest).
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_listeners", "_revoked", "leeway")
+
+    def __init__(self, *, leeway: float = DEFAULT_LEEWAY) -> None:
         self._revoked: dict[str, float] = {}
         self._listeners: list[Callable[[str], None]] = []
+        self.leeway = leeway
+
+    def keep_for(self, leeway: float) -> None:
+        """Keep entries at least `leeway` seconds past `exp` (a validator accepts tokens that long)."""
+        self.leeway = max(self.leeway, leeway)
 
     def add(self, jti: str, exp: float) -> None:
         """Record a revocation and tell listeners (the verified-token cache) to forget it."""
@@ -42,8 +58,10 @@ class Denylist:
         return self._revoked.keys()
 
     def prune(self, now: float) -> int:
-        """Drop entries for tokens that have expired anyway; returns how many were dropped."""
-        gone = [jti for jti, exp in self._revoked.items() if exp < now]
+        """Drop entries for tokens no validator accepts any more (past `exp + leeway`); returns how
+        many were dropped."""
+        horizon = now - self.leeway
+        gone = [jti for jti, exp in self._revoked.items() if exp < horizon]
         for jti in gone:
             del self._revoked[jti]
         return len(gone)

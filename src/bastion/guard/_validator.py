@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from bastion.guard._cache import VerifiedTokenCache
 from bastion.guard._denylist import Denylist
 from bastion.protocol.errors import InvalidToken
+from bastion.protocol.jose import KeySet
 from bastion.protocol.rfc9068 import AccessToken, AccessTokenValidator, TrustedIssuer
 
 __all__ = ["BearerTokenValidator"]
@@ -30,11 +31,17 @@ class BearerTokenValidator(AccessTokenValidator):
         denylist: Denylist | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(issuers)
         self.cache = VerifiedTokenCache(cache_size)
         self.denylist = denylist if denylist is not None else Denylist()
         self.denylist.on_revoke(self.cache.discard_jti)
         self.clock = clock
+        super().__init__(issuers)
+
+    def trust(self, issuer: TrustedIssuer, keys: KeySet | None = None) -> None:
+        """Trust an issuer; its revoked tokens stay on the denylist until `exp + leeway`, as long
+        as `verify` accepts them."""
+        super().trust(issuer, keys)
+        self.denylist.keep_for(issuer.leeway)
 
     def validate(self, token: str, now: float | None = None) -> AccessToken:
         """Validate a JWT access token, from the cache when it was verified before.
