@@ -268,3 +268,43 @@ async def test_revocation_list_requires_an_introspecting_client(http, register, 
 
     assert response.status_code == status
     assert response.json() == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "description"),
+    [
+        pytest.param("limit=0", "limit must be 1-10000", id="limit-zero"),
+        pytest.param("limit=10001", "limit must be 1-10000", id="limit-above-page"),
+        pytest.param("limit=three", "limit must be 1-10000", id="limit-not-a-number"),
+        pytest.param("limit=1&limit=2", "parameter limit is repeated", id="limit-repeated"),
+        pytest.param("cursor=a&cursor=b", "parameter cursor is repeated", id="cursor-repeated"),
+        pytest.param("cursor=bm90LWEtY3Vyc29y", "cursor is malformed", id="cursor-without-position"),
+        pytest.param("cursor=%FF%FE", "cursor is malformed", id="cursor-not-base64-text"),
+        pytest.param("cursor=MTIzNDU2Nzg5MDEyMy5q", "cursor is malformed", id="cursor-time-too-long"),
+        pytest.param("cursor=MS5q&since=0", "send since or cursor, not both", id="cursor-and-since"),
+    ],
+)
+async def test_revocation_list_refuses_a_malformed_page_request(http, register, query, description):
+    """A page size outside 1-10000, a cursor the server did not make, or two starting points are invalid_request."""
+    rs = await register(introspect=True, grants=())
+
+    response = await http.get(f"/revocations?{query}", auth=_auth(rs))
+
+    assert response.status_code == 400
+    assert response.json() == {"error": "invalid_request", "error_description": description}
+
+
+async def test_revocation_list_cursor_of_the_last_page_lists_recent_revocations_again(http, register):
+    """The last page's cursor stays SETTLE seconds back, so a revocation still committing when the
+    page was read is listed by the next poll instead of skipped; the cursor of a full page does not."""
+    rs = await register(introspect=True, grants=())
+    client = await register()
+    for _ in range(2):
+        await http.post("/revoke", data={"token": await _token(http, client)}, auth=_auth(client))
+
+    first = (await http.get("/revocations", params={"since": "0", "limit": "1"}, auth=_auth(rs))).json()
+    rest = (await http.get("/revocations", params={"cursor": first["cursor"]}, auth=_auth(rs))).json()
+    again = (await http.get("/revocations", params={"cursor": rest["cursor"]}, auth=_auth(rs))).json()
+
+    assert (first["more"], len(rest["revocations"]), rest["more"]) == (True, 1, False)
+    assert [r["jti"] for r in again["revocations"]] == [r["jti"] for r in first["revocations"] + rest["revocations"]]

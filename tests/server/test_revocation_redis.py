@@ -1,6 +1,7 @@
 """Revocation with `BASTION_REDIS_URL`: the denylist key scheme resource servers read, both databases.
 
-`bastion:revoked:jti:{jti}` holds the token's exp and expires with the token (issue 2).
+`bastion:revoked:jti:{jti}` holds the token's exp and expires the largest clock leeway after the
+token does (issue 2; issue 12: a validator accepts a token until exp + leeway).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import jwt
 import pytest
 from redis.asyncio import Redis
 
+from bastion.store.revocations import LEEWAY_MARGIN
 from tests import _services
 from tests.conftest import make_settings
 
@@ -46,7 +48,7 @@ async def _token(http: Any, client: dict[str, Any]) -> tuple[str, dict[str, Any]
 
 
 async def test_revoked_jti_is_published_in_redis_with_ttl(http, register, redis):
-    """Revocation writes bastion:revoked:jti:{jti} = exp, expiring when the token does."""
+    """Revocation writes bastion:revoked:jti:{jti} = exp, expiring LEEWAY_MARGIN after the token does."""
     client = await register()
     token, claims = await _token(http, client)
     key = f"bastion:revoked:jti:{claims['jti']}"
@@ -57,7 +59,8 @@ async def test_revoked_jti_is_published_in_redis_with_ttl(http, register, redis)
         assert response.status_code == 200
         assert await redis.get(key) == str(claims["exp"])
         ttl = await redis.ttl(key)
-        assert 0 < ttl <= claims["exp"] - int(time.time()) + 1
+        until_exp = claims["exp"] - int(time.time())
+        assert until_exp + LEEWAY_MARGIN - 2 <= ttl <= until_exp + LEEWAY_MARGIN + 1
     finally:
         await redis.delete(key)
 

@@ -4,8 +4,10 @@ Never a call per request: a background task polls one of the two channels Bastio
 service publishes and adds what it finds to the `Denylist` the validator reads.
 
 - Redis: keys `bastion:revoked:jti:{jti}` whose value is the token's exp (TTL until exp).
-- HTTP: `GET {issuer}/revocations?since=T` with client authentication, answering
-  `{"revocations": [{"jti", "exp", "revoked_at"}], "until": T2}`; the next poll uses since=T2.
+- HTTP: `GET {issuer}/revocations?cursor=C` with client authentication, answering
+  `{"revocations": [{"jti", "exp", "revoked_at"}], "cursor": C2, "more": bool}` a page at a
+  time; a poll follows the cursor while `more`, and the next poll starts at the last cursor.
+  The cursor is opaque. (An issuer that answers only `until` is polled with `since=until`.)
 """
 
 from __future__ import annotations
@@ -32,7 +34,11 @@ REDIS_PREFIX = "bastion:revoked:jti:"
 
 
 class HttpRevocationPoller:
-    """Polls `{issuer}/revocations` with client_secret_basic (RFC 6749 §2.3.1)."""
+    """Polls `{issuer}/revocations` with client_secret_basic (RFC 6749 §2.3.1).
+
+    Args:
+        page_size: the `limit` asked for (None: the issuer's default page).
+    """
 
     def __init__(
         self,
@@ -43,35 +49,54 @@ class HttpRevocationPoller:
         denylist: Denylist,
         http: httpx.AsyncClient,
         since: int = 0,
+        page_size: int | None = None,
     ) -> None:
         self.url = url
         self._auth = httpx.BasicAuth(client_id, client_secret)
         self.denylist = denylist
         self.http = http
         self.since = since
+        self.cursor: str | None = None
+        self.page_size = page_size
 
     async def poll(self) -> int:
-        """Fetch revocations since the last `until` and add them.
+        """Fetch every page of revocations after the cursor and add them; returns how many.
 
         Raises:
-            FetchError: the endpoint failed; the cursor is kept so nothing is missed.
+            FetchError: the endpoint failed; the cursor stays after the last page applied, so
+                nothing is missed.
         """
-        fetched = await fetch_json(self.http, self.url, auth=self._auth, params={"since": str(self.since)})
-        return self.apply(fetched.document)
+        added = 0
+        while True:
+            params = {"cursor": self.cursor} if self.cursor is not None else {"since": str(self.since)}
+            if self.page_size is not None:
+                params["limit"] = str(self.page_size)
+            before = (self.cursor, self.since)
+            fetched = await fetch_json(self.http, self.url, auth=self._auth, params=params)
+            added += self.apply(fetched.document)
+            # A full page always moves the cursor; one that does not (a misbehaving issuer) ends
+            # the poll rather than asking for the same page forever.
+            if fetched.document.get("more") is not True or (self.cursor, self.since) == before:
+                return added
 
     def apply(self, document: dict[str, Any]) -> int:
-        """Sans-I/O half: add a response's revocations and advance the cursor."""
+        """Sans-I/O half: add a page's revocations and advance the cursor; returns how many were
+        new (the issuer lists its last few seconds again on the next poll, see `poll`)."""
         items = document.get("revocations")
+        cursor = document.get("cursor")
         until = document.get("until")
-        if not isinstance(items, list) or not isinstance(until, int):
-            raise FetchError("revocations response lacks revocations or until")
+        if not isinstance(items, list) or not (isinstance(cursor, str) or isinstance(until, int)):
+            raise FetchError("revocations response lacks revocations or cursor")
         added = 0
         for item in items:
             if isinstance(item, dict) and isinstance(item.get("jti"), str):
                 exp = item.get("exp")
+                added += item["jti"] not in self.denylist
                 self.denylist.add(item["jti"], float(exp) if isinstance(exp, int) else float("inf"))
-                added += 1
-        self.since = until
+        if isinstance(cursor, str):
+            self.cursor = cursor
+        elif isinstance(until, int):
+            self.since = until
         return added
 
 

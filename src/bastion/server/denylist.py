@@ -1,6 +1,10 @@
-"""Revoked access tokens, by jti, until they expire: in the database always, and in Redis when
-configured, under a documented key that resource servers without database access read
-(`bastion:revoked:jti:{jti}`, value the token's exp, TTL until exp; README "Resource servers").
+"""Revoked access tokens, by jti: in the database always, and in Redis when configured, under a
+documented key that resource servers without database access read (`bastion:revoked:jti:{jti}`,
+value the token's exp; README "Resource servers").
+
+The Redis key lives until `exp` plus the largest clock leeway (`revocations.LEEWAY_MARGIN`): a
+validator accepts a token until `exp + leeway`, so a key gone at `exp` let a resource server that
+synchronised late accept a revoked token again.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ class AccessTokenDenylist:
         """RFC 7009 §2.1: the token is invalid from now on, everywhere."""
         now = int(time.time())
         await revocations.record(self._database, jti, client_id, exp, now)
-        if self._redis is not None and exp > now:
-            await self._redis.set(REVOKED_KEY.format(jti=jti), str(exp), ex=exp - now)
+        kept_until = exp + revocations.LEEWAY_MARGIN
+        if self._redis is not None and kept_until > now:
+            await self._redis.set(REVOKED_KEY.format(jti=jti), str(exp), ex=kept_until - now)
 
     async def is_revoked(self, jti: str) -> bool:
         if self._redis is not None and await self._redis.exists(REVOKED_KEY.format(jti=jti)):

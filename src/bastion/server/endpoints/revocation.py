@@ -1,12 +1,15 @@
 """Token revocation (RFC 7009) and the list of recent revocations for resource servers.
 
-A revoked access token's jti is denied until its exp: in the database always, and under
+A revoked access token's jti is denied: in the database always, and under
 `bastion:revoked:jti:{jti}` in Redis when configured, so resource servers learn of it without a
-call per request.
+call per request. The list is paged by an opaque cursor (a position `(revoked_at, jti)`, see
+`store.revocations.page`): a page used to stop at 10,000 rows and answer `until: now`, so a
+poller that fell that far behind moved past the rest and never saw them.
 """
 
 from __future__ import annotations
 
+import base64
 import time
 
 from starlette.requests import Request
@@ -22,6 +25,10 @@ from bastion.server.grants.refresh_token import revoke_refresh_token
 from bastion.server.responses import NO_STORE, json_response, read_body
 from bastion.server.tokens import read_access_token
 from bastion.store import revocations
+
+# Seconds the last page's cursor stays behind now (see revocation_list_endpoint).
+SETTLE = 5
+_MAX_JTI = 128  # the revoked_tokens.jti column
 
 
 async def revocation_endpoint(request: Request) -> Response:
@@ -44,16 +51,15 @@ async def revocation_endpoint(request: Request) -> Response:
 
 
 async def revocation_list_endpoint(request: Request) -> Response:
-    """`GET /revocations?since=UNIX`: revoked, unexpired jtis for resource servers without Redis."""
+    """`GET /revocations?cursor=C&limit=N`: revoked jtis a validator may still accept, for resource
+    servers without Redis, one page at a time.
+
+    A poller follows `cursor` while `more` is true, and keeps the last one for its next poll.
+    `since=UNIX` (without a cursor) starts at a time; `until` is kept for pollers that predate the
+    cursor (the first revocation time of the next page when `more`, else now).
+    """
     ctx: ServerContext = request.app.state.ctx
-    query = request.query_params
-    if len(query.getlist("since")) > 1:
-        raise InvalidRequest("parameter since is repeated")
-    raw_since = query.get("since", "0")
-    # ASCII digits only ("²".isdigit() is True but int() refuses it), and no more than a unix
-    # time can have: a longer number overflowed the database integer (a 500).
-    if not (raw_since.isascii() and raw_since.isdigit()) or len(raw_since) > 12:
-        raise InvalidRequest("since must be unix seconds")
+    after, limit = _list_query(request)
     source = request.client.host if request.client else "unknown"
     authorization = request.headers.get("authorization")
     if authorization is None:
@@ -63,6 +69,57 @@ async def revocation_list_endpoint(request: Request) -> Response:
     if not caller.introspect or caller.is_public:
         raise UnauthorizedClient("this client may not read revocations")
     now = int(time.time())
-    rows = await revocations.since(ctx.database, int(raw_since), now)
+    rows = await revocations.page(ctx.database, after, now, limit)
     items = [{"jti": r.jti, "exp": r.exp, "revoked_at": r.revoked_at} for r in rows]
-    return json_response({"revocations": items, "until": now}, headers=NO_STORE)
+    more = len(rows) == limit
+    last = (rows[-1].revoked_at, rows[-1].jti) if rows else after
+    # The last page's cursor stops SETTLE seconds back: a revocation recorded at second t may
+    # commit a moment later, after a reader passed t; the next poll lists that span again (adding
+    # a jti twice is harmless) rather than skip it. Within a run of full pages each page starts
+    # exactly after the one before, so the run always advances.
+    cursor = last if more else min(last, (now - SETTLE, ""))
+    until = rows[-1].revoked_at if more else now
+    body = {"revocations": items, "cursor": _encode(cursor), "more": more, "until": until}
+    return json_response(body, headers=NO_STORE)
+
+
+def _list_query(request: Request) -> tuple[tuple[int, str], int]:
+    """The position to list after, and the page size, from the query string."""
+    query = request.query_params
+    for name in ("since", "cursor", "limit"):
+        if len(query.getlist(name)) > 1:
+            raise InvalidRequest(f"parameter {name} is repeated")
+    raw_limit = query.get("limit", str(revocations.PAGE))
+    if not _unsigned(raw_limit, 5) or not 1 <= int(raw_limit) <= revocations.PAGE:
+        raise InvalidRequest(f"limit must be 1-{revocations.PAGE}")
+    cursor = query.get("cursor")
+    if cursor is not None:
+        if "since" in query:
+            raise InvalidRequest("send since or cursor, not both")
+        return _decode(cursor), int(raw_limit)
+    raw_since = query.get("since", "0")
+    if not _unsigned(raw_since, 12):
+        raise InvalidRequest("since must be unix seconds")
+    return (int(raw_since), ""), int(raw_limit)
+
+
+def _unsigned(text: str, digits: int) -> bool:
+    # ASCII digits only ("²".isdigit() is True but int() refuses it), and no more than the column
+    # can hold: a longer number overflowed the database integer (a 500).
+    return text.isascii() and text.isdigit() and len(text) <= digits
+
+
+def _encode(position: tuple[int, str]) -> str:
+    """The opaque cursor of a position (revoked_at, jti): clients send it back as it is."""
+    return base64.urlsafe_b64encode(f"{position[0]}.{position[1]}".encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> tuple[int, str]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("cursor is malformed") from None
+    revoked_at, dot, jti = text.partition(".")
+    if not dot or not _unsigned(revoked_at, 12) or len(jti) > _MAX_JTI:
+        raise InvalidRequest("cursor is malformed")
+    return int(revoked_at), jti
