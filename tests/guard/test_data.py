@@ -176,3 +176,40 @@ async def test_hsts_over_https() -> None:
         response = await c.post("/echo", content=b"{}")
 
     assert response.headers["strict-transport-security"] == "max-age=63072000; includeSubDomains"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("headers", "description"),
+    [
+        pytest.param(
+            [(b"content-length", b"2"), (b"content-length", b"2")], "Send one Content-Length header.", id="cl"
+        ),
+        pytest.param(
+            [(b"transfer-encoding", b"chunked"), (b"Transfer-Encoding", b"chunked")],
+            "Send one Transfer-Encoding header.",
+            id="te",
+        ),
+        pytest.param(
+            [(b"Content-Type", b"application/json"), (b"content-type", b"text/plain")],
+            "Send one Content-Type header.",
+            id="ct-mixed-case",
+        ),
+    ],
+)
+async def test_a_header_the_body_limit_reads_comes_once(headers: list[tuple[bytes, bytes]], description: str) -> None:
+    """Each header the body limit reads (and the framework reads again) is refused with 400 when
+    it comes twice, whatever the case of its name, as an ASGI server may hand it over."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/echo", "headers": headers, "query_string": b""}
+    await BodyLimitMiddleware(APP, max_bytes=1000, max_depth=5)(scope, receive, send)
+
+    assert sent[0]["status"] == 400
+    assert json.loads(sent[1]["body"]) == {"error": "invalid_request", "error_description": description}

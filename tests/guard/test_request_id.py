@@ -159,3 +159,14 @@ async def test_third_party_guard_audit_entries_carry_the_request_id(tmp_path: Pa
     assert [(e["action"], e["request_id"]) for e in entries] == [
         ("request.refused", r.headers["x-request-id"]) for r in responses
     ]
+
+
+async def test_two_incoming_ids_are_no_id():
+    """Two X-Request-ID headers, even from a trusted proxy, are replaced by an id made here: readers
+    that take the first and readers that take the last would name the request differently."""
+    transport = httpx.ASGITransport(app=app_with_ids(trusted_proxies=["127.0.0.1"]), client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        response = await client.get("/", headers=[("X-Request-ID", "first-1"), ("X-Request-ID", "second-2")])
+
+    assert MADE_HERE.fullmatch(response.headers["x-request-id"])
+    assert response.json()["scope"] == response.headers["x-request-id"]

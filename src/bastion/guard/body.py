@@ -3,6 +3,11 @@
 A 413 when the body exceeds `max_bytes` (by Content-Length, or while reading a chunked body),
 and a 422 when a JSON body nests deeper than `max_depth` (deep nesting is a cheap way to burn
 parser CPU and recursion, ASVS 16 / security catalogue A19).
+
+A 400 when a header these limits read (Content-Type, Content-Length, Transfer-Encoding) comes
+twice: this middleware and the framework behind it must read the same value, and they do not
+agree on which of two (a dict of the headers keeps the last, Starlette's `headers.get` the
+first), so two Content-Types let a JSON body past the depth limit as "text/plain".
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bastion.guard._asgi import replaying
 
-__all__ = ["BodyLimitMiddleware", "json_depth"]
+__all__ = ["BodyLimitMiddleware", "DuplicateHeader", "json_depth", "single_headers"]
 
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKETS = re.compile(rb"[\[\]{}]")
@@ -48,6 +53,35 @@ async def _refuse(send: Send, status: int, error: str, description: str) -> None
     await send({"type": "http.response.body", "body": body})
 
 
+# Lower-case name -> the name a refusal shows.
+_SINGLE = {
+    b"content-type": "Content-Type",
+    b"content-length": "Content-Length",
+    b"transfer-encoding": "Transfer-Encoding",
+}
+
+
+class DuplicateHeader(ValueError):
+    """A header that must come at most once came twice."""
+
+
+def single_headers(raw: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    """The headers of `_SINGLE` present, by lower-case name (ASGI servers should lowercase names
+    but need not).
+
+    Raises:
+        DuplicateHeader: one came twice; its message is the header's name.
+    """
+    found: dict[bytes, bytes] = {}
+    for name, value in raw:
+        lowered = name.lower()
+        if lowered in _SINGLE:
+            if lowered in found:
+                raise DuplicateHeader(_SINGLE[lowered])
+            found[lowered] = value
+    return found
+
+
 class BodyLimitMiddleware:
     """ASGI middleware: bounded request bodies and bounded JSON depth."""
 
@@ -60,7 +94,11 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
+        try:
+            headers = single_headers(scope["headers"])
+        except DuplicateHeader as duplicate:
+            await _refuse(send, 400, "invalid_request", f"Send one {duplicate} header.")
+            return
         length = headers.get(b"content-length")
         too_large = f"The request body exceeds {self.max_bytes} bytes."
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):

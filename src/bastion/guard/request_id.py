@@ -109,10 +109,12 @@ class RequestIdMiddleware:
         client = scope.get("client")
         if not client or client[0] not in self.trusted_proxies:
             return None
-        for name, value in scope["headers"]:
-            if name == HEADER:
-                return value.decode("ascii") if _ACCEPTABLE.fullmatch(value) else None
-        return None
+        # Two ids are no id: which one a reader takes differs (first or last), and the audit
+        # trail must not name a request by a value some other log line does not.
+        given: list[bytes] = [value for name, value in scope["headers"] if name.lower() == HEADER]
+        if len(given) != 1 or _ACCEPTABLE.fullmatch(given[0]) is None:
+            return None
+        return given[0].decode("ascii")
 
 
 def _with_header(send: Send, request_id: bytes) -> Send:
