@@ -118,7 +118,8 @@ def guarded_app(app: object) -> list[RouteRule] | None:
 
 
 class GuardMiddleware:
-    """ASGI middleware: authenticate and authorize every HTTP request by its route rule."""
+    """ASGI middleware: authenticate and authorize every HTTP request and WebSocket handshake by
+    its route rule."""
 
     def __init__(
         self,
