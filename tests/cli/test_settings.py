@@ -263,6 +263,13 @@ RATELIMIT_FIX = "Fix: fix the [ratelimit.policies] table"
             id="policy-limit",
         ),
         pytest.param(
+            "[ratelimit.policies.client_auth_failures_per_client]\nlimit = '5/minute'",
+            "ratelimit.policies.client_auth_failures_per_client: this built-in policy was removed (client ids are "
+            "public: anyone could lock the client out; failures are limited per source address "
+            "(client_auth_failures_per_address)); remove the table. " + RATELIMIT_FIX,
+            id="removed-policy",
+        ),
+        pytest.param(
             "[ratelimit]\nshedding = 5",
             "ratelimit.shedding: 5 is not a table. Fix: write it as a [ratelimit.shedding] table in the TOML "
             "config file",
@@ -357,7 +364,7 @@ def test_ratelimit_table_becomes_typed_settings():
     policies = {p.name: p for p in settings.ratelimit.policies}
     assert (policies["token_per_client"].limit, policies["token_per_client"].window) == (100, 60.0)
     assert "login_failures_per_address" not in policies
-    assert "client_auth_failures_per_client" in policies
+    assert "client_auth_failures_per_address" in policies
     assert settings.ratelimit.shedding == SheddingSettings(enabled=True, limit=64, queue_size=0, queue_timeout=1.0)
 
 

@@ -67,8 +67,7 @@ async def test_failed_client_authentication_flood_is_refused_before_guessing(
 ) -> None:
     """Peek before checking a secret, hit on failure: the 21st wrong secret is never checked."""
     limiter = RateLimiter(MemoryStore(), parse_policies({}), clock=clock, metrics=Metrics())
-    pairs = [("client_auth_failures_per_client", "client-1"),
-             ("client_auth_failures_per_address", "192.0.2.7")]
+    pairs = [("client_auth_failures_per_address", "192.0.2.7")]
     checked = 0
     for _ in range(30):
         if not strictest(await limiter.check_all(pairs)).allowed:
@@ -82,7 +81,7 @@ async def test_failed_client_authentication_flood_is_refused_before_guessing(
 async def test_successful_traffic_is_not_counted_by_default(clock: FakeClock) -> None:
     """Peeks alone (every successful authentication) never exhaust the failure policies."""
     limiter = RateLimiter(MemoryStore(), parse_policies({}), clock=clock, metrics=Metrics())
-    decisions = [await limiter.check("client_auth_failures_per_client", "c") for _ in range(100)]
+    decisions = [await limiter.check("client_auth_failures_per_address", "192.0.2.7") for _ in range(100)]
     assert all(d.allowed for d in decisions)
 
 

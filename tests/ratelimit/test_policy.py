@@ -12,14 +12,39 @@ from bastion.ratelimit import Policy, PolicyError, default_policies, parse_polic
 def test_defaults_limit_only_failures() -> None:
     """With no configuration, only failed authentications and user-code entry are limited."""
     assert {p.name: (p.limit, p.window, p.key) for p in parse_policies({})} == {
-        "client_auth_failures_per_client": (20, 60.0, ("client_id",)),
         "client_auth_failures_per_address": (20, 60.0, ("source_address",)),
-        "login_failures_per_account_burst": (3, 60.0, ("sub",)),
+        "login_failures_per_device": (10, 900.0, ("device",)),
+        "login_failures_per_account_address": (3, 60.0, ("sub", "source_address")),
         "login_failures_per_account": (10, 900.0, ("sub",)),
         "login_failures_per_address": (50, 900.0, ("source_address",)),
+        "second_factor_failures_per_account": (10, 900.0, ("sub",)),
         "device_user_code_per_address": (10, 60.0, ("source_address",)),
     }
     assert all(not p.routes for p in default_policies())
+
+
+def test_no_default_is_keyed_on_a_public_identifier_alone() -> None:
+    """No built-in policy counts failures by client_id alone: anyone knows a client's id, so such
+    a limit would let a stranger lock the client out (usernames are judged in the server, per
+    device cookie or with the address)."""
+    assert [p.name for p in default_policies() if p.key == ("client_id",)] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        pytest.param("client_auth_failures_per_client", "client ids are public", id="per-client"),
+        pytest.param("login_failures_per_account_burst", "keyed on the account alone", id="account-burst"),
+    ],
+)
+def test_a_removed_default_is_refused_with_its_reason(name: str, reason: str) -> None:
+    """Configuring a built-in policy that was removed names it, the reason and the fix; disabling it is accepted."""
+    with pytest.raises(PolicyError) as refused:
+        parse_policies({name: {"limit": "5/minute"}})
+
+    assert str(refused.value).startswith(f"policies.{name}: this built-in policy was removed ({reason}")
+    assert str(refused.value).endswith("; remove the table")
+    assert name not in {p.name for p in parse_policies({name: {"enabled": False}})}
 
 
 def test_a_full_policy_table_parses() -> None:
@@ -63,12 +88,12 @@ def test_a_default_can_be_tightened_or_removed() -> None:
     policies = {
         p.name: p
         for p in parse_policies({
-            "client_auth_failures_per_client": {"limit": "5/minute"},
+            "client_auth_failures_per_address": {"limit": "5/minute"},
             "device_user_code_per_address": {"enabled": False},
         })
     }
-    assert (policies["client_auth_failures_per_client"].limit,
-            policies["client_auth_failures_per_client"].algorithm) == (5, "gcra")
+    assert (policies["client_auth_failures_per_address"].limit,
+            policies["client_auth_failures_per_address"].algorithm) == (5, "gcra")
     assert "device_user_code_per_address" not in policies
 
 
@@ -93,10 +118,10 @@ def test_a_default_can_be_tightened_or_removed() -> None:
                      "policies.p.algorithm: 'leaky' is not one of fixed_window, gcra,"
                      " sliding_log, sliding_window, token_bucket", id="bad-algorithm"),
         pytest.param({"p": {"limit": "1/minute", "key": ["ip"]}},
-                     "policies.p.key: 'ip' is not one of api_key_id, client_id, route,"
+                     "policies.p.key: 'ip' is not one of api_key_id, client_id, device, route,"
                      " source_address, sub", id="bad-key"),
         pytest.param({"p": {"limit": "1/minute", "key": []}},
-                     "policies.p.key: name at least one of api_key_id, client_id, route,"
+                     "policies.p.key: name at least one of api_key_id, client_id, device, route,"
                      " source_address, sub", id="empty-key"),
         pytest.param({"p": {"limit": "1/minute", "burst": 0, "algorithm": "gcra"}},
                      "policies.p.burst: expected a whole number of at least 1, got 0",

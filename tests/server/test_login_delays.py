@@ -1,6 +1,7 @@
 """Failed logins meet delays that grow with the failures, then a temporary lock (issue 3),
-per account name (existing or not), on both databases. The policies are shortened here so that
-the short delay can be waited out; the defaults are 3 a minute, then 10 per 15 minutes."""
+for a browser without a device cookie for the account (existing or not), on both databases. The
+policies are shortened here so that the short delay can be waited out; the defaults are 3 a
+minute per account and address, then 10 per 15 minutes per account."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def settings(db_url, tmp_path):
         password_hashing="testing",
         ratelimit={
             "policies": {
-                "login_failures_per_account_burst": {"limit": "3/3seconds"},
+                "login_failures_per_account_address": {"limit": "3/3seconds"},
                 "login_failures_per_account": {"limit": "5/15minutes"},
             }
         },

@@ -58,6 +58,9 @@ class Settings:
     # cheap Argon2id parameters for test suites, and `serve` refuses it.
     session_idle_lifetime: int = 1800
     session_absolute_lifetime: int = 12 * 3600
+    # A browser that completed a sign-in is recognised for this long by its device cookie, and
+    # judged by its own failed sign-ins only (SECURITY.md, "Lockouts").
+    device_cookie_lifetime: int = 90 * 86400
     password_hashing: Literal["owasp", "testing"] = "owasp"  # noqa: S105 - a profile name, not a password
 
     def __post_init__(self) -> None:
@@ -187,6 +190,8 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
     _check_metrics,
     _range("session_idle_lifetime", 60, 7 * 86400, "seconds"),
     _range("session_absolute_lifetime", 60, 30 * 86400, "seconds"),
+    # Browsers cap a cookie's Max-Age at 400 days (RFC 6265bis §5.6.2).
+    _range("device_cookie_lifetime", 60, 400 * 86400, "seconds"),
     _check_password_hashing,
     _check_trusted_proxies,
 )

@@ -8,8 +8,8 @@ middleware and header rendering sit on top.
 Typical use::
 
     limiter = RateLimiter(MemoryStore(), parse_policies(config.get("policies", {})))
-    decisions = await limiter.check_all([("client_auth_failures_per_client", client_id),
-                                         ("client_auth_failures_per_address", address)])
+    decisions = await limiter.check_all([("login_failures_per_account", account),
+                                         ("login_failures_per_address", address)])
     if not strictest(decisions).allowed:
         response = too_many_requests(decisions)   # 429, headers, JSON body
 
@@ -36,6 +36,7 @@ from bastion.ratelimit.metrics import DEFAULT_METRICS, Metrics, render_prometheu
 from bastion.ratelimit.middleware import RateLimitMiddleware
 from bastion.ratelimit.policy import (
     DEFAULT_POLICIES,
+    REMOVED_POLICIES,
     Algorithm,
     FailureMode,
     KeyPart,
@@ -53,6 +54,7 @@ __all__ = [
     "DEFAULT_METRICS",
     "DEFAULT_POLICIES",
     "KEY_FUNCTIONS",
+    "REMOVED_POLICIES",
     "Algorithm",
     "Clock",
     "ConcurrencyGate",

@@ -1,7 +1,8 @@
 """Key functions: which request attributes a policy counts together.
 
 The middleware reads identities that authentication set earlier in the ASGI scope's `state`
-(Starlette's `request.state`): `client_id`, `sub` and `api_key_id`; the source address comes
+(Starlette's `request.state`): `client_id`, `sub`, `api_key_id` and `device` (a browser the
+server recognises, e.g. by its sign-in device cookie); the source address comes
 from the connection and the route from the path. A policy whose attributes are missing does
 not apply to the request (an anonymous request is not counted per `sub`).
 """
@@ -43,6 +44,7 @@ KEY_FUNCTIONS: Final[Mapping[KeyPart, KeyFunction]] = {
     "api_key_id": _state("api_key_id"),
     "source_address": source_address_key,
     "route": route_key,
+    "device": _state("device"),
 }
 
 

@@ -21,7 +21,7 @@ from bastion.ratelimit.algorithms import gcra
 Algorithm = Literal["fixed_window", "sliding_log", "sliding_window", "token_bucket", "gcra"]
 Kind = Literal["burst", "quota"]
 FailureMode = Literal["open", "closed"]
-KeyPart = Literal["client_id", "sub", "api_key_id", "source_address", "route"]
+KeyPart = Literal["client_id", "sub", "api_key_id", "source_address", "route", "device"]
 CalendarUnit = Literal["day", "month", "year"]
 
 ALGORITHMS: Final = frozenset(get_args(Algorithm))
@@ -108,20 +108,33 @@ def _calendar_bounds(unit: CalendarUnit, now_us: int) -> tuple[int, int]:
 
 _MINUTE: Final = 60.0
 DEFAULT_POLICIES: Final[tuple[Policy, ...]] = (
-    # A flood of wrong client secrets is refused before it can guess (RFC 6749 §10.10, RFC 9700
-    # §4.11 brute force); counted per client and per source so neither a botnet on one client
-    # nor one address across many clients gets far.
-    Policy("client_auth_failures_per_client", 20, _MINUTE, "gcra", key=("client_id",)),
+    # A flood of wrong client credentials is refused (RFC 6749 §10.10, RFC 9700 §4.11 brute
+    # force), counted per source address only: client ids are public, so a limit keyed on the
+    # client would let anyone lock the client out (SECURITY.md, "Lockouts").
     Policy("client_auth_failures_per_address", 20, _MINUTE, "gcra", key=("source_address",)),
-    # OWASP ASVS V2.2.1: anti-automation on login, per account and per source. Per account the
-    # delays grow: three failures are free, the next ones 20 s apart (3 a minute), and past ten
-    # in 15 minutes 90 s apart (the temporary lock).
-    Policy("login_failures_per_account_burst", 3, _MINUTE, "gcra", key=("sub",)),
+    # OWASP ASVS V2.2.1 and the OWASP device-cookie scheme: a browser that signed in to the
+    # account before is judged by its own failures only (`per_device`); any other attempt by its
+    # address, by the account from that address (three free, then 20 s apart) and, for all
+    # untrusted browsers together, by the account (past ten in 15 minutes, 90 s apart). A
+    # stranger can so slow down only the untrusted browsers of an account, never a known one.
+    Policy("login_failures_per_device", 10, 15 * _MINUTE, "gcra", key=("device",)),
+    Policy("login_failures_per_account_address", 3, _MINUTE, "gcra", key=("sub", "source_address")),
     Policy("login_failures_per_account", 10, 15 * _MINUTE, "gcra", key=("sub",)),
     Policy("login_failures_per_address", 50, 15 * _MINUTE, "gcra", key=("source_address",)),
+    # Wrong second-factor codes: only someone who has just given the password can make one, so
+    # strangers' password failures never slow the second factor down.
+    Policy("second_factor_failures_per_account", 10, 15 * _MINUTE, "gcra", key=("sub",)),
     # RFC 8628 §5.1: user codes are short, so their entry must be rate limited.
     Policy("device_user_code_per_address", 10, _MINUTE, "gcra", key=("source_address",)),
 )
+# Built-in policies that were removed because a stranger could use them to lock out the owner
+# of a public id; a configuration still naming one is refused with the reason.
+REMOVED_POLICIES: Final[dict[str, str]] = {
+    "client_auth_failures_per_client": "client ids are public: anyone could lock the client out;"
+    " failures are limited per source address (client_auth_failures_per_address)",
+    "login_failures_per_account_burst": "keyed on the account alone, anyone could lock the user out;"
+    " the short delay is now per account and address (login_failures_per_account_address)",
+}
 
 
 def default_policies() -> list[Policy]:
@@ -156,6 +169,9 @@ def parse_policies(data: Mapping[str, Any], *, defaults: bool = True) -> list[Po
         if table.get("enabled", True) is False:
             chosen.pop(name, None)
             continue
+        if defaults and name in REMOVED_POLICIES:
+            raise PolicyError(f"{where}: this built-in policy was removed ({REMOVED_POLICIES[name]}); "
+                              "remove the table")
         chosen[name] = _parse_one(name, table, chosen.get(name))
     return list(chosen.values())
 

@@ -1,4 +1,5 @@
-"""The browser session behind the pages: read from the `__Host-` cookie, created, rotated, ended.
+"""The browser session behind the pages: read from the `__Host-` cookie, created, rotated, ended;
+and the device cookie a completed sign-in leaves (`identity.devices`).
 
 Only a hash of the cookie value is stored. A session is rotated (new id, old id dead) whenever
 its privilege changes: after the password and after the second factor.
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bastion.identity import sessions
+from bastion.identity import devices, sessions
 from bastion.server.context import ServerContext
 from bastion.store import sessions as browser_sessions
 from bastion.store.pending_requests import AuthorizationRequestRow
@@ -128,11 +129,14 @@ async def authenticate(
     old: BrowserSession,
     *,
     sub: str,
+    username: str,
     amr: tuple[str, ...],
     satisfied: AuthorizationRequestRow,
 ) -> BrowserSession:
     """The session of a sign-in just completed for `satisfied` (password alone, or with the
-    second factor): rotated, authenticated now, `amr` as shown (RFC 8176)."""
+    second factor): rotated, authenticated now, `amr` as shown (RFC 8176). The browser gets a
+    new device cookie for `username`: from now on it is judged by its own failed sign-ins."""
+    remember_device(ctx, response, username)
     return await start_session(
         ctx,
         response,
@@ -143,6 +147,20 @@ async def authenticate(
         auth_time=int(time.time()),
         satisfied=satisfied,
     )
+
+
+def trusted_device(ctx: ServerContext, request: Request, account: str) -> str | None:
+    """The device this browser is for `account` (named by its valid device cookie), or None."""
+    cookie = request.cookies.get(devices.COOKIE_NAME)
+    return ctx.people.devices.device(cookie, account, int(time.time())) if cookie else None
+
+
+def remember_device(ctx: ServerContext, response: Response, account: str) -> None:
+    """Set a new device cookie for `account` (only once a sign-in is complete: a cookie after
+    the password alone would let whoever knows it judge the second factor by a fresh device)."""
+    people = ctx.people
+    value = people.devices.issue(account, int(time.time()), people.device_lifetime)
+    response.headers.append("set-cookie", devices.cookie_header(value, people.device_lifetime))
 
 
 async def end_session(ctx: ServerContext, response: Response, current: BrowserSession | None) -> None:

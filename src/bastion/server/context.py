@@ -74,5 +74,5 @@ def build_context(
         ),
         denylist=AccessTokenDenylist(database, redis),
         limits=limits if limits is not None else ServerLimits(build_limiter(settings)),
-        people=PeopleServices(settings, encryptor),
+        people=PeopleServices(settings, encryptor, pepper),
     )

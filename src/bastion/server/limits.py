@@ -1,7 +1,14 @@
 """Rate limiting and load shedding for the authorization server (bastion.ratelimit, wired here).
 
-Out of the box only failures are limited: failed client authentications per client_id and per
-source address, so a flood of wrong secrets is answered 429 before any guess is checked.
+Out of the box only failures are limited, and never by an identifier alone that anyone knows
+(client ids and usernames are public: a limit keyed on one lets a stranger lock its owner out;
+SECURITY.md, "Lockouts"):
+- failed client authentications per source address. The address is refused before the
+  credentials are checked only once this process has seen it go over the limit, so a client
+  that authenticates costs no store round trip;
+- failed sign-ins per device cookie for a browser that signed in to the account before, else
+  per address, per (account, address) and, for untrusted browsers together, per account;
+- wrong second-factor codes per account (only someone past the password can make one).
 Successful traffic is limited only by policies declared in `[ratelimit.policies]`:
 - a policy keyed on `client_id` whose `routes` match an OAuth endpoint is counted after the
   client has authenticated there (e.g. `token_per_client`, routes = ["/token"]);
@@ -12,10 +19,12 @@ Load shedding (`[ratelimit.shedding]`) is off unless enabled.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
 from starlette.middleware import Middleware
 
 from bastion.config import Settings
+from bastion.identity.devices import account_key
 from bastion.ratelimit import (
     Decision,
     FixedLimit,
@@ -31,12 +40,16 @@ from bastion.ratelimit import (
 )
 from bastion.ratelimit.middleware import route_matches
 
-CLIENT_FAILURES = "client_auth_failures_per_client"
 ADDRESS_FAILURES = "client_auth_failures_per_address"
+LOGIN_DEVICE_FAILURES = "login_failures_per_device"
+LOGIN_ACCOUNT_ADDRESS_FAILURES = "login_failures_per_account_address"
 LOGIN_ACCOUNT_FAILURES = "login_failures_per_account"
-LOGIN_ACCOUNT_BURST = "login_failures_per_account_burst"
 LOGIN_ADDRESS_FAILURES = "login_failures_per_address"
+SECOND_FACTOR_FAILURES = "second_factor_failures_per_account"
 DEVICE_USER_CODE_FAILURES = "device_user_code_per_address"
+# Addresses remembered as over the client-authentication limit, per process; past this many the
+# oldest is forgotten (it then has one more guess checked before it is refused again).
+_REFUSED_MAX: Final = 10_000
 
 
 class RateLimited(Exception):
@@ -48,50 +61,108 @@ class RateLimited(Exception):
 
 
 class ServerLimits:
-    """The server's limiter and the two places it is consulted from inside endpoints."""
+    """The server's limiter and the places it is consulted from inside endpoints and pages."""
 
     def __init__(self, limiter: RateLimiter) -> None:
         self.limiter = limiter
         self.client_policies = [p for p in limiter.policies.values() if p.routes and "client_id" in p.key]
+        # source address -> (refused until, on the limiter's clock; the refusal)
+        self._refused: dict[str, tuple[float, Decision]] = {}
 
-    async def check_client_auth(self, client_id: str | None, source: str) -> None:
-        """Refuse before any credential is checked when failures from this address or for this
-        client are over the limit (peeks; nothing is counted). Every token request passes here."""
-        limiter = self.limiter
-        decisions = []
-        if ADDRESS_FAILURES in limiter.policies:
-            decisions.append(await limiter.check(ADDRESS_FAILURES, source))
-        if client_id and CLIENT_FAILURES in limiter.policies:
-            decisions.append(await limiter.check(CLIENT_FAILURES, client_id))
-        # strictest(decisions) is a refusal exactly when one of them is.
-        for decision in decisions:
-            if not decision.allowed:
-                raise RateLimited(decisions)
+    def check_client_auth(self, source: str) -> None:
+        """Refuse, before any credential is checked, an address this process has seen go over
+        the client-authentication failure limit, until the limiter said it may retry.
 
-    async def record_client_auth_failure(self, client_id: str | None, source: str) -> None:
-        pairs = [(ADDRESS_FAILURES, source)]
-        if client_id:
-            pairs.append((CLIENT_FAILURES, client_id))
-        for name, key in pairs:
-            if name in self.limiter.policies:
-                await self.limiter.hit(name, key)
+        No store round trip: a client that authenticates correctly never waits on the limiter.
+        A process learns that an address is over the limit from the failure that spends its last
+        allowance (or, when other processes spent it, from its own first refused failure), so
+        past the limit each process checks at most one guess per address per retry interval.
+        """
+        refused = self._refused.get(source)
+        if refused is None:
+            return
+        until, decision = refused
+        wait = until - self.limiter.clock()
+        if wait <= 0:
+            del self._refused[source]
+            return
+        elapsed = decision.retry_after - wait
+        raise RateLimited([decision._replace(retry_after=wait, reset_after=max(wait, decision.reset_after - elapsed))])
 
-    def _login_pairs(self, account: str, source: str) -> list[tuple[str, str]]:
-        # The account key is the name typed, whether or not such a user exists, so the answer
-        # never reveals which accounts exist.
-        account = account.lower()
-        pairs = [(LOGIN_ADDRESS_FAILURES, source), (LOGIN_ACCOUNT_BURST, account), (LOGIN_ACCOUNT_FAILURES, account)]
+    async def record_client_auth_failure(self, source: str) -> None:
+        """Count a failed client authentication from `source`. Raise RateLimited when the
+        address is over the limit; remember an address over it or with no allowance left, so
+        that `check_client_auth` refuses its next request unchecked."""
+        if ADDRESS_FAILURES not in self.limiter.policies:
+            return
+        decision = await self.limiter.hit(ADDRESS_FAILURES, source)
+        if decision.allowed and decision.remaining > 0:
+            return
+        over = not decision.allowed
+        if decision.allowed:
+            # The last unit of the allowance was just spent: how long until the next one (a
+            # second round trip, on the failure path only).
+            decision = await self.limiter.check(ADDRESS_FAILURES, source)
+        if not decision.allowed:
+            self._remember(source, decision)
+        if over:
+            raise RateLimited([decision])
+
+    def _remember(self, source: str, decision: Decision) -> None:
+        refused = self._refused
+        now = self.limiter.clock()
+        if len(refused) >= _REFUSED_MAX:
+            for stale in [address for address, (until, _) in refused.items() if until <= now]:
+                del refused[stale]
+            if len(refused) >= _REFUSED_MAX:
+                del refused[next(iter(refused))]
+        refused[source] = (now + decision.retry_after, decision)
+
+    def _login_pairs(self, account: str, source: str, device: str | None) -> list[tuple[str, str]]:
+        # A browser with a valid device cookie for this account is judged by its own failures
+        # only (OWASP, device cookies); strangers' failures never reach its counter. Any other
+        # attempt is counted by its address, by the account from that address and by the
+        # account across untrusted browsers. The account key is the name typed, whether or not
+        # such a user exists, so the answer never reveals which accounts exist.
+        if device is not None:
+            pairs = [(LOGIN_DEVICE_FAILURES, device)]
+        else:
+            account = account_key(account)
+            pairs = [
+                (LOGIN_ADDRESS_FAILURES, source),
+                (LOGIN_ACCOUNT_ADDRESS_FAILURES, f"{len(account)}:{account}|{source}"),
+                (LOGIN_ACCOUNT_FAILURES, account),
+            ]
         return [(name, key) for name, key in pairs if name in self.limiter.policies]
 
-    async def check_login(self, account: str, source: str) -> Decision | None:
-        """The binding refusal when failed logins for this account or address are over the limit."""
-        decisions = [await self.limiter.check(name, key) for name, key in self._login_pairs(account, source)]
+    def _second_factor_pairs(self, sub: str, device: str | None) -> list[tuple[str, str]]:
+        # Only someone who has just given the right password reaches the second factor, so its
+        # failures are counted apart from password failures, which anyone can make.
+        pairs = [(LOGIN_DEVICE_FAILURES, device)] if device is not None else [(SECOND_FACTOR_FAILURES, sub)]
+        return [(name, key) for name, key in pairs if name in self.limiter.policies]
+
+    async def _refusal(self, pairs: list[tuple[str, str]]) -> Decision | None:
+        decisions = [await self.limiter.check(name, key) for name, key in pairs]
         if decisions and not strictest(decisions).allowed:
             return strictest(decisions)
         return None
 
-    async def record_login_failure(self, account: str, source: str) -> None:
-        for name, key in self._login_pairs(account, source):
+    async def check_login(self, account: str, source: str, device: str | None) -> Decision | None:
+        """The binding refusal when failed sign-ins for this device, or (without one) for this
+        address, account and address, or account are over the limit."""
+        return await self._refusal(self._login_pairs(account, source, device))
+
+    async def record_login_failure(self, account: str, source: str, device: str | None) -> None:
+        for name, key in self._login_pairs(account, source, device):
+            await self.limiter.hit(name, key)
+
+    async def check_second_factor(self, sub: str, device: str | None) -> Decision | None:
+        """The binding refusal when wrong second-factor codes for this account (or this
+        device) are over the limit."""
+        return await self._refusal(self._second_factor_pairs(sub, device))
+
+    async def record_second_factor_failure(self, sub: str, device: str | None) -> None:
+        for name, key in self._second_factor_pairs(sub, device):
             await self.limiter.hit(name, key)
 
     def _user_code_pairs(self, session: str, source: str) -> list[tuple[str, str]]:

@@ -34,7 +34,9 @@ async def authenticate_client(
     credentials = extract_client_credentials(authorization, params)
     used_basic = credentials.method == "client_secret_basic"
     client_id = credentials.client_id or _unverified_assertion_subject(credentials)
-    await ctx.limits.check_client_auth(client_id, source)
+    # Per source address only: client ids are public, and a counter keyed on one would let
+    # anyone lock the client out (SECURITY.md, "Lockouts"). No store round trip here.
+    ctx.limits.check_client_auth(source)
     try:
         client = await _verify(ctx, credentials, client_id)
     except InvalidClient as exc:
@@ -44,7 +46,7 @@ async def authenticate_client(
             method=credentials.method,
             reason=exc.detail or exc.description,
         )
-        await ctx.limits.record_client_auth_failure(client_id, source)
+        await ctx.limits.record_client_auth_failure(source)
         raise InvalidClient(_GENERIC, detail=exc.detail or exc.description, used_basic=used_basic) from exc
     audit("client_authenticated", client_id=client.client_id, method=credentials.method)
     await ctx.limits.authenticated(path, client.client_id, source)
@@ -72,8 +74,8 @@ async def _verify(ctx: ServerContext, credentials: ClientCredentials, client_id:
 def _unverified_assertion_subject(credentials: ClientCredentials) -> str | None:
     """Which client an assertion claims to be, read before verification (RFC 7523 §3: sub).
 
-    Only used to choose the client whose registered keys then verify the signature, and as the
-    rate-limit key; nothing is trusted from it: `_verify_assertion` checks the signature with
+    Only used to choose the client whose registered keys then verify the signature; nothing is
+    trusted from it: `_verify_assertion` checks the signature with
     that client's keys and iss = sub = client_id afterwards.
     """
     if credentials.assertion is None:

@@ -1,10 +1,11 @@
 """Sign-in with a password (`/login`): the first page of every pending request, of either kind.
 
-Failed sign-ins (the password here, the second factor in `mfa`) are throttled per account name
-and per source address through the `login_failures_per_account_burst`,
-`login_failures_per_account` and `login_failures_per_address` policies (delays that grow with
-the failures, then a temporary lock); the page says how long to wait without revealing whether
-the account exists.
+Failed sign-ins are throttled without letting a stranger lock the owner out (SECURITY.md,
+"Lockouts"): a browser whose device cookie is valid for the account typed is judged by its own
+failures (`login_failures_per_device`); any other by its address, by the account from that
+address and by the account across untrusted browsers (`login_failures_per_address`,
+`login_failures_per_account_address`, `login_failures_per_account`). The page says how long to
+wait without revealing whether the account exists.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from starlette.responses import Response
 from bastion.events import audit
 from bastion.identity import sessions, users
 from bastion.identity.users import User
+from bastion.ratelimit import Decision
 from bastion.server import flow
-from bastion.server.browser import authenticate, start_session
+from bastion.server.browser import authenticate, start_session, trusted_device
 from bastion.server.pages import see_other, throttled_message
 from bastion.server.pages.step import EITHER, Needs, Page, with_page
 
@@ -35,15 +37,9 @@ def _login_form(page: Page, client_name: str, *, message: str = "", status: int 
     )
 
 
-async def throttled(page: Page, account: str) -> str | None:
-    """What the page says when sign-in failures for this account or address are over the limit."""
-    refusal = await page.ctx.limits.check_login(account, page.source)
+def refused_message(refusal: Decision | None) -> str | None:
+    """What a page says when failed attempts are over the limit (None: they are not)."""
     return None if refusal is None else throttled_message("Too many failed sign-in attempts.", refusal.retry_after)
-
-
-async def record_failure(page: Page, account: str) -> None:
-    """Count a failed sign-in (a wrong password or second factor) for the throttle."""
-    await page.ctx.limits.record_login_failure(account, page.source)
 
 
 @with_page(LOGIN)
@@ -55,7 +51,8 @@ async def login_page(page: Page) -> Response:
 async def login_submit(page: Page) -> Response:
     client_name = await page.client_name()
     username = (page.field("username") or "").strip()
-    refused = await throttled(page, username)
+    device = trusted_device(page.ctx, page.request, username)
+    refused = refused_message(await page.ctx.limits.check_login(username, page.source, device))
     if refused is not None:
         audit("login_throttled", username_hash=sessions.hash_session_id(username.lower())[:12])
         return _login_form(page, client_name, message=refused, status=429)
@@ -64,7 +61,7 @@ async def login_submit(page: Page) -> Response:
         user.password_hash if user is not None else None, page.field("password") or ""
     )
     if user is None or not verdict.matched or not user.enabled or user.username != username:
-        await record_failure(page, username)
+        await page.ctx.limits.record_login_failure(username, page.source, device)
         audit("login_failed", sub=user.sub if user is not None else None)
         return _login_form(page, client_name, message="Wrong username or password.", status=400)
     if verdict.new_hash is not None:
@@ -79,7 +76,9 @@ async def _signed_in(page: Page, user: User) -> Response:
     response = see_other(flow.resume_location(page.pending))
     second_factor = flow.second_factor(user, page.pending)
     if second_factor is None:
-        await authenticate(page.ctx, response, page.browser, sub=user.sub, amr=("pwd",), satisfied=page.pending)
+        await authenticate(
+            page.ctx, response, page.browser, sub=user.sub, username=user.username, amr=("pwd",), satisfied=page.pending
+        )
     else:
         await start_session(page.ctx, response, page.browser, sub=user.sub, stage=sessions.PASSWORD, amr=("pwd",))
         response.headers["location"] = second_factor
@@ -87,4 +86,4 @@ async def _signed_in(page: Page, user: User) -> Response:
     return response
 
 
-__all__ = ["LOGIN", "login_page", "login_submit", "record_failure", "throttled"]
+__all__ = ["LOGIN", "login_page", "login_submit", "refused_message"]

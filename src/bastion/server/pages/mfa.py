@@ -3,7 +3,9 @@ enrolment of an account that must have one and has none yet (`/mfa/enrol`).
 
 During enrolment the new secret travels in the form, encrypted under the key-encryption key and
 bound to this session's `sid`, until a code from it proves the authenticator has it. Wrong codes
-count against the same throttle as wrong passwords (`login`).
+are counted per account (`second_factor_failures_per_account`), apart from wrong passwords:
+only someone who has just given the password can make one, so strangers' password failures
+never block this step; a browser with a valid device cookie is judged by its own failures.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from bastion.events import audit
 from bastion.identity import recovery, sessions, totp, users
 from bastion.identity.users import User
 from bastion.server import flow
-from bastion.server.browser import BrowserSession, authenticate
+from bastion.server.browser import BrowserSession, authenticate, trusted_device
 from bastion.server.context import ServerContext
 from bastion.server.pages import error_page, render, see_other
-from bastion.server.pages.login import record_failure, throttled
+from bastion.server.pages.login import refused_message
 from bastion.server.pages.step import EITHER, Needs, Page, enabled, with_page
 
 
@@ -50,16 +52,19 @@ async def mfa_page(page: Page) -> Response:
 @with_page(replace(SECOND_FACTOR, post=True))
 async def mfa_submit(page: Page) -> Response:
     user = page.user
-    refused = await throttled(page, user.username)
+    device = trusted_device(page.ctx, page.request, user.username)
+    refused = refused_message(await page.ctx.limits.check_second_factor(user.sub, device))
     if refused is not None:
         return _mfa_form(page, message=refused, status=429)
     amr = await _check_second_factor(page.ctx, user, page.field("code") or "")
     if amr is None:
-        await record_failure(page, user.username)
+        await page.ctx.limits.record_second_factor_failure(user.sub, device)
         audit("second_factor_failed", sub=user.sub)
         return _mfa_form(page, message="That code is not valid (or was already used).", status=400)
     response = see_other(flow.resume_location(page.pending))
-    await authenticate(page.ctx, response, page.browser, sub=user.sub, amr=amr, satisfied=page.pending)
+    await authenticate(
+        page.ctx, response, page.browser, sub=user.sub, username=user.username, amr=amr, satisfied=page.pending
+    )
     audit("login_succeeded", sub=user.sub, stage="second_factor", amr=" ".join(amr))
     return response
 
@@ -127,7 +132,9 @@ async def enrol_submit(page: Page) -> Response:
     next_url = flow.resume_location(page.pending)
     response = render("recovery_codes.html", title="Save your recovery codes", codes=codes, next_url=next_url)
     amr = ("pwd", "otp", "mfa")
-    await authenticate(ctx, response, page.browser, sub=user.sub, amr=amr, satisfied=page.pending)
+    await authenticate(
+        ctx, response, page.browser, sub=user.sub, username=user.username, amr=amr, satisfied=page.pending
+    )
     return response
 
 
