@@ -17,7 +17,8 @@ KEY = b"audit-key-of-the-tests-not-a-secret-0123456789"
 
 
 def _trail(path: Path, key: bytes | None = None) -> AuditLog:
-    log = AuditLog([JsonLinesSink(path)], clock=lambda: 1_800_000_000.0, key=key)
+    keyed = {"key": key} if key is not None else {}
+    log = AuditLog([JsonLinesSink(path)], clock=lambda: 1_800_000_000.0, **keyed)
     for i in range(3):
         log.record("note.read", principal=ALICE, outcome="allowed", object=f"note:{i}")
     return log
