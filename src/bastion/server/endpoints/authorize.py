@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
+
 from starlette.requests import Request
 from starlette.responses import Response
 
