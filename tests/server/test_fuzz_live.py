@@ -370,6 +370,7 @@ def test_hostile_text_is_invalid_request_before_the_database(world: World) -> No
         answers = {}
         for case, page, field, value, _ in HOSTILE_TEXT:
             response = _send(web, world, _with(world, page, field, value))
-            answers[case] = (response.status_code, response.json() if response.status_code != 500 else response.text)
+            is_json = response.headers.get("content-type", "").startswith("application/json")
+            answers[case] = (response.status_code, response.json() if is_json else response.text[:200])
 
     assert answers == {case: (400, answer) for case, _, _, _, answer in HOSTILE_TEXT}
