@@ -84,21 +84,21 @@ def _pairs(raw: bytes, invalid: str, *, strict: bool) -> list[tuple[str, str]]:
                 raise InvalidRequest(invalid, detail=f"bad query field: {field!r}")
             continue
         pairs.append((_decoded(name, invalid), _decoded(value, invalid)))
+    # A control character spelled as `%00` is refused as the raw one is, once every field has
+    # parsed (a malformed field anywhere is reported first, as parse_qsl would).
+    if "%" in text and any(_CONTROL.search(name) or _CONTROL.search(value) for name, value in pairs):
+        raise InvalidRequest(CONTROL_CHARACTERS)
     return pairs
 
 
 def _decoded(text: str, invalid: str) -> str:
-    """Unquote `+` and `%XX` strictly: bytes that are not UTF-8 are refused, never replaced, and
-    a control character spelled as `%00` is refused as the raw one is."""
+    """Unquote `+` and `%XX` strictly: bytes that are not UTF-8 are refused, never replaced."""
     if "+" not in text and "%" not in text:
         return text
     try:
-        text = unquote(text.replace("+", " "), errors="strict")
+        return unquote(text.replace("+", " "), errors="strict")
     except UnicodeDecodeError as exc:
         raise InvalidRequest(invalid, detail=str(exc)) from exc
-    if _CONTROL.search(text) is not None:
-        raise InvalidRequest(CONTROL_CHARACTERS)
-    return text
 
 
 def single(params: dict[str, list[str]], name: str) -> str | None:
