@@ -9,7 +9,8 @@ method, odd content types, hostile credentials and cookies.
 
 The run is derandomized (the same examples on every CI run) and bounded by
 `BASTION_FUZZ_EXAMPLES` (default 120 per database); `BASTION_FUZZ_EXAMPLES=5000
-BASTION_FUZZ_RANDOM=1` explores further locally.
+BASTION_FUZZ_RANDOM=1` explores further locally (`BASTION_FUZZ_SHOW=1 pytest -s` prints each
+request and its status).
 """
 
 from __future__ import annotations
