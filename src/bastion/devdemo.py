@@ -80,9 +80,11 @@ async def seed_demo_users(settings: Settings, ctx: ServerContext) -> dict[str, s
         subs[name] = user.sub
     if passwords:
         path = settings.data_dir / "secrets" / "demo-passwords.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         known = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-        path.write_text(json.dumps({**known, **passwords}, indent=2), encoding="utf-8")
+        # 0600 from its creation, not after a write (the passwords are never readable by others).
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
+            handle.write(json.dumps({**known, **passwords}, indent=2))
         os.chmod(path, 0o600)
     return subs
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bastion.protocol.errors import InvalidRequest
-from bastion.protocol.rfc6749.params import check_content_type, parse_form, require, single
+from bastion.protocol.rfc6749.params import check_content_type, parse_form, parse_query, require, single
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -111,18 +111,55 @@ def test_require_names_the_missing_parameter():
     assert require({"token": ["t"]}, "token") == "t"
 
 
-names = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12)
-values = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20)
+@pytest.mark.parametrize(
+    ("raw", "description"),
+    [
+        pytest.param(b"a=%00", "parameters must not contain control characters", id="percent-nul"),
+        pytest.param(b"a=x\x00y", "parameters must not contain control characters", id="raw-nul"),
+        pytest.param(b"%00=1", "parameters must not contain control characters", id="nul-in-name"),
+        pytest.param(b"a=%0d%0a", "parameters must not contain control characters", id="crlf"),
+        pytest.param(b"a=%7f", "parameters must not contain control characters", id="del"),
+        pytest.param(b"a=%c2%85", "parameters must not contain control characters", id="c1-nel"),
+        pytest.param(b"a=%ff", "invalid", id="percent-invalid-utf8"),
+        pytest.param(b"a=%ed%a0%80", "invalid", id="percent-lone-surrogate"),
+        pytest.param(b"a=%c3", "invalid", id="percent-truncated"),
+        pytest.param(b"a=\xed\xa0\x80", "invalid", id="raw-lone-surrogate"),
+    ],
+)
+def test_control_characters_and_invalid_utf8_refused(raw, description):
+    """NUL and other controls, and bytes that are not UTF-8 (raw or percent-encoded), are invalid_request in
+    a body and in a query string alike: never replaced, never passed on."""
+    expected = {
+        "form": "the request body is not valid form encoding",
+        "query": "the query string is not valid URL encoding",
+    }
+    for where, parse in (("form", parse_form), ("query", parse_query)):
+        with pytest.raises(InvalidRequest) as caught:
+            parse(raw)
+        assert caught.value.description == (expected[where] if description == "invalid" else description)
+
+
+def test_query_keeps_repeats_and_bare_names():
+    """A query string keeps repeated names (the endpoint judges them) and reads a bare name as empty."""
+    assert parse_query(b"a=1&a=2&b&&c=%E2%80%AE") == {"a": ["1", "2"], "b": [""], "c": ["\u202e"]}
+
+
+printable = st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"))
+names = st.text(alphabet=printable, min_size=1, max_size=12)
+values = st.text(alphabet=printable, max_size=20)
 
 
 @given(st.dictionaries(names, values, max_size=6))
 def test_any_urlencoded_dict_round_trips(data):
-    """Whatever a client form-encodes with distinct names comes back unchanged."""
+    """Whatever a client form-encodes with distinct names and no control characters comes back unchanged."""
     assert parse_form(urlencode(data).encode()) == {k: [v] for k, v in data.items()}
+    assert parse_query(urlencode(data).encode()) == {k: [v] for k, v in data.items()}
 
 
 @given(st.binary(max_size=64))
 def test_arbitrary_bytes_never_crash(body):
-    """Any body either parses or is invalid_request: no other exception escapes."""
+    """Any body or query either parses or is invalid_request: no other exception escapes."""
     with contextlib.suppress(InvalidRequest):
         parse_form(body)
+    with contextlib.suppress(InvalidRequest):
+        parse_query(body)

@@ -9,6 +9,7 @@ to the router.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -148,12 +149,18 @@ def test_raw_ecdsa_signature_is_pyjwts(curve):
 
 
 def _parse_qsl_form(body: bytes) -> tuple[str, ...]:
-    """The previous parse_form: parse_qsl, then repeats (only `resource` may repeat)."""
+    """The simple parse_form: parse_qsl decoding strictly (percent-encodings that are not UTF-8 are
+    refused, not replaced), no control characters, then repeats (only `resource` may repeat)."""
+    control = "[\x00-\x1f\x7f-\x9f]"
     try:
         text = body.decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
+        if re.search(control, text):  # a raw control character is refused before any field is read
+            return ("error", "parameters must not contain control characters", "None")
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), errors="strict")
     except (UnicodeDecodeError, ValueError) as exc:
         return ("error", "the request body is not valid form encoding", str(exc))
+    if any(re.search(control, name + value) for name, value in pairs):
+        return ("error", "parameters must not contain control characters", "None")
     params: dict[str, list[str]] = {}
     for name, value in pairs:
         values = params.setdefault(name, [])
@@ -164,7 +171,8 @@ def _parse_qsl_form(body: bytes) -> tuple[str, ...]:
 
 
 FORM_PIECES = st.sampled_from(
-    ["a", "b", "=", "&", "+", "%", "%2", "%20", "%e9", "%C3%A9", "%ZZ", "resource", "é", "\xff"]
+    ["a", "b", "=", "&", "+", "%", "%2", "%20", "%e9", "%C3%A9", "%ZZ", "resource", "é", "\xff", "%00", "%7F",
+     "%ed%a0%80", "\x01"]
 )
 
 

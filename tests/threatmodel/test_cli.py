@@ -77,10 +77,10 @@ FAIL = f"{sys.executable} -c 'raise SystemExit(3)'"
 
 
 def test_verify_records_evidence_and_check_uses_it(tmp_path) -> None:
-    """verify runs the named commands, writes pass/fail with date and commit, and a failing
-    mitigation counts as open for check."""
+    """verify --allow-commands runs the named commands, writes pass/fail with date and commit,
+    and a failing mitigation counts as open for check."""
     path = _write(tmp_path, _mitigated([PASS, FAIL]))
-    result = _run("verify", path)
+    result = _run("verify", path, "--allow-commands")
     assert result.exit_code == 1
     assert f"PASS  {PASS}" in result.output
     assert f"FAIL  {FAIL}" in result.output
@@ -99,7 +99,7 @@ def test_passing_evidence_keeps_the_mitigation(tmp_path) -> None:
     """With all tests passing, the mitigated threat stays mitigated, the gate passes and the
     report shows the evidence."""
     path = _write(tmp_path, _mitigated([PASS]))
-    assert _run("verify", path).exit_code == 0
+    assert _run("verify", path, "--allow-commands").exit_code == 0
     assert _run("check", path, "--fail-on", "high", "--require-evidence").exit_code == 0
     report = _run("report", path, "--format", "md").output
     assert f"  - Mitigation: ownership check in the handler; evidence: pass {PASS} (" in report

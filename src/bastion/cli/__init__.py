@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from bastion.cli import apikeys, audit, clients, db, demo, device_login, keys, serve, threats, users
@@ -26,7 +28,14 @@ app.add_typer(apikeys.app, name="apikeys")
 
 
 def main() -> None:
-    """Entry point of the `bastion` console script."""
+    """Entry point of the `bastion` console script.
+
+    Every file the command writes is its owner's alone (the SQLite database and its -wal/-shm,
+    secrets, API keys, audit trails, the recorded issuer, reports): a umask of 077 makes that the
+    default for files and directories created by any code path, beside the explicit modes
+    where those files are created.
+    """
+    os.umask(0o077)
     app()
 
 

@@ -7,10 +7,12 @@ file:line and the fix).
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ParamSpec
 
 import typer
 
@@ -73,11 +75,32 @@ def _fail(exc: ThreatModelError) -> typer.Exit:
     return typer.Exit(2)
 
 
+P = ParamSpec("P")
+
+
+def _exits_2_on_surprise(command: Callable[P, None]) -> Callable[P, None]:
+    """Anything a command did not foresee is exit 2 with one line, never a traceback's exit 1,
+    which a CI gate would read as "open threats" (or a failed test) rather than "bad input"."""
+
+    @functools.wraps(command)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # the point: no input may look like a gate result
+            typer.echo(f"error: cannot process the input: {exc.__class__.__name__}: {exc}"[:500], err=True)
+            raise typer.Exit(2) from None
+
+    return guarded
+
+
 def _extra(rules: list[Path] | None) -> list[str | Path]:
     return list(rules or [])
 
 
 @app.command()
+@_exits_2_on_surprise
 def report(
     model: Path,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.md,
@@ -106,6 +129,7 @@ def report(
 
 
 @app.command()
+@_exits_2_on_surprise
 def check(
     model: Path,
     fail_on: Annotated[
@@ -152,10 +176,17 @@ def check(
 
 
 @app.command()
-def verify(model: Path) -> None:
-    """Run the tests each mitigation names; write MODEL's .results.json beside it."""
+@_exits_2_on_surprise
+def verify(
+    model: Path,
+    allow_commands: Annotated[
+        bool,
+        typer.Option("--allow-commands", help="Also run command lines the model names (only for a model you trust)."),
+    ] = False,
+) -> None:
+    """Run the pytest node ids each mitigation names; write MODEL's .results.json beside it."""
     try:
-        evidence = run_verify(model)
+        evidence = run_verify(model, allow_commands=allow_commands)
     except ThreatModelError as exc:
         raise _fail(exc) from exc
     for e in evidence:
@@ -167,6 +198,7 @@ def verify(model: Path) -> None:
 
 
 @app.command("diff")
+@_exits_2_on_surprise
 def diff_cmd(
     old: Path,
     new: Path,
@@ -192,6 +224,7 @@ def diff_cmd(
 
 
 @app.command("rules")
+@_exits_2_on_surprise
 def rules_cmd(
     rules: RulesOpt = None,
     fmt: Annotated[TextFormat, typer.Option("--format", "-f", help="text or json")] = TextFormat.text,

@@ -121,5 +121,5 @@ def load_settings(
 def record_issuer(settings: Settings) -> None:
     """Remember the issuer in the data directory, so CLI commands on the same data know it
     (`load_settings` reads it when nothing else names the issuer)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     (settings.data_dir / _RECORDED_ISSUER).write_text(settings.issuer + "\n", encoding="utf-8")

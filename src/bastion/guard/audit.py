@@ -6,11 +6,21 @@ Entries are chained: `hash = SHA-256(prev || canonical JSON of the entry without
 editing or deleting an entry (or reordering) breaks every later link; `verify_entries` finds the
 first broken one. Truncating the tail leaves a valid shorter chain, which is why `head()` gives
 the latest hash to anchor elsewhere (a log shipper, a ticket) and `verify` can compare against it.
+
+Anyone who can write the file can also recompute every SHA-256 link after an edit. With a key
+(`AuditLog(..., key=...)`), each entry also carries `mac = HMAC-SHA256(key, hash)` (the standard
+library's `hmac`); the hash covers the entry and its predecessor, so the MACs chain too, and
+`verify_entries(..., key=...)` (`bastion audit verify --key-file`) refuses a chain re-linked by
+someone without the key. The plain check still passes a keyed chain: the hash is unchanged.
+
+A line or row that is not an entry (not JSON, not an object, a field missing or of the wrong
+type) raises `AuditFormatError` naming where it is, rather than being misread as tampering.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import threading
@@ -26,6 +36,7 @@ from bastion.guard._principal import Principal
 
 __all__ = [
     "GENESIS",
+    "AuditFormatError",
     "AuditLog",
     "AuditSink",
     "JsonLinesSink",
@@ -33,6 +44,7 @@ __all__ = [
     "SqlAuditSink",
     "VerifyResult",
     "entry_hash",
+    "entry_mac",
     "read_jsonl",
     "verify_entries",
 ]
@@ -45,9 +57,37 @@ def _canonical(entry: Mapping[str, Any]) -> bytes:
 
 
 def entry_hash(entry: Mapping[str, Any]) -> str:
-    """The chain hash of an entry (its `hash` member excluded, its `prev` included)."""
-    body = {k: v for k, v in entry.items() if k != "hash"}
+    """The chain hash of an entry (its `hash` and `mac` members excluded, its `prev` included)."""
+    body = {k: v for k, v in entry.items() if k not in ("hash", "mac")}
     return hashlib.sha256(str(body["prev"]).encode() + _canonical(body)).hexdigest()
+
+
+def entry_mac(chain_hash: str, key: bytes) -> str:
+    """HMAC-SHA256 under `key` of an entry's chain hash (which covers the entry and its predecessor)."""
+    return hmac.new(key, chain_hash.encode(), hashlib.sha256).hexdigest()
+
+
+class AuditFormatError(ValueError):
+    """A line or row of an audit trail that is not an audit entry; the message says where."""
+
+
+# The members verification reads, with their types (bool is not an int here).
+_SHAPE: tuple[tuple[str, type | tuple[type, ...]], ...] = (("seq", int), ("prev", str), ("hash", str))
+
+
+def check_entry(entry: object, where: str) -> None:
+    """`entry` is an audit entry: a JSON object whose seq, prev and hash (and mac, when present)
+    have the right types. Raises AuditFormatError naming `where`."""
+    if not isinstance(entry, Mapping):
+        raise AuditFormatError(f"{where}: not a JSON object")
+    for name, kind in _SHAPE:
+        if name not in entry:
+            raise AuditFormatError(f"{where}: no `{name}`")
+        value = entry[name]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise AuditFormatError(f"{where}: `{name}` is not a{'n integer' if kind is int else ' string'}")
+    if "mac" in entry and not isinstance(entry["mac"], str):
+        raise AuditFormatError(f"{where}: `mac` is not a string")
 
 
 class AuditSink(Protocol):
@@ -59,15 +99,21 @@ class AuditSink(Protocol):
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """The entries of a JSON-lines audit file (a line that is not JSON is yielded as an error)."""
-    with path.open(encoding="utf-8") as handle:
+    """The entries of a JSON-lines audit file.
+
+    Raises:
+        AuditFormatError: `line N: ...` for a line that is not UTF-8 JSON of an entry's shape.
+    """
+    with path.open("rb") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
             try:
-                yield json.loads(line)
-            except ValueError:
-                yield {"_unparsable_line": number}
+                entry = json.loads(line)
+            except ValueError:  # UnicodeDecodeError and JSONDecodeError alike
+                raise AuditFormatError(f"line {number}: not JSON") from None
+            check_entry(entry, f"line {number}")
+            yield entry
 
 
 class JsonLinesSink:
@@ -156,18 +202,30 @@ class SqlAuditSink:
     def entries(self) -> Iterator[dict[str, Any]]:
         """Every entry in sequence order."""
         with self.engine.connect() as conn:
-            for (text,) in conn.execute(sa.select(self.table.c.entry).order_by(self.table.c.seq)):
-                yield json.loads(text)
+            for seq, text in conn.execute(sa.select(self.table.c.seq, self.table.c.entry).order_by(self.table.c.seq)):
+                where = f"row seq {seq}"
+                try:
+                    entry = json.loads(text)
+                except ValueError:
+                    raise AuditFormatError(f"{where}: not JSON") from None
+                check_entry(entry, where)
+                yield entry
 
 
 class AuditLog:
     """Records audit entries, chained, into one or more sinks (the first one is the chain's head)."""
 
-    def __init__(self, sinks: Sequence[AuditSink], *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, sinks: Sequence[AuditSink], *, clock: Callable[[], float] = time.time, key: bytes | None = None
+    ) -> None:
+        """`key` (at least 32 bytes, kept away from the log's writers) adds an HMAC to every entry."""
         if not sinks:
             raise ValueError("AuditLog needs at least one sink")
+        if key is not None and len(key) < 32:
+            raise ValueError("an audit key must be at least 32 bytes")
         self.sinks = list(sinks)
         self.clock = clock
+        self._key = key
         self._lock = threading.Lock()
         last = self.sinks[0].last()
         self._seq = int(last["seq"]) if last else 0
@@ -201,6 +259,8 @@ class AuditLog:
                 "prev": self._prev,
             }
             entry["hash"] = entry_hash(entry)
+            if self._key is not None:
+                entry["mac"] = entry_mac(entry["hash"], self._key)
             for sink in self.sinks:
                 sink.write(entry)
             self._seq, self._prev = entry["seq"], entry["hash"]
@@ -222,13 +282,19 @@ class VerifyResult:
     seq: int | None = None
 
 
-def verify_entries(entries: Iterable[Mapping[str, Any]], *, expected_head: str | None = None) -> VerifyResult:
-    """Check sequence numbers, links and hashes; report the first break."""
+def verify_entries(
+    entries: Iterable[Mapping[str, Any]], *, expected_head: str | None = None, key: bytes | None = None
+) -> VerifyResult:
+    """Check sequence numbers, links and hashes (and, with `key`, every entry's HMAC); report the
+    first break.
+
+    Raises:
+        AuditFormatError: an entry is not of an entry's shape (from the reader, or `entry N`).
+    """
     prev, count = GENESIS, 0
     for entry in entries:
         expected_seq = count + 1
-        if "_unparsable_line" in entry:
-            return VerifyResult(False, count, prev, f"line {entry['_unparsable_line']} is not JSON", expected_seq)
+        check_entry(entry, f"entry {expected_seq}")
         if entry.get("seq") != expected_seq:
             return VerifyResult(
                 False, count, prev, f"expected seq {expected_seq}, found {entry.get('seq')!r}", expected_seq
@@ -237,12 +303,12 @@ def verify_entries(entries: Iterable[Mapping[str, Any]], *, expected_head: str |
             return VerifyResult(
                 False, count, prev, f"entry {expected_seq} does not link to its predecessor", expected_seq
             )
-        try:
-            recomputed = entry_hash(entry)
-        except KeyError:
-            return VerifyResult(False, count, prev, f"entry {expected_seq} lacks prev", expected_seq)
+        recomputed = entry_hash(entry)
         if entry.get("hash") != recomputed:
             return VerifyResult(False, count, prev, f"entry {expected_seq} was modified (hash mismatch)", expected_seq)
+        if key is not None and not hmac.compare_digest(str(entry.get("mac", "")), entry_mac(recomputed, key)):
+            problem = f"entry {expected_seq} has no valid MAC under the key (re-chained or written without it)"
+            return VerifyResult(False, count, prev, problem, expected_seq)
         prev, count = recomputed, expected_seq
     if expected_head is not None and prev != expected_head:
         return VerifyResult(False, count, prev, "the chain does not end at the expected head (truncated?)")

@@ -23,10 +23,11 @@ def _development_secret(settings: Settings, name: str, make: str) -> str:
     path = settings.data_dir / "secrets" / name
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
-    path.write_text(make, encoding="utf-8")
-    os.chmod(path, 0o600)
+    # Created 0600 (never readable by others, not even between a write and a chmod).
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as handle:
+        handle.write(make)
     print(f"warning: development mode: generated {name} into {path}; never use it in production", file=sys.stderr)
     return make
 

@@ -34,6 +34,9 @@ from bastion.store.pending_requests import AuthorizationRequestRow
 
 unregistered = partial(error_page, "Unknown application", "The application is no longer registered.")
 not_signed_in = partial(error_page, "Not signed in", "Sign in again.")
+request_answered = partial(
+    error_page, "Request expired", "This sign-in request has already been answered. Return to the application."
+)
 
 
 def requires_mfa(pending: AuthorizationRequestRow) -> bool:
@@ -163,14 +166,19 @@ async def issue_code(
     # One transaction: the consent just approved (merged into what was granted before, so two
     # tabs approving at once both succeed), the code, the end of its pending request and, once a
     # minute, the sweep of codes an hour past expiry and of expired requests.
+    # The request's end comes first and decides: of simultaneous submissions (a double click,
+    # a replayed form) only the one that ends it issues a code; one request, one code.
     async with transaction(ctx.database) as tx:
-        if consented:
-            await consents.merge(tx, browser.sub, client.client_id, tuple(pending.scope.split()), now)
-        await codes.insert(tx, row)
-        await pending_requests.end(tx, pending.id)
+        ended = await pending_requests.end(tx, pending.id)
+        if ended:
+            if consented:
+                await consents.merge(tx, browser.sub, client.client_id, tuple(pending.scope.split()), now)
+            await codes.insert(tx, row)
         if purge:
             await codes.purge(tx, now - 3600)
             await pending_requests.purge(tx, now)
+    if not ended:
+        return request_answered()
     audit("authorization_code_issued", client_id=client.client_id, sub=browser.sub, scope=pending.scope)
     return _go(response, success_response_uri(pending.redirect_uri, code=code, state=pending.state, issuer=ctx.issuer))
 

@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bastion.events import bind_source, compact_json
 from bastion.protocol.errors import InvalidClient, InvalidRequest, OAuthError
+from bastion.protocol.rfc6749.params import parse_query
 from bastion.server.limits import RateLimited, rate_limited_response
 
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
@@ -102,9 +103,14 @@ async def receive_body(receive: Receive, declared: str | None, limit: int = MAX_
 
 
 class RequestContextMiddleware:
-    """The source address for log lines, and a last-resort `server_error` (never a stack trace).
+    """The source address for log lines, the one check of every query string, and a last-resort
+    `server_error` (never a stack trace).
 
-    The request id is the guard's `RequestIdMiddleware`, which wraps this one.
+    Every query string is read here once as `parse_query` reads it (UTF-8 percent-encodings, no
+    control characters) and refused with `invalid_request` otherwise, so no endpoint, page or
+    mounted app can hand a NUL or an invalid byte to the database, whichever reader it uses.
+    Bodies are `parse_form`'s, which applies the same rules. The request id is the guard's
+    `RequestIdMiddleware`, which wraps this one.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -116,6 +122,12 @@ class RequestContextMiddleware:
             return
         client = scope.get("client")
         bind_source(client[0] if client else None)
+        if scope.get("query_string"):
+            try:
+                parse_query(scope["query_string"])
+            except InvalidRequest as exc:
+                await logged_error_response(exc)(scope, receive, send)
+                return
         started = False
 
         async def send_noting_start(message: Message) -> None:

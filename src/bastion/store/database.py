@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,18 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # pool), so the next checkout connects afresh.
 PING_AFTER_IDLE = 2.0
 logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _create_private(path: Path) -> None:
+    """Create the SQLite file (and its directory) readable by its owner only: the file holds
+    password hashes, encrypted keys and tokens' rows. SQLite gives the -wal and -shm files the
+    database file's permissions, so they follow. An existing file is left as it is."""
+    if path.name == ":memory:" or not path.name:
+        return
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -81,8 +95,7 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
-            path = url.split(":///", 1)[1]
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(url.split(":///", 1)[1]))
             self.engine: AsyncEngine = create_async_engine(url)
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         else:

@@ -66,7 +66,7 @@ _SATISFY_LOGIN = Sql(
     "id",
     "prompt",
 )
-_DELETE = Sql(delete(requests).where(requests.c.id == bindparam("id")), "id")
+_DELETE = Sql(delete(requests).where(requests.c.id == bindparam("id")).returning(requests.c.id), "id")
 _DELETE_FOR_SESSION = Sql(delete(requests).where(requests.c.session_hash == bindparam("session_hash")), "session_hash")
 _PURGE = Sql(delete(requests).where(requests.c.expires_at < bindparam("now")), "now")
 
@@ -93,9 +93,10 @@ async def satisfy_login(on: Executor, pending: AuthorizationRequestRow) -> None:
     await rows(on, _SATISFY_LOGIN, pending.id, prompt)
 
 
-async def end(on: Executor, request_id: str) -> None:
-    """Forget a request that has been answered (a code, an error, a device decision)."""
-    await rows(on, _DELETE, request_id)
+async def end(on: Executor, request_id: str) -> bool:
+    """Forget a request that has been answered (a code, an error, a device decision); False if
+    it was already gone: another answer to it won (a double submit), and this one must not count."""
+    return bool(await rows(on, _DELETE, request_id))
 
 
 async def end_for_session(on: Executor, session_hash: str) -> None:

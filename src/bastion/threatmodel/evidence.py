@@ -1,7 +1,10 @@
 """Evidence for mitigations (step 6, validate): run the tests a mitigation names, record results.
 
-A test is a pytest node id (`tests/x/test_y.py::test_z`) or any command line. `verify` runs each
-once and writes `<model>.results.json` beside the model with pass/fail, the UTC date and the
+A test is a pytest node id (`tests/x/test_y.py::test_z`) or any command line. A model can come
+from an untrusted pull request, so only node ids run by default (with this Python's pytest,
+never through a shell); a command line runs only when the caller allows commands (`bastion
+threats verify --allow-commands`), as running it is running the model author's code. `verify`
+runs each once and writes `<model>.results.json` beside the model with pass/fail, the UTC date and the
 git commit. The parsing and the decision "is this mitigation proven?" are pure functions; the
 runner is the thin I/O layer.
 """
@@ -64,9 +67,10 @@ def fresh(results: dict[str, Evidence], max_age_days: int, now: dt.datetime) -> 
 
 
 def is_pytest_node(test: str) -> bool:
-    """A pytest node id or test file, as opposed to an arbitrary command."""
+    """A pytest node id or test file, as opposed to an arbitrary command (an option such as
+    `-pplugin.py` is not a node id: pytest would read it as an option)."""
     head = test.split("::", 1)[0]
-    return " " not in head and head.endswith(".py")
+    return " " not in head and head.endswith(".py") and not test.startswith("-")
 
 
 def command_for(test: str) -> list[str]:

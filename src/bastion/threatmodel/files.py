@@ -13,12 +13,13 @@ from pathlib import Path
 
 from bastion.threatmodel._errors import Problem, ThreatModelError
 from bastion.threatmodel._schema import parse_model
-from bastion.threatmodel._yamlsrc import load_located
+from bastion.threatmodel._yamlsrc import load_located, read_source
 from bastion.threatmodel.assess import Analysis, analyse
 from bastion.threatmodel.evidence import (
     Evidence,
     fresh,
     git_commit,
+    is_pytest_node,
     read_results,
     results_path,
     run_test,
@@ -34,13 +35,7 @@ def parse_model_text(text: str, file: str) -> ThreatModel:
 
 
 def load_model(path: str | Path) -> ThreatModel:
-    path = Path(path)
-    try:
-        text = path.read_text("utf-8")
-    except OSError as exc:
-        raise ThreatModelError([Problem(str(path), 1, f"cannot read the model: {exc.strerror}",
-                                        "check the path")]) from exc
-    return parse_model_text(text, str(path))
+    return parse_model_text(read_source(path, "model"), str(path))
 
 
 def rules_for(model: ThreatModel, extra: Sequence[str | Path] = ()) -> tuple[Rule, ...]:
@@ -105,9 +100,20 @@ def default_cwd(model: ThreatModel) -> Path:
     return Path(top.stdout.strip()) if top.returncode == 0 else folder
 
 
-def verify(path: str | Path) -> list[Evidence]:
-    """Run every test named by a mitigation once and write the results file beside the model."""
+def verify(path: str | Path, *, allow_commands: bool = False) -> list[Evidence]:
+    """Run every test named by a mitigation once and write the results file beside the model.
+
+    Raises:
+        ThreatModelError: a mitigation names a command rather than a pytest node id and
+            `allow_commands` is False (nothing has run).
+    """
     model = load_model(path)
+    if not allow_commands:
+        commands = [Problem(model.file, entry.line, f"`{t}` is a command, not a pytest node id",
+                            "name a test as path.py::test, or pass --allow-commands for a model you trust")
+                    for entry in model.threats for t in entry.tests if not is_pytest_node(t)]
+        if commands:
+            raise ThreatModelError(commands)
     tests = sorted({t for entry in model.threats for t in entry.tests})
     cwd = default_cwd(model)
     commit = git_commit(cwd)

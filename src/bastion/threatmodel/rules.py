@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.threatmodel._errors import ExpressionError, Problem, ThreatModelError
-from bastion.threatmodel._yamlsrc import Located, load_located
+from bastion.threatmodel._yamlsrc import Located, load_located, read_source
 from bastion.threatmodel.expr import Condition, compile_condition
 
 STRIDE: dict[str, str] = {
@@ -115,7 +115,7 @@ def load_library(extra: Sequence[str | Path] = (), *,
     if not extra:
         return shipped_library() if shipped else ()
     sources = shipped_rule_files() if shipped else []
-    sources += [(str(p), Path(p).read_text("utf-8")) for p in extra]
+    sources += [(str(p), read_source(p, "rule file")) for p in extra]
     return parse_rules(sources)
 
 

@@ -5,12 +5,19 @@ RFC 6749 §3.1/§3.2: "Request and response parameters MUST NOT be included more
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from urllib.parse import unquote
 
 from bastion.protocol.errors import InvalidRequest
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+# RFC 6749 Appendix A: every parameter is printable (VSCHAR, NQSCHAR, or Unicode without
+# controls for the few free-text ones). C0 controls, DEL and C1 controls are never meaningful in
+# a parameter; NUL in particular is refused by PostgreSQL's text type, so a value holding one
+# must stop here, as invalid_request, before anything looks it up.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+CONTROL_CHARACTERS = "parameters must not contain control characters"
 
 
 def check_content_type(content_type: str | None) -> None:
@@ -28,33 +35,70 @@ def parse_form(body: bytes, *, repeatable: Collection[str] = ()) -> dict[str, li
     `+` or a `%` go through unquoting.
 
     Raises:
-        InvalidRequest: the body is not valid UTF-8 form encoding, or a parameter repeats.
+        InvalidRequest: the body is not valid UTF-8 form encoding (percent-encodings included),
+            a name or value holds a control character, or a parameter repeats.
     """
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidRequest("the request body is not valid form encoding", detail=str(exc)) from exc
     params: dict[str, list[str]] = {}
-    if not text:
-        return params
-    pairs = []
-    for field in text.split("&"):
-        name, equals, value = field.partition("=")
-        if not equals:
-            detail = f"bad query field: {field!r}"
-            raise InvalidRequest("the request body is not valid form encoding", detail=detail)
-        if "+" in name or "%" in name:
-            name = unquote(name.replace("+", " "), errors="replace")
-        if "+" in value or "%" in value:
-            value = unquote(value.replace("+", " "), errors="replace")
-        pairs.append((name, value))
     # Repeats are judged once the whole body has parsed, as before: a malformed field anywhere wins.
-    for name, value in pairs:
+    for name, value in _pairs(body, "the request body is not valid form encoding", strict=True):
         values = params.setdefault(name, [])
         if values and name not in repeatable:
             raise InvalidRequest(f"parameter {name} is repeated")
         values.append(value)
     return params
+
+
+def parse_query(query: bytes) -> dict[str, list[str]]:
+    """Parse a query string into name -> values (repeats kept: the endpoint judges them).
+
+    Fields without `=` are names with an empty value, as browsers and `parse_qs` read them.
+
+    Raises:
+        InvalidRequest: a percent-encoding that is not UTF-8, or a control character.
+    """
+    params: dict[str, list[str]] = {}
+    for name, value in _pairs(query, "the query string is not valid URL encoding", strict=False):
+        params.setdefault(name, []).append(value)
+    return params
+
+
+def _pairs(raw: bytes, invalid: str, *, strict: bool) -> list[tuple[str, str]]:
+    """The (name, value) fields of `raw`, decoded as UTF-8 text free of control characters.
+
+    With `strict`, a field without `=` is malformed (what `parse_qsl(strict_parsing=True)` says);
+    the ValueError-style text is the private detail.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(invalid, detail=str(exc)) from exc
+    pairs: list[tuple[str, str]] = []
+    if not text:
+        return pairs
+    if _CONTROL.search(text) is not None:
+        raise InvalidRequest(CONTROL_CHARACTERS)
+    for field in text.split("&"):
+        name, equals, value = field.partition("=")
+        if not equals and (strict or not field):
+            if strict:
+                raise InvalidRequest(invalid, detail=f"bad query field: {field!r}")
+            continue
+        pairs.append((_decoded(name, invalid), _decoded(value, invalid)))
+    # A control character spelled as `%00` is refused as the raw one is, once every field has
+    # parsed (a malformed field anywhere is reported first, as parse_qsl would).
+    if "%" in text and any(_CONTROL.search(name) or _CONTROL.search(value) for name, value in pairs):
+        raise InvalidRequest(CONTROL_CHARACTERS)
+    return pairs
+
+
+def _decoded(text: str, invalid: str) -> str:
+    """Unquote `+` and `%XX` strictly: bytes that are not UTF-8 are refused, never replaced."""
+    if "+" not in text and "%" not in text:
+        return text
+    try:
+        return unquote(text.replace("+", " "), errors="strict")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(invalid, detail=str(exc)) from exc
 
 
 def single(params: dict[str, list[str]], name: str) -> str | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,7 +24,7 @@ from bastion.protocol.rfc6749.authorization import (
     single_query_value,
     validate_authorization_request,
 )
-from bastion.protocol.rfc6749.params import check_content_type, parse_form
+from bastion.protocol.rfc6749.params import check_content_type, parse_form, parse_query
 from bastion.server.browser import BrowserSession, load_session, load_session_and_request, start_session
 from bastion.server.context import ServerContext
 from bastion.server.flow import advance, redirect_error
@@ -40,7 +39,7 @@ async def _request_params(request: Request) -> dict[str, list[str]]:
         # OpenID Connect Core §3.1.2.1: POST with form serialization is supported as well.
         check_content_type(request.headers.get("content-type"))
         return parse_form(await read_body(request), repeatable=frozenset({"resource"}))
-    return parse_qs(request.url.query, keep_blank_values=True)
+    return parse_query(request.scope["query_string"])
 
 
 async def authorization_endpoint(request: Request) -> Response:
