@@ -176,9 +176,12 @@ class ClientRegistry:
             async with httpx.AsyncClient(timeout=5, follow_redirects=False) as http:
                 response = await http.get(uri)
                 response.raise_for_status()
-                jwks: dict[str, Any] = response.json()
+                jwks: object = response.json()
         except (httpx.HTTPError, ValueError) as exc:
             raise InvalidClient(detail=f"cannot fetch jwks_uri: {exc}") from exc
+        if not isinstance(jwks, dict):
+            # RFC 7517 §5: a JWK Set is a JSON object; a list or a string is no key set.
+            raise InvalidClient(detail="jwks_uri did not answer a JWK Set (a JSON object)")
         self._jwks[uri] = (time.monotonic(), jwks)
         return jwks
 
