@@ -15,8 +15,10 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import http.server
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -245,3 +247,57 @@ def test_authorize_ignores_a_misfit_id_token_hint(live, forge: Callable[[str, di
 
 def urlpath(response: httpx.Response) -> str:
     return httpx.URL(response.headers.get("location", "")).path
+
+
+@pytest.fixture
+def jwks_uri_answering() -> Iterator[Callable[[bytes], str]]:
+    """A loopback HTTP server answering every GET with the body given, as a client's jwks_uri."""
+    bodies: list[bytes] = [b""]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server hook's name
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(bodies[0])
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def serve(body: bytes) -> str:
+        bodies[0] = body
+        return f"http://127.0.0.1:{server.server_address[1]}/jwks"
+
+    try:
+        yield serve
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"[]", id="a-list"),
+        pytest.param(b'"keys"', id="a-string"),
+        pytest.param(b'{"keys": [{"kty": "EC", "alg": ["ES256"]}]}', id="alg-a-list"),
+    ],
+)
+def test_jwks_uri_answering_no_key_set_is_invalid_client(live, jwks_uri_answering, body: bytes):
+    """A jwks_uri whose answer is no JWK Set (RFC 7517 §5) verifies nothing: 401, audited, never a 500."""
+    key = new_client_key("ES256")
+    client = live.register(auth_method="private_key_jwt", jwks_uri=jwks_uri_answering(body))
+    assertion = jwt.encode(
+        assertion_claims(client["client_id"], live.url), key.private_key, algorithm="ES256", headers={"kid": key.kid}
+    )
+
+    response = live.http.post("/token", data={**CC, **assertion_form(assertion)})
+
+    assert response.status_code == 401, response.text
+    assert response.json() == FAILED
+    assert _audited_failure(live, client["client_id"])
