@@ -255,7 +255,7 @@ def jwks_uri_answering() -> Iterator[Callable[[bytes], str]]:
     bodies: list[bytes] = [b""]
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server hook's name
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("content-type", "application/json")
             self.end_headers()
