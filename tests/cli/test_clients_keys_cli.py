@@ -91,7 +91,7 @@ def test_public_and_key_clients_get_no_secret(tmp_path):
 
 def test_introspect_flag_is_recorded(tmp_path):
     """--introspect marks a resource server."""
-    data = _create(tmp_path, "--grant", "client_credentials", "--introspect")
+    data = _create(tmp_path, "--grant", "client_credentials", "--introspect", "--audience", "https://api.example.test")
 
     assert data["introspect"] is True
 

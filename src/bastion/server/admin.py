@@ -75,6 +75,10 @@ def _check_new_client(new: NewClient) -> None:
         raise AdminError("private_key_jwt needs --jwks FILE (or a jwks_uri)")
     if new.introspect and new.auth_method == "none":
         raise AdminError("--introspect needs an authenticating client; a public client (--auth-method none) cannot")
+    if new.introspect and not new.audiences:
+        # RFC 7662 §4: a resource server learns only about tokens for its own audiences; one
+        # bound to none would learn nothing (or, before, everything).
+        raise AdminError("--introspect needs --audience: the resource URIs whose tokens this resource server may introspect")
     if new.token_lifetime is not None and not 1 <= new.token_lifetime <= 60:
         raise AdminError("--token-lifetime must be 1-60 minutes")
     for audience in new.audiences:
