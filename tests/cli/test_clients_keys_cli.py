@@ -80,7 +80,7 @@ def test_public_and_key_clients_get_no_secret(tmp_path):
     """`none` and `private_key_jwt` clients have no secret to show."""
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps(new_client_key().jwks), encoding="utf-8")
-    public = _create(tmp_path, "--grant", "authorization_code", "--auth-method", "none")
+    public = _create(tmp_path, "--grant", "authorization_code", "--auth-method", "none", "--redirect-uri", "https://rp.example/cb")
     keyed = _create(tmp_path, "--grant", "client_credentials", "--auth-method", "private_key_jwt", "--jwks", str(jwks))
 
     assert "client_secret" not in public

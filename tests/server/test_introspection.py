@@ -198,7 +198,7 @@ async def test_public_client_cannot_be_registered_for_introspection(register):
 
 async def test_public_client_row_flagged_introspect_is_still_refused(http, register, ctx):
     """Even a stored public client flagged introspect (edited data) may not introspect with client_id alone."""
-    rs = await register(auth_method="none", grants=("authorization_code",))
+    rs = await register(auth_method="none", grants=("authorization_code",), redirect_uris=("https://rp.example/cb",))
     async with ctx.database.engine.begin() as conn:
         await conn.execute(clients.update().where(clients.c.client_id == rs["client_id"]).values(introspect=True))
     client = await register()
