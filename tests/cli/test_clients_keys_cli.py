@@ -120,6 +120,12 @@ def test_introspect_flag_is_recorded(tmp_path):
             id="audience-fragment",
         ),
         pytest.param(
+            ("--grant", "client_credentials", "--audience", "https://a.example.test https://b.example.test"),
+            "error: --audience https://a.example.test https://b.example.test must be an absolute URI without "
+            "fragment (RFC 8707 §2)",
+            id="audience-with-a-space",
+        ),
+        pytest.param(
             ("--grant", "client_credentials", "--audience", "api"),
             "error: --audience api must be an absolute URI without fragment (RFC 8707 §2)",
             id="audience-relative",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,10 @@ GRANT_TYPES = (
     "urn:ietf:params:oauth:grant-type:device_code",
 )
 SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
+
+
+# RFC 3986 §2: a URI is printable US-ASCII without spaces.
+_PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+")
 
 
 class AdminError(ValueError):
@@ -94,7 +99,8 @@ def _check_new_client(new: NewClient) -> None:
     if new.token_lifetime is not None and not 1 <= new.token_lifetime <= 60:
         raise AdminError("--token-lifetime must be 1-60 minutes")
     for audience in new.audiences:
-        if "://" not in audience or "#" in audience:
+        # Audiences are stored space-separated: one with a space would come back as two.
+        if "://" not in audience or "#" in audience or not _PRINTABLE_ASCII.fullmatch(audience):
             raise AdminError(f"--audience {audience} must be an absolute URI without fragment (RFC 8707 §2)")
     _check_uris(new)
     if new.id_token_alg not in ID_TOKEN_ALGORITHMS:
