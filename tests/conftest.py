@@ -27,6 +27,8 @@ from tests import _services
 from tests._live import LiveServer, start_server
 
 ISSUER = "http://127.0.0.1:8000"
+# The audience of tokens issued without `resource` by a server of make_settings (Settings.audience).
+DEFAULT_AUDIENCE = ISSUER + "/api"
 # Fixed test-only secrets (the tests' own data, not anybody's keys).
 TEST_KEK = base64.urlsafe_b64encode(b"k" * 32).decode()
 TEST_PEPPER = "test-pepper-not-a-secret"

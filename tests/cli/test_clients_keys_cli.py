@@ -80,7 +80,7 @@ def test_public_and_key_clients_get_no_secret(tmp_path):
     """`none` and `private_key_jwt` clients have no secret to show."""
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps(new_client_key().jwks), encoding="utf-8")
-    public = _create(tmp_path, "--grant", "authorization_code", "--auth-method", "none")
+    public = _create(tmp_path, "--grant", "authorization_code", "--auth-method", "none", "--redirect-uri", "https://rp.example/cb")
     keyed = _create(tmp_path, "--grant", "client_credentials", "--auth-method", "private_key_jwt", "--jwks", str(jwks))
 
     assert "client_secret" not in public
@@ -91,7 +91,7 @@ def test_public_and_key_clients_get_no_secret(tmp_path):
 
 def test_introspect_flag_is_recorded(tmp_path):
     """--introspect marks a resource server."""
-    data = _create(tmp_path, "--grant", "client_credentials", "--introspect")
+    data = _create(tmp_path, "--grant", "client_credentials", "--introspect", "--audience", "https://api.example.test")
 
     assert data["introspect"] is True
 
@@ -118,6 +118,12 @@ def test_introspect_flag_is_recorded(tmp_path):
             ("--grant", "client_credentials", "--audience", "https://api.example.test/#x"),
             "error: --audience https://api.example.test/#x must be an absolute URI without fragment (RFC 8707 §2)",
             id="audience-fragment",
+        ),
+        pytest.param(
+            ("--grant", "client_credentials", "--audience", "https://a.example.test https://b.example.test"),
+            "error: --audience https://a.example.test https://b.example.test must be an absolute URI without "
+            "fragment (RFC 8707 §2)",
+            id="audience-with-a-space",
         ),
         pytest.param(
             ("--grant", "client_credentials", "--audience", "api"),

@@ -335,3 +335,35 @@ async def test_hostile_metadata_fails_closed(flavour: str, fresh_issuer: TestIss
         await auth.aclose()
 
     assert caught.value.detail == f"issuer not trusted: '{url}/{flavour}'"
+
+
+async def test_issuer_jwk_with_a_non_string_member_is_skipped_not_a_crash(fresh_issuer: TestIssuer) -> None:
+    """A JWKS entry whose alg is a list (anyone's JSON) is skipped: its kid is unknown, the other
+    keys still verify, and nothing raises TypeError (RFC 7517 §4)."""
+    hostile = {"kty": "EC", "crv": "P-256", "kid": "hostile", "alg": ["ES256"], "x": "AA", "y": "AA"}
+    fresh_issuer.extra_keys.append(hostile)
+    auth = Authenticator([config(fresh_issuer)])
+
+    principal = await auth.authenticate_bearer(fresh_issuer.mint(sub="bob"))
+    with pytest.raises(InvalidToken):
+        await auth.authenticate_bearer(fresh_issuer.mint(header={"kid": "hostile"}))
+    await auth.aclose()
+
+    assert principal.subject == "bob"
+
+
+@pytest.mark.parametrize(
+    ("alg", "kid_of"),
+    [
+        pytest.param("RS256", "ec", id="RS256-with-EC-kid"),
+        pytest.param("ES256", "rsa", id="ES256-with-RSA-kid"),
+    ],
+)
+async def test_alg_not_fitting_the_kid_key_is_invalid_token(fresh_issuer: TestIssuer, alg: str, kid_of: str) -> None:
+    """RFC 8725 §3.1: a token whose alg does not fit the key its kid names is invalid_token, never a TypeError."""
+    auth = Authenticator([config(fresh_issuer)])
+    kid = fresh_issuer.ec_kid if kid_of == "ec" else fresh_issuer.rsa_kid
+
+    with pytest.raises(InvalidToken):
+        await auth.authenticate_bearer(fresh_issuer.mint(alg, header={"kid": kid}))
+    await auth.aclose()

@@ -25,7 +25,10 @@ def guard_for(server: LiveServer) -> Authenticator:
 
 def resource_server(server: LiveServer) -> dict[str, str]:
     """A confidential client registered with --introspect, as the guard's deployment would be."""
-    return server.create_client("--name", "guard", "--grant", "client_credentials", "--scope", "read", "--introspect")
+    return server.create_client(
+        *("--name", "guard", "--grant", "client_credentials", "--scope", "read"),
+        *("--introspect", "--audience", audience(server)),
+    )
 
 
 async def test_bastion_token_is_accepted(live_server: LiveServer) -> None:

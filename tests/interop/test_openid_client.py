@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests._live import LiveServer
 from tests._services import need_node_package
-from tests.interop._peers import create_reader
+from tests.interop._peers import audience, create_reader
 
 pytestmark = [pytest.mark.npm, pytest.mark.server]
 
@@ -49,7 +49,7 @@ def run_openid_client(
 
 
 def _secret_client(server: LiveServer, method: str, tmp_path: Path) -> tuple[str, dict[str, Any]]:
-    client = create_reader(server, "--auth-method", method, "--introspect")
+    client = create_reader(server, "--auth-method", method, "--introspect", "--audience", audience(server))
     return client["client_id"], {"client_secret": client["client_secret"]}
 
 
@@ -59,7 +59,9 @@ def _key_client(server: LiveServer, method: str, tmp_path: Path) -> tuple[str, d
     public = {k: v for k, v in private.items() if k != "d"}
     jwks_file = tmp_path / "client-jwks.json"
     jwks_file.write_text(json.dumps({"keys": [{**public, "use": "sig"}]}), encoding="utf-8")
-    client = create_reader(server, "--auth-method", method, "--jwks", str(jwks_file), "--introspect")
+    client = create_reader(
+        server, "--auth-method", method, "--jwks", str(jwks_file), "--introspect", "--audience", audience(server)
+    )
     return client["client_id"], {"private_jwk": private}
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from bastion.protocol.jose import keyset_from_jwks
+from bastion.protocol.jose import ASYMMETRIC_ALGORITHMS, TrustedKey, keyset_from_jwks
+from bastion.protocol.jose.keys import key_fits
 
 
 def _ec(kid: str | None, crv: ec.EllipticCurve | None = None) -> dict[str, object]:
@@ -44,3 +45,55 @@ def test_matching_without_kid_offers_every_key_of_the_algorithm() -> None:
 def test_keys_that_must_not_verify_are_never_candidates(jwk: dict[str, object], alg: str) -> None:
     """RFC 7518 §3.3/§3.4, RFC 8725 §3.1: wrong curve, short RSA, non-signature and oct keys are skipped."""
     assert keyset_from_jwks({"keys": [jwk]}).matching(None, alg) == ()
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        pytest.param({"alg": ["ES256"]}, id="alg-list"),
+        pytest.param({"alg": {"a": 1}}, id="alg-object"),
+        pytest.param({"crv": ["P-256"]}, id="crv-list"),
+        pytest.param({"kty": ["EC"]}, id="kty-list"),
+        pytest.param({"use": ["sig"]}, id="use-list"),
+        pytest.param({"kid": ["a"]}, id="kid-list"),
+    ],
+)
+def test_jwk_with_a_non_string_member_is_not_trusted(member: dict[str, object]) -> None:
+    """RFC 7517 §4: kty, crv, alg, use and kid are strings; otherwise the key is skipped, never a TypeError."""
+    assert keyset_from_jwks({"keys": [_ec("a") | member]}).keys == ()
+
+
+def _signed(alg: str) -> tuple[bytes, bytes, object]:
+    """A signing input, its signature under `alg`, and the public key that verifies it."""
+    private = {
+        "ES256": lambda: ec.generate_private_key(ec.SECP256R1()),
+        "ES384": lambda: ec.generate_private_key(ec.SECP384R1()),
+        "RS256": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        "EdDSA": ed25519.Ed25519PrivateKey.generate,
+    }[alg]()
+    primitive = ASYMMETRIC_ALGORITHMS[alg]
+    signing_input = b"header.payload"
+    return signing_input, primitive.sign(signing_input, private), private.public_key()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("key_alg", "header_alg"),
+    [
+        pytest.param("RS256", "ES256", id="ES256-on-RSA-key"),
+        pytest.param("ES256", "RS256", id="RS256-on-EC-key"),
+        pytest.param("ES256", "ES384", id="ES384-on-P256-key"),
+        pytest.param("RS256", "EdDSA", id="EdDSA-on-RSA-key"),
+        pytest.param("EdDSA", "ES256", id="ES256-on-OKP-key"),
+    ],
+)
+def test_verify_refuses_an_algorithm_that_does_not_fit_the_key(key_alg: str, header_alg: str) -> None:
+    """Even a TrustedKey built with a wrong algorithm set (not via key_from_jwk) answers False for
+    an alg of another key type: PyJWT's primitive would raise TypeError or AttributeError."""
+    signing_input, signature, public = _signed(header_alg)
+    _, _, wrong_key = _signed(key_alg)
+    trusted = TrustedKey("k", frozenset(ASYMMETRIC_ALGORITHMS), wrong_key)
+
+    assert trusted.verify(header_alg, signing_input, signature) is False
+    assert key_fits(header_alg, wrong_key) is False
+    assert key_fits(header_alg, public) is True
+    assert TrustedKey("k", frozenset({header_alg}), public).verify(header_alg, signing_input, signature) is True

@@ -56,14 +56,18 @@ def test_active_response_shows_only_token_claims() -> None:
 
 
 @pytest.mark.parametrize(
-    ("audiences", "visible"),
+    ("audiences", "aud", "visible"),
     [
-        pytest.param((), True, id="no-audiences-registered"),
-        pytest.param(("https://orders.test",), True, id="its-audience"),
-        pytest.param(("https://billing.test",), False, id="another-audience"),
+        pytest.param((), "https://orders.test", False, id="no-audiences-registered-sees-nothing"),
+        pytest.param(("https://orders.test",), "https://orders.test", True, id="its-audience"),
+        pytest.param(("https://billing.test",), "https://orders.test", False, id="another-audience"),
+        pytest.param(("https://orders.test",), ["https://x.test", "https://orders.test"], True, id="aud-list-with-its"),
+        pytest.param(("https://orders.test",), ["https://x.test"], False, id="aud-list-without-its"),
+        pytest.param(("https://orders.test",), None, False, id="aud-missing"),
+        pytest.param(("https://orders.test",), [["https://orders.test"]], False, id="aud-nested-list"),
     ],
 )
-def test_visibility_follows_the_callers_audiences(audiences: tuple[str, ...], visible: bool) -> None:
-    """§4: a caller limited to audiences learns only about tokens for one of them."""
-    claims: dict[str, Any] = CLAIMS
+def test_visibility_follows_the_callers_audiences(audiences: tuple[str, ...], aud: Any, visible: bool) -> None:
+    """§4: a caller learns only about tokens whose aud intersects its audiences; with none registered, about none."""
+    claims: dict[str, Any] = {**CLAIMS, "aud": aud}
     assert visible_to(claims, audiences) is visible

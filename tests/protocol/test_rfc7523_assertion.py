@@ -63,11 +63,17 @@ def test_valid_claims_return_jti_and_exp():
             {"iat": None, "exp": NOW + 301}, "client assertion lifetime exceeds 300 seconds", id="too-long-without-iat"
         ),
         pytest.param(
-            {"iat": NOW + 1000, "exp": NOW + 1200},
-            "client assertion lifetime exceeds 300 seconds",
-            id="future-iat-does-not-shorten",
+            {"iat": NOW + 1000, "exp": NOW + 1200}, "client assertion iat is in the future", id="iat-far-future"
         ),
+        pytest.param({"iat": NOW + 31, "exp": NOW + 60}, "client assertion iat is in the future", id="iat-future"),
+        pytest.param(
+            {"iat": str(NOW)}, "client assertion iat must be a NumericDate in whole seconds", id="iat-string"
+        ),
+        pytest.param({"iat": True}, "client assertion iat must be a NumericDate in whole seconds", id="iat-bool"),
         pytest.param({"nbf": NOW + 31}, "client assertion is not yet valid", id="nbf-future"),
+        pytest.param(
+            {"nbf": str(NOW + 600)}, "client assertion nbf must be a NumericDate in whole seconds", id="nbf-string"
+        ),
         pytest.param({"jti": None}, "client assertion jti is required for replay protection", id="jti-missing"),
         pytest.param({"jti": ""}, "client assertion jti is required for replay protection", id="jti-empty"),
         pytest.param({"jti": 7}, "client assertion jti is required for replay protection", id="jti-number"),
@@ -90,6 +96,7 @@ def test_claim_rules(changes, description):
         pytest.param({"exp": NOW - 30}, id="expired-within-leeway"),
         pytest.param({"exp": NOW + 300}, id="lifetime-exactly-max"),
         pytest.param({"nbf": NOW + 30}, id="nbf-within-leeway"),
+        pytest.param({"iat": NOW + 30}, id="iat-within-leeway"),
         pytest.param({"iat": NOW - 200, "exp": NOW + 100}, id="old-iat-total-300"),
         pytest.param({"jti": "j" * 256}, id="jti-256"),
         pytest.param({"jti": "ünïcode-jti"}, id="jti-unicode"),

@@ -66,7 +66,7 @@ async def test_private_key_jwt_authenticates(http, register, settings):
 
 async def test_none_authenticates_a_public_client(http, register):
     """A public client is identified by client_id alone; here that gets it as far as the grant check."""
-    client = await register(auth_method="none", grants=("authorization_code",))
+    client = await register(auth_method="none", grants=("authorization_code",), redirect_uris=("https://rp.example/cb",))
     response = await _token(http, data={"client_id": client["client_id"]})
 
     assert response.status_code == 400
@@ -144,6 +144,7 @@ async def test_method_other_than_registered_is_invalid_client(http, register, se
         fields["jwks"] = key.jwks
     if registered == "none":
         fields["grants"] = ("authorization_code",)
+        fields["redirect_uris"] = ("https://rp.example/cb",)
     client = await register(**fields)
     client_id, secret = client["client_id"], client.get("client_secret", "some-secret")
     if used == "client_secret_basic":

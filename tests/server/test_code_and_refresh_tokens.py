@@ -12,6 +12,7 @@ from bastion.server.issuance import token_hash
 from bastion.store import codes
 from bastion.store.codes import AuthorizationCodeRow
 from bastion.store.models import authorization_codes, refresh_tokens
+from tests.conftest import DEFAULT_AUDIENCE
 from tests.server._people import *  # noqa: F403 - fixtures and the flow driver
 from tests.server._people import CALLBACK, authorize, exchange, pkce, refresh, tokens_for
 
@@ -289,7 +290,7 @@ async def test_id_token_is_not_an_access_token(browser, http, spa, make_user, re
         assert response.json()["error"] == "invalid_token"
         assert response.headers["www-authenticate"].startswith('Bearer realm="bastion", error="invalid_token"')
     else:
-        rs = await register(grants=("client_credentials",), introspect=True)
+        rs = await register(grants=("client_credentials",), introspect=True, audiences=(DEFAULT_AUDIENCE,))
         response = await http.post(
             "/introspect", data={"token": tokens["id_token"]}, auth=(rs["client_id"], rs["client_secret"])
         )

@@ -6,6 +6,7 @@ import base64
 
 import pytest
 
+from tests.conftest import DEFAULT_AUDIENCE
 from tests.server._jose import assertion_claims, assertion_form, new_client_key, sign
 
 pytestmark = pytest.mark.anyio
@@ -54,7 +55,7 @@ async def test_hostile_client_id_is_just_an_unknown_client(http, client_id):
 )
 async def test_impossible_since_is_invalid_request(http, register, since):
     """A `since` that is not a plausible unix time in ASCII digits is 400 invalid_request, never a database error."""
-    rs = await register(introspect=True, grants=())
+    rs = await register(introspect=True, audiences=(DEFAULT_AUDIENCE,), grants=())
     response = await http.get("/revocations", params={"since": since}, auth=(rs["client_id"], rs["client_secret"]))
 
     assert response.status_code == 400, response.text
@@ -63,7 +64,7 @@ async def test_impossible_since_is_invalid_request(http, register, since):
 
 async def test_largest_accepted_since_works(http, register):
     """Twelve digits (far in the future) are accepted and simply list nothing."""
-    rs = await register(introspect=True, grants=())
+    rs = await register(introspect=True, audiences=(DEFAULT_AUDIENCE,), grants=())
     response = await http.get("/revocations", params={"since": "9" * 12}, auth=(rs["client_id"], rs["client_secret"]))
 
     assert response.status_code == 200, response.text

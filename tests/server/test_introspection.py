@@ -14,6 +14,7 @@ import pytest
 
 from bastion.server import admin
 from bastion.store.models import clients
+from tests.conftest import DEFAULT_AUDIENCE
 from tests.server._jose import new_client_key
 
 pytestmark = pytest.mark.anyio
@@ -61,7 +62,7 @@ def _claims(ctx: Any, client_id: str, **changes: Any) -> dict[str, Any]:
 
 async def test_active_token_shows_its_claims(http, register):
     """An active token is described with active, token_type and exactly its RFC 9068 claims."""
-    rs = await register(introspect=True, grants=())
+    rs = await register(introspect=True, audiences=(DEFAULT_AUDIENCE,), grants=())
     client = await register(scope=("read", "write"))
     token = await _token(http, client, scope="read")
     response = await _introspect(http, rs, token)
@@ -76,7 +77,7 @@ async def test_active_token_shows_its_claims(http, register):
 @pytest.mark.parametrize("hint", ["access_token", "refresh_token", "something_else"])
 async def test_token_type_hint_does_not_change_the_answer(http, register, hint):
     """RFC 7662 §2.1: the hint only helps the search; the answer is the same."""
-    rs = await register(introspect=True, grants=())
+    rs = await register(introspect=True, audiences=(DEFAULT_AUDIENCE,), grants=())
     client = await register()
     token = await _token(http, client)
     response = await _introspect(http, rs, token, token_type_hint=hint)
@@ -98,7 +99,7 @@ async def test_token_within_caller_audience_is_active(http, register):
 
 async def test_revoked_token_is_inactive(http, register):
     """After revocation the token is {"active": false}."""
-    rs = await register(introspect=True, grants=())
+    rs = await register(introspect=True, audiences=(DEFAULT_AUDIENCE,), grants=())
     client = await register()
     token = await _token(http, client)
     revoked = await http.post("/revoke", data={"token": token}, auth=(client["client_id"], client["client_secret"]))
@@ -197,7 +198,7 @@ async def test_public_client_cannot_be_registered_for_introspection(register):
 
 async def test_public_client_row_flagged_introspect_is_still_refused(http, register, ctx):
     """Even a stored public client flagged introspect (edited data) may not introspect with client_id alone."""
-    rs = await register(auth_method="none", grants=("authorization_code",))
+    rs = await register(auth_method="none", grants=("authorization_code",), redirect_uris=("https://rp.example/cb",))
     async with ctx.database.engine.begin() as conn:
         await conn.execute(clients.update().where(clients.c.client_id == rs["client_id"]).values(introspect=True))
     client = await register()
@@ -251,7 +252,7 @@ async def test_public_client_row_flagged_introspect_is_still_refused(http, regis
 )
 async def test_malformed_introspection_requests(http, register, how, status, expected):
     """Introspection requests are authenticated, form-encoded and carry one token."""
-    rs = await register(introspect=True, grants=())
+    rs = await register(introspect=True, audiences=(DEFAULT_AUDIENCE,), grants=())
     auth = (rs["client_id"], rs["client_secret"])
     if how == "no-auth":
         response = await http.post("/introspect", data={"token": "t"})

@@ -278,7 +278,7 @@ def test_private_key_jwt_refusals_over_the_wire(live):
 def test_introspection_and_revocation_refusals_over_the_wire(live):
     """A client without --introspect may not introspect; a client may not revoke another's token."""
     owner, other = live.register(), live.register()
-    rs = live.register(introspect=True, grants=())
+    rs = live.register(introspect=True, audiences=(live.url + "/api",), grants=())
     token = _token(live, owner)
 
     introspect = live.http.post("/introspect", data={"token": token}, auth=_basic(other))
@@ -297,7 +297,7 @@ def test_introspection_and_revocation_refusals_over_the_wire(live):
 def test_revoked_token_is_inactive_over_the_wire(live):
     """Revocation by the owner makes introspection answer exactly {"active": false}."""
     owner = live.register()
-    rs = live.register(introspect=True, grants=())
+    rs = live.register(introspect=True, audiences=(live.url + "/api",), grants=())
     token = _token(live, owner)
 
     revoked = live.http.post("/revoke", data={"token": token}, auth=_basic(owner))

@@ -96,7 +96,7 @@ async def _forger(settings: Settings, issuer: str, client: dict[str, Any]) -> Fo
 
 @pytest.fixture(scope="module")
 def forger(live: Live) -> Forger:
-    client = live.register(name="attacked client", introspect=True)
+    client = live.register(name="attacked client", introspect=True, audiences=(live.url + "/api",))
     # The process serves as the issuer of its own port (tests._live.server_env).
     return asyncio.run(_forger(live.settings, live.url, client))
 

@@ -8,6 +8,8 @@ from typing import Any
 import jwt
 import pytest
 
+from tests.conftest import DEFAULT_AUDIENCE
+
 pytestmark = pytest.mark.anyio
 
 CC = {"grant_type": "client_credentials"}
@@ -32,7 +34,7 @@ async def _active(http: Any, rs: dict[str, Any], token: str) -> bool:
 
 async def test_client_revokes_its_own_token(http, register):
     """Revoking one's own token is 200 with an empty no-store body, and introspection then says inactive."""
-    rs = await register(introspect=True, grants=())
+    rs = await register(introspect=True, audiences=(DEFAULT_AUDIENCE,), grants=())
     client = await register()
     token = await _token(http, client)
     assert await _active(http, rs, token)
@@ -47,7 +49,7 @@ async def test_client_revokes_its_own_token(http, register):
 
 async def test_revocation_touches_only_that_token(http, register):
     """Another token of the same client stays active."""
-    rs = await register(introspect=True, grants=())
+    rs = await register(introspect=True, audiences=(DEFAULT_AUDIENCE,), grants=())
     client = await register()
     revoked, kept = await _token(http, client), await _token(http, client)
     await http.post("/revoke", data={"token": revoked}, auth=_auth(client))
@@ -68,7 +70,7 @@ async def test_revoking_twice_is_fine(http, register):
 
 async def test_revoking_another_clients_token_is_unauthorized_client(http, register):
     """RFC 7009 §2.1: a client may revoke only tokens issued to it; the token stays active."""
-    rs = await register(introspect=True, grants=())
+    rs = await register(introspect=True, audiences=(DEFAULT_AUDIENCE,), grants=())
     owner, other = await register(), await register()
     token = await _token(http, owner)
     response = await http.post("/revoke", data={"token": token}, auth=_auth(other))
@@ -101,7 +103,7 @@ async def test_unknown_token_is_200(http, register, token):
 @pytest.mark.parametrize("hint", ["access_token", "refresh_token"])
 async def test_known_hints_are_accepted(http, register, hint):
     """Both RFC 7009 hints are accepted; a wrong hint does not stop an access token being revoked."""
-    rs = await register(introspect=True, grants=())
+    rs = await register(introspect=True, audiences=(DEFAULT_AUDIENCE,), grants=())
     client = await register()
     token = await _token(http, client)
     response = await http.post("/revoke", data={"token": token, "token_type_hint": hint}, auth=_auth(client))
@@ -180,7 +182,7 @@ async def test_malformed_revocation_requests(http, register, how, status, expect
 
 async def test_revocation_list_shows_revoked_jti(http, register):
     """GET /revocations lists the revoked jti with its exp, for an introspecting client."""
-    rs = await register(introspect=True, grants=())
+    rs = await register(introspect=True, audiences=(DEFAULT_AUDIENCE,), grants=())
     client = await register()
     before = int(time.time())
     token = await _token(http, client)
@@ -198,7 +200,7 @@ async def test_revocation_list_shows_revoked_jti(http, register):
 
 async def test_revocation_list_since_filters_older_entries(http, register):
     """Entries revoked before `since` are left out, so a poller fetches only what changed."""
-    rs = await register(introspect=True, grants=())
+    rs = await register(introspect=True, audiences=(DEFAULT_AUDIENCE,), grants=())
     client = await register()
     token = await _token(http, client)
     await http.post("/revoke", data={"token": token}, auth=_auth(client))
@@ -251,7 +253,7 @@ async def test_revocation_list_since_filters_older_entries(http, register):
 )
 async def test_revocation_list_requires_an_introspecting_client(http, register, how, status, expected):
     """The revocation list is for authenticated --introspect clients, with a well-formed `since`."""
-    rs = await register(introspect=True, grants=())
+    rs = await register(introspect=True, audiences=(DEFAULT_AUDIENCE,), grants=())
     plain = await register()
     if how == "no-auth":
         response = await http.get("/revocations", params={"since": "0"})

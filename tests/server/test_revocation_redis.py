@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from bastion.store.revocations import LEEWAY_MARGIN
 from tests import _services
-from tests.conftest import make_settings
+from tests.conftest import DEFAULT_AUDIENCE, make_settings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.redis]
 
@@ -67,7 +67,7 @@ async def test_revoked_jti_is_published_in_redis_with_ttl(http, register, redis)
 
 async def test_revoked_token_is_inactive_and_listed(http, register, redis):
     """With Redis configured the database still records the revocation: introspection and the list agree."""
-    rs = await register(introspect=True, grants=())
+    rs = await register(introspect=True, audiences=(DEFAULT_AUDIENCE,), grants=())
     client = await register()
     token, claims = await _token(http, client)
     key = f"bastion:revoked:jti:{claims['jti']}"
@@ -84,7 +84,7 @@ async def test_revoked_token_is_inactive_and_listed(http, register, redis):
 
 async def test_denylist_entry_in_redis_is_honoured(http, register, redis):
     """A jti denied in Redis (by another server process) is inactive here too."""
-    rs = await register(introspect=True, grants=())
+    rs = await register(introspect=True, audiences=(DEFAULT_AUDIENCE,), grants=())
     client = await register()
     token, claims = await _token(http, client)
     key = f"bastion:revoked:jti:{claims['jti']}"

@@ -123,7 +123,9 @@ def test_rotation_across_two_processes(cluster):
     """Tokens signed before, during and after a rotation, on either process, validate everywhere."""
     a, b = cluster
     client = a.create_client("--name", "rotation", "--grant", "client_credentials", "--scope", "read")
-    introspector = b.create_client("--name", "resource server", "--grant", "client_credentials", "--introspect")
+    introspector = b.create_client(
+        "--name", "resource server", "--grant", "client_credentials", "--introspect", "--audience", AUDIENCE
+    )
     tokens = {"before@a": mint(a, client)}
     old_kid = kid(tokens["before@a"])
 

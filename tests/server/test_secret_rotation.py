@@ -96,7 +96,7 @@ async def test_rotation_works_for_client_secret_post(http, register, ctx):
 
 async def test_rotation_refused_for_client_without_secret(register, ctx):
     """A private_key_jwt or public client has no secret to rotate."""
-    client = await register(auth_method="none", grants=("authorization_code",))
+    client = await register(auth_method="none", grants=("authorization_code",), redirect_uris=("https://rp.example/cb",))
 
     with pytest.raises(admin.AdminError, match="uses none, which has no secret"):
         await admin.rotate_secret(ctx.database, ctx.hasher, client["client_id"], 0)

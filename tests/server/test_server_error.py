@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import DEFAULT_AUDIENCE
 from tests.server._faults import table_gone
 
 pytestmark = pytest.mark.anyio
@@ -27,7 +28,7 @@ FORM = {"content-type": "application/x-www-form-urlencoded"}
 )
 async def test_database_fault_is_bare_server_error(http, register, settings, method, path, body):
     """With the clients table gone every authenticated endpoint answers a bare 500 server_error."""
-    client = await register(introspect=True)
+    client = await register(introspect=True, audiences=(DEFAULT_AUDIENCE,))
     auth = (client["client_id"], client["client_secret"])
     headers: dict[str, Any] = FORM if body is not None else {}
     async with table_gone(settings.resolved_database_url, "clients"):

@@ -163,7 +163,7 @@ async def test_password_grant_refused_even_without_client_authentication(http):
 
 async def test_grant_not_allowed_for_client_is_unauthorized_client(http, register):
     """A confidential client registered without client_credentials gets 400 unauthorized_client."""
-    client = await register(grants=("authorization_code",))
+    client = await register(grants=("authorization_code",), redirect_uris=("https://rp.example/cb",))
     response = await http.post("/token", data={"grant_type": CC}, auth=(client["client_id"], client["client_secret"]))
 
     assert response.status_code == 400
@@ -172,7 +172,7 @@ async def test_grant_not_allowed_for_client_is_unauthorized_client(http, registe
 
 async def test_public_client_is_unauthorized_for_client_credentials(http, register):
     """A public client (auth method none) asking for client_credentials is 400 unauthorized_client (RFC 6749 §4.4)."""
-    client = await register(auth_method="none", grants=("authorization_code",))
+    client = await register(auth_method="none", grants=("authorization_code",), redirect_uris=("https://rp.example/cb",))
     response = await http.post("/token", data={"grant_type": CC, "client_id": client["client_id"]})
 
     assert response.status_code == 400
@@ -181,7 +181,7 @@ async def test_public_client_is_unauthorized_for_client_credentials(http, regist
 
 async def test_public_client_row_with_client_credentials_is_still_refused(http, register, ctx):
     """Even a stored public client that lists client_credentials (edited data) is refused by the grant itself."""
-    client = await register(auth_method="none", grants=("authorization_code",))
+    client = await register(auth_method="none", grants=("authorization_code",), redirect_uris=("https://rp.example/cb",))
     async with ctx.database.engine.begin() as conn:
         await conn.execute(
             clients.update().where(clients.c.client_id == client["client_id"]).values(grant_types=CC)

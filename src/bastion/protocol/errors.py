@@ -22,7 +22,9 @@ __all__ = [
     "InsufficientScope",
     "InvalidApiKey",
     "InvalidClient",
+    "InvalidClientMetadata",
     "InvalidGrant",
+    "InvalidRedirectUriMetadata",
     "InvalidRequest",
     "InvalidScope",
     "InvalidTarget",
@@ -78,6 +80,19 @@ class InvalidClient(OAuthError):
     def __init__(self, description: str = "", *, detail: str | None = None, used_basic: bool = False) -> None:
         super().__init__(description, detail=detail)
         self.used_basic = used_basic
+
+
+class InvalidClientMetadata(OAuthError):
+    """RFC 7591 §3.2.2: a value of the client's registered metadata is invalid."""
+
+    error = "invalid_client_metadata"
+    status_code = 400
+
+
+class InvalidRedirectUriMetadata(InvalidClientMetadata):
+    """RFC 7591 §3.2.2: a registered redirection URI is invalid (`invalid_redirect_uri`)."""
+
+    error = "invalid_redirect_uri"
 
 
 class InvalidGrant(OAuthError):

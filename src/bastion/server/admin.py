@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-from bastion.config import is_loopback_host
 from bastion.keys import lifecycle
+from bastion.protocol.errors import InvalidClientMetadata
 from bastion.protocol.jose import DEFAULT_ID_TOKEN_ALGORITHM, ID_TOKEN_ALGORITHMS
+from bastion.protocol.rfc7591 import check_jwks_uri, check_redirect_uri, check_redirect_uris_for_grants
 from bastion.server.clients import (
     SecretHasher,
     generate_client_id,
@@ -27,6 +28,10 @@ GRANT_TYPES = (
     "urn:ietf:params:oauth:grant-type:device_code",
 )
 SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
+
+
+# RFC 3986 §2: a URI is printable US-ASCII without spaces.
+_PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+")
 
 
 class AdminError(ValueError):
@@ -51,16 +56,26 @@ class NewClient:
     pkce_optional_with_nonce: bool = False
 
 
-def _check_post_logout_redirect_uri(uri: str) -> None:
-    """Absolute, https (or http on a loopback host), no fragment: where a browser is sent after
-    logout (OpenID Connect RP-Initiated Logout 1.0 §3, RFC 6749 §3.1.2)."""
-    parts = urlsplit(uri)
-    secure = parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname or ""))
-    if not parts.hostname or not secure or "#" in uri or any(c.isspace() for c in uri):
-        raise AdminError(
-            f"--post-logout-redirect-uri {uri} must be an absolute https:// URI (http:// only on a loopback host) "
-            "without fragment"
-        )
+def _check_uris(new: NewClient) -> None:
+    """Every URI the client registers, by the one validator of `protocol.rfc7591`."""
+    for option, uris in (
+        ("--redirect-uri", new.redirect_uris),
+        ("--post-logout-redirect-uri", new.post_logout_redirect_uris),
+    ):
+        for uri in uris:
+            try:
+                check_redirect_uri(uri)
+            except InvalidClientMetadata as exc:
+                raise AdminError(f"{option} {uri!r}: {exc.description}") from None
+    if new.jwks_uri is not None:
+        try:
+            check_jwks_uri(new.jwks_uri)
+        except InvalidClientMetadata as exc:
+            raise AdminError(f"jwks_uri {new.jwks_uri!r}: {exc.description}") from None
+    try:
+        check_redirect_uris_for_grants(new.grants, new.redirect_uris)
+    except InvalidClientMetadata as exc:
+        raise AdminError(f"{exc.description}: add --redirect-uri URI") from None
 
 
 def _check_new_client(new: NewClient) -> None:
@@ -75,13 +90,19 @@ def _check_new_client(new: NewClient) -> None:
         raise AdminError("private_key_jwt needs --jwks FILE (or a jwks_uri)")
     if new.introspect and new.auth_method == "none":
         raise AdminError("--introspect needs an authenticating client; a public client (--auth-method none) cannot")
+    if new.introspect and not new.audiences:
+        # RFC 7662 §4: a resource server learns only about tokens for its own audiences; one
+        # bound to none would learn nothing (or, before, everything).
+        raise AdminError(
+            "--introspect needs --audience: the resource URIs whose tokens this resource server may introspect"
+        )
     if new.token_lifetime is not None and not 1 <= new.token_lifetime <= 60:
         raise AdminError("--token-lifetime must be 1-60 minutes")
     for audience in new.audiences:
-        if "://" not in audience or "#" in audience:
+        # Audiences are stored space-separated: one with a space would come back as two.
+        if "://" not in audience or "#" in audience or not _PRINTABLE_ASCII.fullmatch(audience):
             raise AdminError(f"--audience {audience} must be an absolute URI without fragment (RFC 8707 §2)")
-    for uri in new.post_logout_redirect_uris:
-        _check_post_logout_redirect_uri(uri)
+    _check_uris(new)
     if new.id_token_alg not in ID_TOKEN_ALGORITHMS:
         raise AdminError(f"--id-token-alg must be one of {', '.join(ID_TOKEN_ALGORITHMS)}")
     if new.pkce_optional_with_nonce and new.auth_method == "none":
@@ -106,7 +127,7 @@ async def create_client(database: Database, hasher: SecretHasher, new: NewClient
         grant_types=" ".join(dict.fromkeys(grants)),
         scopes=" ".join(dict.fromkeys(new.scope)),
         audiences=" ".join(new.audiences),
-        redirect_uris=" ".join(new.redirect_uris),
+        redirect_uris=" ".join(dict.fromkeys(new.redirect_uris)),
         post_logout_redirect_uris=" ".join(dict.fromkeys(new.post_logout_redirect_uris)),
         id_token_signed_response_alg=new.id_token_alg,
         pkce_optional_with_nonce=new.pkce_optional_with_nonce,

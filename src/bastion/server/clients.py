@@ -22,6 +22,7 @@ import httpx
 from bastion.config import is_loopback_host
 from bastion.protocol.errors import InvalidClient
 from bastion.protocol.jose import DEFAULT_ID_TOKEN_ALGORITHM
+from bastion.protocol.rfc7591 import is_valid_redirect_uri
 from bastion.store import Database
 from bastion.store import clients as registered
 from bastion.store.clients import ClientRow
@@ -102,18 +103,26 @@ class Client:
             grant_types=frozenset(row.grant_types.split()),
             scopes=tuple(row.scopes.split()),
             audiences=tuple(row.audiences.split()),
-            redirect_uris=tuple(row.redirect_uris.split()),
+            redirect_uris=_valid_uris(row.redirect_uris),
             token_lifetime=row.token_lifetime,
             introspect=row.introspect,
             enabled=row.enabled,
             jwks=json.loads(row.jwks) if row.jwks else None,
             jwks_uri=row.jwks_uri,
             token_endpoint_audience=row.token_endpoint_audience,
-            post_logout_redirect_uris=tuple(row.post_logout_redirect_uris.split()),
+            post_logout_redirect_uris=_valid_uris(row.post_logout_redirect_uris),
             id_token_signed_response_alg=row.id_token_signed_response_alg,
             pkce_optional_with_nonce=row.pkce_optional_with_nonce,
             secret_hashes=tuple(secret_hashes),
         )
+
+
+def _valid_uris(stored: str) -> tuple[str, ...]:
+    """The stored redirect URIs that pass today's registration rule (`protocol.rfc7591`): a row
+    written before it (`javascript:`, plain http to a public host, a URI split at its spaces) is
+    never a place the browser is sent; the authorization endpoint then answers that the
+    redirect_uri is not registered, on a page, without redirecting."""
+    return tuple(uri for uri in stored.split() if is_valid_redirect_uri(uri))
 
 
 class ClientRegistry:
@@ -176,9 +185,12 @@ class ClientRegistry:
             async with httpx.AsyncClient(timeout=5, follow_redirects=False) as http:
                 response = await http.get(uri)
                 response.raise_for_status()
-                jwks: dict[str, Any] = response.json()
+                jwks: object = response.json()
         except (httpx.HTTPError, ValueError) as exc:
             raise InvalidClient(detail=f"cannot fetch jwks_uri: {exc}") from exc
+        if not isinstance(jwks, dict):
+            # RFC 7517 §5: a JWK Set is a JSON object; a list or a string is no key set.
+            raise InvalidClient(detail="jwks_uri did not answer a JWK Set (a JSON object)")
         self._jwks[uri] = (time.monotonic(), jwks)
         return jwks
 

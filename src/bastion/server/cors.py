@@ -14,6 +14,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bastion.protocol.rfc7591 import is_valid_redirect_uri
 from bastion.store import clients
 
 CORS_PATHS = frozenset(
@@ -49,7 +50,10 @@ class CORSMiddleware:
         ctx = scope["app"].state.ctx
         cache = max(ctx.settings.client_cache_seconds, 0.0)
         if time.monotonic() - self._loaded_at >= cache:
-            origins = {origin_of(uri) for uri in await clients.public_redirect_uris(ctx.database)}
+            # Only URIs that pass the registration rule: a stored http://public-host from before
+            # it must not become a CORS origin either.
+            stored = await clients.public_redirect_uris(ctx.database)
+            origins = {origin_of(uri) for uri in stored if is_valid_redirect_uri(uri)}
             self._origins = frozenset(o for o in origins if o is not None)
             self._loaded_at = time.monotonic()
         return self._origins

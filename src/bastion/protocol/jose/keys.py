@@ -15,6 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.exceptions import InvalidKeyError
 
 from bastion.protocol.jose.algorithms import ASYMMETRIC_ALGORITHMS, EC_CURVE_ALGORITHMS, RSA_ALGORITHMS
@@ -23,12 +26,15 @@ __all__ = [
     "KeySet",
     "TrustedKey",
     "cache_lifetime",
+    "key_fits",
     "key_from_jwk",
     "keyset_from_jwks",
 ]
 
 # RFC 7518 §3.3: RSA keys of 2048 bits or larger MUST be used.
 _MIN_RSA_BITS = 2048
+# cryptography's curve names for the JWK `crv` values of RFC 7518 §6.2.1.1.
+_CURVE_NAMES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +47,35 @@ class TrustedKey:
 
     def verify(self, alg: str, signing_input: bytes, signature: bytes) -> bool:
         """Verify a JWS signature (RFC 7515 §5.2) with PyJWT's primitive for `alg`, which must be
-        one of `algorithms`."""
-        if alg not in self.algorithms:
+        one of `algorithms` and fit the key's type (RFC 7518 §3.1: ES256 is for a P-256 key,
+        RS256 for an RSA key...). False for any mismatch: a primitive handed a key of another
+        type raises (a TypeError from ES256 on an RSA key), which must be a refusal, not a 500."""
+        if alg not in self.algorithms or not key_fits(alg, self.key):
             return False
-        return ASYMMETRIC_ALGORITHMS[alg].verify(signing_input, self.key, signature)
+        try:
+            return ASYMMETRIC_ALGORITHMS[alg].verify(signing_input, self.key, signature)
+        except (TypeError, ValueError, AttributeError, InvalidKeyError):
+            return False
+
+
+def key_fits(alg: str, key: object) -> bool:
+    """True when `key` is of the type (and, for ECDSA, the curve) that `alg` signs with."""
+    if alg in RSA_ALGORITHMS:
+        return isinstance(key, RSAPublicKey)
+    if alg == "EdDSA":
+        return isinstance(key, Ed25519PublicKey)
+    if not isinstance(key, EllipticCurvePublicKey):
+        return False
+    # RFC 7518 §3.4: each ECDSA algorithm is bound to one curve.
+    return EC_CURVE_ALGORITHMS.get(_CURVE_NAMES.get(key.curve.name, "")) == alg
 
 
 def _allowed_algorithms(jwk: Mapping[str, Any]) -> frozenset[str]:
+    # RFC 7517 §4: kty, crv, alg and use are strings. A member of another type (a JWKS from a
+    # client or a jwks_uri is anyone's JSON: "alg": ["ES256"] raised TypeError, a 500) makes the
+    # key untrusted.
+    if any(not isinstance(jwk.get(name, ""), str) for name in ("kty", "crv", "alg", "use", "kid")):
+        return frozenset()
     kty = jwk.get("kty")
     if kty == "RSA":
         possible = RSA_ALGORITHMS

@@ -38,6 +38,17 @@ def check_assertion_header(header: Mapping[str, Any]) -> str:
     return alg
 
 
+def _optional_time(claims: Mapping[str, Any], name: str) -> int | None:
+    """An optional NumericDate claim (RFC 7519 §2), in whole seconds as `exp` must be here: a
+    value of another type is refused rather than ignored, so it cannot dodge its check."""
+    value = claims.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidClient(f"client assertion {name} must be a NumericDate in whole seconds")
+    return value
+
+
 def check_assertion_claims(
     claims: Mapping[str, Any], client_id: str, policy: AssertionPolicy, now: int
 ) -> tuple[str, int]:
@@ -61,12 +72,15 @@ def check_assertion_claims(
         raise InvalidClient("client assertion exp is required (RFC 7523 §3)")
     if exp + policy.leeway < now:
         raise InvalidClient("client assertion has expired")
-    iat = claims.get("iat")
-    start = iat if isinstance(iat, int) and not isinstance(iat, bool) else now
-    if exp - min(start, now) > policy.max_lifetime:
+    iat = _optional_time(claims, "iat")
+    # RFC 7519 §4.1.6: iat is when the client made the assertion; one made later than now (past
+    # the clock leeway) is pre-minted and would outlive the max_lifetime measured from its iat.
+    if iat is not None and iat - policy.leeway > now:
+        raise InvalidClient("client assertion iat is in the future")
+    if exp - min(iat if iat is not None else now, now) > policy.max_lifetime:
         raise InvalidClient(f"client assertion lifetime exceeds {policy.max_lifetime} seconds")
-    nbf = claims.get("nbf")
-    if isinstance(nbf, int) and nbf - policy.leeway > now:
+    nbf = _optional_time(claims, "nbf")
+    if nbf is not None and nbf - policy.leeway > now:
         raise InvalidClient("client assertion is not yet valid")
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti:

@@ -15,9 +15,13 @@ SHOWN_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "clie
 
 
 def visible_to(claims: Mapping[str, Any], audiences: Collection[str]) -> bool:
-    """RFC 7662 §4: a caller limited to some audiences learns only about tokens for one of them
-    (no audiences registered: every token of this server)."""
-    return not audiences or claims.get("aud") in audiences
+    """RFC 7662 §4: a resource server learns only about tokens issued for one of its own
+    audiences (RFC 9068 §3: `aud` a string or a list of strings). A caller with no registered
+    audience is bound to none and learns about no token: otherwise it could read every user's
+    sub, scope and roles, whatever resource they were issued for."""
+    aud = claims.get("aud")
+    token_audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    return any(isinstance(a, str) and a in audiences for a in token_audiences)
 
 
 def active_response(claims: Mapping[str, Any]) -> dict[str, Any]:

@@ -66,7 +66,9 @@ async def revocation_list_endpoint(request: Request) -> Response:
         # A GET has no form body: Basic is the only way to authenticate here (RFC 6749 §2.3.1).
         raise InvalidClient("client authentication is required", used_basic=True)
     caller = await authenticate_client(ctx, authorization, {}, source, request.url.path)
-    if not caller.introspect or caller.is_public:
+    # A resource server bound to no audience (a row from before --introspect required one)
+    # reads nothing here either, as introspection tells it nothing (RFC 7662 §4).
+    if not caller.introspect or caller.is_public or not caller.audiences:
         raise UnauthorizedClient("this client may not read revocations")
     now = int(time.time())
     rows = await revocations.page(ctx.database, after, now, limit)
