@@ -58,6 +58,9 @@ class Settings:
     # cheap Argon2id parameters for test suites, and `serve` refuses it.
     session_idle_lifetime: int = 1800
     session_absolute_lifetime: int = 12 * 3600
+    # Seconds between sweeps of expired rows by each server process (jittered; `bastion db purge`
+    # does the same on demand).
+    purge_interval: int = 300
     password_hashing: Literal["owasp", "testing"] = "owasp"  # noqa: S105 - a profile name, not a password
 
     def __post_init__(self) -> None:
@@ -187,6 +190,7 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
     _check_metrics,
     _range("session_idle_lifetime", 60, 7 * 86400, "seconds"),
     _range("session_absolute_lifetime", 60, 30 * 86400, "seconds"),
+    _range("purge_interval", 1, 86400, "seconds"),
     _check_password_hashing,
     _check_trusted_proxies,
 )

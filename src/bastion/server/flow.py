@@ -159,18 +159,14 @@ async def issue_code(
         access_exp=None,
         refresh_family=None,
     )
-    purge = ctx.purge_due(now)
     # One transaction: the consent just approved (merged into what was granted before, so two
-    # tabs approving at once both succeed), the code, the end of its pending request and, once a
-    # minute, the sweep of codes an hour past expiry and of expired requests.
+    # tabs approving at once both succeed), the code and the end of its pending request. Expired
+    # rows are swept by `bastion.server.sweeper`.
     async with transaction(ctx.database) as tx:
         if consented:
             await consents.merge(tx, browser.sub, client.client_id, tuple(pending.scope.split()), now)
         await codes.insert(tx, row)
         await pending_requests.end(tx, pending.id)
-        if purge:
-            await codes.purge(tx, now - 3600)
-            await pending_requests.purge(tx, now)
     audit("authorization_code_issued", client_id=client.client_id, sub=browser.sub, scope=pending.scope)
     return _go(response, success_response_uri(pending.redirect_uri, code=code, state=pending.state, issuer=ctx.issuer))
 

@@ -12,13 +12,15 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, select
 
-from bastion.store._sql import Executor, Sql, inserting, records, row, rows, transaction
+from bastion.store._sql import Executor, Sql, inserting, purging, records, row, rows, transaction
 from bastion.store.models import revoked_tokens, used_assertions
 
 # An assertion is accepted until exp + clock_leeway, so its jti must be remembered that long.
 # 300 s is the largest clock_leeway Settings accepts; forgetting a jti at exp let an assertion
 # be replayed inside the leeway window (RFC 7523 §3 item 7).
 ASSERTION_REPLAY_MARGIN = 300
+# A token is accepted until exp + clock_leeway, so its revocation is kept that long (at most 300 s).
+REVOCATION_MARGIN = 300
 # The most revocations one answer of the revocation list carries.
 PAGE = 10_000
 
@@ -50,6 +52,8 @@ _SINCE = Sql(
 )
 _FORGET_ASSERTIONS = Sql(delete(used_assertions).where(used_assertions.c.exp < bindparam("before")), "before")
 _USE_ASSERTION = inserting(used_assertions, unless_conflict=True)
+_PURGE_REVOKED = purging(revoked_tokens, revoked_tokens.c.exp < bindparam("before"), "before")
+_PURGE_ASSERTIONS = purging(used_assertions, used_assertions.c.exp < bindparam("before"), "before")
 
 
 async def record(on: Executor, jti: str, client_id: str, exp: int, now: int) -> None:
@@ -72,3 +76,13 @@ async def use_assertion(on: Executor, client_id: str, jti: str, exp: int, now: i
     async with transaction(on) as tx:
         await tx.rows(_FORGET_ASSERTIONS, now - ASSERTION_REPLAY_MARGIN)
         return bool(await tx.rows(_USE_ASSERTION, client_id, jti, exp))
+
+
+async def purge_revoked(on: Executor, now: int, *, batch: int) -> int:
+    """Forget at most `batch` revocations of tokens no validator accepts any more at `now`; how many."""
+    return len(await rows(on, _PURGE_REVOKED, now - REVOCATION_MARGIN, batch))
+
+
+async def purge_used_assertions(on: Executor, now: int, *, batch: int) -> int:
+    """Forget at most `batch` client-assertion jtis that can no longer be accepted at `now`; how many."""
+    return len(await rows(on, _PURGE_ASSERTIONS, now - ASSERTION_REPLAY_MARGIN, batch))
