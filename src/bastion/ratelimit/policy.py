@@ -121,11 +121,15 @@ DEFAULT_POLICIES: Final[tuple[Policy, ...]] = (
     Policy("login_failures_per_address", 50, 15 * _MINUTE, "gcra", key=("source_address",)),
     # RFC 8628 §5.1: user codes are short, so their entry must be rate limited.
     Policy("device_user_code_per_address", 10, _MINUTE, "gcra", key=("source_address",)),
+    # What a browser that has not signed in makes the server store (a pending authorization or
+    # device request, a device code), per source: storage grows only as fast as this allows.
+    Policy("anonymous_requests_per_address", 60, _MINUTE, "gcra", key=("source_address",)),
 )
 
 
 def default_policies() -> list[Policy]:
-    """The built-in policies: failures only, successful traffic is not limited."""
+    """The built-in policies: failures, and what anonymous requests make the server store;
+    other successful traffic is not limited."""
     return list(DEFAULT_POLICIES)
 
 

@@ -1,7 +1,10 @@
 """Rate limiting and load shedding for the authorization server (bastion.ratelimit, wired here).
 
-Out of the box only failures are limited: failed client authentications per client_id and per
-source address, so a flood of wrong secrets is answered 429 before any guess is checked.
+Out of the box failures are limited (failed client authentications per client_id and per
+source address, so a flood of wrong secrets is answered 429 before any guess is checked; failed
+sign-ins; wrong user codes), and so is what a stranger makes the server store: pending requests
+and device codes started without a signed-in session, per source address
+(`anonymous_requests_per_address`).
 Successful traffic is limited only by policies declared in `[ratelimit.policies]`:
 - a policy keyed on `client_id` whose `routes` match an OAuth endpoint is counted after the
   client has authenticated there (e.g. `token_per_client`, routes = ["/token"]);
@@ -37,6 +40,7 @@ LOGIN_ACCOUNT_FAILURES = "login_failures_per_account"
 LOGIN_ACCOUNT_BURST = "login_failures_per_account_burst"
 LOGIN_ADDRESS_FAILURES = "login_failures_per_address"
 DEVICE_USER_CODE_FAILURES = "device_user_code_per_address"
+ANONYMOUS_REQUESTS = "anonymous_requests_per_address"
 
 
 class RateLimited(Exception):
@@ -110,6 +114,14 @@ class ServerLimits:
         """Count a wrong user code; the binding decision afterwards (None: unlimited)."""
         decisions = [await self.limiter.hit(name, key) for name, key in self._user_code_pairs(session, source)]
         return strictest(decisions) if decisions else None
+
+    async def admit_anonymous(self, source: str) -> Decision | None:
+        """Count one row an anonymous request is about to make the server store (a pending
+        request, a device code); the refusal when this address is over the limit, else None."""
+        if ANONYMOUS_REQUESTS not in self.limiter.policies:
+            return None
+        decision = await self.limiter.hit(ANONYMOUS_REQUESTS, source)
+        return None if decision.allowed else decision
 
     async def authenticated(self, path: str, client_id: str, source: str) -> None:
         """Count route policies keyed on client_id, once the client is known."""
