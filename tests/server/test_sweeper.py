@@ -6,19 +6,21 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
 
 from bastion.config import Settings
-from bastion.store import Database, clients
+from bastion.server.sweeper import purge_expired
+from bastion.store import Database, clients, pending_requests, transaction
 from tests._live import free_port, server_env, start_server
 from tests.cli._run import bastion
 from tests.conftest import prepare
 from tests.store import _rows
 from tests.store._rows import KEPT, SWEPT
 
-pytestmark = [pytest.mark.anyio, pytest.mark.server]
+pytestmark = pytest.mark.anyio
 
 IDLE = 1800  # the default session_idle_lifetime
 
@@ -44,6 +46,7 @@ async def _keys(settings: Settings) -> dict[str, set[str]]:
         await database.dispose()
 
 
+@pytest.mark.server
 async def test_a_live_server_sweeps_every_expired_row_and_keeps_live_ones(settings: Settings, tmp_path: Path):
     """A server with purge_interval=1 deletes, on its own, the dead rows of every expiring table
     and keeps every live one."""
@@ -63,6 +66,7 @@ async def test_a_live_server_sweeps_every_expired_row_and_keeps_live_ones(settin
     assert "expired_rows_purged" in server.log.read_text()
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("as_json", [pytest.param(False, id="text"), pytest.param(True, id="json")])
 async def test_bastion_db_purge_deletes_expired_rows_and_prints_counts_per_table(
     settings: Settings, tmp_path: Path, as_json: bool
@@ -85,3 +89,23 @@ async def test_bastion_db_purge_deletes_expired_rows_and_prints_counts_per_table
         assert first.stdout.splitlines() == [f"{table}: {count}" for table, count in expected.items()]
         assert again.stdout.splitlines() == [f"{table}: 0" for table in expected]
     assert await _keys(settings) == KEPT
+
+
+def _sweep(database: Database, now: int) -> Awaitable[dict[str, int]]:
+    return purge_expired(database, now=now, session_idle=IDLE, batch=25)
+
+
+async def test_workers_sweeping_at_once_share_the_work(db_url: str):
+    """Four sweeps at once (four workers) all succeed and delete each expired row exactly once; a
+    later sweep finds nothing left."""
+    now = int(time.time())
+    async for database in _rows.database_with(db_url, pool_size=4):
+        async with transaction(database) as tx:
+            for i in range(600):
+                await pending_requests.insert(tx, _rows.pending_request(f"r{i}", "h", expires_at=now - 1))
+
+        sweeps = await asyncio.gather(*(_sweep(database, now) for _ in range(4)))
+        finally_left = await _sweep(database, now)
+
+        assert sum(sweep["authorization_requests"] for sweep in sweeps) + finally_left["authorization_requests"] == 600
+        assert (await _rows.keys(database))["authorization_requests"] == set()

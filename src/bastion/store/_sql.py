@@ -140,11 +140,13 @@ def purging(table: Table, expired: ColumnElement[bool], *params: str) -> Sql:
     (so the caller counts what it removed); its values are `params`, then `batch`.
 
     A sweep is a series of these short statements, never one DELETE of a whole backlog: each holds
-    its locks briefly, and several processes sweeping at once only find fewer rows (a row one
-    deletes, the other no longer matches).
+    its locks briefly. Several processes sweep at once without waiting on each other: on
+    PostgreSQL each skips the rows another is deleting (`FOR UPDATE SKIP LOCKED`, so no two lock
+    the same rows in different orders); SQLite runs one writer at a time anyway (and has no
+    `FOR UPDATE`, which its dialect leaves out).
     """
     key = tuple(table.primary_key.columns)
-    chosen = select(*key).where(expired).limit(bindparam("batch"))
+    chosen = select(*key).where(expired).limit(bindparam("batch")).with_for_update(skip_locked=True)
     target = key[0] if len(key) == 1 else tuple_(*key)
     return Sql(delete(table).where(target.in_(chosen)).returning(*key), *params, "batch")
 
