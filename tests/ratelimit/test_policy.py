@@ -9,8 +9,9 @@ import pytest
 from bastion.ratelimit import Policy, PolicyError, default_policies, parse_policies
 
 
-def test_defaults_limit_only_failures() -> None:
-    """With no configuration, only failed authentications and user-code entry are limited."""
+def test_defaults_limit_failures_and_anonymous_storage() -> None:
+    """With no configuration, failed authentications, user-code entry and what anonymous requests
+    make the server store are limited, and nothing else."""
     assert {p.name: (p.limit, p.window, p.key) for p in parse_policies({})} == {
         "client_auth_failures_per_address": (20, 60.0, ("source_address",)),
         "login_failures_per_device": (10, 900.0, ("device",)),
@@ -19,6 +20,7 @@ def test_defaults_limit_only_failures() -> None:
         "login_failures_per_address": (50, 900.0, ("source_address",)),
         "second_factor_failures_per_account": (10, 900.0, ("sub",)),
         "device_user_code_per_address": (10, 60.0, ("source_address",)),
+        "anonymous_requests_per_address": (60, 60.0, ("source_address",)),
     }
     assert all(not p.routes for p in default_policies())
 

@@ -5,7 +5,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from bastion.store import Database, clients, codes, pending_requests, refresh_tokens, transaction, users
+from sqlalchemy import select
+
+from bastion.store import (
+    Database,
+    clients,
+    codes,
+    device_codes,
+    models,
+    pending_requests,
+    refresh_tokens,
+    revocations,
+    sessions,
+    transaction,
+    users,
+)
 from bastion.store.clients import ClientRow
 from bastion.store.codes import AuthorizationCodeRow
 from bastion.store.device_codes import DeviceCodeRow
@@ -177,3 +191,77 @@ async def database_with(db_url: str, *rows: Any, pool_size: int = 1) -> AsyncIte
     await store(db, user("sub-a", "alice"), client("c1"), client("c2"), *rows)
     yield db
     await db.dispose()
+
+
+# Rows of every expiring table around `now`: what a sweep at `now` must delete and what it must
+# keep (server.sweeper: sessions dead by absolute or idle timeout, codes and device codes an hour
+# past expiry, refresh-token families past their absolute lifetime, revocations and
+# client-assertion jtis past the largest clock leeway).
+SWEPT = {
+    "browser_sessions": {"s-expired", "s-idle"},
+    "authorization_requests": {"r-expired"},
+    "authorization_codes": {"c-old"},
+    "device_codes": {"d-old"},
+    "refresh_tokens": {"t-dead-1", "t-dead-2"},
+    "revoked_tokens": {"j-old"},
+    "used_assertions": {"a-old"},
+}
+KEPT = {
+    "browser_sessions": {"s-live"},
+    "authorization_requests": {"r-live"},
+    "authorization_codes": {"c-recent", "c-live"},
+    "device_codes": {"d-recent", "d-live"},
+    "refresh_tokens": {"t-idle", "t-live"},
+    "revoked_tokens": {"j-leeway", "j-live"},
+    "used_assertions": {"a-recent", "a-live"},
+}
+
+
+async def store_expiring(database: Database, now: int, idle: int) -> None:
+    """The rows of SWEPT and KEPT (client c1 must exist)."""
+    anonymous = {"sub": None, "stage": "anonymous", "auth_time": None}
+    await sessions.save(database, browser_session("s-expired", **anonymous, last_seen_at=now, expires_at=now))
+    await sessions.save(database, browser_session("s-idle", **anonymous, last_seen_at=now - idle, expires_at=now + 9))
+    await sessions.save(database, browser_session("s-live", **anonymous, last_seen_at=now - 60, expires_at=now + idle))
+    await store(
+        database,
+        pending_request("r-expired", "s-live", expires_at=now),
+        pending_request("r-live", "s-live", expires_at=now + 600),
+        code("c-old", expires_at=now - 3601),
+        code("c-recent", expires_at=now - 60, used_at=now - 100),
+        code("c-live", expires_at=now + 60),
+        refresh_token("t-dead-1", family="f-dead", family_expires_at=now),
+        refresh_token("t-dead-2", family="f-dead", family_expires_at=now, revoked_at=now - 5),
+        # Past its idle expiry but not its family's absolute one: kept (the sweep goes by family).
+        refresh_token("t-idle", family="f-live", expires_at=now - 1, family_expires_at=now + 600),
+        refresh_token("t-live", family="f-live", family_expires_at=now + 600),
+    )
+    old = now - 3600
+    for name, user_code, expires_at in (
+        ("d-old", "BBBBBBBB", now - 3601),
+        ("d-recent", "CCCCCCCC", now - 60),
+        ("d-live", "DDDDDDDD", now + 600),
+    ):
+        row = device_code(name, user_code, expires_at=expires_at)
+        assert await device_codes.start(database, row, purge_before=old - 9)
+    for jti, exp in (("j-old", now - 301), ("j-leeway", now - 60), ("j-live", now + 600)):
+        await revocations.record(database, jti, "c1", exp, old)
+    for jti, exp in (("a-old", now - 301), ("a-recent", now - 60), ("a-live", now + 60)):
+        assert await revocations.use_assertion(database, "c1", jti, exp, old)
+
+
+async def keys(database: Database) -> dict[str, set[str]]:
+    """Each expiring table's rows by key (the jti for used_assertions)."""
+    found: dict[str, set[str]] = {}
+    async with database.engine.connect() as conn:
+        for table, column in (
+            (models.browser_sessions, "id_hash"),
+            (models.authorization_requests, "id"),
+            (models.authorization_codes, "code_hash"),
+            (models.device_codes, "device_code_hash"),
+            (models.refresh_tokens, "token_hash"),
+            (models.revoked_tokens, "jti"),
+            (models.used_assertions, "jti"),
+        ):
+            found[table.name] = set((await conn.execute(select(table.c[column]))).scalars())
+    return found

@@ -70,16 +70,13 @@ async def test_a_spent_code_cannot_be_spent_again(database):
     assert await refresh_tokens.get(database, "rt") is None
 
 
-async def _issue(database, code_hash: str, pending_id: str, consent: tuple[str, ...] | None, *, purge: bool) -> None:
-    # What the authorization endpoint does when it issues a code (server.endpoints.authorize).
+async def _issue(database, code_hash: str, pending_id: str, consent: tuple[str, ...] | None) -> None:
+    # What the flow engine does when it issues a code (server.flow.issue_code).
     async with transaction(database) as tx:
         if consent is not None:
             await consents.merge(tx, "sub-a", "c1", consent, NOW)
         await codes.insert(tx, _rows.code(code_hash, expires_at=NOW - 3601 if code_hash == "old" else NOW + 60))
         await pending_requests.end(tx, pending_id)
-        if purge:
-            await codes.purge(tx, NOW - 3600)
-            await pending_requests.purge(tx, NOW)
 
 
 async def test_a_code_merges_its_consent_and_the_sweep_takes_only_what_expired(database):
@@ -91,8 +88,11 @@ async def test_a_code_merges_its_consent_and_the_sweep_takes_only_what_expired(d
         _rows.pending_request("r3", "t"),
     )
 
-    await _issue(database, "old", "r1", ("openid", "email"), purge=False)
-    await _issue(database, "new", "none", ("profile", "openid"), purge=True)
+    await _issue(database, "old", "r1", ("openid", "email"))
+    await _issue(database, "new", "none", ("profile", "openid"))
+    # What the sweeper does (server.sweeper): codes an hour past expiry, expired requests.
+    assert await codes.purge_expired(database, NOW - 3600, batch=100) == 1
+    assert await pending_requests.purge_expired(database, NOW, batch=100) == 1
 
     _, granted = await consents.user_and_consent(database, "sub-a", "c1")
     assert granted == {"openid", "email", "profile"}

@@ -114,11 +114,11 @@ async def test_a_device_request_keeps_its_kind_and_user_code(database):
 
 
 async def test_ending_and_purging_requests(database):
-    """`end` forgets one request; `purge` every expired one and nothing else."""
+    """`end` forgets one request; `purge_expired` every expired one and nothing else."""
     await pending_requests.end(database, "r2")
-    await pending_requests.purge(database, NOW + 5)
+    await pending_requests.purge_expired(database, NOW + 5, batch=10)
 
     assert await pending_requests.get(database, "r2", "h2", NOW) is None
     assert await pending_requests.get(database, "r1", "h1", NOW) is not None
-    await pending_requests.purge(database, NOW + 11)
+    await pending_requests.purge_expired(database, NOW + 11, batch=10)
     assert await pending_requests.get(database, "r1", "h1", NOW) is None

@@ -61,6 +61,9 @@ class Settings:
     # A browser that completed a sign-in is recognised for this long by its device cookie, and
     # judged by its own failed sign-ins only (SECURITY.md, "Lockouts").
     device_cookie_lifetime: int = 90 * 86400
+    # Seconds between sweeps of expired rows by each server process (jittered; `bastion db purge`
+    # does the same on demand).
+    purge_interval: int = 300
     password_hashing: Literal["owasp", "testing"] = "owasp"  # noqa: S105 - a profile name, not a password
 
     def __post_init__(self) -> None:
@@ -192,6 +195,7 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
     _range("session_absolute_lifetime", 60, 30 * 86400, "seconds"),
     # Browsers cap a cookie's Max-Age at 400 days (RFC 6265bis §5.6.2).
     _range("device_cookie_lifetime", 60, 400 * 86400, "seconds"),
+    _range("purge_interval", 1, 86400, "seconds"),
     _check_password_hashing,
     _check_trusted_proxies,
 )

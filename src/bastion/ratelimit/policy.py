@@ -126,6 +126,9 @@ DEFAULT_POLICIES: Final[tuple[Policy, ...]] = (
     Policy("second_factor_failures_per_account", 10, 15 * _MINUTE, "gcra", key=("sub",)),
     # RFC 8628 §5.1: user codes are short, so their entry must be rate limited.
     Policy("device_user_code_per_address", 10, _MINUTE, "gcra", key=("source_address",)),
+    # What a browser that has not signed in makes the server store (a pending authorization or
+    # device request, a device code), per source: storage grows only as fast as this allows.
+    Policy("anonymous_requests_per_address", 60, _MINUTE, "gcra", key=("source_address",)),
 )
 # Built-in policies that were removed because a stranger could use them to lock out the owner
 # of a public id; a configuration still naming one is refused with the reason.
@@ -138,7 +141,8 @@ REMOVED_POLICIES: Final[dict[str, str]] = {
 
 
 def default_policies() -> list[Policy]:
-    """The built-in policies: failures only, successful traffic is not limited."""
+    """The built-in policies: failures, and what anonymous requests make the server store;
+    other successful traffic is not limited."""
     return list(DEFAULT_POLICIES)
 
 

@@ -7,6 +7,7 @@ context is open.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
@@ -36,6 +37,7 @@ from bastion.server.limits import RateLimited, ServerLimits, build_limiter
 from bastion.server.limits import middleware as limit_middleware
 from bastion.server.pages.routes import PAGE_ROUTES
 from bastion.server.responses import RequestContextMiddleware, json_response, oauth_error_handler, rate_limited_json
+from bastion.server.sweeper import sweep_forever
 from bastion.store import Database
 
 
@@ -122,11 +124,16 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         owned = ctx is None
         app.state.ctx = ctx if ctx is not None else await open_context(settings, limits)
+        # Expired rows are swept by every process for as long as it serves (`sweeper`).
+        sweeper = asyncio.create_task(sweep_forever(app.state.ctx))
         try:
             if on_startup is not None:
                 await on_startup(app.state.ctx)
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             if owned:
                 await app.state.ctx.close()
 

@@ -3,6 +3,12 @@ and the device cookie a completed sign-in leaves (`identity.devices`).
 
 Only a hash of the cookie value is stored. A session is rotated (new id, old id dead) whenever
 its privilege changes: after the password and after the second factor.
+
+A browser that has not signed in has a provisional session: its cookie alone, with nothing
+stored (`anonymous_session`). Its CSRF token and `sid` are derived from the cookie's hash under
+the server's pepper, and the pending requests it starts are bound to that hash; the first
+sign-in rotates it into a stored session that takes them over. So a stranger's requests store
+no session row, and `GET /device` stores nothing at all.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from starlette.responses import Response
 
 from bastion.identity import devices, sessions
 from bastion.server.context import ServerContext
+from bastion.store import pending_requests
 from bastion.store import sessions as browser_sessions
 from bastion.store.pending_requests import AuthorizationRequestRow
 from bastion.store.sessions import BrowserSessionRow
@@ -30,6 +37,7 @@ class BrowserSession:
     amr: tuple[str, ...]
     auth_time: int | None
     csrf_token: str
+    stored: bool = True  # False for a provisional session (its cookie alone, `anonymous_session`)
 
     @property
     def authenticated(self) -> bool:
@@ -59,8 +67,44 @@ async def load_session_and_request(
         return await load_session(ctx, request), None
     now = int(time.time())
     row, pending = await browser_sessions.get_with_request(ctx.database, id_hash, request_id, now)
+    if row is None:
+        # No stored session: a provisional one, if the request is bound to its cookie.
+        pending = await pending_requests.get(ctx.database, request_id, id_hash, now)
+        return (provisional_session(ctx, id_hash), pending) if pending is not None else (None, None)
     browser = await _alive(ctx, row, now)
     return browser, pending if browser is not None else None
+
+
+def provisional_session(ctx: ServerContext, id_hash: str) -> BrowserSession:
+    """The anonymous session that is only the cookie hashing to `id_hash`: nothing stored. Its
+    CSRF token is an HMAC of that hash under the pepper, so only the cookie's holder has it."""
+    return BrowserSession(
+        id_hash=id_hash,
+        sid=ctx.hasher.hash("sid:" + id_hash)[:22],
+        sub=None,
+        stage=sessions.ANONYMOUS,
+        amr=(),
+        auth_time=None,
+        csrf_token=ctx.hasher.hash("csrf:" + id_hash),
+        stored=False,
+    )
+
+
+def provisional_from_cookie(ctx: ServerContext, request: Request) -> BrowserSession | None:
+    """The provisional session the request's cookie names (for a request with no stored session)."""
+    id_hash = _cookie_hash(request)
+    return provisional_session(ctx, id_hash) if id_hash is not None else None
+
+
+def anonymous_session(ctx: ServerContext, request: Request, response: Response) -> BrowserSession:
+    """For a request with no stored session: the provisional session its cookie names, else a
+    new one whose cookie is set on `response`. Nothing is stored."""
+    found = provisional_from_cookie(ctx, request)
+    if found is not None:
+        return found
+    session_id = sessions.new_session_id()
+    response.headers.append("set-cookie", sessions.cookie_header(session_id, ctx.people.timeouts.absolute))
+    return provisional_session(ctx, sessions.hash_session_id(session_id))
 
 
 def _cookie_hash(request: Request) -> str | None:
@@ -91,11 +135,10 @@ async def start_session(
     amr: tuple[str, ...] = (),
     auth_time: int | None = None,
     satisfied: AuthorizationRequestRow | None = None,
-    new_request: AuthorizationRequestRow | None = None,
 ) -> BrowserSession:
-    """A new session id (replacing `old`, whose pending requests move over), set on `response`.
-    `satisfied` is the request the user has just authenticated for (its prompt=login and max_age
-    are then met); `new_request` a pending request stored with the new session, in one transaction."""
+    """A new session id (replacing `old`, stored or provisional, whose pending requests move
+    over), set on `response`. `satisfied` is the request the user has just authenticated for
+    (its prompt=login and max_age are then met)."""
     session_id = sessions.new_session_id()
     now = int(time.time())
     absolute = ctx.people.timeouts.absolute
@@ -116,7 +159,6 @@ async def start_session(
         ctx.database,
         row,
         replaces=old.id_hash if old else None,
-        new_request=new_request,
         satisfied=satisfied if stage == sessions.AUTHENTICATED else None,
     )
     response.headers.append("set-cookie", sessions.cookie_header(session_id, absolute))

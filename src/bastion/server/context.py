@@ -30,15 +30,6 @@ class ServerContext:
     denylist: AccessTokenDenylist
     limits: ServerLimits
     people: PeopleServices
-    _next_purge: int = 0
-
-    def purge_due(self, now: int, every: int = 60) -> bool:
-        """True at most once per `every` seconds: expired codes and requests are swept then,
-        not on every issuance."""
-        if now < self._next_purge:
-            return False
-        self._next_purge = now + every
-        return True
 
     @property
     def issuer(self) -> str:

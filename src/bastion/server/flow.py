@@ -162,10 +162,9 @@ async def issue_code(
         access_exp=None,
         refresh_family=None,
     )
-    purge = ctx.purge_due(now)
     # One transaction: the consent just approved (merged into what was granted before, so two
-    # tabs approving at once both succeed), the code, the end of its pending request and, once a
-    # minute, the sweep of codes an hour past expiry and of expired requests.
+    # tabs approving at once both succeed), the code and the end of its pending request. Expired
+    # rows are swept by `bastion.server.sweeper`.
     # The request's end comes first and decides: of simultaneous submissions (a double click,
     # a replayed form) only the one that ends it issues a code; one request, one code.
     async with transaction(ctx.database) as tx:
@@ -174,9 +173,6 @@ async def issue_code(
             if consented:
                 await consents.merge(tx, browser.sub, client.client_id, tuple(pending.scope.split()), now)
             await codes.insert(tx, row)
-        if purge:
-            await codes.purge(tx, now - 3600)
-            await pending_requests.purge(tx, now)
     if not ended:
         return request_answered()
     audit("authorization_code_issued", client_id=client.client_id, sub=browser.sub, scope=pending.scope)

@@ -9,6 +9,8 @@ SECURITY.md, "Lockouts"):
 - failed sign-ins per device cookie for a browser that signed in to the account before, else
   per address, per (account, address) and, for untrusted browsers together, per account;
 - wrong second-factor codes per account (only someone past the password can make one).
+- what a stranger makes the server store: pending requests and device codes started without
+  a signed-in session, per source address (`anonymous_requests_per_address`).
 Successful traffic is limited only by policies declared in `[ratelimit.policies]`:
 - a policy keyed on `client_id` whose `routes` match an OAuth endpoint is counted after the
   client has authenticated there (e.g. `token_per_client`, routes = ["/token"]);
@@ -47,6 +49,7 @@ LOGIN_ACCOUNT_FAILURES = "login_failures_per_account"
 LOGIN_ADDRESS_FAILURES = "login_failures_per_address"
 SECOND_FACTOR_FAILURES = "second_factor_failures_per_account"
 DEVICE_USER_CODE_FAILURES = "device_user_code_per_address"
+ANONYMOUS_REQUESTS = "anonymous_requests_per_address"
 # Addresses remembered as over the client-authentication limit, per process; past this many the
 # oldest is forgotten (it then has one more guess checked before it is refused again).
 _REFUSED_MAX: Final = 10_000
@@ -181,6 +184,14 @@ class ServerLimits:
         """Count a wrong user code; the binding decision afterwards (None: unlimited)."""
         decisions = [await self.limiter.hit(name, key) for name, key in self._user_code_pairs(session, source)]
         return strictest(decisions) if decisions else None
+
+    async def admit_anonymous(self, source: str) -> Decision | None:
+        """Count one row an anonymous request is about to make the server store (a pending
+        request, a device code); the refusal when this address is over the limit, else None."""
+        if ANONYMOUS_REQUESTS not in self.limiter.policies:
+            return None
+        decision = await self.limiter.hit(ANONYMOUS_REQUESTS, source)
+        return None if decision.allowed else decision
 
     async def authenticated(self, path: str, client_id: str, source: str) -> None:
         """Count route policies keyed on client_id, once the client is known."""

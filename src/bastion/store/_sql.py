@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, TypeAlias, TypeVar
 
-from sqlalchemy import Table, bindparam, insert
+from sqlalchemy import ColumnElement, Table, bindparam, delete, insert, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -133,6 +133,22 @@ def inserting(table: Table, *, without: tuple[str, ...] = (), unless_conflict: b
         return spelled(table).values(assigned).on_conflict_do_nothing().returning(first)
 
     return Sql(build, *names)
+
+
+def purging(table: Table, expired: ColumnElement[bool], *params: str) -> Sql:
+    """DELETE of at most `batch` rows for which `expired` holds, returning their primary keys
+    (so the caller counts what it removed); its values are `params`, then `batch`.
+
+    A sweep is a series of these short statements, never one DELETE of a whole backlog: each holds
+    its locks briefly. Several processes sweep at once without waiting on each other: on
+    PostgreSQL each skips the rows another is deleting (`FOR UPDATE SKIP LOCKED`, so no two lock
+    the same rows in different orders); SQLite runs one writer at a time anyway (and has no
+    `FOR UPDATE`, which its dialect leaves out).
+    """
+    key = tuple(table.primary_key.columns)
+    chosen = select(*key).where(expired).limit(bindparam("batch")).with_for_update(skip_locked=True)
+    target = key[0] if len(key) == 1 else tuple_(*key)
+    return Sql(delete(table).where(target.in_(chosen)).returning(*key), *params, "batch")
 
 
 _FIELDS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, select, update
 
 from bastion.store import refresh_tokens, users
-from bastion.store._sql import Executor, Sql, inserting, record, rows, values
+from bastion.store._sql import Executor, Sql, inserting, purging, record, rows, values
 from bastion.store.database import Database
 from bastion.store.models import authorization_codes as codes
 from bastion.store.refresh_tokens import RefreshTokenRow
@@ -61,7 +61,7 @@ _SPEND = refresh_tokens.store_after(
     "access_exp",
     "family",
 )
-_PURGE = Sql(delete(codes).where(codes.c.expires_at < bindparam("before")), "before")
+_PURGE = purging(codes, codes.c.expires_at < bindparam("before"), "before")
 
 
 async def get(on: Executor, code_hash: str) -> AuthorizationCodeRow | None:
@@ -93,6 +93,8 @@ async def spend(
     return await refresh_tokens.spend_and_store(database, _SPEND, key, refresh)
 
 
-async def purge(on: Executor, before: int) -> None:
-    """Forget codes that expired before `before`."""
-    await rows(on, _PURGE, before)
+async def purge_expired(on: Executor, before: int, *, batch: int) -> int:
+    """Forget at most `batch` codes that expired before `before` (the caller keeps spent codes a
+    while past expiry, so a late replay is still recognised and revokes what the code bought,
+    RFC 6749 §4.1.2); how many."""
+    return len(await rows(on, _PURGE, before, batch))

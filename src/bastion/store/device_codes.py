@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, select, update
 
-from bastion.store._sql import Executor, Sql, inserting, record, rows, transaction, values
+from bastion.store._sql import Executor, Sql, inserting, purging, record, rows, transaction, values
 from bastion.store.models import device_codes
 
 PENDING = "pending"
@@ -60,6 +60,7 @@ _live_pending = (_c.user_code == bindparam("user_code"), _c.status == PENDING, _
 
 _INSERT = inserting(device_codes, unless_conflict=True)
 _PURGE = Sql(delete(device_codes).where(_c.expires_at <= bindparam("before")), "before")
+_PURGE_BATCH = purging(device_codes, _c.expires_at <= bindparam("before"), "before")
 _GET = Sql(select(device_codes).where(_by_hash), "device_code_hash")
 _PENDING_BY_USER_CODE = Sql(select(device_codes).where(*_live_pending), "user_code", "now")
 _RECORD_POLL = Sql(
@@ -162,3 +163,9 @@ async def deny(on: Executor, user_code: str, *, sub: str, now: int) -> bool:
 async def redeem(on: Executor, device_code_hash: str, now: int) -> bool:
     """Spend an approved device code; exactly one caller ever gets True."""
     return bool(await rows(on, _REDEEM, device_code_hash, now))
+
+
+async def purge_expired(on: Executor, before: int, *, batch: int) -> int:
+    """Forget at most `batch` codes that expired at or before `before` (the caller keeps them a
+    while past expiry, so a late poll still gets expired_token, RFC 8628 §3.5); how many."""
+    return len(await rows(on, _PURGE_BATCH, before, batch))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, select, update
 
-from bastion.store._sql import Executor, Row, Sql, inserting, row, rows, values
+from bastion.store._sql import Executor, Row, Sql, inserting, purging, row, rows, values
 from bastion.store.models import authorization_requests as requests
 
 AUTHORIZATION = "authorization"
@@ -68,7 +68,7 @@ _SATISFY_LOGIN = Sql(
 )
 _DELETE = Sql(delete(requests).where(requests.c.id == bindparam("id")).returning(requests.c.id), "id")
 _DELETE_FOR_SESSION = Sql(delete(requests).where(requests.c.session_hash == bindparam("session_hash")), "session_hash")
-_PURGE = Sql(delete(requests).where(requests.c.expires_at < bindparam("now")), "now")
+_PURGE = purging(requests, requests.c.expires_at <= bindparam("now"), "now")
 
 
 async def get(on: Executor, request_id: str, session_hash: str, now: int) -> AuthorizationRequestRow | None:
@@ -103,6 +103,6 @@ async def end_for_session(on: Executor, session_hash: str) -> None:
     await rows(on, _DELETE_FOR_SESSION, session_hash)
 
 
-async def purge(on: Executor, now: int) -> None:
-    """Forget requests that have expired."""
-    await rows(on, _PURGE, now)
+async def purge_expired(on: Executor, now: int, *, batch: int) -> int:
+    """Forget at most `batch` requests expired at `now` (never found again); how many."""
+    return len(await rows(on, _PURGE, now, batch))

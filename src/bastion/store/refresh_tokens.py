@@ -19,7 +19,7 @@ from sqlalchemy import Update, bindparam, select, update
 from sqlalchemy import insert as insert_into
 
 from bastion.store import users
-from bastion.store._sql import Executor, Sql, inserting, record, rows, transaction, values
+from bastion.store._sql import Executor, Sql, inserting, purging, record, rows, transaction, values
 from bastion.store.database import Database
 from bastion.store.models import refresh_tokens
 from bastion.store.users import UserRow
@@ -65,6 +65,8 @@ def _revoking(column: str) -> Sql:
 
 
 _REVOKE_FAMILY = _revoking("family")
+# Past the family's absolute expiry no token of it is accepted, rotated, or worth detecting reuse of.
+_PURGE = purging(refresh_tokens, refresh_tokens.c.family_expires_at <= bindparam("now"), "now")
 _REVOKE_FOR_USER = _revoking("sub")
 
 
@@ -144,3 +146,8 @@ async def revoke_family(on: Executor, family: str, now: int) -> list[tuple[str, 
 async def revoke_for_user(on: Executor, sub: str, now: int) -> None:
     """Revoke every live token of the user (a disabled account)."""
     await rows(on, _REVOKE_FOR_USER, sub, now)
+
+
+async def purge_expired(on: Executor, now: int, *, batch: int) -> int:
+    """Forget at most `batch` tokens whose family is past its absolute lifetime at `now`; how many."""
+    return len(await rows(on, _PURGE, now, batch))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam, delete, or_, select
 
-from bastion.store._sql import Executor, Sql, inserting, records, row, rows, transaction
+from bastion.store._sql import Executor, Sql, inserting, purging, records, row, rows, transaction
 from bastion.store.models import revoked_tokens, used_assertions
 
 # A token or an assertion is accepted until exp + clock_leeway, so its jti must be remembered that
@@ -25,6 +25,7 @@ from bastion.store.models import revoked_tokens, used_assertions
 # server that learnt of it late, inside the leeway window (RFC 9068 §4).
 LEEWAY_MARGIN = 300
 ASSERTION_REPLAY_MARGIN = LEEWAY_MARGIN
+REVOCATION_MARGIN = LEEWAY_MARGIN
 # The most revocations one page of the revocation list carries.
 PAGE = 10_000
 
@@ -64,6 +65,8 @@ _AFTER = Sql(
 )
 _FORGET_ASSERTIONS = Sql(delete(used_assertions).where(used_assertions.c.exp < bindparam("before")), "before")
 _USE_ASSERTION = inserting(used_assertions, unless_conflict=True)
+_PURGE_REVOKED = purging(revoked_tokens, revoked_tokens.c.exp < bindparam("before"), "before")
+_PURGE_ASSERTIONS = purging(used_assertions, used_assertions.c.exp < bindparam("before"), "before")
 
 
 async def record(on: Executor, jti: str, client_id: str, exp: int, now: int) -> None:
@@ -89,3 +92,13 @@ async def use_assertion(on: Executor, client_id: str, jti: str, exp: int, now: i
     async with transaction(on) as tx:
         await tx.rows(_FORGET_ASSERTIONS, now - ASSERTION_REPLAY_MARGIN)
         return bool(await tx.rows(_USE_ASSERTION, client_id, jti, exp))
+
+
+async def purge_revoked(on: Executor, now: int, *, batch: int) -> int:
+    """Forget at most `batch` revocations of tokens no validator accepts any more at `now`; how many."""
+    return len(await rows(on, _PURGE_REVOKED, now - REVOCATION_MARGIN, batch))
+
+
+async def purge_used_assertions(on: Executor, now: int, *, batch: int) -> int:
+    """Forget at most `batch` client-assertion jtis that can no longer be accepted at `now`; how many."""
+    return len(await rows(on, _PURGE_ASSERTIONS, now - ASSERTION_REPLAY_MARGIN, batch))

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sqlalchemy import and_, bindparam, delete, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 
 from bastion.store import pending_requests
-from bastion.store._sql import Executor, Sql, inserting, record, row, rows, transaction, values
+from bastion.store._sql import Executor, Sql, inserting, purging, record, row, rows, transaction, values
 from bastion.store.models import authorization_requests, browser_sessions
 from bastion.store.pending_requests import AuthorizationRequestRow
 
@@ -59,6 +59,14 @@ _TOUCH = Sql(
     "now",
 )
 _DELETE = Sql(delete(browser_sessions).where(browser_sessions.c.id_hash == bindparam("id_hash")), "id_hash")
+# Dead either way a session dies (identity.sessions.Timeouts.alive): past its absolute expiry,
+# or unused for the idle timeout.
+_PURGE = purging(
+    browser_sessions,
+    or_(browser_sessions.c.expires_at <= bindparam("now"), browser_sessions.c.last_seen_at <= bindparam("idle_before")),
+    "now",
+    "idle_before",
+)
 _EXPIRE_FOR_USER = Sql(
     update(browser_sessions).where(browser_sessions.c.sub == bindparam("sub")).values(expires_at=0), "sub"
 )
@@ -115,3 +123,10 @@ async def end(on: Executor, id_hash: str) -> None:
     async with transaction(on) as tx:
         await pending_requests.end_for_session(tx, id_hash)
         await tx.rows(_DELETE, id_hash)
+
+
+async def purge_expired(on: Executor, now: int, *, idle_before: int, batch: int) -> int:
+    """Delete at most `batch` sessions that are dead at `now`: past their absolute expiry, or
+    last used at or before `idle_before`. Their pending requests expire on their own (and are
+    never found without a live session of the same hash that carries them). Returns how many."""
+    return len(await rows(on, _PURGE, now, idle_before, batch))

@@ -25,10 +25,11 @@ from bastion.protocol.rfc6749.authorization import (
     validate_authorization_request,
 )
 from bastion.protocol.rfc6749.params import check_content_type, parse_form, parse_query
-from bastion.server.browser import BrowserSession, load_session, load_session_and_request, start_session
+from bastion.server.browser import BrowserSession, anonymous_session, load_session, load_session_and_request
 from bastion.server.context import ServerContext
 from bastion.server.flow import advance, redirect_error
-from bastion.server.pages import PAGE_HEADERS, error_page
+from bastion.server.pages import PAGE_HEADERS, error_page, too_many_requests_page
+from bastion.server.pages.step import source_of
 from bastion.server.responses import read_body
 from bastion.store import pending_requests
 from bastion.store.pending_requests import AuthorizationRequestRow
@@ -70,25 +71,26 @@ async def authorization_endpoint(request: Request) -> Response:
         return redirect_error(ctx, redirect_uri, exc, state)
     browser = await load_session(ctx, request)
     response = Response(status_code=303, headers=dict(PAGE_HEADERS))
-    row = _request_row(ctx, browser, valid)
     if browser is None:
         if "none" in valid.prompt:
             return redirect_error(ctx, redirect_uri, LoginRequired("the user is not logged in"), valid.state)
-        browser = await start_session(ctx, response, None, new_request=row)
-    else:
-        await pending_requests.insert(ctx.database, row)
+        # A stranger's request stores the pending request alone, bound to a provisional
+        # session's cookie, and only as often per address as the limit allows.
+        refusal = await ctx.limits.admit_anonymous(source_of(request))
+        if refusal is not None:
+            return too_many_requests_page(refusal)
+        browser = anonymous_session(ctx, request, response)
+    row = _request_row(ctx, browser, valid)
+    await pending_requests.insert(ctx.database, row)
     return await advance(ctx, browser, row, response)
 
 
-def _request_row(
-    ctx: ServerContext, browser: BrowserSession | None, valid: AuthorizationRequest
-) -> AuthorizationRequestRow:
-    """The pending request, kept server-side while the user logs in and consents (a session
-    started for it fills in `session_hash`)."""
+def _request_row(ctx: ServerContext, browser: BrowserSession, valid: AuthorizationRequest) -> AuthorizationRequestRow:
+    """The pending request, kept server-side while the user logs in and consents."""
     now = int(time.time())
     return AuthorizationRequestRow(
         id=secrets.token_urlsafe(24),
-        session_hash=browser.id_hash if browser is not None else "",
+        session_hash=browser.id_hash,
         client_id=valid.client_id,
         redirect_uri=valid.redirect_uri,
         scope=" ".join(valid.scope),

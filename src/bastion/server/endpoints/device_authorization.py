@@ -28,6 +28,7 @@ from bastion.server.checks.client_auth import authenticate_client
 from bastion.server.clients import Client
 from bastion.server.context import ServerContext
 from bastion.server.issuance import token_hash
+from bastion.server.limits import RateLimited
 from bastion.server.responses import NO_STORE, json_response, read_body
 from bastion.store import device_codes
 from bastion.store.device_codes import DeviceCodeRow
@@ -86,6 +87,12 @@ async def device_authorization_endpoint(request: Request) -> Response:
     client = await authenticate_client(ctx, request.headers.get("authorization"), params, source, request.url.path)
     check_device_grant_allowed(client)
     scope = resolve_scope(parse_scope(single(params, "scope")), client.scopes)
+    if client.is_public:
+        # A public client's id is no credential: anyone may start device codes with it, so what
+        # they store is limited per address.
+        refusal = await ctx.limits.admit_anonymous(source)
+        if refusal is not None:
+            raise RateLimited([refusal])
     device_code, row = await _store_codes(ctx, client, scope)
     audit("device_authorization_started", client_id=client.client_id, scope=row.scope, expires_at=row.expires_at)
     return json_response(device_authorization_response(ctx, device_code, row), headers=NO_STORE)

@@ -19,6 +19,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse
 
+from bastion.ratelimit import Decision, retry_after_seconds
+
 STATIC_DIR = Path(__file__).with_name("static")
 CSP = "default-src 'self'; frame-ancestors 'none'"
 PAGE_HEADERS = {
@@ -63,4 +65,22 @@ def throttled_message(refused: str, retry_after: float) -> str:
     return f"{refused} Try again in {count} {unit}{'s' if count > 1 else ''}."
 
 
-__all__ = ["CSP", "PAGE_HEADERS", "STATIC_DIR", "error_page", "render", "see_other", "throttled_message"]
+def too_many_requests_page(refusal: Decision) -> HTMLResponse:
+    """429 for a browser whose address started more sign-ins than the limit allows: a page that
+    says how long to wait, and `Retry-After` (RFC 6585 §4) in whole seconds."""
+    message = throttled_message("Too many sign-in requests came from your network.", refusal.retry_after)
+    page = error_page("Too many requests", message, 429)
+    page.headers["retry-after"] = str(retry_after_seconds(refusal))
+    return page
+
+
+__all__ = [
+    "CSP",
+    "PAGE_HEADERS",
+    "STATIC_DIR",
+    "error_page",
+    "render",
+    "see_other",
+    "throttled_message",
+    "too_many_requests_page",
+]

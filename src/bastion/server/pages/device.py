@@ -26,9 +26,9 @@ from bastion.events import audit
 from bastion.identity import sessions
 from bastion.protocol.rfc8628 import format_user_code, normalize_user_code
 from bastion.server import flow
-from bastion.server.browser import BrowserSession, load_session, start_session
+from bastion.server.browser import BrowserSession, anonymous_session, load_session
 from bastion.server.context import ServerContext
-from bastion.server.pages import error_page, render, throttled_message
+from bastion.server.pages import error_page, render, throttled_message, too_many_requests_page
 from bastion.server.pages.consent import consent_form
 from bastion.server.pages.step import Needs, Page, enabled, source_of, with_page
 from bastion.store import device_codes, pending_requests
@@ -54,6 +54,7 @@ code_expired = partial(
 )
 CODE_ENTRY = Needs(
     post=True,
+    anonymous=True,
     expired=partial(
         error_page, "Session expired", "Your session has expired. Reload the page and enter the code again."
     ),
@@ -84,12 +85,10 @@ def _prefill(typed: str | None) -> str:
 
 async def device_page(request: Request) -> Response:
     """`GET /device[?user_code=...]`: the code entry form, pre-filled from the link if any, in
-    the browser's session (one is started for a browser that has none)."""
+    the browser's session (a provisional one for a browser that has none: nothing is stored)."""
     ctx: ServerContext = request.app.state.ctx
-    browser = await load_session(ctx, request)
     cookies = Response()
-    if browser is None:
-        browser = await start_session(ctx, cookies, None)
+    browser = await load_session(ctx, request) or anonymous_session(ctx, request, cookies)
     decision = await ctx.limits.check_user_code(browser.sid, source_of(request))
     remaining = decision.remaining if decision is not None else None
     form = _code_form(browser, user_code=_prefill(request.query_params.get("user_code")), remaining=remaining)
@@ -116,6 +115,10 @@ async def device_submit(page: Page) -> Response:
         audit("device_user_code_failed", source=source)
         remaining = after.remaining if after is not None else None
         return _code_form(browser, user_code=typed[:_TYPED_MAX], remaining=remaining, message=_WRONG_CODE, status=400)
+    if not browser.stored:
+        refusal = await ctx.limits.admit_anonymous(source)
+        if refusal is not None:
+            return too_many_requests_page(refusal)
     pending = _device_request(ctx, browser, row)
     await pending_requests.insert(ctx.database, pending)
     return await flow.advance(ctx, browser, pending)

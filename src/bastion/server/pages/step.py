@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse, Response
 from bastion.identity import sessions, users
 from bastion.identity.users import User
 from bastion.protocol.rfc6749.params import check_content_type, parse_form, single
-from bastion.server.browser import BrowserSession, load_session, load_session_and_request
+from bastion.server.browser import BrowserSession, load_session, load_session_and_request, provisional_from_cookie
 from bastion.server.context import ServerContext
 from bastion.server.pages import error_page, render
 from bastion.server.responses import read_body
@@ -53,6 +53,8 @@ class Needs:
     stage: the browser session's stage (`identity.sessions`), or None for any live session.
     kinds: the kinds of pending request the page serves (named by `request`); empty for none.
     user: load the session's user, and accept it only when this says so.
+    anonymous: a page without pending request that a provisional session (a cookie with nothing
+        stored, `browser.anonymous_session`) may use.
     decision: the form carries the consent decision, `approve` or `deny`.
     expired, forbidden: the answers when something is missing, or the CSRF token is wrong.
     """
@@ -62,6 +64,7 @@ class Needs:
     kinds: frozenset[str] = frozenset()
     user: Callable[[User], bool] | None = None
     decision: bool = False
+    anonymous: bool = False
     expired: Callable[[], Response] = session_expired
     forbidden: Callable[[], Response] = form_expired
 
@@ -155,7 +158,10 @@ async def _session_and_request(
     """The live session and, for a page that serves pending requests, the one the page names
     (in the form it posts, else in the query), read in one statement."""
     if not needs.kinds:
-        return await load_session(ctx, request), None
+        browser = await load_session(ctx, request)
+        if browser is None and needs.anonymous:
+            browser = provisional_from_cookie(ctx, request)
+        return browser, None
     request_id = single(form, "request") if needs.post else request.query_params.get("request")
     return await load_session_and_request(ctx, request, request_id)
 
