@@ -16,6 +16,7 @@ from bastion.guard.revocation import HttpRevocationPoller
 from bastion.store import Database, revocations
 from bastion.store._sql import transaction
 from tests._live import LiveServer
+from tests.conftest import DEFAULT_AUDIENCE
 from tests.interop._peers import OIDC_DISCOVERY, audience, client_credentials_token, create_reader
 
 pytestmark = [pytest.mark.server, pytest.mark.anyio]
@@ -28,7 +29,10 @@ def anyio_backend() -> str:
 
 def resource_server(server: LiveServer) -> dict[str, str]:
     """A confidential client registered with --introspect, as the guard's deployment would be."""
-    return server.create_client("--name", "guard", "--grant", "client_credentials", "--scope", "read", "--introspect")
+    return server.create_client(
+        "--name", "guard", "--grant", "client_credentials", "--scope", "read",
+        "--introspect", "--audience", DEFAULT_AUDIENCE,
+    )  # fmt: skip
 
 
 async def revoke_own_tokens(server: LiveServer, count: int) -> list[str]:

@@ -15,7 +15,7 @@ import pytest
 
 from tests import _services
 from tests._live import LiveServer
-from tests.conftest import make_settings
+from tests.conftest import DEFAULT_AUDIENCE, make_settings
 from tests.server._addresses import client_from, new_address
 
 pytestmark = [pytest.mark.anyio, pytest.mark.server]
@@ -35,7 +35,7 @@ def settings(request, db_url, tmp_path):
 def confidential(live_server: LiveServer) -> dict[str, Any]:
     return live_server.create_client(
         "--name", "Billing service", "--grant", "client_credentials", "--grant", "device_code",
-        "--scope", "read", "--introspect",
+        "--scope", "read", "--introspect", "--audience", DEFAULT_AUDIENCE,
     )  # fmt: skip
 
 

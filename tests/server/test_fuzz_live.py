@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 
 from bastion.config import Settings
 from tests._live import LiveServer, start_server
-from tests.conftest import prepare
+from tests.conftest import DEFAULT_AUDIENCE, prepare
 from tests.server._people import CALLBACK, hidden_fields
 
 pytestmark = [pytest.mark.server]
@@ -145,7 +145,10 @@ def _world(server: LiveServer) -> World:
         "--grant", "urn:ietf:params:oauth:grant-type:device_code", "--auth-method", "none",
         "--redirect-uri", CALLBACK, "--scope", "openid profile email offline_access read",
     )
-    rs = server.create_client("--name", "RS", "--grant", "client_credentials", "--scope", "read", "--introspect")
+    rs = server.create_client(
+        "--name", "RS", "--grant", "client_credentials", "--scope", "read",
+        "--introspect", "--audience", DEFAULT_AUDIENCE,
+    )  # fmt: skip
     spa_id, rs_auth = spa["client_id"], _basic(rs["client_id"], rs["client_secret"])
     with httpx.Client(base_url=server.url) as web:
         token = web.post("/token", data={"grant_type": "client_credentials", "scope": "read"},
