@@ -193,7 +193,7 @@ def test_rules_lists_the_library() -> None:
     """rules prints one line per rule and the count."""
     result = _run("rules")
     assert result.exit_code == 0
-    assert result.output.splitlines()[-1] == "75 rules"
+    assert result.output.splitlines()[-1] == "77 rules"
     assert any(line.startswith("BT-E01   E endpoint") for line in result.output.splitlines())
 
 
