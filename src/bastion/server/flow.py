@@ -28,13 +28,15 @@ from starlette.responses import Response
 from bastion.events import audit
 from bastion.identity.users import User
 from bastion.protocol.errors import ConsentRequired, LoginRequired, OAuthError
-from bastion.protocol.oidc import ACR_MFA
-from bastion.protocol.rfc9207 import error_response_uri, success_response_uri
+from bastion.protocol.oidc import ACR_MFA, FORM_POST, QUERY
+from bastion.protocol.rfc6749.authorization import response_uri
+from bastion.protocol.rfc9207 import error_params, success_params
 from bastion.server.browser import BrowserSession
 from bastion.server.clients import Client
 from bastion.server.context import ServerContext
 from bastion.server.issuance import acr_for, token_hash
-from bastion.server.pages import PAGE_HEADERS, error_page, see_other
+from bastion.server.pages import PAGE_HEADERS, error_page
+from bastion.server.pages.form_post import form_post
 from bastion.server.pages.step import session_expired
 from bastion.store import codes, consents, device_codes, pending_requests, transaction
 from bastion.store.codes import AuthorizationCodeRow
@@ -162,15 +164,30 @@ async def advance(
     return await issue_code(ctx, finish, response)
 
 
-def redirect_error(ctx: ServerContext, redirect_uri: str, error: OAuthError, state: str | None) -> Response:
-    """The error back at the client's redirect URI, with `state` and `iss` (RFC 9207)."""
-    return see_other(error_response_uri(redirect_uri, error, state=state, issuer=ctx.issuer))
+def authorization_response(
+    redirect_uri: str, mode: str, params: dict[str, str | None], response: Response | None = None
+) -> Response:
+    """An authorization response (a code or an error) to the client in the request's response
+    mode: `form_post`, the page whose form posts `params` to the redirect URI (OAuth 2.0 Form
+    Post Response Mode §2), else a 303 to the redirect URI with `params` added to its query.
+    `response` is the 303 to use (it may carry the cookie of a session just started)."""
+    if mode == FORM_POST:
+        return form_post(redirect_uri, params, response)
+    return _go(response or Response(status_code=303, headers=dict(PAGE_HEADERS)), response_uri(redirect_uri, params))
+
+
+def redirect_error(
+    ctx: ServerContext, redirect_uri: str, error: OAuthError, state: str | None, mode: str = QUERY
+) -> Response:
+    """The error back to the client's redirect URI in `mode`, with `state` and `iss` (RFC 9207)."""
+    return authorization_response(redirect_uri, mode, error_params(error, state=state, issuer=ctx.issuer))
 
 
 async def end_with_error(ctx: ServerContext, pending: AuthorizationRequestRow, error: OAuthError) -> Response:
-    """Forget the request and send `error` back to its client (RFC 6749 §4.1.2.1)."""
+    """Forget the request and send `error` back to its client (RFC 6749 §4.1.2.1), in the
+    request's response mode (OpenID Connect Core §3.1.2.6: errors travel as the client asked)."""
     await pending_requests.end(ctx.database, pending.id)
-    return redirect_error(ctx, pending.redirect_uri, error, pending.state)
+    return redirect_error(ctx, pending.redirect_uri, error, pending.state, pending.response_mode)
 
 
 async def issue_code(ctx: ServerContext, finish: Finish, response: Response, *, consented: bool = False) -> Response:
@@ -214,7 +231,8 @@ async def issue_code(ctx: ServerContext, finish: Finish, response: Response, *, 
             await codes.purge(tx, now - 3600)
             await pending_requests.purge(tx, now)
     audit("authorization_code_issued", client_id=client.client_id, sub=finish.sub, scope=pending.scope)
-    return _go(response, success_response_uri(pending.redirect_uri, code=code, state=pending.state, issuer=ctx.issuer))
+    params = success_params(code=code, state=pending.state, issuer=ctx.issuer)
+    return authorization_response(pending.redirect_uri, pending.response_mode, params, response)
 
 
 async def approve_device(ctx: ServerContext, finish: Finish, user_code: str) -> bool:
@@ -252,6 +270,7 @@ __all__ = [
     "Finish",
     "advance",
     "approve_device",
+    "authorization_response",
     "check_finish",
     "client_of",
     "deny_device",

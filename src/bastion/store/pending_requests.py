@@ -37,6 +37,7 @@ class AuthorizationRequestRow:
     acr_values: str | None
     kind: str  # AUTHORIZATION | DEVICE
     user_code: str | None  # the device code's, for DEVICE
+    response_mode: str = "query"  # how the code or error travels back: query | form_post
 
 
 WIDTH = len(requests.columns)
