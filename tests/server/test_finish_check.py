@@ -8,15 +8,20 @@ approved device: it is sent to the login page of the request, or told that its s
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from sqlalchemy import text
 
 from bastion.protocol.oidc import ACR_MFA
+from bastion.server import flow
+from bastion.server.browser import BrowserSession
 from bastion.store import Database
 from tests.server._device import poll
 from tests.server._people import CALLBACK, authorize_params, follow, hidden_fields, pkce, submit
 from tests.server.test_browser_flow import PASSWORD
 from tests.server.test_page_request_kinds import TwoRequests, two_requests  # noqa: F401 - the fixture
+from tests.store._rows import pending_request
 
 pytestmark = [pytest.mark.anyio, pytest.mark.server]
 
@@ -137,3 +142,23 @@ async def test_approval_from_a_dead_session_issues_nothing(two_requests, end):  
     assert (posted.status_code, "Session expired" in posted.text) == (400, True)
     assert (approved.status_code, "Code expired" in approved.text) == (400, True)
     await _nothing_issued(flows)
+
+
+def test_a_finish_is_made_only_by_the_check():
+    """A Finish (what issue_code and approve_device take) made outside check_finish, or copied
+    onto another request or session, is refused with TypeError."""
+    browser = BrowserSession("hash", "sid", "sub", "authenticated", ("pwd",), 1, "csrf")
+    pending, other = pending_request("request", "hash"), pending_request("other", "hash")
+    fields = {"client": None, "user": None, "sub": "sub", "auth_time": 1, "granted": frozenset()}
+    checked = flow.Finish(browser, pending, seal=flow._seal_of(browser, pending, "sub"), **fields)
+
+    refusals = [
+        lambda: flow.Finish(browser, pending, seal=(object(), "hash", "request", "sub"), **fields),
+        lambda: replace(checked, pending=other),
+        lambda: replace(checked, browser=replace(browser, id_hash="another")),
+        lambda: replace(checked, sub="someone-else"),
+    ]
+
+    for refused in refusals:
+        with pytest.raises(TypeError, match=r"a Finish is made only by flow\.check_finish"):
+            refused()

@@ -45,7 +45,6 @@ from bastion.store.pending_requests import AuthorizationRequestRow
 unregistered = partial(error_page, "Unknown application", "The application is no longer registered.")
 
 
-
 def requires_mfa(pending: AuthorizationRequestRow) -> bool:
     """The client asked for the multi-factor context class (`acr_values`)."""
     return ACR_MFA in (pending.acr_values or "").split()
@@ -76,10 +75,17 @@ def may_finish(browser: BrowserSession, pending: AuthorizationRequestRow, user: 
 _SEAL = object()
 
 
+def _seal_of(browser: BrowserSession, pending: AuthorizationRequestRow, sub: str) -> tuple[object, str, str, str]:
+    """The seal of a Finish for this session, request and user (a copy changed by `replace` no
+    longer matches it)."""
+    return (_SEAL, browser.id_hash, pending.id, sub)
+
+
 @dataclass(frozen=True, slots=True)
 class Finish:
     """What `check_finish` hands a page whose session may finish its request now; `issue_code`
-    and `approve_device` take only this. Made nowhere else (the seal is private to this module)."""
+    and `approve_device` take only this. Made nowhere else: the seal is private to this module
+    and names the session, the request and the user it was checked for."""
 
     browser: BrowserSession
     pending: AuthorizationRequestRow
@@ -88,10 +94,10 @@ class Finish:
     sub: str
     auth_time: int
     granted: frozenset[str]  # the scopes the user has already granted the client
-    seal: object = field(repr=False, compare=False)
+    seal: tuple[object, str, str, str] = field(repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.seal is not _SEAL:
+        if self.seal != _seal_of(self.browser, self.pending, self.sub):
             raise TypeError("a Finish is made only by flow.check_finish")
 
 
@@ -117,7 +123,8 @@ async def check_finish(
             return await end_with_error(ctx, pending, LoginRequired("the user must log in"))
         response = response or Response(status_code=303, headers=dict(PAGE_HEADERS))
         return _go(response, f"/login?request={pending.id}")
-    return Finish(browser, pending, client, user, browser.sub, browser.auth_time, granted, _SEAL)
+    seal = _seal_of(browser, pending, browser.sub)
+    return Finish(browser, pending, client, user, browser.sub, browser.auth_time, granted, seal)
 
 
 def second_factor(user: User, pending: AuthorizationRequestRow) -> str | None:
