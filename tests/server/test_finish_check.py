@@ -54,17 +54,17 @@ async def _nothing_issued(flows: TwoRequests) -> None:
     ],
 )
 async def test_consent_for_a_request_that_asks_to_sign_in_sends_to_login(two_requests, asks):  # noqa: F811
-    """A request asking to sign in again or for a second factor, shown or posted to /consent by
-    the signed-in session, goes to its login page: no code."""
+    """A request asking to sign in again or for a second factor, posted to (or shown at) /consent
+    by the signed-in session, goes to its login page: no code."""
     flows = two_requests
     login = await follow(flows.browser, await flows.browser.get("/authorize", params=_params(flows, **asks)))
     assert 'action="/login"' in login.text, login.text
     request = hidden_fields(login.text)["request"]
 
-    shown = await flows.browser.get(f"/consent?request={request}")
     posted = await flows.browser.post("/consent", data=flows.form(flows.consent, request=request, decision="approve"))
+    shown = await flows.browser.get(f"/consent?request={request}")
 
-    for answer in (shown, posted):
+    for answer in (posted, shown):
         assert answer.status_code == 303
         assert answer.headers["location"] == f"/login?request={request}"
     await _nothing_issued(flows)
