@@ -61,8 +61,11 @@ def _needs_login(browser: BrowserSession, pending: AuthorizationRequestRow, user
     # prompt=login: authenticate again, even with a live session (OpenID Connect Core §3.1.2.1).
     if "login" in prompt:
         return True
-    # max_age: the last authentication must be recent enough.
-    return pending.max_age is not None and now - browser.auth_time > pending.max_age
+    # max_age: the last authentication must be recent enough; max_age=0 is prompt=login (OpenID
+    # Connect Core §3.1.2.1, errata: else a sign-in within the same second would count as fresh).
+    if pending.max_age is None:
+        return False
+    return pending.max_age == 0 or now - browser.auth_time > pending.max_age
 
 
 def may_finish(browser: BrowserSession, pending: AuthorizationRequestRow, user: User | None, now: int) -> bool:
