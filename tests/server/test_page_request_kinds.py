@@ -29,6 +29,7 @@ class TwoRequests:
     server: LiveServer
     browser: httpx.AsyncClient
     http: httpx.AsyncClient
+    spa: dict[str, Any]
     tv: dict[str, Any]
     consent: httpx.Response
     device_consent: httpx.Response
@@ -70,7 +71,7 @@ async def two_requests(live_server: LiveServer) -> AsyncIterator[TwoRequests]:
         device_consent = await submit(browser, code_entry, "/device", user_code=device["user_code"])
         assert 'action="/consent"' in consent.text, consent.text
         assert 'action="/device/consent"' in device_consent.text, device_consent.text
-        yield TwoRequests(live_server, browser, http, tv, consent, device_consent, device["device_code"])
+        yield TwoRequests(live_server, browser, http, spa, tv, consent, device_consent, device["device_code"])
 
 
 async def test_device_request_at_consent_is_unknown(two_requests):

@@ -4,16 +4,23 @@ A pending request (`store.pending_requests`, of kind authorization or device) wa
 browser session while its user signs in, shows a second factor and consents. The authorization
 endpoint, `/authorize/resume` and every page that can finish a flow ask this module instead of
 deciding for themselves: `advance` picks the next step (login, consent, device consent, or the
-code), `second_factor` the step after the password, `may_finish` is the one decision whether
-this session may finish this request now, and a request ends with a code (`issue_code`), a
-decision on its device code (`approve_device`, `deny_device`) or an error sent back to the
-client (`end_with_error`).
+code), `second_factor` the step after the password, and a request ends with a code
+(`issue_code`), a decision on its device code (`approve_device`, `deny_device`) or an error sent
+back to the client (`end_with_error`).
+
+Whether this session may finish this request now (`may_finish`) is decided in one place,
+`check_finish`, and its answer is the only way to finish: `issue_code` and `approve_device` take
+the `Finish` it returns and nothing else, so no page (consent, device consent, the authorization
+endpoint and `/authorize/resume` through `advance`, a page added later) can issue a code or
+approve a device without the check. A refusal sends the browser to the login page, which asks
+for what is missing (the password again, the second factor) and then resumes the request.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import dataclass, field
 from functools import partial
 
 from starlette.responses import Response
@@ -21,21 +28,24 @@ from starlette.responses import Response
 from bastion.events import audit
 from bastion.identity.users import User
 from bastion.protocol.errors import ConsentRequired, LoginRequired, OAuthError
-from bastion.protocol.oidc import ACR_MFA
-from bastion.protocol.rfc9207 import error_response_uri, success_response_uri
+from bastion.protocol.oidc import ACR_MFA, FORM_POST, QUERY
+from bastion.protocol.rfc6749.authorization import response_uri
+from bastion.protocol.rfc9207 import error_params, success_params
 from bastion.server.browser import BrowserSession
 from bastion.server.clients import Client
 from bastion.server.context import ServerContext
 from bastion.server.issuance import acr_for, token_hash
-from bastion.server.pages import PAGE_HEADERS, error_page, see_other
+from bastion.server.pages import PAGE_HEADERS, error_page
+from bastion.server.pages.form_post import form_post
 from bastion.store import codes, consents, device_codes, pending_requests, transaction
 from bastion.store.codes import AuthorizationCodeRow
 from bastion.store.pending_requests import AuthorizationRequestRow
 
 unregistered = partial(error_page, "Unknown application", "The application is no longer registered.")
-not_signed_in = partial(error_page, "Not signed in", "Sign in again.")
 request_answered = partial(
-    error_page, "Request expired", "This sign-in request has already been answered. Return to the application."
+    error_page,
+    "Request expired",
+    "This sign-in request has already been answered, or its session has ended. Return to the application.",
 )
 
 
@@ -44,25 +54,84 @@ def requires_mfa(pending: AuthorizationRequestRow) -> bool:
     return ACR_MFA in (pending.acr_values or "").split()
 
 
-def _needs_login(browser: BrowserSession, pending: AuthorizationRequestRow, now: int) -> bool:
-    if not browser.authenticated or browser.auth_time is None:
+def _needs_login(browser: BrowserSession, pending: AuthorizationRequestRow, user: User, now: int) -> bool:
+    if not browser.authenticated or browser.auth_time is None or browser.sub != user.sub:
         return True
-    # Step-up: the client requires a second factor this session has not shown.
-    if requires_mfa(pending) and "mfa" not in browser.amr:
+    # Step-up: the client asks for a second factor (`acr_values`), or the account needs one (a
+    # role that requires it, a factor enrolled since), and this session has not shown it.
+    if (requires_mfa(pending) or user.mfa_required) and "mfa" not in browser.amr:
         return True
     prompt = pending.prompt.split()
     # prompt=login: authenticate again, even with a live session (OpenID Connect Core §3.1.2.1).
     if "login" in prompt:
         return True
-    # max_age: the last authentication must be recent enough.
-    return pending.max_age is not None and now - browser.auth_time > pending.max_age
+    # max_age: the last authentication must be recent enough; max_age=0 is prompt=login (OpenID
+    # Connect Core §3.1.2.1, errata: else a sign-in within the same second would count as fresh).
+    if pending.max_age is None:
+        return False
+    return pending.max_age == 0 or now - browser.auth_time > pending.max_age
 
 
 def may_finish(browser: BrowserSession, pending: AuthorizationRequestRow, user: User | None, now: int) -> bool:
     """Whether this session may finish this request now: its user exists and is enabled, and has
-    signed in as the request asks (a second factor for `acr_values`, again for prompt=login,
-    recently enough for max_age). The one place this is decided."""
-    return user is not None and user.enabled and not _needs_login(browser, pending, now)
+    signed in as the request and the account ask (a second factor for `acr_values` or an account
+    that requires one, again for prompt=login, recently enough for max_age)."""
+    return user is not None and user.enabled and not _needs_login(browser, pending, user, now)
+
+
+_SEAL = object()
+
+
+def _seal_of(browser: BrowserSession, pending: AuthorizationRequestRow, sub: str) -> tuple[object, str, str, str]:
+    """The seal of a Finish for this session, request and user (a copy changed by `replace` no
+    longer matches it)."""
+    return (_SEAL, browser.id_hash, pending.id, sub)
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """What `check_finish` hands a page whose session may finish its request now; `issue_code`
+    and `approve_device` take only this. Made nowhere else: the seal is private to this module
+    and names the session, the request and the user it was checked for."""
+
+    browser: BrowserSession
+    pending: AuthorizationRequestRow
+    client: Client
+    user: User
+    sub: str
+    auth_time: int
+    granted: frozenset[str]  # the scopes the user has already granted the client
+    seal: tuple[object, str, str, str] = field(repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.seal != _seal_of(self.browser, self.pending, self.sub):
+            raise TypeError("a Finish is made only by flow.check_finish")
+
+
+async def check_finish(
+    ctx: ServerContext, browser: BrowserSession, pending: AuthorizationRequestRow, response: Response | None = None
+) -> Finish | Response:
+    """The one check before a request ends with a code or an approved device: the `Finish` if
+    this session may finish it now (`may_finish`), else the answer. That answer is login_required
+    to the client for prompt=none, else the login page for the request (`response`, a 303, may
+    carry the cookie of a session just started): it asks for the password, then the second factor
+    when one is needed, and marks the request's prompt=login and max_age met."""
+    client = await client_of(ctx, pending)
+    if client is None:
+        return unregistered()
+    user, granted = None, frozenset[str]()
+    if browser.sub:
+        user_row, granted = await consents.user_and_consent(ctx.database, browser.sub, client.client_id)
+        user = None if user_row is None else User.from_row(user_row)
+    if user is None or browser.sub is None or browser.auth_time is None or not may_finish(
+        browser, pending, user, int(time.time())
+    ):
+        if "none" in pending.prompt.split():
+            return await end_with_error(ctx, pending, LoginRequired("the user must log in"))
+        response = response or Response(status_code=303, headers=dict(PAGE_HEADERS))
+        return _go(response, f"/login?request={pending.id}")
+    seal = _seal_of(browser, pending, browser.sub)
+    return Finish(browser, pending, client, user, browser.sub, browser.auth_time, granted, seal)
 
 
 def second_factor(user: User, pending: AuthorizationRequestRow) -> str | None:
@@ -95,64 +164,62 @@ async def advance(
     """The next step of a pending request: login, consent, device consent, or the redirect with
     the code. `response` (a 303) may already carry the cookie of a session just started."""
     response = response or Response(status_code=303, headers=dict(PAGE_HEADERS))
-    client = await client_of(ctx, pending)
-    if client is None:
-        return unregistered()
+    finish = await check_finish(ctx, browser, pending, response)
+    if isinstance(finish, Response):
+        return finish
     prompt = pending.prompt.split()
-    user, granted = None, frozenset[str]()
-    if browser.sub:
-        user_row, granted = await consents.user_and_consent(ctx.database, browser.sub, client.client_id)
-        user = None if user_row is None else User.from_row(user_row)
-    if not may_finish(browser, pending, user, int(time.time())):
-        if "none" in prompt:
-            return await end_with_error(ctx, pending, LoginRequired("the user must log in"))
-        return _go(response, f"/login?request={pending.id}")
     if pending.kind == pending_requests.DEVICE:
         # RFC 8628 §3.3, §5.4: a device code is always approved on its own consent page.
         return _go(response, f"/device/consent?request={pending.id}")
-    if not frozenset(pending.scope.split()) <= granted or "consent" in prompt:
+    if not frozenset(pending.scope.split()) <= finish.granted or "consent" in prompt:
         if "none" in prompt:
             return await end_with_error(ctx, pending, ConsentRequired("the user has not consented to this scope"))
         return _go(response, f"/consent?request={pending.id}")
-    return await issue_code(ctx, browser, pending, client, response)
+    return await issue_code(ctx, finish, response)
 
 
-def redirect_error(ctx: ServerContext, redirect_uri: str, error: OAuthError, state: str | None) -> Response:
-    """The error back at the client's redirect URI, with `state` and `iss` (RFC 9207)."""
-    return see_other(error_response_uri(redirect_uri, error, state=state, issuer=ctx.issuer))
+def authorization_response(
+    redirect_uri: str, mode: str, params: dict[str, str | None], response: Response | None = None
+) -> Response:
+    """An authorization response (a code or an error) to the client in the request's response
+    mode: `form_post`, the page whose form posts `params` to the redirect URI (OAuth 2.0 Form
+    Post Response Mode §2), else a 303 to the redirect URI with `params` added to its query.
+    `response` is the 303 to use (it may carry the cookie of a session just started)."""
+    if mode == FORM_POST:
+        return form_post(redirect_uri, params, response)
+    return _go(response or Response(status_code=303, headers=dict(PAGE_HEADERS)), response_uri(redirect_uri, params))
+
+
+def redirect_error(
+    ctx: ServerContext, redirect_uri: str, error: OAuthError, state: str | None, mode: str = QUERY
+) -> Response:
+    """The error back to the client's redirect URI in `mode`, with `state` and `iss` (RFC 9207)."""
+    return authorization_response(redirect_uri, mode, error_params(error, state=state, issuer=ctx.issuer))
 
 
 async def end_with_error(ctx: ServerContext, pending: AuthorizationRequestRow, error: OAuthError) -> Response:
-    """Forget the request and send `error` back to its client (RFC 6749 §4.1.2.1)."""
+    """Forget the request and send `error` back to its client (RFC 6749 §4.1.2.1), in the
+    request's response mode (OpenID Connect Core §3.1.2.6: errors travel as the client asked)."""
     await pending_requests.end(ctx.database, pending.id)
-    return redirect_error(ctx, pending.redirect_uri, error, pending.state)
+    return redirect_error(ctx, pending.redirect_uri, error, pending.state, pending.response_mode)
 
 
-async def issue_code(
-    ctx: ServerContext,
-    browser: BrowserSession,
-    pending: AuthorizationRequestRow,
-    client: Client,
-    response: Response,
-    *,
-    consented: bool = False,
-) -> Response:
+async def issue_code(ctx: ServerContext, finish: Finish, response: Response, *, consented: bool = False) -> Response:
     """RFC 6749 §4.1.2: a single-use code of 256 bits, valid `code_lifetime` seconds.
     `consented`: the user has just approved the request's scopes; the consent is stored with the code."""
-    if browser.sub is None or browser.auth_time is None:  # pragma: no cover - advance checked it
-        return not_signed_in()
+    browser, pending, client = finish.browser, finish.pending, finish.client
     code = secrets.token_urlsafe(32)
     now = int(time.time())
     row = AuthorizationCodeRow(
         code_hash=token_hash(code),
         client_id=client.client_id,
-        sub=browser.sub,
+        sub=finish.sub,
         redirect_uri=pending.redirect_uri,
         scope=pending.scope,
         nonce=pending.nonce,
         code_challenge=pending.code_challenge,
         sid=browser.sid,
-        auth_time=browser.auth_time,
+        auth_time=finish.auth_time,
         amr=" ".join(browser.amr),
         acr=acr_for(browser.amr),
         created_at=now,
@@ -162,43 +229,41 @@ async def issue_code(
         access_exp=None,
         refresh_family=None,
     )
-    # One transaction: the consent just approved (merged into what was granted before, so two
-    # tabs approving at once both succeed), the code and the end of its pending request. Expired
-    # rows are swept by `bastion.server.sweeper`.
-    # The request's end comes first and decides: of simultaneous submissions (a double click,
-    # a replayed form) only the one that ends it issues a code; one request, one code.
+    # One transaction: the end of the pending request, taken from this session (one code per
+    # request, even for two posts at once; none once the session has ended or rotated away),
+    # the consent just approved (merged into what was granted before, so two tabs approving at
+    # once both succeed), and the code. Expired rows are swept by `bastion.server.sweeper`.
     async with transaction(ctx.database) as tx:
-        ended = await pending_requests.end(tx, pending.id)
-        if ended:
-            if consented:
-                await consents.merge(tx, browser.sub, client.client_id, tuple(pending.scope.split()), now)
-            await codes.insert(tx, row)
-    if not ended:
-        return request_answered()
-    audit("authorization_code_issued", client_id=client.client_id, sub=browser.sub, scope=pending.scope)
-    return _go(response, success_response_uri(pending.redirect_uri, code=code, state=pending.state, issuer=ctx.issuer))
+        if not await pending_requests.take(tx, pending.id, browser.id_hash):
+            return request_answered()
+        if consented:
+            await consents.merge(tx, finish.sub, client.client_id, tuple(pending.scope.split()), now)
+        await codes.insert(tx, row)
+    audit("authorization_code_issued", client_id=client.client_id, sub=finish.sub, scope=pending.scope)
+    params = success_params(code=code, state=pending.state, issuer=ctx.issuer)
+    return authorization_response(pending.redirect_uri, pending.response_mode, params, response)
 
 
-async def approve_device(
-    ctx: ServerContext,
-    browser: BrowserSession,
-    pending: AuthorizationRequestRow,
-    user_code: str,
-    *,
-    sub: str,
-    auth_time: int,
-) -> bool:
+async def approve_device(ctx: ServerContext, finish: Finish, user_code: str) -> bool:
     """RFC 8628 §3.3: the user allowed the device. Its code records who signed in and how (for
     the tokens the device's poll gets) and the pending request ends, in one transaction; False
-    if the code was no longer pending."""
+    if the code was no longer pending, or the request no longer in this session."""
+    browser = finish.browser
     now = int(time.time())
     async with transaction(ctx.database) as tx:
+        if not await pending_requests.take(tx, finish.pending.id, browser.id_hash):
+            return False
         amr = " ".join(browser.amr)
-        done = await device_codes.approve(
-            tx, user_code, sub=sub, sid=browser.sid, auth_time=auth_time, amr=amr, acr=acr_for(browser.amr), now=now
+        return await device_codes.approve(
+            tx,
+            user_code,
+            sub=finish.sub,
+            sid=browser.sid,
+            auth_time=finish.auth_time,
+            amr=amr,
+            acr=acr_for(browser.amr),
+            now=now,
         )
-        await pending_requests.end(tx, pending.id)
-    return done
 
 
 async def deny_device(ctx: ServerContext, pending: AuthorizationRequestRow, user_code: str, *, sub: str) -> bool:
@@ -211,14 +276,16 @@ async def deny_device(ctx: ServerContext, pending: AuthorizationRequestRow, user
 
 
 __all__ = [
+    "Finish",
     "advance",
     "approve_device",
+    "authorization_response",
+    "check_finish",
     "client_of",
     "deny_device",
     "end_with_error",
     "issue_code",
     "may_finish",
-    "not_signed_in",
     "redirect_error",
     "requires_mfa",
     "resume_location",

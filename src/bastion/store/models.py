@@ -164,6 +164,7 @@ authorization_requests = Table(
     Column("acr_values", Text, nullable=True),  # migration 0004
     Column("kind", String(16), nullable=False, server_default="authorization"),  # authorization | device (0008)
     Column("user_code", String(16), nullable=True),  # the device code's, for kind = device (0008)
+    Column("response_mode", String(16), nullable=False, server_default="query"),  # query | form_post (0009)
 )
 
 authorization_codes = Table(

@@ -37,6 +37,7 @@ class AuthorizationRequestRow:
     acr_values: str | None
     kind: str  # AUTHORIZATION | DEVICE
     user_code: str | None  # the device code's, for DEVICE
+    response_mode: str = "query"  # how the code or error travels back: query | form_post
 
 
 WIDTH = len(requests.columns)
@@ -67,6 +68,13 @@ _SATISFY_LOGIN = Sql(
     "prompt",
 )
 _DELETE = Sql(delete(requests).where(requests.c.id == bindparam("id")).returning(requests.c.id), "id")
+_TAKE = Sql(
+    delete(requests)
+    .where(requests.c.id == bindparam("id"), requests.c.session_hash == bindparam("session_hash"))
+    .returning(requests.c.id),
+    "id",
+    "session_hash",
+)
 _DELETE_FOR_SESSION = Sql(delete(requests).where(requests.c.session_hash == bindparam("session_hash")), "session_hash")
 _PURGE = purging(requests, requests.c.expires_at <= bindparam("now"), "now")
 
@@ -97,6 +105,13 @@ async def end(on: Executor, request_id: str) -> bool:
     """Forget a request that has been answered (a code, an error, a device decision); False if
     it was already gone: another answer to it won (a double submit), and this one must not count."""
     return bool(await rows(on, _DELETE, request_id))
+
+
+async def take(on: Executor, request_id: str, session_hash: str) -> bool:
+    """End a request that is being answered with a code or a device decision, if it is still
+    bound to this session; False when it is not (already answered, or its session ended or was
+    rotated away): the one that took it is the only one to answer it."""
+    return bool(await rows(on, _TAKE, request_id, session_hash))
 
 
 async def end_for_session(on: Executor, session_hash: str) -> None:

@@ -7,8 +7,10 @@ metadata says so with `authorization_response_iss_parameter_supported` (§3).
 
 from bastion.protocol.rfc9207.response import (
     ISS_PARAMETER_SUPPORTED,
+    error_params,
     error_response_uri,
+    success_params,
     success_response_uri,
 )
 
-__all__ = ["ISS_PARAMETER_SUPPORTED", "error_response_uri", "success_response_uri"]
+__all__ = ["ISS_PARAMETER_SUPPORTED", "error_params", "error_response_uri", "success_params", "success_response_uri"]

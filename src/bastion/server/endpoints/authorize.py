@@ -2,9 +2,11 @@
 
 The request is validated before anyone is asked to log in. An unknown client or a redirect URI
 that does not match answers an error page with 400 and never redirects; every other error goes
-back to the redirect URI with `error`, `state` and `iss`. A valid request is stored (bound to the
-browser session) and the flow engine (`bastion.server.flow`) takes the user through login,
-second factor and consent; `/authorize/resume` hands a pending request back to it after a page.
+back to the redirect URI with `error`, `state` and `iss`, in the response mode the request asked
+for (`query` or `form_post`; an unsupported `response_mode` is answered in the query). A valid
+request is stored (bound to the browser session) and the flow engine (`bastion.server.flow`)
+takes the user through login, second factor and consent; `/authorize/resume` hands a pending
+request back to it after a page.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from starlette.responses import Response
 
 from bastion.events import audit
 from bastion.protocol.errors import InvalidRequest, LoginRequired, OAuthError
+from bastion.protocol.oidc import parse_response_mode
 from bastion.protocol.rfc6749.authorization import (
     AuthorizationRequest,
     InvalidRedirectUri,
@@ -60,6 +63,11 @@ async def authorization_endpoint(request: Request) -> Response:
         return error_page("Invalid redirect", f"The application sent an invalid request: {exc.description}.")
     state = params.get("state", [None])[0] if len(params.get("state", [])) == 1 else None
     try:
+        mode = parse_response_mode(single_query_value(params, "response_mode"))
+    except InvalidRequest as exc:
+        # The mode asked for is unusable: the error goes back in the default mode of code, query.
+        return redirect_error(ctx, redirect_uri, exc, state)
+    try:
         # RFC 9700 §2.1.1: the client's policy may relax PKCE, only for a confidential client
         # sending a nonce with `openid` (pkce_required decides; public clients always need it).
         valid = validate_authorization_request(
@@ -68,24 +76,26 @@ async def authorization_endpoint(request: Request) -> Response:
     except InvalidRedirectUri as exc:  # pragma: no cover - redirect URI checked above
         return error_page("Invalid redirect", exc.description)
     except OAuthError as exc:
-        return redirect_error(ctx, redirect_uri, exc, state)
+        return redirect_error(ctx, redirect_uri, exc, state, mode)
     browser = await load_session(ctx, request)
     response = Response(status_code=303, headers=dict(PAGE_HEADERS))
     if browser is None:
         if "none" in valid.prompt:
-            return redirect_error(ctx, redirect_uri, LoginRequired("the user is not logged in"), valid.state)
+            return redirect_error(ctx, redirect_uri, LoginRequired("the user is not logged in"), valid.state, mode)
         # A stranger's request stores the pending request alone, bound to a provisional
         # session's cookie, and only as often per address as the limit allows.
         refusal = await ctx.limits.admit_anonymous(source_of(request))
         if refusal is not None:
             return too_many_requests_page(refusal)
         browser = anonymous_session(ctx, request, response)
-    row = _request_row(ctx, browser, valid)
+    row = _request_row(ctx, browser, valid, mode)
     await pending_requests.insert(ctx.database, row)
     return await advance(ctx, browser, row, response)
 
 
-def _request_row(ctx: ServerContext, browser: BrowserSession, valid: AuthorizationRequest) -> AuthorizationRequestRow:
+def _request_row(
+    ctx: ServerContext, browser: BrowserSession, valid: AuthorizationRequest, mode: str
+) -> AuthorizationRequestRow:
     """The pending request, kept server-side while the user logs in and consents."""
     now = int(time.time())
     return AuthorizationRequestRow(
@@ -105,6 +115,7 @@ def _request_row(ctx: ServerContext, browser: BrowserSession, valid: Authorizati
         acr_values=" ".join(valid.acr_values) or None,
         kind=pending_requests.AUTHORIZATION,
         user_code=None,
+        response_mode=mode,
     )
 
 

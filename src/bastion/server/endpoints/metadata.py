@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from bastion.keys.keyring import active_schedule
 from bastion.protocol.jose import ASSERTION_ALGORITHMS, DEFAULT_ID_TOKEN_ALGORITHM, ID_TOKEN_ALGORITHMS
-from bastion.protocol.oidc import SCOPE_CLAIMS
+from bastion.protocol.oidc import RESPONSE_MODES_SUPPORTED, SCOPE_CLAIMS
 from bastion.protocol.rfc9207 import ISS_PARAMETER_SUPPORTED
 from bastion.server.context import ServerContext
 from bastion.server.endpoints.token import GRANTS
@@ -35,7 +35,7 @@ def server_metadata(ctx: ServerContext) -> dict[str, Any]:
         "grant_types_supported": sorted(GRANTS),
         "authorization_endpoint": ctx.endpoint("/authorize"),
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": list(RESPONSE_MODES_SUPPORTED),
         "code_challenge_methods_supported": ["S256"],
         # RFC 9207 §3: every authorization response carries `iss`.
         ISS_PARAMETER_SUPPORTED: True,

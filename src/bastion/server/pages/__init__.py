@@ -1,4 +1,5 @@
-"""Server-rendered pages: Jinja2 with autoescape, our own stylesheet, no script at all.
+"""Server-rendered pages: Jinja2 with autoescape, our own stylesheet, no script (one exception:
+the `form_post` response page's one line, allowed by its hash, see `form_post`).
 
 One module per page family (`login`, `mfa`, `consent`, `device`, `logout`), each handler opened
 by the shared step (`step`) and finishing through the flow engine (`bastion.server.flow`); the

@@ -50,6 +50,10 @@ async def consent_form(page: Page, title: str, **extra: Any) -> Response:
 
 @with_page(CONSENT)
 async def consent_page(page: Page) -> Response:
+    # The form only for a session that may then finish the request; else the step it needs.
+    finish = await flow.check_finish(page.ctx, page.browser, page.pending)
+    if isinstance(finish, Response):
+        return finish
     return await consent_form(page, "Allow access?")
 
 
@@ -62,8 +66,10 @@ async def consent_submit(page: Page) -> Response:
     if not page.approved:
         audit("consent_denied", sub=user.sub, client_id=client.client_id)
         return await flow.end_with_error(ctx, pending, AccessDenied("the user denied the request"))
-    # The later check goes here: flow.may_finish (prompt=login, max_age, acr) before the code.
-    response = await flow.issue_code(ctx, page.browser, pending, client, see_other("/"), consented=True)
+    finish = await flow.check_finish(ctx, page.browser, pending)
+    if isinstance(finish, Response):
+        return finish
+    response = await flow.issue_code(ctx, finish, see_other("/"), consented=True)
     audit("consent_granted", sub=user.sub, client_id=client.client_id, scope=pending.scope)
     return response
 

@@ -162,6 +162,10 @@ async def device_consent_page(page: Page) -> Response:
     row = await _device_code(page)
     if row is None:
         return code_expired()
+    # The form only for a session that may then approve the device; else the step it needs.
+    finish = await flow.check_finish(page.ctx, page.browser, page.pending)
+    if isinstance(finish, Response):
+        return finish
     user_code = format_user_code(row.user_code)
     warning = _PHISHING_WARNING.format(code=user_code)
     return await consent_form(
@@ -175,15 +179,14 @@ async def device_consent_submit(page: Page) -> Response:
     row = await _device_code(page)
     if row is None:
         return code_expired()
-    ctx, browser, user = page.ctx, page.browser, page.user
-    if not page.approved:
-        done = await flow.deny_device(ctx, page.pending, row.user_code, sub=user.sub)
-    elif browser.auth_time is None:  # pragma: no cover - authenticated sessions have it
-        return flow.not_signed_in()
+    ctx, user = page.ctx, page.user
+    if page.approved:
+        finish = await flow.check_finish(ctx, page.browser, page.pending)
+        if isinstance(finish, Response):
+            return finish
+        done = await flow.approve_device(ctx, finish, row.user_code)
     else:
-        done = await flow.approve_device(
-            ctx, browser, page.pending, row.user_code, sub=user.sub, auth_time=browser.auth_time
-        )
+        done = await flow.deny_device(ctx, page.pending, row.user_code, sub=user.sub)
     if not done:
         return code_expired()
     audit(f"device_{'approved' if page.approved else 'denied'}", sub=user.sub, client_id=row.client_id)
