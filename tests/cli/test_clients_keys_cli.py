@@ -251,7 +251,7 @@ def test_keys_rotate_list_and_retire(tmp_path):
     """rotate adds a key (active at once when none signs, pending otherwise); retire keeps it published."""
     d = str(tmp_path)
     first = _ok(invoke("keys", "rotate", "--alg", "ES256", "--json", "--data-dir", d))
-    only = invoke("keys", "retire", first["kid"], "--json", "--data-dir", d)
+    only = invoke("keys", "retire", "--json", "--data-dir", d, "--", first["kid"])
     pending = _ok(
         invoke("keys", "rotate", "--alg", "ES256", "--json", "--data-dir", d, BASTION_KEY_PREPUBLICATION="3600")
     )
@@ -275,8 +275,8 @@ def test_retired_key_stays_published(tmp_path):
     # The new key activates at least one second after the first (never a tie); wait for it.
     while time.time() < second["activates_at"]:
         time.sleep(0.05)
-    retired = _ok(invoke("keys", "retire", first["kid"], "--json", "--data-dir", d))
-    again = invoke("keys", "retire", first["kid"], "--json", "--data-dir", d)
+    retired = _ok(invoke("keys", "retire", "--json", "--data-dir", d, "--", first["kid"]))
+    again = invoke("keys", "retire", "--json", "--data-dir", d, "--", first["kid"])
     states = {k["kid"]: k for k in _keys(tmp_path)}
 
     assert retired["kid"] == first["kid"]

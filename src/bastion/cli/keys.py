@@ -54,7 +54,10 @@ def rotate(
 
 @app.command("retire")
 def retire(kid: str, data_dir: DataDirOption = None, config: ConfigOption = None, as_json: JsonOption = False) -> None:
-    """Stop a key signing now; it stays published until its tokens have expired."""
+    """Stop a key signing now; it stays published until its tokens have expired.
+
+    A kid is an RFC 7638 thumbprint and may start with "-": put it after `--`
+    (`bastion keys retire -- -Xy...`)."""
     settings = settings_for(data_dir, config)
     try:
         result = run(with_database(settings, lambda db: lifecycle.retire(db, kid)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import structlog
@@ -102,9 +103,32 @@ async def receive_body(receive: Receive, declared: str | None, limit: int = MAX_
             raise ClientDisconnect()
 
 
+# Headers an endpoint reads as one value. A proxy and the server (or two readers in the server)
+# that picked different copies would judge different requests, so a second copy is refused.
+# (Cookie is not here: HTTP/2 may split it into several fields.)
+_SINGLE_HEADERS: dict[bytes, str] = {
+    b"authorization": "Authorization",
+    b"content-type": "Content-Type",
+    b"content-length": "Content-Length",
+    b"transfer-encoding": "Transfer-Encoding",
+}
+
+
+def _duplicate_header(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The name of a header in `_SINGLE_HEADERS` sent more than once, or None."""
+    seen: set[bytes] = set()
+    for name, _ in headers:
+        if name in _SINGLE_HEADERS:
+            if name in seen:
+                return _SINGLE_HEADERS[name]
+            seen.add(name)
+    return None
+
+
 class RequestContextMiddleware:
-    """The source address for log lines, the one check of every query string, and a last-resort
-    `server_error` (never a stack trace).
+    """The source address for log lines, the one check of every query string and of headers that
+    must come once (Authorization, Content-Type, Content-Length, Transfer-Encoding), and a
+    last-resort `server_error` (never a stack trace).
 
     Every query string is read here once as `parse_query` reads it (UTF-8 percent-encodings, no
     control characters) and refused with `invalid_request` otherwise, so no endpoint, page or
@@ -122,6 +146,11 @@ class RequestContextMiddleware:
             return
         client = scope.get("client")
         bind_source(client[0] if client else None)
+        duplicate = _duplicate_header(scope["headers"])
+        if duplicate is not None:
+            exc = InvalidRequest(f"send one {duplicate} header")
+            await logged_error_response(exc)(scope, receive, send)
+            return
         if scope.get("query_string"):
             try:
                 parse_query(scope["query_string"])

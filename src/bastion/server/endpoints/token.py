@@ -66,7 +66,8 @@ class TokenEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         content_type = authorization = declared = None
-        # The first of each header (ASGI header names are lowercase).
+        # The first of each header (ASGI header names are lowercase); RequestContextMiddleware has
+        # refused a second Authorization, Content-Type or Content-Length already.
         for name, value in scope["headers"]:
             if name == b"content-type":
                 content_type = content_type if content_type is not None else value.decode("latin-1")
