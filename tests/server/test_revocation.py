@@ -288,7 +288,7 @@ async def test_revocation_list_requires_an_introspecting_client(http, register, 
 )
 async def test_revocation_list_refuses_a_malformed_page_request(http, register, query, description):
     """A page size outside 1-10000, a cursor the server did not make, or two starting points are invalid_request."""
-    rs = await register(introspect=True, grants=())
+    rs = await register(introspect=True, audiences=(DEFAULT_AUDIENCE,), grants=())
 
     response = await http.get(f"/revocations?{query}", auth=_auth(rs))
 
@@ -299,7 +299,7 @@ async def test_revocation_list_refuses_a_malformed_page_request(http, register, 
 async def test_revocation_list_cursor_of_the_last_page_lists_recent_revocations_again(http, register):
     """The last page's cursor stays SETTLE seconds back, so a revocation still committing when the
     page was read is listed by the next poll instead of skipped; the cursor of a full page does not."""
-    rs = await register(introspect=True, grants=())
+    rs = await register(introspect=True, audiences=(DEFAULT_AUDIENCE,), grants=())
     client = await register()
     for _ in range(2):
         await http.post("/revoke", data={"token": await _token(http, client)}, auth=_auth(client))
