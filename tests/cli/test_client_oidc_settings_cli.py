@@ -133,3 +133,16 @@ def test_pkce_optional_with_nonce_is_refused_for_public_clients(tmp_path):
         "error: --pkce-optional-with-nonce is only for confidential clients; "
         "a public client (--auth-method none) always uses PKCE (RFC 9700 §2.1.1)"
     )
+
+
+def test_require_mfa_is_recorded_and_shown(tmp_path):
+    """--require-mfa is recorded (false when not given) and shown by create, show and list --json."""
+    default = _ok(_create(tmp_path, *CODE_GRANT))
+    strict = _ok(_create(tmp_path, *CODE_GRANT, "--auth-method", "none", "--require-mfa"))
+    shown = _ok(invoke("clients", "show", strict["client_id"], "--json", "--data-dir", str(tmp_path)))
+    listed = _ok(invoke("clients", "list", "--json", "--data-dir", str(tmp_path)))
+
+    assert default["require_mfa"] is False
+    assert strict["require_mfa"] is True
+    assert shown["require_mfa"] is True
+    assert [c["require_mfa"] for c in listed] == [False, True]

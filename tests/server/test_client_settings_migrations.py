@@ -20,6 +20,7 @@ MIGRATIONS = {
     "0005": ("0004", {"post_logout_redirect_uris"}),
     "0006": ("0005", {"id_token_signed_response_alg"}),
     "0007": ("0006", {"pkce_optional_with_nonce"}),
+    "0010": ("0009", {"require_mfa"}),
 }
 
 

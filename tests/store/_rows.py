@@ -60,6 +60,7 @@ def client(client_id: str, **fields: Any) -> ClientRow:
         "post_logout_redirect_uris": "",
         "id_token_signed_response_alg": "RS256",
         "pkce_optional_with_nonce": False,
+        "require_mfa": False,
         "token_lifetime": None,
         "introspect": False,
         "enabled": True,

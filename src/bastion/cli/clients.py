@@ -74,6 +74,13 @@ def create(
             help="Confidential OIDC client: PKCE may be omitted when a nonce is sent (RFC 9700 §2.1.1).",
         ),
     ] = False,
+    require_mfa: Annotated[
+        bool,
+        typer.Option(
+            "--require-mfa",
+            help="Every code and device approval for this client needs a sign-in with a second factor.",
+        ),
+    ] = False,
     data_dir: DataDirOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
@@ -104,6 +111,7 @@ def create(
         token_endpoint_audience=token_endpoint_audience,
         id_token_alg=id_token_alg,
         pkce_optional_with_nonce=pkce_optional_with_nonce,
+        require_mfa=require_mfa,
     )
 
     async def create_and_check(db: Any) -> tuple[dict[str, Any], str | None]:

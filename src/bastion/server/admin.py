@@ -54,6 +54,7 @@ class NewClient:
     post_logout_redirect_uris: tuple[str, ...] = ()
     id_token_alg: str = DEFAULT_ID_TOKEN_ALGORITHM
     pkce_optional_with_nonce: bool = False
+    require_mfa: bool = False
 
 
 def _check_uris(new: NewClient) -> None:
@@ -131,6 +132,7 @@ async def create_client(database: Database, hasher: SecretHasher, new: NewClient
         post_logout_redirect_uris=" ".join(dict.fromkeys(new.post_logout_redirect_uris)),
         id_token_signed_response_alg=new.id_token_alg,
         pkce_optional_with_nonce=new.pkce_optional_with_nonce,
+        require_mfa=new.require_mfa,
         token_lifetime=new.token_lifetime,
         introspect=new.introspect,
         enabled=True,
@@ -181,6 +183,7 @@ def describe(row: ClientRow) -> dict[str, Any]:
         "post_logout_redirect_uris": row.post_logout_redirect_uris.split(),
         "id_token_signed_response_alg": row.id_token_signed_response_alg,
         "pkce_optional_with_nonce": row.pkce_optional_with_nonce,
+        "require_mfa": row.require_mfa,
         "access_token_lifetime_minutes": row.token_lifetime,
         "introspect": row.introspect,
         "enabled": row.enabled,

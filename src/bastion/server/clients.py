@@ -87,6 +87,7 @@ class Client:
     post_logout_redirect_uris: tuple[str, ...] = ()
     id_token_signed_response_alg: str = DEFAULT_ID_TOKEN_ALGORITHM
     pkce_optional_with_nonce: bool = False
+    require_mfa: bool = False
     secret_hashes: tuple[str, ...] = field(default=(), repr=False)
 
     @property
@@ -113,6 +114,7 @@ class Client:
             post_logout_redirect_uris=_valid_uris(row.post_logout_redirect_uris),
             id_token_signed_response_alg=row.id_token_signed_response_alg,
             pkce_optional_with_nonce=row.pkce_optional_with_nonce,
+            require_mfa=row.require_mfa,
             secret_hashes=tuple(secret_hashes),
         )
 

@@ -49,17 +49,21 @@ request_answered = partial(
 )
 
 
-def requires_mfa(pending: AuthorizationRequestRow) -> bool:
-    """The client asked for the multi-factor context class (`acr_values`)."""
-    return ACR_MFA in (pending.acr_values or "").split()
+def requires_mfa(pending: AuthorizationRequestRow, client: Client | None) -> bool:
+    """The request needs the multi-factor context class: its client asked for it (`acr_values`),
+    or is registered to require it for every code and device approval (`--require-mfa`)."""
+    return ACR_MFA in (pending.acr_values or "").split() or (client is not None and client.require_mfa)
 
 
-def _needs_login(browser: BrowserSession, pending: AuthorizationRequestRow, user: User, now: int) -> bool:
+def _needs_login(
+    browser: BrowserSession, pending: AuthorizationRequestRow, client: Client, user: User, now: int
+) -> bool:
     if not browser.authenticated or browser.auth_time is None or browser.sub != user.sub:
         return True
-    # Step-up: the client asks for a second factor (`acr_values`), or the account needs one (a
-    # role that requires it, a factor enrolled since), and this session has not shown it.
-    if (requires_mfa(pending) or user.mfa_required) and "mfa" not in browser.amr:
+    # Step-up: the request needs a second factor (`acr_values`, a client that requires one), or
+    # the account does (a role that requires it, a factor enrolled since), and this session has
+    # not shown it.
+    if (requires_mfa(pending, client) or user.mfa_required) and "mfa" not in browser.amr:
         return True
     prompt = pending.prompt.split()
     # prompt=login: authenticate again, even with a live session (OpenID Connect Core §3.1.2.1).
@@ -72,11 +76,13 @@ def _needs_login(browser: BrowserSession, pending: AuthorizationRequestRow, user
     return pending.max_age == 0 or now - browser.auth_time > pending.max_age
 
 
-def may_finish(browser: BrowserSession, pending: AuthorizationRequestRow, user: User | None, now: int) -> bool:
+def may_finish(
+    browser: BrowserSession, pending: AuthorizationRequestRow, client: Client, user: User | None, now: int
+) -> bool:
     """Whether this session may finish this request now: its user exists and is enabled, and has
-    signed in as the request and the account ask (a second factor for `acr_values` or an account
-    that requires one, again for prompt=login, recently enough for max_age)."""
-    return user is not None and user.enabled and not _needs_login(browser, pending, user, now)
+    signed in as the request, its client and the account ask (a second factor for `acr_values`,
+    a client or an account that requires one, again for prompt=login, recently enough for max_age)."""
+    return user is not None and user.enabled and not _needs_login(browser, pending, client, user, now)
 
 
 _SEAL = object()
@@ -123,8 +129,11 @@ async def check_finish(
     if browser.sub:
         user_row, granted = await consents.user_and_consent(ctx.database, browser.sub, client.client_id)
         user = None if user_row is None else User.from_row(user_row)
-    if user is None or browser.sub is None or browser.auth_time is None or not may_finish(
-        browser, pending, user, int(time.time())
+    if (
+        user is None
+        or browser.sub is None
+        or browser.auth_time is None
+        or not may_finish(browser, pending, client, user, int(time.time()))
     ):
         if "none" in pending.prompt.split():
             return await end_with_error(ctx, pending, LoginRequired("the user must log in"))
@@ -134,10 +143,10 @@ async def check_finish(
     return Finish(browser, pending, client, user, browser.sub, browser.auth_time, granted, seal)
 
 
-def second_factor(user: User, pending: AuthorizationRequestRow) -> str | None:
+def second_factor(user: User, pending: AuthorizationRequestRow, client: Client | None) -> str | None:
     """Where a user who has just shown the password goes next for a second factor (enrolment when
     they have none yet), or None when the password is enough."""
-    if not (user.mfa_required or requires_mfa(pending)):
+    if not (user.mfa_required or requires_mfa(pending, client)):
         return None
     return f"/{'login/mfa' if user.mfa_enrolled else 'mfa/enrol'}?request={pending.id}"
 

@@ -26,6 +26,7 @@ class ClientRow:
     post_logout_redirect_uris: str  # space-separated (OpenID Connect RP-Initiated Logout 1.0 §3)
     id_token_signed_response_alg: str  # OpenID Connect Registration 1.0 §2
     pkce_optional_with_nonce: bool  # RFC 9700 §2.1.1, confidential OIDC clients only
+    require_mfa: bool  # every code and device approval needs a second factor (acr urn:bastion:acr:mfa)
     token_lifetime: int | None  # minutes
     introspect: bool
     enabled: bool

@@ -42,6 +42,8 @@ clients = Table(
     Column("id_token_signed_response_alg", String(8), nullable=False, server_default="RS256"),
     # RFC 9700 §2.1.1: a confidential OIDC client may omit PKCE when it sends a nonce (never a public one).
     Column("pkce_optional_with_nonce", Boolean, nullable=False, server_default=false()),
+    # Every code and device approval for this client needs a session with a second factor.
+    Column("require_mfa", Boolean, nullable=False, server_default=false()),
     Column("token_lifetime", Integer, nullable=True),  # minutes
     Column("introspect", Boolean, nullable=False),
     Column("enabled", Boolean, nullable=False),

@@ -74,7 +74,7 @@ async def login_submit(page: Page) -> Response:
 async def _signed_in(page: Page, user: User) -> Response:
     """The password was right: on to the second factor when one is needed, else back to the flow."""
     response = see_other(flow.resume_location(page.pending))
-    second_factor = flow.second_factor(user, page.pending)
+    second_factor = flow.second_factor(user, page.pending, await flow.client_of(page.ctx, page.pending))
     if second_factor is None:
         await authenticate(
             page.ctx, response, page.browser, sub=user.sub, username=user.username, amr=("pwd",), satisfied=page.pending
