@@ -34,9 +34,11 @@ class LiveServer:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run `bastion ARGS --data-dir ...` against this server's data."""
+        """Run `bastion ARGS --data-dir ...` against this server's data (before a `--`, after
+        which every argument is positional)."""
+        head, rest = (args[: args.index("--")], args[args.index("--") :]) if "--" in args else (args, ())
         return subprocess.run(
-            [sys.executable, "-m", "bastion", *args, "--data-dir", str(self.data_dir)],
+            [sys.executable, "-m", "bastion", *head, "--data-dir", str(self.data_dir), *rest],
             env=self.env,
             capture_output=True,
             text=True,
