@@ -392,14 +392,24 @@ def private_redis() -> Iterator[RedisServer]:
         redis_server.cleanup()
 
 
+@pytest.fixture
+def private_cluster(postgres_url: str, tmp_path: Path, private_redis: RedisServer) -> Iterator[Cluster]:
+    """`bastion serve --workers 2` on PostgreSQL and this test's private redis-server."""
+    settings = make_settings(postgres_url, tmp_path, redis_url=private_redis.url, client_cache_seconds=0)
+    server = serve(settings, tmp_path)
+    try:
+        yield Cluster(server)
+    finally:
+        server.stop()
+
+
 async def test_a_guard_falls_back_to_the_database_while_its_redis_is_down(
-    postgres_url: str, tmp_path: Path, private_redis: RedisServer
+    private_cluster: Cluster, private_redis: RedisServer
 ) -> None:
     """Redis killed: the subscribed guard polls the database feed, a revocation answers 200 and is
     refused by the guard and by introspection at every worker; Redis back: the guard listens again."""
-    settings = make_settings(postgres_url, tmp_path, redis_url=private_redis.url, client_cache_seconds=0)
-    server = serve(settings, tmp_path)
-    cluster = Cluster(server)
+    cluster = private_cluster
+    server = cluster.server
     # No retries: the guard's own loop reconnects (with backoff); a killed Redis is noticed at once.
     redis = Redis.from_url(private_redis.url, retry=Retry(NoBackoff(), 0))
     try:
@@ -438,4 +448,3 @@ async def test_a_guard_falls_back_to_the_database_while_its_redis_is_down(
                 assert await refusal(auth, back) == "revoked"
     finally:
         await redis.aclose()
-        server.stop()
