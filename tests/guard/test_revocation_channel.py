@@ -214,6 +214,43 @@ async def test_the_channel_and_the_database_feed_agree(live_server: LiveServer, 
     assert set(from_database.ids) == ours
 
 
+def operations_example() -> dict[str, Any]:
+    """The Python block of docs/operations.md, "Several workers", run as a module would be."""
+    page = (_services.ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    section = page.split("\n## Several workers\n", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {"__name__": "operations_example"}
+    exec(compile(code, "docs/operations.md", "exec"), namespace)  # noqa: S102 - our own documentation
+    return namespace
+
+
+@pytest.mark.server
+async def test_the_operations_guide_example_refuses_a_revocation(live_server: LiveServer) -> None:
+    """The guard built as docs/operations.md shows listens, and refuses a revoked token within a second."""
+    client = create_reader(live_server)
+    rs = live_server.create_client(
+        "--name", "guard", "--grant", "client_credentials", "--introspect", "--audience", DEFAULT_AUDIENCE
+    )
+    auth = operations_example()["authenticator"](
+        live_server.url, audience(live_server), _services.need_redis(), rs["client_id"], rs["client_secret"]
+    )
+    subscriber = auth.revocation_feeds[0]
+    token = client_credentials_token(live_server, client)
+    await auth.start()
+    try:
+        await wait_until("the subscriber to listen", lambda: subscriber.listening)
+        assert await refusal(auth, token) is None
+
+        await asyncio.to_thread(revoke, live_server, client, token)
+        await wait_until("the revocation to reach the guard", lambda: jti_of(token) in auth.denylist, within=WITHIN)
+
+        assert await refusal(auth, token) == "revoked"
+    finally:
+        await auth.aclose()
+        await subscriber.redis.aclose()
+        await subscriber.fallback.http.aclose()
+
+
 async def test_it_catches_up_when_its_connection_is_cut(private_redis: RedisServer) -> None:
     """A revocation whose message a subscriber missed is found in the keys once its client reconnects."""
     redis = Redis.from_url(private_redis.url)
