@@ -146,20 +146,30 @@ class Cluster:
         )
 
     async def pinned(self, count: int = 1) -> dict[int, list[Pinned]]:
-        """`count` open connections to each worker, by worker pid (both workers up, or fail)."""
+        """`count` open connections to each worker, by worker pid (both workers up, or fail).
+
+        Each is used once more after all are found: a connection the server closed meanwhile
+        (its keep-alive ended on a slow machine) is replaced, never silently reopened elsewhere."""
         found: dict[int, list[Pinned]] = {}
         deadline = time.monotonic() + SETTLE
-        while len(found) < WORKERS or any(len(v) < count for v in found.values()):
-            assert time.monotonic() < deadline, f"could not reach {WORKERS} workers: {found}"
-            http = self.client()
-            response = await http.get("/health")
-            port = _client_port(response)
-            pid = self.owner(port)
-            if pid is not None and len(found.setdefault(pid, [])) < count:
-                found[pid].append(Pinned(http, port, pid))
-            else:
-                await http.aclose()
-        return found
+        while True:
+            while len(found) < WORKERS or any(len(v) < count for v in found.values()):
+                assert time.monotonic() < deadline, f"could not reach {WORKERS} workers: {found}"
+                http = self.client()
+                response = await http.get("/health")
+                port = _client_port(response)
+                pid = self.owner(port)
+                if pid is not None and len(found.setdefault(pid, [])) < count:
+                    found[pid].append(Pinned(http, port, pid))
+                else:
+                    await http.aclose()
+            for connections in found.values():
+                for connection in list(connections):
+                    if _client_port(await connection.http.get("/health")) != connection.port:
+                        connections.remove(connection)
+                        await connection.http.aclose()
+            if all(len(v) == count for v in found.values()):
+                return found
 
     async def one_each(self) -> list[Pinned]:
         return [connections[0] for connections in (await self.pinned()).values()]
