@@ -487,7 +487,8 @@ def start_deployment(
     if config == "development":
         if workers > 1:
             raise ValueError("development mode runs one worker: several workers need Redis")
-        server = start_bastion(workdir, workers=1, access_token_algorithm="ES256", **settings)  # noqa: S106
+        settings.setdefault("access_token_algorithm", "ES256")
+        server = start_bastion(workdir, workers=1, **settings)
         return Deployment(config, workers, server)
     postgres = redis = None
     shared_name = ""
@@ -508,8 +509,8 @@ def start_deployment(
             # A new key signs at once (the README's first production key); rotation is not measured.
             "key_prepublication": "0",
             "access_token_algorithm": "ES256",
-            **settings,
         }
+        production.update(settings)
         env = bastion_env(**production)
         data_dir = workdir / "bastion-data"
         for args in (["db", "upgrade"], ["keys", "rotate", "--alg", "ES256"], ["keys", "rotate", "--alg", "RS256"]):

@@ -407,10 +407,8 @@ def main() -> int:
         try:
             for config in configs:
                 workers = args.workers if config == "production" else 1
-                deployment = start_deployment(
-                    workdir / config, config, workers=workers, private=not args.shared_services,
-                    access_token_algorithm="ES256",  # noqa: S106 - an algorithm name
-                )  # fmt: skip
+                private = not args.shared_services
+                deployment = start_deployment(workdir / config, config, workers=workers, private=private)
                 stops.append(deployment.stop)
                 deployments.append(deployment)
                 name = f"bastion {config} w{workers}"

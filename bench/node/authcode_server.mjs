@@ -106,6 +106,8 @@ const provider = new Provider(issuer, {
   }],
   scopes: ['openid', 'offline_access'],
   jwks: { keys },
+  // Bastion's paths, so one driver sends the same requests to both.
+  routes: { authorization: '/authorize' },
   cookies: { keys: [randomBytes(32).toString('base64url')] },
   findAccount: (ctx, id) => ({ accountId: id, claims: () => ({ sub: id }) }),
   rotateRefreshToken: true,
