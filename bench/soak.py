@@ -91,7 +91,7 @@ class SoakReport:
         return self.total_5xx == 0 and self.rss_growth <= RSS_GROWTH_LIMIT
 
 
-def _setup(deployment: Deployment, users: int) -> dict[str, Any]:
+def _setup(deployment: Deployment, users: int, browsers: int) -> dict[str, Any]:
     server = deployment.bastion
     cc = server.create_client(
         "--name", "soak service", "--grant", "client_credentials", "--scope", "read", "--audience", RESOURCE
@@ -127,7 +127,7 @@ def _setup(deployment: Deployment, users: int) -> dict[str, Any]:
         "users": names,
         "password": PASSWORD,
         "weights": WEIGHTS,
-        "browsers": 8,
+        "browsers": browsers,
     }
 
 
@@ -136,22 +136,24 @@ def _drive(
 ) -> None:
     path = workdir / f"soak-{time.monotonic_ns()}.json"
     path.write_text(json.dumps(config))
-    process = subprocess.Popen(
-        ["node", "soak_driver.mjs", str(path)], cwd=NODE_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if line.startswith("{"):
-                on_line(json.loads(line))
-        process.wait(timeout)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(5)
+    errors = workdir / "soak-driver.err"
+    with (
+        errors.open("w") as stderr,
+        subprocess.Popen(
+            ["node", "soak_driver.mjs", str(path)], cwd=NODE_DIR, stdout=subprocess.PIPE, stderr=stderr, text=True
+        ) as process,
+    ):
+        try:
+            for line in process.stdout or ():
+                if line.startswith("{"):
+                    on_line(json.loads(line))
+            process.wait(timeout)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(5)
     if process.returncode != 0:
-        assert process.stderr is not None
-        raise RuntimeError(f"soak driver exited {process.returncode}: {process.stderr.read()[-2000:]}")
+        raise RuntimeError(f"soak driver exited {process.returncode}: {errors.read_text()[-2000:]}")
 
 
 def run_soak(
@@ -163,15 +165,19 @@ def run_soak(
     workers: int = 1,
     concurrency: int = 16,
     private: bool = True,
+    users: int = 4,
+    browsers: int = 8,
     out: Callable[[str], None] = print,
 ) -> SoakReport:
     """Start the production deployment, measure capacity, then soak at `load` x capacity."""
     ensure_node_packages()
     with tempfile.TemporaryDirectory(prefix="bastion-soak-") as tmp:
         workdir = Path(tmp)
+        started = time.monotonic()
         deployment = start_deployment(workdir / "production", "production", workers=workers, private=private)
         try:
-            base = _setup(deployment, users=4)
+            base = _setup(deployment, users, browsers)
+            out(f"production deployment started and set up in {time.monotonic() - started:.0f} s")
             ops: list[float] = []
 
             def capacity_line(line: dict[str, Any]) -> None:
