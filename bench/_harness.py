@@ -125,15 +125,17 @@ def start_bastion(
     data_dir = data_dir or workdir / "bastion-data"
     log = workdir / "bastion.log"
     env = bastion_env(**settings)
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "bastion", "serve", "--port", str(port)),
-            *("--data-dir", str(data_dir), "--workers", str(workers)),
-        ],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    # The child keeps its own copy of the log's descriptor; ours is closed at once.
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "bastion", "serve", "--port", str(port)),
+                *("--data-dir", str(data_dir), "--workers", str(workers)),
+            ],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(url + "/health", process, log)
@@ -148,13 +150,14 @@ def start_node(
 ) -> subprocess.Popen[bytes]:
     """Run `node bench/node/SCRIPT` (production mode) and wait until `ready_url` answers."""
     log = workdir / f"{name}.log"
-    process = subprocess.Popen(
-        ["node", script],
-        cwd=NODE_DIR,
-        env={**os.environ, "NODE_ENV": "production", **env},
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            ["node", script],
+            cwd=NODE_DIR,
+            env={**os.environ, "NODE_ENV": "production", **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_until_ready(ready_url, process, log)
     except BaseException:
@@ -338,9 +341,8 @@ class PrivateRedis:
         directory = Path(tempfile.mkdtemp(prefix="bastion-bench-redis-"))
         port = free_port()
         argv = [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory), "--daemonize", "no"]
-        log = (directory / "log").open("wb")
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        with (directory / "log").open("wb") as log:
+            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):

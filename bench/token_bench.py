@@ -1,19 +1,24 @@
-"""Client Credentials grants per second: one Bastion worker against node-oidc-provider.
+"""Client Credentials grants per second: Bastion as deployed against node-oidc-provider.
 
 Both servers run on loopback and issue the same thing: an ES256-signed JWT access token for a
 client_secret_basic client, for the same `resource` (the token's audience) and scope. Both get
-byte-for-byte the same request (same client id and secret, same form body) from the same load
-generator (npm `autocannon`), one server after the other, never concurrently.
+the same request (the same form body; each Bastion's own client credentials, the peer given the
+first's) from the same load generator (npm `autocannon`), one server after the other, never
+concurrently.
 
-    python3 dev.py run python bench/token_bench.py [--duration 10] [--connections 50] [--rounds 3]
+    python3 dev.py run python bench/token_bench.py [--config development|production|both]
+        [--workers 1 2] [--rounds 3] [--duration 10] [--connections 50] [--warmup 10]
+        [--shared-services]
 
-Steps: install bench/node's locked npm packages; start `bastion serve` (one worker, temporary
-data directory, development mode, ES256) and oidc-provider v9 (`clientCredentials` and
-`resourceIndicators` with `accessTokenFormat: 'jwt'`, an ES256 key, the in-memory adapter);
-verify that each answers 200 with a JWT that verifies against its own JWKS; warm both up; then
-measure each `--rounds` times, alternating which goes first, and print 2xx responses per second
-(non-2xx responses, socket errors and timeouts are counted and reported, never counted as
-grants), the median of the rounds, and the ratio Bastion / oidc-provider.
+Steps: install bench/node's locked npm packages; start Bastion in each configuration asked for
+(`_harness.start_deployment`: development = SQLite, one worker; production = a private
+PostgreSQL and redis-server, production mode, keys made with the CLI, `--workers` each) and
+oidc-provider v9 (`clientCredentials` and `resourceIndicators` with `accessTokenFormat: 'jwt'`,
+an ES256 key, the in-memory adapter); verify that each answers 200 with a JWT that verifies
+against its own JWKS; warm each up; then measure each `--rounds` (>= 3) times, alternating the
+order, and print 2xx responses per second and per CPU-second of every serving process (Bastion's
+process tree, PostgreSQL's postmaster and backends, redis-server; node and its threads), medians,
+and the ratios to the peer, to Bastion's development figure, and of 2 workers to 1.
 
 Exit status: 0 when every measured response was a 2xx, 1 otherwise (for example when a default
 rate limit throttled this successful traffic), 2 when a server failed verification.
