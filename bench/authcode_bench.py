@@ -1,23 +1,28 @@
-"""Authorization Code exchanges and refresh-token grants per second, Bastion against
-node-oidc-provider; and complete browser logins per second at production Argon2id parameters.
+"""Code exchanges, chained refresh grants and whole authorizations per second, Bastion against a
+warmed node-oidc-provider, counting the CPU of every serving process; and complete browser logins
+per second at production Argon2id parameters.
 
-    python3 dev.py run python bench/authcode_bench.py [--count 400] [--concurrency 16]
-        [--login-seconds 15] [--postgres postgresql://postgres@127.0.0.1:5432/test]
+    python3 dev.py run python bench/authcode_bench.py [--config production|development|both]
+        [--workload code refresh authorization] [--peer-adapter memory redis] [--workers 1]
+        [--count 400] [--concurrency 16] [--rounds 3] [--warmup 10] [--login-seconds 15]
+        [--shared-services]
 
-1. Code exchanges/s and refresh grants/s. The browser step is not measured: each server is
-   given `--count` codes and refresh tokens up front (Bastion: rows written through its store;
-   oidc-provider: minted through its own models, `bench/node/authcode_server.mjs`). Both issue
-   an ES256 JWT access token, an RS256 ID token and a rotated refresh token to a public client
-   with PKCE S256. One load generator (Node, `bench/node/post_bodies.mjs`) exchanges them with
-   `--concurrency` requests in flight, one server after the other. Bastion runs on SQLite
-   (development mode) and, with `--postgres`, on PostgreSQL; oidc-provider on its in-memory adapter. Ratios are printed;
-   the target is >= 1.0x on PostgreSQL.
-2. Logins/s: authorize, login form (Argon2id m=19 MiB, t=2, p=1), consent (prompt=consent) and
-   code exchange, by `--concurrency` virtual browsers (Node, `bench/node/logins.mjs`, over
-   keep-alive connections as browsers do) on one Bastion worker, for `--login-seconds`, on
-   SQLite and (with `--postgres`) on PostgreSQL. Target >= 30/s (Keycloak publishes 15 per vCPU).
-3. While those logins saturate the hashing pool, the client_credentials token endpoint's latency
-   is sampled and compared with its latency at rest: hashing runs off the event loop.
+Workloads, the same on both sides, driven by one Node load generator (`bench/node/authcode_driver.mjs`)
+whose virtual browsers (`--concurrency`) each signed in and consented once before anything is measured:
+- `code`: code exchanges. Before each measured run, every browser's session asks /authorize for
+  codes (not measured); then each code is exchanged once (PKCE S256, a public client).
+- `refresh`: chained refresh grants: each browser sends the refresh token its last grant returned.
+- `authorization`: a whole authorization: GET /authorize with the signed-in session and the
+  remembered consent (no pages), then the code exchange; one pair is one grant.
+
+Fairness: both servers are first checked to answer the code exchange with an ES256 `at+jwt` access
+token, an RS256 ID token and a refresh token that a refresh rotates (the spent one is refused);
+each is warmed with `--warmup` seconds (>= 10) of the workload's own traffic (node's JIT needs
+seconds); each measured run sends `--count` grants to every server; `--rounds` (>= 3) rounds
+alternate the order; medians are printed, as grants/s and grants per CPU-second of every process
+that serves them (Bastion's whole process tree, the private PostgreSQL's postmaster and backends and
+the private redis-server; node with its threads, plus the peer's private redis-server when it
+uses the Redis adapter).
 """
 
 from __future__ import annotations
@@ -25,228 +30,275 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import secrets
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode
+from typing import Any
 
 import httpx
-from _harness import NODE_DIR, Bastion, bastion_env, ensure_node_packages, free_port, start_bastion, start_node, stop
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
-
-from bastion.protocol.rfc7636 import s256_challenge
-from bastion.store import Database, codes, refresh_tokens, transaction, users
-from bastion.store.codes import AuthorizationCodeRow
-from bastion.store.refresh_tokens import RefreshTokenRow
-from bastion.store.users import UserRow
+import jwt
+from _harness import (
+    NODE_DIR,
+    Bastion,
+    Deployment,
+    PrivateRedis,
+    ensure_node_packages,
+    free_port,
+    median,
+    start_deployment,
+    start_node,
+    stop,
+    tree_cpu_seconds,
+)
 
 CALLBACK = "https://spa.bench.test/callback"
 RESOURCE = "https://api.bench.test/"
 SCOPE = "openid offline_access"
-VERIFIER = "bench-verifier-" + "v" * 40
-PASSWORD = "a long and unusual passphrase"  # noqa: S105 - the bench users' throwaway password
+USERNAME = "bench"
+PASSWORD = "a long and unusual passphrase"  # noqa: S105 - the bench user's throwaway password
+WORKLOADS = ("code", "refresh", "authorization")
+# oidc-provider's in-memory adapter is an LRU of 1000 entries: a code round keeps its codes, the
+# refresh tokens they buy and the browsers' sessions and grants in it, so it holds at most this many.
+MEMORY_PEER_MAX_CODES = 400
 
 
-def _hash(value: str) -> str:
-    import hashlib
+@dataclass
+class Contender:
+    """A server under measurement, its driver configuration, and how to read its CPU."""
 
-    return hashlib.sha256(value.encode()).hexdigest()
+    name: str
+    base: str
+    client_id: str
+    kind: str  # "bastion" or "peer"
+    cpu: Callable[[], dict[str, float]]
+    counted: str
+    workdir: Path
+    concurrency: int
+    results: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
+    @property
+    def config_file(self) -> Path:
+        return self.workdir / "driver.json"
 
-async def seed_bastion(database_url: str, client_id: str, count: int) -> tuple[list[str], list[str]]:
-    """Codes and refresh tokens for one user, written as the authorization flow would."""
-    database = Database(database_url, pool_size=2)
-    now = int(time.time())
-    sub = secrets.token_urlsafe(16)
-    code_values = [secrets.token_urlsafe(32) for _ in range(count)]
-    refresh = [secrets.token_urlsafe(32) for _ in range(count)]
-    async with transaction(database) as tx:
-        await users.insert(
-            tx,
-            UserRow(
-                sub=sub,
-                username=f"bench-{sub[:6]}",
-                email="",
-                email_verified=False,
-                display_name="bench",
-                profile="{}",
-                roles="",
-                enabled=True,
-                password_hash="x",  # noqa: S106 - never logs in: it only owns the seeded codes
-                totp_secret=None,
-                totp_last_step=None,
-                created_at=now,
-                updated_at=now,
-            ),
-        )
-        common = {"client_id": client_id, "sub": sub, "scope": SCOPE, "sid": "bench", "auth_time": now, "amr": "pwd"}
-        for code in code_values:
-            await codes.insert(
-                tx,
-                AuthorizationCodeRow(
-                    code_hash=_hash(code),
-                    redirect_uri=CALLBACK,
-                    nonce="n",
-                    code_challenge=s256_challenge(VERIFIER),
-                    acr="urn:bastion:acr:password",
-                    created_at=now,
-                    expires_at=now + 3600,
-                    used_at=None,
-                    access_jti=None,
-                    access_exp=None,
-                    refresh_family=None,
-                    **common,
-                ),
-            )
-        for token in refresh:
-            await refresh_tokens.insert(
-                tx,
-                RefreshTokenRow(
-                    token_hash=_hash(token),
-                    family=secrets.token_urlsafe(16),
-                    acr="urn:bastion:acr:password",
-                    created_at=now,
-                    expires_at=now + 86400,
-                    family_expires_at=now + 86400,
-                    rotated_at=None,
-                    revoked_at=None,
-                    access_jti=None,
-                    access_exp=None,
-                    **common,
-                ),
-            )
-    await database.dispose()
-    return code_values, refresh
+    def write_config(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        config = {
+            "base": self.base,
+            "kind": self.kind,
+            "client_id": self.client_id,
+            "redirect_uri": CALLBACK,
+            "scope": SCOPE,
+            "username": USERNAME,
+            "password": PASSWORD,
+            "browsers": self.concurrency,
+            "state": str(self.workdir / "state.json"),
+        }
+        self.config_file.write_text(json.dumps(config))
 
-
-async def drive(url: str, bodies: list[dict[str, str]], concurrency: int) -> tuple[float, int, int]:
-    """POST every body to `url` once with `concurrency` in flight, from Node (bench/node/post_bodies.mjs)
-    so that the load generator is neither Python nor the bottleneck; (seconds, 200s, others)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-        json.dump([urlencode(body) for body in bodies], handle)
-    try:
-        result = await asyncio.to_thread(
-            subprocess.run,
-            ["node", "post_bodies.mjs", url, handle.name, str(concurrency)],
+    def drive(self, *args: str) -> dict[str, Any]:
+        done = subprocess.run(
+            ["node", "authcode_driver.mjs", str(self.config_file), *args],
             cwd=NODE_DIR,
             capture_output=True,
             text=True,
-            check=True,
+            check=False,
+            timeout=900,
         )
-    finally:
-        Path(handle.name).unlink()  # noqa: ASYNC240 - a local temp file, before any load is measured
-    data = json.loads(result.stdout.strip().splitlines()[-1])
-    if data["bad"]:
-        print(f"  {url}: {data['bad']} failed, first: {data['first_failure']}", file=sys.stderr)
-    return float(data["seconds"]), int(data["ok"]), int(data["bad"])
+        if done.returncode != 0:
+            raise RuntimeError(f"{self.name}: driver {' '.join(args)} failed:\n{done.stderr[-2000:]}")
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return result
 
 
-def _code_body(client_id: str, code: str) -> dict[str, str]:
-    return {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": CALLBACK,
-        "client_id": client_id,
-        "code_verifier": VERIFIER,
-    }
+# Verification: the same tokens on both sides.
 
 
-def _refresh_body(client_id: str, token: str) -> dict[str, str]:
-    return {"grant_type": "refresh_token", "refresh_token": token, "client_id": client_id}
+def _check_jwt(name: str, token: str, jwks: dict[str, Any], *, alg: str, typ: str | None, aud: str, iss: str) -> None:
+    header = jwt.get_unverified_header(token)
+    if header.get("alg") != alg or (typ is not None and header.get("typ") != typ):
+        raise RuntimeError(f"{name}: header {header}, wanted alg {alg} typ {typ}")
+    key = next((k for k in jwks["keys"] if k.get("kid") == header.get("kid")), None)
+    if key is None:
+        raise RuntimeError(f"{name}: kid {header.get('kid')!r} is not published")
+    jwt.decode(token, jwt.PyJWK(key).key, algorithms=[alg], audience=aud, issuer=iss)
 
 
-WARMUP = 40  # grants of each kind sent first and not measured: connections opened, statements prepared
+def verify(contender: Contender) -> str:
+    """One browser signs in, exchanges its code, refreshes, and replays the spent refresh token."""
+    answer = contender.drive("verify")
+    first, second = answer["first"], answer["second"]
+    if not isinstance(first, dict) or not isinstance(second, dict):
+        raise RuntimeError(f"{contender.name}: exchange or refresh failed: {first!r} {second!r}")
+    jwks = httpx.get(contender.base + "/jwks", timeout=10).json()
+    issuer = contender.base
+    for label, grant in (("code exchange", first), ("refresh", second)):
+        _check_jwt(
+            f"{contender.name} {label} access token", grant["access_token"], jwks,
+            alg="ES256", typ="at+jwt", aud=RESOURCE, iss=issuer,
+        )  # fmt: skip
+        _check_jwt(
+            f"{contender.name} {label} ID token", grant["id_token"], jwks,
+            alg="RS256", typ=None, aud=contender.client_id, iss=issuer,
+        )  # fmt: skip
+    if not second.get("refresh_token") or second["refresh_token"] == first["refresh_token"]:
+        raise RuntimeError(f"{contender.name}: the refresh grant did not rotate the refresh token")
+    if answer["replay_status"] != 400 or "invalid_grant" not in answer["replay_body"]:
+        raise RuntimeError(f"{contender.name}: a spent refresh token was not refused: {answer['replay_body']}")
+    return "ES256 at+jwt, RS256 ID token, rotated refresh token (the spent one refused with invalid_grant)"
 
 
-async def measure_grants(
-    token_url: str, client_id: str, codes: list[str], refresh: list[str], concurrency: int
-) -> dict[str, float]:
-    """Rates of code exchanges and refresh grants, after WARMUP of each (not measured)."""
-    if codes:
-        await drive(token_url, [_code_body(client_id, c) for c in codes[:WARMUP]], concurrency)
-    if refresh:
-        await drive(token_url, [_refresh_body(client_id, r) for r in refresh[:WARMUP]], concurrency)
-    codes, refresh = codes[WARMUP:], refresh[WARMUP:]
-    code_bodies = [_code_body(client_id, c) for c in codes]
-    refresh_bodies = [_refresh_body(client_id, r) for r in refresh]
-    rates = {"code_exchanges_per_s": 0.0, "refresh_grants_per_s": 0.0}
-    if code_bodies:
-        seconds, ok, _ = await drive(token_url, code_bodies, concurrency)
-        rates["code_exchanges_per_s"] = ok / seconds
-    if refresh_bodies:
-        seconds, ok, _ = await drive(token_url, refresh_bodies, concurrency)
-        rates["refresh_grants_per_s"] = ok / seconds
-    return rates
+# Measurement.
 
 
-def bastion_public_client(server: Bastion) -> str:
+def run_workload(contender: Contender, workload: str, count: int | str) -> dict[str, Any]:
+    """One run of `count` grants (or "Ns" seconds); the CPU of the serving processes around it.
+    For `code`, the codes are minted first, outside the measured window."""
+    minted = contender.workdir / "codes.json"
+    if workload == "code":
+        mint = contender.drive("mint", str(count), str(minted))
+        if mint["bad"]:
+            raise RuntimeError(f"{contender.name}: minting codes failed: {mint['first_failure']}")
+    before = contender.cpu()
+    if workload == "code":
+        result = contender.drive("exchange", str(minted))
+    else:
+        result = contender.drive("refresh" if workload == "refresh" else "authorize", str(count))
+    after = contender.cpu()
+    result["cpu"] = {name: after[name] - before[name] for name in after}
+    return result
+
+
+def warm(contender: Contender, workload: str, seconds: float, batch: int) -> float:
+    """`seconds` of the workload's own traffic, unmeasured; returns the seconds actually driven."""
+    if workload != "code":
+        return float(contender.drive("refresh" if workload == "refresh" else "authorize", f"{seconds:g}s")["seconds"])
+    driven = 0.0
+    while driven < seconds:
+        driven += float(run_workload(contender, "code", batch)["seconds"])
+    return driven
+
+
+def measure(contenders: list[Contender], workload: str, args: argparse.Namespace) -> None:
+    print(f"\n== {workload}: warming each server for {args.warmup:g} s of the same traffic", flush=True)
+    for contender in contenders:
+        driven = warm(contender, workload, args.warmup, min(args.count, MEMORY_PEER_MAX_CODES))
+        print(f"  {contender.name:<30} warmed {driven:.1f} s", flush=True)
+    for number in range(args.rounds):
+        order = contenders if number % 2 == 0 else list(reversed(contenders))
+        for contender in order:
+            result = run_workload(contender, workload, args.count)
+            contender.results.setdefault(workload, []).append(result)
+            cpu = result["cpu"]
+            parts = " ".join(f"{k} {v:.2f}" for k, v in cpu.items() if k != "total")
+            rate = result["ok"] / result["seconds"] if result["seconds"] else 0.0
+            per_cpu = result["ok"] / cpu["total"] if cpu["total"] else 0.0
+            print(
+                f"  round {number + 1} {contender.name:<30} {rate:8.1f} grants/s {per_cpu:8.1f} grants/CPU-s"
+                f"  ok {result['ok']} bad {result['bad']} p50 {result['p50']:.1f} ms p99 {result['p99']:.1f} ms"
+                f"  (CPU-s: {parts})",
+                flush=True,
+            )
+            if result["bad"]:
+                print(f"    first failure: {result['first_failure']}", file=sys.stderr)
+
+
+def report(contenders: list[Contender], workloads: list[str]) -> int:
+    failed = 0
+    for workload in workloads:
+        print(f"\n{workload}: medians of {len(contenders[0].results[workload])} rounds")
+        rates: dict[str, float] = {}
+        efficiency: dict[str, float] = {}
+        for contender in contenders:
+            runs = contender.results[workload]
+            rates[contender.name] = median([r["ok"] / r["seconds"] for r in runs])
+            efficiency[contender.name] = median([r["ok"] / max(r["cpu"]["total"], 1e-9) for r in runs])
+            p50 = median([r["p50"] for r in runs])
+            p99 = median([r["p99"] for r in runs])
+            bad = sum(r["bad"] for r in runs)
+            failed += bad
+            print(
+                f"  {contender.name:<30} {rates[contender.name]:8.1f} grants/s {efficiency[contender.name]:8.1f} "
+                f"grants/CPU-s  p50 {p50:.1f} ms p99 {p99:.1f} ms  failed {bad}  [{contender.counted}]"
+            )
+        peers = [c.name for c in contenders if c.kind == "peer"]
+        for contender in contenders:
+            if contender.kind != "bastion":
+                continue
+            for peer in peers:
+                print(
+                  f"  {contender.name} / {peer}: {rates[contender.name] / rates[peer]:.2f}x grants/s, "
+                  f"{efficiency[contender.name] / efficiency[peer]:.2f}x grants per CPU-second (target >= 1.0x)"
+                )
+    if failed:
+        print("FAIL: some grants failed; see the first failures above", file=sys.stderr)
+        return 1
+    return 0
+
+
+# Setting up the contenders.
+
+
+def bastion_contender(deployment: Deployment, name: str, workdir: Path, concurrency: int) -> Contender:
+    server = deployment.bastion
     client = server.create_client(
-        "--name",
-        "bench spa",
-        "--grant",
-        "authorization_code",
-        "--grant",
-        "refresh_token",
-        "--auth-method",
-        "none",
-        "--redirect-uri",
-        CALLBACK,
-        "--scope",
-        SCOPE + " profile email",
-        "--audience",
-        RESOURCE,
+        "--name", "bench spa", "--grant", "authorization_code", "--grant", "refresh_token",
+        "--auth-method", "none", "--redirect-uri", CALLBACK, "--scope", SCOPE, "--audience", RESOURCE,
+    )  # fmt: skip
+    create_user(server, USERNAME)
+    client_id = str(client["client_id"])
+    return Contender(name, server.url, client_id, "bastion", deployment.cpu, deployment.counted(), workdir, concurrency)
+
+
+def create_user(server: Bastion, username: str) -> None:
+    subprocess.run(
+        [
+            *(sys.executable, "-m", "bastion", "users", "create", "--username", username),
+            *("--password-stdin", "--data-dir", str(server.data_dir)),
+        ],
+        env=server.env,
+        input=PASSWORD + "\n",
+        text=True,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
-    return str(client["client_id"])
 
 
-def start_bastion_postgres(workdir: Path, url: str) -> Bastion:
-    """A fresh, migrated PostgreSQL database with ES256 and RS256 keys, then `serve`."""
-    import asyncpg
-
-    workdir.mkdir(parents=True, exist_ok=True)
-    name = "bastion_bench_authcode"
-
-    async def recreate() -> None:
-        conn = await asyncpg.connect(url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(recreate())
-    settings = {
-        "database_url": url.rsplit("/", 1)[0] + "/" + name,
-        "key_encryption_key": "a" * 43,
-        "client_secret_pepper": "bench-pepper",
-        "key_prepublication": "0",
-    }
-    env = bastion_env(**settings)
-    data_dir = workdir / "pg-data"
-    for args in (["db", "upgrade"], ["keys", "rotate", "--alg", "ES256"], ["keys", "rotate", "--alg", "RS256"]):
-        subprocess.run(
-            [sys.executable, "-m", "bastion", *args, "--data-dir", str(data_dir)],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+def start_peer(workdir: Path, adapter: str, concurrency: int) -> tuple[Contender, list[Callable[[], None]]]:
+    redis = PrivateRedis.start() if adapter == "redis" else None
     port = free_port()
-    return start_bastion(workdir, port=port, issuer=f"http://127.0.0.1:{port}", **settings)
+    config = {"port": port, "resource": RESOURCE, "adapter": adapter, "redis_url": redis.url if redis else ""}
+    process = start_node(
+        "authcode_server.mjs",
+        workdir,
+        f"oidc-provider-{adapter}",
+        f"http://127.0.0.1:{port}/jwks",
+        {"BENCH_AUTHCODE": json.dumps(config)},
+    )
+    node_pid, redis_pid = process.pid, redis.process.pid if redis else 0
+
+    def cpu() -> dict[str, float]:
+        spent = {"node": tree_cpu_seconds(node_pid)}
+        if redis_pid:
+            spent["redis"] = tree_cpu_seconds(redis_pid)
+        spent["total"] = sum(spent.values())
+        return spent
+
+    counted = "node and its threads" + (" + its private redis-server" if redis else "")
+    contender = Contender(
+        f"oidc-provider ({adapter})", f"http://127.0.0.1:{port}", "spa", "peer", cpu, counted,
+        workdir / f"driver-peer-{adapter}", concurrency,
+    )  # fmt: skip
+    stops = [lambda: stop(process)] + ([redis.stop] if redis else [])
+    return contender, stops
 
 
-def database_url_of(server: Bastion) -> str:
-    url = server.env.get("BASTION_DATABASE_URL")
-    if url:
-        return url.replace("postgresql://", "postgresql+asyncpg://")
-    return f"sqlite+aiosqlite:///{(server.data_dir / 'bastion.db').resolve()}"
-
-
-# Logins
+# Logins (a Bastion-only figure: the peer's sign-in is not a password check).
 
 
 async def token_latencies(base: str, auth: tuple[str, str], seconds: float) -> list[float]:
@@ -263,182 +315,127 @@ async def token_latencies(base: str, auth: tuple[str, str], seconds: float) -> l
     return samples
 
 
-async def logins(
-    server: Bastion, client_id: str, users: list[str], seconds: float, concurrency: int, auth: tuple[str, str]
-) -> dict[str, float]:
-    idle = await asyncio.to_thread(
-        lambda: json.loads(
-            subprocess.run(
-                [sys.executable, __file__, "--sample-latency", json.dumps([server.url, *auth, 3])],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        )
-    )
+def _sampler(url: str, auth: tuple[str, str], seconds: float) -> subprocess.Popen[str]:
     # The sampler runs in its own process: the login drivers' own CPU work must not delay it.
-    sampler = asyncio.create_task(
-        asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, __file__, "--sample-latency", json.dumps([server.url, *auth, seconds * 0.8])],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
+    return subprocess.Popen(
+        [sys.executable, __file__, "--sample-latency", json.dumps([url, *auth, seconds])],
+        stdout=subprocess.PIPE,
+        text=True,
     )
-    driver = await asyncio.to_thread(
-        subprocess.run,
+
+
+def logins(deployment: Deployment, client_id: str, seconds: float, concurrency: int) -> None:
+    server = deployment.bastion
+    users = [f"login{index}" for index in range(4)]
+    for username in users:
+        create_user(server, username)
+    machine = server.create_client("--name", "m", "--grant", "client_credentials", "--scope", "read")
+    auth = (machine["client_id"], machine["client_secret"])
+    idle_probe = _sampler(server.url, auth, 3)
+    idle = json.loads(idle_probe.communicate(timeout=120)[0])
+    busy_probe = _sampler(server.url, auth, seconds * 0.8)
+    before = deployment.cpu()
+    driver = subprocess.run(
         [
-            "node",
-            "logins.mjs",
-            server.url,
-            client_id,
-            CALLBACK,
-            ",".join(users),
-            PASSWORD,
-            str(seconds),
-            str(concurrency),
+            *("node", "logins.mjs", server.url, client_id, CALLBACK, ",".join(users), PASSWORD),
+            *(str(seconds), str(concurrency)),
         ],
         cwd=NODE_DIR,
         capture_output=True,
         text=True,
         check=True,
     )
+    cpu = deployment.cpu()["total"] - before["total"]
+    busy = json.loads(busy_probe.communicate(timeout=120)[0])
     outcome = json.loads(driver.stdout.strip().splitlines()[-1])
     if outcome["failed"]:
         print(f"  logins: {outcome['failed']} failed, first: {outcome['first_failure']}", file=sys.stderr)
-    done, failed, elapsed = int(outcome["done"]), int(outcome["failed"]), float(outcome["seconds"])
-    busy = json.loads((await sampler).stdout)
-    q = lambda xs, p: statistics.quantiles(xs, n=100)[p - 1] if len(xs) > 2 else float("nan")  # noqa: E731
-    return {
-        "logins_per_s": done / elapsed,
-        "failed": failed,
-        "token_p50_idle_ms": statistics.median(idle),
-        "token_p99_idle_ms": q(idle, 99),
-        "token_p50_busy_ms": statistics.median(busy),
-        "token_p99_busy_ms": q(busy, 99),
-    }
+    done, elapsed = int(outcome["done"]), float(outcome["seconds"])
+
+    def q99(xs: list[float]) -> float:
+        return statistics.quantiles(xs, n=100)[98] if len(xs) > 2 else float("nan")
+
+    print(
+        f"\nlogins, bastion {deployment.config} (Argon2id m=19MiB t=2 p=1, {concurrency} browsers): "
+        f"{done / elapsed:.1f} logins/s, {done / cpu if cpu else 0:.1f} per CPU-second of the serving processes "
+        f"(target >= 30 per core), failed {outcome['failed']}"
+    )
+    print(
+        f"  client_credentials latency at rest p50 {statistics.median(idle):.1f} ms p99 {q99(idle):.1f} ms; "
+        f"during the login flood p50 {statistics.median(busy):.1f} ms p99 {q99(busy):.1f} ms"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--count", type=int, default=400)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--login-seconds", type=float, default=15)
-    parser.add_argument("--postgres", default="")
+    parser.add_argument("--config", choices=("development", "production", "both"), default="production")
+    parser.add_argument("--workers", type=int, default=1, help="Bastion workers in production (default 1)")
+    parser.add_argument("--workload", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
+    parser.add_argument("--peer-adapter", nargs="+", choices=("memory", "redis"), default=["memory", "redis"])
+    parser.add_argument("--count", type=int, default=400, help="grants per server per measured run (default 400)")
+    parser.add_argument("--concurrency", type=int, default=16, help="virtual browsers, grants in flight (default 16)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds, >= 3 (default 3)")
+    parser.add_argument("--warmup", type=float, default=10, help="seconds of each workload per server first (>= 10)")
+    parser.add_argument("--login-seconds", type=float, default=15, help="logins/s phase per Bastion; 0 skips it")
+    parser.add_argument(
+        "--shared-services",
+        action="store_true",
+        help="production on the machine's 127.0.0.1:5432 and :6379 (their CPU is then not counted)",
+    )
     # One JSON argument: a client secret may begin with "-", which argparse would take for an option.
-    parser.add_argument("--sample-latency", metavar="JSON", help='["URL", "CLIENT_ID", "SECRET", SECONDS]')
+    parser.add_argument("--sample-latency", metavar="JSON", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sample_latency:
         url, client_id, secret, seconds = json.loads(args.sample_latency)
         print(json.dumps(asyncio.run(token_latencies(url, (client_id, secret), float(seconds)))))
         return 0
+    if args.rounds < 3:
+        parser.error("--rounds must be at least 3")
+    if args.warmup < 10:
+        print(f"note: --warmup {args.warmup:g} is below the 10 s node's JIT needs: do not quote these figures")
+    if "code" in args.workload and "memory" in args.peer_adapter and args.count > MEMORY_PEER_MAX_CODES:
+        parser.error(f"--count above {MEMORY_PEER_MAX_CODES} with the memory peer: its LRU would drop the codes")
+    if args.shared_services:
+        print("note: --shared-services: the machine's PostgreSQL and Redis are used; their CPU is NOT counted")
     ensure_node_packages()
-    results: dict[str, dict[str, float]] = {}
+    configs = ["development", "production"] if args.config == "both" else [args.config]
+    stops: list[Callable[[], None]] = []
+    contenders: list[Contender] = []
+    deployments: list[Deployment] = []
     with tempfile.TemporaryDirectory(prefix="authcode-bench-") as tmp:
         workdir = Path(tmp)
-        # node-oidc-provider, in-memory adapter: one fresh process per phase (its LRU holds 1000 entries).
-        peer_count = min(args.count, 200) + WARMUP
-        minted: dict[str, list[str]] = {}
-        rates: dict[str, float] = {}
-        for mode in ("codes", "refresh"):
-            port = free_port()
-            out = workdir / f"peer-{mode}.json"
-            peer_config = {
-                "port": port,
-                "count": peer_count,
-                "out": str(out),
-                "resource": RESOURCE,
-                "challenge": s256_challenge(VERIFIER),
-                "mode": mode,
-            }
-            peer_env = {"BENCH_AUTHCODE": json.dumps(peer_config)}
-            peer = start_node(
-                "authcode_server.mjs", workdir, f"oidc-provider-{mode}", f"http://127.0.0.1:{port}/jwks", peer_env
-            )
-            try:
-                minted = json.loads(out.read_text())
-                measured = asyncio.run(
-                    measure_grants(
-                        f"http://127.0.0.1:{port}/token",
-                        "spa",
-                        minted["codes"],
-                        minted["refresh_tokens"],
-                        args.concurrency,
-                    )
-                )
-            finally:
-                stop(peer)
-            key = "code_exchanges_per_s" if mode == "codes" else "refresh_grants_per_s"
-            rates[key] = measured[key]
-        results["oidc-provider (memory)"] = rates
-        targets = [("bastion (sqlite)", lambda: start_bastion(workdir / "sqlite"))]
-        if args.postgres:
-            targets.append(("bastion (postgresql)", lambda: start_bastion_postgres(workdir / "pg", args.postgres)))
-        for name, start in targets:
-            (workdir / "sqlite").mkdir(exist_ok=True)
-            server = start()
-            try:
-                client_id = bastion_public_client(server)
-                codes, refresh = asyncio.run(seed_bastion(database_url_of(server), client_id, args.count + WARMUP))
-                results[name] = asyncio.run(
-                    measure_grants(server.url + "/token", client_id, codes, refresh, args.concurrency)
-                )
-                if args.login_seconds > 0:
-                    users = []
-                    for index in range(4):
-                        username = f"login{index}"
-                        subprocess.run(
-                            [
-                                sys.executable,
-                                "-m",
-                                "bastion",
-                                "users",
-                                "create",
-                                "--username",
-                                username,
-                                "--password-stdin",
-                                "--data-dir",
-                                str(server.data_dir),
-                            ],
-                            env=server.env,
-                            input=PASSWORD + "\n",
-                            text=True,
-                            check=True,
-                            capture_output=True,
-                        )
-                        users.append(username)
-                    machine = server.create_client("--name", "m", "--grant", "client_credentials", "--scope", "read")
-                    auth = (machine["client_id"], machine["client_secret"])
-                    results["logins " + name] = asyncio.run(
-                        logins(server, client_id, users, args.login_seconds, args.concurrency, auth)
-                    )
-            finally:
-                stop(server.process)
-    peer_rates = results["oidc-provider (memory)"]
-    print(f"{'server':<24} {'code exchanges/s':>18} {'refresh grants/s':>18} {'ratio code':>11} {'ratio refresh':>14}")
-    for name, figures in results.items():
-        if name.startswith("logins"):
-            continue
-        ratio_code = figures["code_exchanges_per_s"] / peer_rates["code_exchanges_per_s"]
-        ratio_refresh = figures["refresh_grants_per_s"] / peer_rates["refresh_grants_per_s"]
-        print(
-            f"{name:<24} {figures['code_exchanges_per_s']:>18.1f} {figures['refresh_grants_per_s']:>18.1f} "
-            f"{ratio_code:>10.2f}x {ratio_refresh:>13.2f}x"
-        )
-    for name, lg in results.items():
-        if not name.startswith("logins"):
-            continue
-        print(
-            f"{name.removeprefix('logins ')}: complete logins/s (one worker, Argon2id m=19MiB t=2 p=1): "
-            f"{lg['logins_per_s']:.1f} (target >= 30; failed {int(lg['failed'])})"
-        )
-        print(
-            f"client_credentials latency at rest p50 {lg['token_p50_idle_ms']:.1f} ms "
-            f"p99 {lg['token_p99_idle_ms']:.1f} ms; "
-            f"during the login flood p50 {lg['token_p50_busy_ms']:.1f} ms p99 {lg['token_p99_busy_ms']:.1f} ms"
-        )
-    return 0
+        try:
+            for config in configs:
+                workers = args.workers if config == "production" else 1
+                private = not args.shared_services
+                deployment = start_deployment(workdir / config, config, workers=workers, private=private)
+                stops.append(deployment.stop)
+                deployments.append(deployment)
+                name = f"bastion {config} w{workers}"
+                contenders.append(bastion_contender(deployment, name, workdir / f"driver-{config}", args.concurrency))
+            for adapter in args.peer_adapter:
+                peer, peer_stops = start_peer(workdir, adapter, args.concurrency)
+                stops += peer_stops
+                contenders.append(peer)
+            for contender in contenders:
+                contender.write_config()
+                try:
+                    print(f"{contender.name:<30} {verify(contender)}", flush=True)
+                except (RuntimeError, KeyError, ValueError, jwt.PyJWTError) as exc:
+                    print(f"verification failed: {exc}", file=sys.stderr)
+                    return 2
+                contender.drive("signin")
+            print("CPU counted: " + "; ".join(f"{c.name}: {c.counted}" for c in contenders))
+            for workload in args.workload:
+                measure(contenders, workload, args)
+            status = report(contenders, args.workload)
+            if args.login_seconds > 0:
+                for deployment, contender in zip(deployments, contenders, strict=False):
+                    logins(deployment, contender.client_id, args.login_seconds, args.concurrency)
+            return status
+        finally:
+            for stop_one in reversed(stops):
+                stop_one()
 
 
 if __name__ == "__main__":

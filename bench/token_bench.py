@@ -1,19 +1,24 @@
-"""Client Credentials grants per second: one Bastion worker against node-oidc-provider.
+"""Client Credentials grants per second: Bastion as deployed against node-oidc-provider.
 
 Both servers run on loopback and issue the same thing: an ES256-signed JWT access token for a
 client_secret_basic client, for the same `resource` (the token's audience) and scope. Both get
-byte-for-byte the same request (same client id and secret, same form body) from the same load
-generator (npm `autocannon`), one server after the other, never concurrently.
+the same request (the same form body; each Bastion's own client credentials, the peer given the
+first's) from the same load generator (npm `autocannon`), one server after the other, never
+concurrently.
 
-    python3 dev.py run python bench/token_bench.py [--duration 10] [--connections 50] [--rounds 3]
+    python3 dev.py run python bench/token_bench.py [--config development|production|both]
+        [--workers 1 2] [--rounds 3] [--duration 10] [--connections 50] [--warmup 10]
+        [--shared-services]
 
-Steps: install bench/node's locked npm packages; start `bastion serve` (one worker, temporary
-data directory, development mode, ES256) and oidc-provider v9 (`clientCredentials` and
-`resourceIndicators` with `accessTokenFormat: 'jwt'`, an ES256 key, the in-memory adapter);
-verify that each answers 200 with a JWT that verifies against its own JWKS; warm both up; then
-measure each `--rounds` times, alternating which goes first, and print 2xx responses per second
-(non-2xx responses, socket errors and timeouts are counted and reported, never counted as
-grants), the median of the rounds, and the ratio Bastion / oidc-provider.
+Steps: install bench/node's locked npm packages; start Bastion in each configuration asked for
+(`_harness.start_deployment`: development = SQLite, one worker; production = a private
+PostgreSQL and redis-server, production mode, keys made with the CLI, `--workers` each) and
+oidc-provider v9 (`clientCredentials` and `resourceIndicators` with `accessTokenFormat: 'jwt'`,
+an ES256 key, the in-memory adapter); verify that each answers 200 with a JWT that verifies
+against its own JWKS; warm each up; then measure each `--rounds` (>= 3) times, alternating the
+order, and print 2xx responses per second and per CPU-second of every serving process (Bastion's
+process tree, PostgreSQL's postmaster and backends, redis-server; node and its threads), medians,
+and the ratios to the peer, to Bastion's development figure, and of 2 workers to 1.
 
 Exit status: 0 when every measured response was a 2xx, 1 otherwise (for example when a default
 rate limit throttled this successful traffic), 2 when a server failed verification.
@@ -46,15 +51,16 @@ import httpx
 import jwt
 from _harness import (
     Bastion,
+    Deployment,
     LoadResult,
     autocannon,
-    cpu_seconds,
     ensure_node_packages,
     free_port,
     median,
-    start_bastion,
+    start_deployment,
     start_node,
     stop,
+    tree_cpu_seconds,
 )
 
 RESOURCE = "https://api.bench.test/"
@@ -64,10 +70,11 @@ TARGET_RATIO = 1.2
 
 @dataclass(frozen=True)
 class Measured:
-    """One measured run and the CPU time the server process spent during it."""
+    """One measured run and the CPU time every serving process spent during it."""
 
     load: LoadResult
     cpu: float
+    parts: dict[str, float]
 
     @property
     def per_cpu_second(self) -> float:
@@ -138,8 +145,8 @@ def start_oidc_provider(workdir: Path, client_id: str, client_secret: str) -> tu
     return process, Target("oidc-provider", issuer, issuer + "/token", issuer + "/jwks", process.pid)
 
 
-def bastion_target(server: Bastion) -> Target:
-    return Target("bastion", server.url, server.url + "/token", server.url + "/jwks", server.process.pid)
+def bastion_target(server: Bastion, name: str) -> Target:
+    return Target(name, server.url, server.url + "/token", server.url + "/jwks", server.process.pid)
 
 
 class Profiler:
@@ -197,9 +204,23 @@ def summarise_stacks(collapsed: str, lines: int = 25) -> str:
     return "\n".join(out) + "\n"
 
 
+@dataclass
+class Contender:
+    """One server under measurement: where to send the requests, and how to read its CPU."""
+
+    target: Target
+    cpu: Callable[[], dict[str, float]]
+    counted: str
+    label: str
+    headers: dict[str, str]
+
+    @property
+    def name(self) -> str:
+        return self.label
+
+
 def measure(
-    targets: list[Target],
-    headers: dict[str, str],
+    contenders: list[Contender],
     body: str,
     *,
     connections: int,
@@ -207,54 +228,82 @@ def measure(
     rounds: int,
     profiler: Profiler | None,
 ) -> dict[str, list[Measured]]:
-    results: dict[str, list[Measured]] = {t.name: [] for t in targets}
+    results: dict[str, list[Measured]] = {c.name: [] for c in contenders}
     for number in range(rounds):
-        # Alternate which server goes first so slow drift on a shared machine hits both alike.
-        order = targets if number % 2 == 0 else list(reversed(targets))
-        for target in order:
+        # Alternate the order so slow drift on a shared machine hits every contender alike.
+        order = contenders if number % 2 == 0 else list(reversed(contenders))
+        for contender in order:
+            target = contender.target
 
-            def run(target: Target = target) -> LoadResult:
+            def run(target: Target = target, headers: dict[str, str] = contender.headers) -> LoadResult:
                 return autocannon(
                     target.token_url, body=body, headers=headers, connections=connections, duration=duration
                 )
 
-            cpu_before = cpu_seconds(target.pid)
-            profiled = profiler is not None and target.name == "bastion"
+            before = contender.cpu()
+            profiled = profiler is not None and contender.name == "bastion development w1"
             result = profiler.around(run, duration) if profiler is not None and profiled else run()
-            measured = Measured(result, cpu_seconds(target.pid) - cpu_before)
-            results[target.name].append(measured)
+            after = contender.cpu()
+            parts = {name: after[name] - before[name] for name in after}
+            measured = Measured(result, parts["total"], parts)
+            results[contender.name].append(measured)
+            breakdown = " ".join(f"{k} {v:.2f}" for k, v in parts.items() if k != "total")
             print(
-                f"  round {number + 1} {target.name:<14} {result.per_second:8.1f} grants/s"
-                f" {measured.per_cpu_second:8.1f} grants/CPU-s"
-                f"  (2xx {result.ok}, non-2xx {result.non_2xx}, errors {result.errors}, timeouts {result.timeouts},"
-                f" p50 {result.latency_p50:.0f} ms, p99 {result.latency_p99:.0f} ms)",
+                f"  round {number + 1} {contender.name:<24} {result.per_second:8.1f} grants/s"
+                f" {measured.per_cpu_second:8.1f} grants/CPU-s  (CPU-s: {breakdown})"
+                f"  2xx {result.ok}, non-2xx {result.non_2xx}, errors {result.errors}, timeouts {result.timeouts},"
+                f" p50 {result.latency_p50:.0f} ms, p99 {result.latency_p99:.0f} ms",
                 flush=True,
             )
     return results
 
 
-def _ratio(values: dict[str, float]) -> float:
-    return values["bastion"] / values["oidc-provider"] if values["oidc-provider"] else float("inf")
+PEER = "oidc-provider"
 
 
-def report(results: dict[str, list[Measured]]) -> int:
+def report(results: dict[str, list[Measured]], contenders: list[Contender]) -> int:
     rates = {name: median([m.load.per_second for m in runs]) for name, runs in results.items()}
     efficiency = {name: median([m.per_cpu_second for m in runs]) for name, runs in results.items()}
     failures = {
         name: sum(m.load.non_2xx + m.load.errors + m.load.timeouts for m in runs) for name, runs in results.items()
     }
     print()
-    for name in results:
+    print(f"{'server':<24} {'grants/s':>9} {'grants/CPU-s':>13}  (medians)  CPU counted")
+    for contender in contenders:
+        name = contender.name
         print(
-            f"{name:<14} {rates[name]:8.1f} grants/s {efficiency[name]:8.1f} grants/CPU-s (medians)"
-            f"   non-2xx/errors/timeouts: {failures[name]}"
+            f"{name:<24} {rates[name]:9.1f} {efficiency[name]:13.1f}  non-2xx/errors/timeouts: {failures[name]}"
+            f"  [{contender.counted}]"
         )
-    ratio = _ratio(rates)
-    verdict = "meets" if ratio >= TARGET_RATIO else "falls short of"
-    print(f"ratio bastion / oidc-provider: {ratio:.2f}x grants/s ({verdict} the {TARGET_RATIO}x target)")
-    # On a shared machine the wall-clock rate moves with everyone else's load; the CPU time each
-    # server spent per grant does not, so it is printed as the steadier second opinion.
-    print(f"ratio bastion / oidc-provider: {_ratio(efficiency):.2f}x grants per CPU-second of the server process")
+    print()
+
+    def ratio(values: dict[str, float], a: str, b: str) -> float:
+        return values[a] / values[b] if values.get(b) else float("inf")
+
+    for name in results:
+        if name == PEER:
+            continue
+        line = (
+            f"{name:<24} vs {PEER}: {ratio(rates, name, PEER):.2f}x grants/s,"
+            f" {ratio(efficiency, name, PEER):.2f}x per CPU-s"
+        )
+        dev = "bastion development w1"
+        if name.startswith("bastion production") and dev in results:
+            line += (
+                f"; vs Bastion development: {ratio(rates, name, dev):.2f}x grants/s,"
+                f" {ratio(efficiency, name, dev):.2f}x per CPU-s"
+            )
+        print(line)
+    if "bastion production w1" in results and "bastion production w2" in results:
+        print(
+            "bastion production 2 workers vs 1 worker: "
+            f"{ratio(efficiency, 'bastion production w2', 'bastion production w1'):.2f}x grants per CPU-second "
+            f"(target >= 0.9x), {ratio(rates, 'bastion production w2', 'bastion production w1'):.2f}x grants/s"
+        )
+    for name in results:
+        if name.startswith("bastion production w1"):
+            verdict = "meets" if ratio(rates, name, PEER) >= TARGET_RATIO else "falls short of"
+            print(f"{name}: {verdict} the {TARGET_RATIO}x target against {PEER} in grants/s")
     if any(failures.values()):
         print("FAIL: some responses were not 2xx (throttled or failed); see the counts above", file=sys.stderr)
         return 1
@@ -286,12 +335,31 @@ async def fast_path(rounds: int, count: int) -> None:
           f"through the router {routed:.1f} us: {routed / fast:.2f}x")
 
 
+def _node_cpu(pid: int) -> dict[str, float]:
+    spent = tree_cpu_seconds(pid)
+    return {"node": spent, "total": spent}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10, help="seconds per measured run (default 10)")
     parser.add_argument("--connections", type=int, default=50, help="concurrent connections (default 50)")
-    parser.add_argument("--rounds", type=int, default=3, help="measured runs per server, alternating (default 3)")
+    parser.add_argument("--rounds", type=int, default=3, help="measured runs per server, alternating (>= 3, default 3)")
     parser.add_argument("--warmup", type=float, default=10, help="warm-up seconds per server (default 10)")
+    parser.add_argument(
+        "--config",
+        choices=("development", "production", "both"),
+        default="both",
+        help="Bastion as deployed: development (SQLite) or production (PostgreSQL + Redis); default both",
+    )
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1], help="worker counts to measure in production (default 1)"
+    )
+    parser.add_argument(
+        "--shared-services",
+        action="store_true",
+        help="production on the machine's 127.0.0.1:5432 and :6379 (their CPU is then not counted)",
+    )
     parser.add_argument("--profile", type=Path, help="record the measured Bastion runs with py-spy into this directory")
     parser.add_argument("--fast-path", action="store_true", help="only what TokenRouteMiddleware is worth, in process")
     args = parser.parse_args()
@@ -300,51 +368,82 @@ def main() -> int:
 
         asyncio.run(fast_path(args.rounds, 1000))
         return 0
+    if args.rounds < 3:
+        parser.error("--rounds must be at least 3 (medians of alternating rounds)")
 
     ensure_node_packages()
+    wanted: list[tuple[str, int]] = []
+    if args.config in ("development", "both"):
+        wanted.append(("development", 1))
+        if any(w > 1 for w in args.workers):
+            print("note: development mode runs one worker (several workers need Redis); measured with 1")
+    if args.config in ("production", "both"):
+        wanted += [("production", w) for w in sorted(set(args.workers))]
+    if args.shared_services and args.config != "development":
+        print("note: --shared-services: the machine's PostgreSQL and Redis serve production; their CPU is NOT counted")
     with tempfile.TemporaryDirectory(prefix="bastion-token-bench-") as tmp:
         workdir = Path(tmp)
-        bastion = start_bastion(workdir, access_token_algorithm="ES256")  # noqa: S106 - an algorithm name, not a password
+        deployments: list[Deployment] = []
         node: subprocess.Popen[bytes] | None = None
         try:
-            client = bastion.create_client(
-                "--name", "bench", "--grant", "client_credentials", "--scope", SCOPE, "--audience", RESOURCE
-            )
-            client_id, client_secret = client["client_id"], client["client_secret"]
+            client_id = client_secret = ""
+            contenders: list[Contender] = []
+            for config, workers in wanted:
+                deployment = start_deployment(
+                    workdir / f"{config}-w{workers}", config, workers=workers, private=not args.shared_services
+                )
+                deployments.append(deployment)
+                # Each Bastion makes its own client; the peer is given the first one's id and secret.
+                client = deployment.bastion.create_client(
+                    "--name", "bench", "--grant", "client_credentials", "--scope", SCOPE, "--audience", RESOURCE
+                )
+                if not client_id:
+                    client_id, client_secret = client["client_id"], client["client_secret"]
+                headers, body = token_request(client["client_id"], client["client_secret"])
+                name = f"bastion {config} w{workers}"
+                target = bastion_target(deployment.bastion, name)
+                contenders.append(Contender(target, deployment.cpu, deployment.counted(), name, headers))
             node, peer = start_oidc_provider(workdir, client_id, client_secret)
-            targets = [bastion_target(bastion), peer]
+            node_pid = peer.pid
             headers, body = token_request(client_id, client_secret)
-            for target in targets:
+            contenders.append(Contender(peer, lambda: _node_cpu(node_pid), "node and its threads", PEER, headers))
+            for contender in contenders:
                 try:
-                    claims = verify(target, headers, body)
+                    claims = verify(contender.target, contender.headers, body)
                 except (RuntimeError, KeyError, ValueError, jwt.PyJWTError) as exc:
                     print(f"verification failed: {exc}", file=sys.stderr)
                     return 2
-                print(f"{target.name:<14} 200 with an ES256 at+jwt for aud={claims['aud']} scope={claims['scope']!r}")
+                aud, scope = claims["aud"], claims["scope"]
+                print(f"{contender.name:<24} 200 with an ES256 at+jwt for aud={aud} scope={scope!r}")
             print(
                 f"warm-up: {args.warmup:g} s per server; measuring {args.rounds} x {args.duration:g} s, "
-                f"{args.connections} connections, POST /token",
+                f"{args.connections} connections, POST /token, order alternating each round",
                 flush=True,
             )
-            for target in targets:
+            for contender in contenders:
                 autocannon(
-                    target.token_url, body=body, headers=headers, connections=args.connections, duration=args.warmup
+                    contender.target.token_url,
+                    body=body,
+                    headers=contender.headers,
+                    connections=args.connections,
+                    duration=args.warmup,
                 )
-            profiler = Profiler(args.profile, bastion.process.pid) if args.profile else None
+            first = next((d for d in deployments if d.config == "development"), None)
+            profiler = Profiler(args.profile, first.bastion.process.pid) if args.profile and first else None
             results = measure(
-                targets,
-                headers,
+                contenders,
                 body,
                 connections=args.connections,
                 duration=args.duration,
                 rounds=args.rounds,
                 profiler=profiler,
             )
-            return report(results)
+            return report(results, contenders)
         finally:
             if node is not None:
                 stop(node)
-            stop(bastion.process)
+            for deployment in deployments:
+                deployment.stop()
 
 
 if __name__ == "__main__":

@@ -1,14 +1,17 @@
-// The peer for bench/authcode_bench.py: node-oidc-provider (v9, in-memory adapter) set up for the
-// Authorization Code grant with PKCE (S256), refresh tokens with rotation, RS256 ID tokens and
-// JWT access tokens (resourceIndicators, accessTokenFormat 'jwt', ES256) like Bastion's.
-//
-// The browser step is not what is measured: at start-up it mints COUNT authorization codes and
-// COUNT refresh tokens through its own models (as its interaction flow would) and writes them to
-// OUT as JSON, then listens. Env: BENCH_AUTHCODE = {"port","count","out","resource","challenge","mode"};
-// mode "codes" or "refresh" mints only that kind: the in-memory adapter is an LRU of 1000 entries,
-// so each phase gets a fresh process and at most ~200 items.
-import { generateKeyPairSync } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+// The peer for bench/authcode_bench.py and bench/soak.py's comparisons: node-oidc-provider (v9)
+// set up for the Authorization Code grant with PKCE (S256), refresh tokens with rotation, RS256
+// ID tokens and JWT access tokens (resourceIndicators, accessTokenFormat 'jwt', ES256, typ at+jwt)
+// like Bastion's, signed session cookies (cookies.keys), and a storage adapter:
+// - "memory": oidc-provider's own default in-memory adapter (an LRU of 1000 entries; its docs
+//   call it a development adapter);
+// - "redis": the Redis adapter of oidc-provider's own example (example/adapters/redis.js), on
+//   ioredis, the production shape its documentation points to.
+// Sign-in is the one step a real deployment would render: GET /interaction/:uid finishes the
+// interaction at once (login as `bench-user`, consent to the requested scopes, the grant saved),
+// so a browser that went through it once has a session and a remembered grant, and its next
+// /authorize answers with a code straight away (what bench/authcode_bench.py measures).
+// Env: BENCH_AUTHCODE = {"port","resource","adapter","redis_url"}. Prints "ready" when listening.
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 
 import Provider from 'oidc-provider';
 
@@ -24,7 +27,75 @@ const keys = [
   { ...ec.export({ format: 'jwk' }), kid: 'bench-es256', alg: 'ES256', use: 'sig' },
 ];
 
+let adapter;
+if (config.adapter === 'redis') {
+  const { default: Redis } = await import('ioredis');
+  const client = new Redis(config.redis_url, { keyPrefix: 'oidc:' });
+  const grantable = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+  const consumable = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+  const grantKeyFor = (id) => `grant:${id}`;
+  const uidKeyFor = (uid) => `uid:${uid}`;
+  const userCodeKeyFor = (userCode) => `userCode:${userCode}`;
+  adapter = class RedisAdapter {
+    constructor(name) { this.name = name; }
+
+    key(id) { return `${this.name}:${id}`; }
+
+    async upsert(id, payload, expiresIn) {
+      const key = this.key(id);
+      const multi = client.multi();
+      if (consumable.has(this.name)) {
+        multi.hset(key, { payload: JSON.stringify(payload) });
+      } else {
+        multi.set(key, JSON.stringify(payload));
+      }
+      if (expiresIn) multi.expire(key, expiresIn);
+      if (grantable.has(this.name) && payload.grantId) {
+        const grantKey = grantKeyFor(payload.grantId);
+        multi.rpush(grantKey, key);
+        const ttl = await client.ttl(grantKey);
+        if (expiresIn > ttl) multi.expire(grantKey, expiresIn);
+      }
+      if (payload.userCode) {
+        multi.set(userCodeKeyFor(payload.userCode), id);
+        multi.expire(userCodeKeyFor(payload.userCode), expiresIn);
+      }
+      if (payload.uid) {
+        multi.set(uidKeyFor(payload.uid), id);
+        multi.expire(uidKeyFor(payload.uid), expiresIn);
+      }
+      await multi.exec();
+    }
+
+    async find(id) {
+      const data = consumable.has(this.name) ? await client.hgetall(this.key(id)) : await client.get(this.key(id));
+      if (!data || (typeof data === 'object' && !Object.keys(data).length)) return undefined;
+      if (typeof data === 'string') return JSON.parse(data);
+      const { payload, ...rest } = data;
+      return { ...rest, ...JSON.parse(payload) };
+    }
+
+    async findByUid(uid) { return this.find(await client.get(uidKeyFor(uid))); }
+
+    async findByUserCode(userCode) { return this.find(await client.get(userCodeKeyFor(userCode))); }
+
+    async destroy(id) { await client.del(this.key(id)); }
+
+    async revokeByGrantId(grantId) {
+      const multi = client.multi();
+      const tokens = await client.lrange(grantKeyFor(grantId), 0, -1);
+      // The list holds prefixed keys; ioredis adds the prefix again, so strip it.
+      tokens.forEach((token) => multi.del(token.replace(/^oidc:/, '')));
+      multi.del(grantKeyFor(grantId));
+      await multi.exec();
+    }
+
+    async consume(id) { await client.hset(this.key(id), 'consumed', Math.floor(Date.now() / 1000)); }
+  };
+}
+
 const provider = new Provider(issuer, {
+  ...(adapter ? { adapter } : {}),
   clients: [{
     client_id: 'spa',
     token_endpoint_auth_method: 'none',
@@ -35,10 +106,14 @@ const provider = new Provider(issuer, {
   }],
   scopes: ['openid', 'offline_access'],
   jwks: { keys },
+  // Bastion's paths, so one driver sends the same requests to both.
+  routes: { authorization: '/authorize' },
+  cookies: { keys: [randomBytes(32).toString('base64url')] },
   findAccount: (ctx, id) => ({ accountId: id, claims: () => ({ sub: id }) }),
   rotateRefreshToken: true,
   issueRefreshToken: () => true,
-  ttl: { AccessToken: 600, AuthorizationCode: 3600, IdToken: 600, RefreshToken: 14 * 86400, Grant: 14 * 86400 },
+  pkce: { required: () => true },
+  ttl: { AccessToken: 600, AuthorizationCode: 60, IdToken: 600, RefreshToken: 14 * 86400, Grant: 14 * 86400, Session: 43200, Interaction: 600 },
   features: {
     devInteractions: { enabled: false },
     resourceIndicators: {
@@ -57,31 +132,18 @@ const provider = new Provider(issuer, {
 });
 provider.on('server_error', (ctx, err) => { console.error('server_error', err); });
 
-async function grant() {
-  const g = new provider.Grant({ accountId: 'bench-user', clientId: 'spa' });
-  g.addOIDCScope(scope);
-  g.addResourceScope(config.resource, 'openid offline_access');
-  return g.save();
-}
+// The sign-in a deployment would render as pages, finished at once for `bench-user`.
+provider.use(async (ctx, next) => {
+  if (ctx.method !== 'GET' || !ctx.path.startsWith('/interaction/')) return next();
+  const details = await provider.interactionDetails(ctx.req, ctx.res);
+  const grant = new provider.Grant({ accountId: 'bench-user', clientId: details.params.client_id });
+  grant.addOIDCScope(scope);
+  grant.addResourceScope(config.resource, scope);
+  const result = { login: { accountId: 'bench-user' }, consent: { grantId: await grant.save() } };
+  const to = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+  ctx.status = 303;
+  ctx.set('location', to);
+  return undefined;
+});
 
-const codes = [];
-const refreshTokens = [];
-const client = await provider.Client.find('spa');
-const now = Math.floor(Date.now() / 1000);
-for (let i = 0; i < config.count; i += 1) {
-  if (config.mode === 'refresh') {
-    const rtGrant = await grant();
-    refreshTokens.push(await new provider.RefreshToken({
-      accountId: 'bench-user', client, grantId: rtGrant, scope, resource: config.resource, gty: 'authorization_code',
-      authTime: now, iat: now, rotations: 0,
-    }).save());
-    continue;
-  }
-  const grantId = await grant();
-  codes.push(await new provider.AuthorizationCode({
-    accountId: 'bench-user', client, grantId, scope, redirectUri, resource: config.resource,
-    codeChallenge: config.challenge, codeChallengeMethod: 'S256', nonce: `n${i}`, authTime: now,
-  }).save());
-}
-writeFileSync(config.out, JSON.stringify({ codes, refresh_tokens: refreshTokens, redirect_uri: redirectUri }));
 provider.listen(config.port, '127.0.0.1', () => { console.log('ready'); });
