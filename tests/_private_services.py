@@ -15,7 +15,10 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from tests._services import missing
 
@@ -65,6 +68,11 @@ class PrivatePostgres:
     @property
     def url(self) -> str:
         return f"postgresql://{PG_USER}@127.0.0.1:{self.port}/test"
+
+    @property
+    def async_url(self) -> str:
+        """The URL with the driver the server uses."""
+        return self.url.replace("postgresql://", "postgresql+asyncpg://")
 
     def _as_postgres(self, *command: str, timeout: float = 120) -> None:
         result = subprocess.run(
@@ -138,3 +146,25 @@ class PrivateRedis:
     def cleanup(self) -> None:
         self.kill()
         shutil.rmtree(Path(self.directory), ignore_errors=True)
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A private PostgreSQL, started; stopped and removed afterwards."""
+    server = PrivatePostgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    """A private Redis, started; killed and removed afterwards."""
+    server = PrivateRedis()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
