@@ -89,7 +89,7 @@ async def test_a_statement_on_a_database_that_refuses_connections_raises_databas
     """Nothing listening: the statement raises DatabaseUnavailable (what the server answers 503 for)."""
     database = Database(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/test", timeout=2)
     try:
-        with pytest.raises(DatabaseUnavailable, match="^the database is unavailable: ConnectionRefusedError"):
+        with pytest.raises(DatabaseUnavailable, match=r"^the database is unavailable: ConnectionRefusedError"):
             await codes.with_user(database, "no such code")
         assert await database.readiness() is not None
     finally:
@@ -105,7 +105,7 @@ async def test_a_database_that_never_answers_raises_database_unavailable_after_t
         port = silent.getsockname()[1]
         database = Database(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/test", timeout=0.5)
         try:
-            with pytest.raises(DatabaseUnavailable, match="^the database is unavailable: TimeoutError"):
+            with pytest.raises(DatabaseUnavailable, match=r"^the database is unavailable: TimeoutError"):
                 await asyncio.wait_for(codes.with_user(database, "no such code"), 10)
             assert (await database.readiness(0.5) or "").startswith("unreachable: TimeoutError")
         finally:
@@ -134,14 +134,13 @@ def test_is_unavailable_tells_an_outage_from_a_wrong_statement(error: Exception,
 def test_is_unavailable_follows_causes_but_not_what_was_being_handled() -> None:
     """An error raised from an outage is one; an error raised while handling one is not."""
     outage = ConnectionResetError()
-    try:
+    with pytest.raises(RuntimeError) as wrapped:
         raise RuntimeError("wrapped") from outage
-    except RuntimeError as wrapped:
-        assert is_unavailable(wrapped)
-    try:
+    with pytest.raises(ValueError, match="unrelated") as unrelated:
         try:
             raise outage
         except ConnectionResetError:
             raise ValueError("unrelated") from None
-    except ValueError as unrelated:
-        assert not is_unavailable(unrelated)
+
+    assert is_unavailable(wrapped.value)
+    assert not is_unavailable(unrelated.value)
