@@ -134,13 +134,17 @@ def test_is_unavailable_tells_an_outage_from_a_wrong_statement(error: Exception,
 def test_is_unavailable_follows_causes_but_not_what_was_being_handled() -> None:
     """An error raised from an outage is one; an error raised while handling one is not."""
     outage = ConnectionResetError()
-    with pytest.raises(RuntimeError) as wrapped:
-        raise RuntimeError("wrapped") from outage
-    with pytest.raises(ValueError, match="unrelated") as unrelated:
+
+    def while_handling() -> None:
         try:
             raise outage
         except ConnectionResetError:
             raise ValueError("unrelated") from None
+
+    with pytest.raises(RuntimeError) as wrapped:
+        raise RuntimeError("wrapped") from outage
+    with pytest.raises(ValueError, match="unrelated") as unrelated:
+        while_handling()
 
     assert is_unavailable(wrapped.value)
     assert not is_unavailable(unrelated.value)
