@@ -386,7 +386,8 @@ def test_ratelimit_defaults_are_the_built_in_policies_without_shedding():
                      "database_timeout_seconds: 61.0 seconds is outside 0.5-60 seconds. Fix: choose a value in 0.5-60",
                      id="database-timeout-too-long"),
         pytest.param("BASTION_DATABASE_TIMEOUT_SECONDS", "soon",
-                     "database_timeout_seconds: 'soon' is not a valid float. Fix: give database_timeout_seconds a float value",
+                     "database_timeout_seconds: 'soon' is not a valid float."
+                     " Fix: give database_timeout_seconds a float value",
                      id="database-timeout-not-a-number"),
         pytest.param("BASTION_SHUTDOWN_DRAIN_SECONDS", "0",
                      "shutdown_drain_seconds: 0 seconds is outside 1-300 seconds. Fix: choose a value in 1-300",
