@@ -374,3 +374,46 @@ def test_ratelimit_defaults_are_the_built_in_policies_without_shedding():
 
     assert settings.ratelimit == RateLimitSettings(policies=DEFAULT_POLICIES, shedding=SheddingSettings())
     assert settings.ratelimit.shedding.enabled is False
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        pytest.param("BASTION_DATABASE_TIMEOUT_SECONDS", "0.1",
+                     "database_timeout_seconds: 0.1 seconds is outside 0.5-60 seconds. Fix: choose a value in 0.5-60",
+                     id="database-timeout-too-short"),
+        pytest.param("BASTION_DATABASE_TIMEOUT_SECONDS", "61",
+                     "database_timeout_seconds: 61.0 seconds is outside 0.5-60 seconds. Fix: choose a value in 0.5-60",
+                     id="database-timeout-too-long"),
+        pytest.param("BASTION_DATABASE_TIMEOUT_SECONDS", "soon",
+                     "database_timeout_seconds: 'soon' is not a valid float."
+                     " Fix: give database_timeout_seconds a float value",
+                     id="database-timeout-not-a-number"),
+        pytest.param("BASTION_SHUTDOWN_DRAIN_SECONDS", "0",
+                     "shutdown_drain_seconds: 0 seconds is outside 1-300 seconds. Fix: choose a value in 1-300",
+                     id="drain-zero"),
+        pytest.param("BASTION_SHUTDOWN_DRAIN_SECONDS", "301",
+                     "shutdown_drain_seconds: 301 seconds is outside 1-300 seconds. Fix: choose a value in 1-300",
+                     id="drain-too-long"),
+        pytest.param("BASTION_SHUTDOWN_DRAIN_SECONDS", "2.5",
+                     "shutdown_drain_seconds: '2.5' is not a valid int. Fix: give shutdown_drain_seconds a int value",
+                     id="drain-not-whole"),
+    ],
+)
+def test_outage_settings_out_of_range_are_refused(variable, value, message):
+    """The database timeout (0.5-60 s) and the shutdown drain (1-300 s) are refused outside their
+    ranges, with the setting, the value and the fix."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={"BASTION_ISSUER": "https://a.test", variable: value})
+
+    assert str(caught.value) == message
+
+
+def test_outage_settings_have_defaults_and_come_from_the_environment():
+    """5 s and 10 s by default; the environment sets them like any other setting."""
+    default = _load(issuer="https://a.test")
+    chosen = load_settings(environ={"BASTION_ISSUER": "https://a.test", "BASTION_DATABASE_TIMEOUT_SECONDS": "0.5",
+                                    "BASTION_SHUTDOWN_DRAIN_SECONDS": "300"})
+
+    assert (default.database_timeout_seconds, default.shutdown_drain_seconds) == (5.0, 10)
+    assert (chosen.database_timeout_seconds, chosen.shutdown_drain_seconds) == (0.5, 300)

@@ -100,4 +100,7 @@ def serve(
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         http="httptools",
         lifespan="on",
+        # SIGTERM: stop accepting at once, let requests in flight finish for this long, then
+        # cancel what is left (a grant's transaction rolls back whole) and exit.
+        timeout_graceful_shutdown=settings.shutdown_drain_seconds,
     )

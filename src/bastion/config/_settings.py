@@ -65,6 +65,11 @@ class Settings:
     # does the same on demand).
     purge_interval: int = 300
     password_hashing: Literal["owasp", "testing"] = "owasp"  # noqa: S105 - a profile name, not a password
+    # Outages (docs/operations.md): the longest a request waits for a database connection (pool
+    # checkout, connect) or a statement before it is answered 503; and the seconds a stopping
+    # process (SIGTERM) lets requests in flight finish before it closes their connections.
+    database_timeout_seconds: float = 5.0
+    shutdown_drain_seconds: int = 10
 
     def __post_init__(self) -> None:
         for check in _CHECKS:
@@ -198,4 +203,6 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
     _range("purge_interval", 1, 86400, "seconds"),
     _check_password_hashing,
     _check_trusted_proxies,
+    _range("database_timeout_seconds", 0.5, 60, "seconds"),
+    _range("shutdown_drain_seconds", 1, 300, "seconds"),
 )

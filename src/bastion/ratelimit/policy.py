@@ -107,28 +107,36 @@ def _calendar_bounds(unit: CalendarUnit, now_us: int) -> tuple[int, int]:
 
 
 _MINUTE: Final = 60.0
+# When the store is unreachable (Redis down) the limits on guessing (failed client
+# authentications, sign-ins, second factors, user codes) refuse: counting nothing would give an
+# attacker unlimited guesses for as long as the outage lasts. The limit on what anonymous
+# requests make the server store admits: refusing would stop every new sign-in flow, and the
+# rows it bounds expire. A policy a configuration adds admits unless it says `closed`.
 DEFAULT_POLICIES: Final[tuple[Policy, ...]] = (
     # A flood of wrong client credentials is refused (RFC 6749 §10.10, RFC 9700 §4.11 brute
     # force), counted per source address only: client ids are public, so a limit keyed on the
     # client would let anyone lock the client out (SECURITY.md, "Lockouts").
-    Policy("client_auth_failures_per_address", 20, _MINUTE, "gcra", key=("source_address",)),
+    Policy("client_auth_failures_per_address", 20, _MINUTE, "gcra", key=("source_address",), on_store_error="closed"),
     # OWASP ASVS V2.2.1 and the OWASP device-cookie scheme: a browser that signed in to the
     # account before is judged by its own failures only (`per_device`); any other attempt by its
     # address, by the account from that address (three free, then 20 s apart) and, for all
     # untrusted browsers together, by the account (past ten in 15 minutes, 90 s apart). A
     # stranger can so slow down only the untrusted browsers of an account, never a known one.
-    Policy("login_failures_per_device", 10, 15 * _MINUTE, "gcra", key=("device",)),
-    Policy("login_failures_per_account_address", 3, _MINUTE, "gcra", key=("sub", "source_address")),
-    Policy("login_failures_per_account", 10, 15 * _MINUTE, "gcra", key=("sub",)),
-    Policy("login_failures_per_address", 50, 15 * _MINUTE, "gcra", key=("source_address",)),
+    Policy("login_failures_per_device", 10, 15 * _MINUTE, "gcra", key=("device",), on_store_error="closed"),
+    Policy(
+        "login_failures_per_account_address", 3, _MINUTE, "gcra", key=("sub", "source_address"),
+        on_store_error="closed",
+    ),
+    Policy("login_failures_per_account", 10, 15 * _MINUTE, "gcra", key=("sub",), on_store_error="closed"),
+    Policy("login_failures_per_address", 50, 15 * _MINUTE, "gcra", key=("source_address",), on_store_error="closed"),
     # Wrong second-factor codes: only someone who has just given the password can make one, so
     # strangers' password failures never slow the second factor down.
-    Policy("second_factor_failures_per_account", 10, 15 * _MINUTE, "gcra", key=("sub",)),
+    Policy("second_factor_failures_per_account", 10, 15 * _MINUTE, "gcra", key=("sub",), on_store_error="closed"),
     # RFC 8628 §5.1: user codes are short, so their entry must be rate limited.
-    Policy("device_user_code_per_address", 10, _MINUTE, "gcra", key=("source_address",)),
+    Policy("device_user_code_per_address", 10, _MINUTE, "gcra", key=("source_address",), on_store_error="closed"),
     # What a browser that has not signed in makes the server store (a pending authorization or
     # device request, a device code), per source: storage grows only as fast as this allows.
-    Policy("anonymous_requests_per_address", 60, _MINUTE, "gcra", key=("source_address",)),
+    Policy("anonymous_requests_per_address", 60, _MINUTE, "gcra", key=("source_address",), on_store_error="open"),
 )
 # Built-in policies that were removed because a stranger could use them to lock out the owner
 # of a public id; a configuration still naming one is refused with the reason.

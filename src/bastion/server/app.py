@@ -27,6 +27,7 @@ from bastion.ratelimit import render_prometheus
 from bastion.server.context import ServerContext, build_context
 from bastion.server.cors import CORSMiddleware
 from bastion.server.endpoints.device_authorization import device_authorization_endpoint
+from bastion.server.endpoints.health import live_endpoint, ready_endpoint
 from bastion.server.endpoints.introspection import introspection_endpoint
 from bastion.server.endpoints.jwks import jwks_endpoint
 from bastion.server.endpoints.metadata import oauth_metadata_endpoint, openid_configuration_endpoint
@@ -36,13 +37,9 @@ from bastion.server.endpoints.userinfo import userinfo_endpoint
 from bastion.server.limits import RateLimited, ServerLimits, build_limiter
 from bastion.server.limits import middleware as limit_middleware
 from bastion.server.pages.routes import PAGE_ROUTES
-from bastion.server.responses import RequestContextMiddleware, json_response, oauth_error_handler, rate_limited_json
+from bastion.server.responses import RequestContextMiddleware, oauth_error_handler, rate_limited_json
 from bastion.server.sweeper import sweep_forever
 from bastion.store import Database
-
-
-async def health_endpoint(request: Request) -> Response:
-    return json_response({"status": "ok"}, headers={"cache-control": "no-store"})
 
 
 async def metrics_endpoint(request: Request) -> Response:
@@ -63,7 +60,9 @@ ROUTES = [
     Route("/introspect", introspection_endpoint, methods=["POST"]),
     Route("/revoke", revocation_endpoint, methods=["POST"]),
     Route("/revocations", revocation_list_endpoint, methods=["GET"]),
-    Route("/health", health_endpoint, methods=["GET"]),
+    Route("/health", live_endpoint, methods=["GET"]),
+    Route("/health/live", live_endpoint, methods=["GET"]),
+    Route("/health/ready", ready_endpoint, methods=["GET"]),
     Route("/device_authorization", device_authorization_endpoint, methods=["POST"]),
     Route("/userinfo", userinfo_endpoint, methods=["GET", "POST"]),
     *PAGE_ROUTES,
@@ -72,7 +71,7 @@ ROUTES = [
 
 async def open_context(settings: Settings, limits: ServerLimits | None = None) -> ServerContext:
     """Connect, migrate (SQLite) or check migrations (PostgreSQL), and load secrets and keys."""
-    database = Database(settings.resolved_database_url)
+    database = Database(settings.resolved_database_url, timeout=settings.database_timeout_seconds)
     await database.check_reachable()
     if database.is_sqlite:
         await database.upgrade()

@@ -106,7 +106,9 @@ class ServerLimits:
             # The last unit of the allowance was just spent: how long until the next one (a
             # second round trip, on the failure path only).
             decision = await self.limiter.check(ADDRESS_FAILURES, source)
-        if not decision.allowed:
+        if not decision.allowed and not decision.degraded:
+            # A refusal because the store is unreachable (a fail-closed policy) is not
+            # remembered: once the store is back, the next failure is counted there again.
             self._remember(source, decision)
         if over:
             raise RateLimited([decision])

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 import structlog
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -14,6 +17,7 @@ from bastion.events import bind_source, compact_json
 from bastion.protocol.errors import InvalidClient, InvalidRequest, OAuthError
 from bastion.protocol.rfc6749.params import parse_query
 from bastion.server.limits import RateLimited, rate_limited_response
+from bastion.store import DatabaseUnavailable
 
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 MAX_BODY = 64 * 1024
@@ -103,6 +107,49 @@ async def receive_body(receive: Receive, declared: str | None, limit: int = MAX_
             raise ClientDisconnect()
 
 
+# An outage of a dependency is answered "try again" (RFC 9110 §15.6.4 503 with Retry-After,
+# RFC 6749 §4.1.2.1's `temporarily_unavailable`), never as a server error.
+RETRY_AFTER_SECONDS: Final = 2
+_UNAVAILABLE_BODY = {
+    "error": "temporarily_unavailable",
+    "error_description": "the service is temporarily unavailable; retry in a few seconds",
+}
+_OUTAGE_LOG_EVERY: Final = 10.0  # seconds between log lines per dependency during an outage
+
+
+def unavailable_dependency(exc: BaseException) -> str | None:
+    """The dependency whose outage `exc` reports ("database", "redis"), or None for anything else."""
+    if isinstance(exc, DatabaseUnavailable):
+        return "database"
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return "redis"
+    return None
+
+
+def unavailable_response() -> Response:
+    return json_response(_UNAVAILABLE_BODY, 503, {**NO_STORE, "retry-after": str(RETRY_AFTER_SECONDS)})
+
+
+class _OutageLog:
+    """One warning per dependency per interval, with the count in between: an outage fails every
+    request, and a line each would make the log a second outage."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def note(self, dependency: str, exc: BaseException, path: str | None) -> None:
+        logged_at, missed = self._last.get(dependency, (-_OUTAGE_LOG_EVERY, 0))
+        now = time.monotonic()
+        if now - logged_at < _OUTAGE_LOG_EVERY:
+            self._last[dependency] = (logged_at, missed + 1)
+            return
+        self._last[dependency] = (now, 0)
+        structlog.get_logger("bastion").warning(
+            "dependency_unavailable", dependency=dependency, error=f"{type(exc).__name__}: {exc}",
+            path=path, unlogged_since_last=missed,
+        )
+
+
 # Headers an endpoint reads as one value. A proxy and the server (or two readers in the server)
 # that picked different copies would judge different requests, so a second copy is refused.
 # (Cookie is not here: HTTP/2 may split it into several fields.)
@@ -127,8 +174,9 @@ def _duplicate_header(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
 
 class RequestContextMiddleware:
     """The source address for log lines, the one check of every query string and of headers that
-    must come once (Authorization, Content-Type, Content-Length, Transfer-Encoding), and a
-    last-resort `server_error` (never a stack trace).
+    must come once (Authorization, Content-Type, Content-Length, Transfer-Encoding), a 503 with
+    Retry-After for an outage of the database or Redis, and a last-resort `server_error` (never a
+    stack trace).
 
     Every query string is read here once as `parse_query` reads it (UTF-8 percent-encodings, no
     control characters) and refused with `invalid_request` otherwise, so no endpoint, page or
@@ -139,6 +187,7 @@ class RequestContextMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._outages = _OutageLog()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -167,8 +216,13 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_noting_start)
-        except Exception:
-            structlog.get_logger("bastion").exception("unhandled_error", path=scope.get("path"))
-            if not started:
+        except Exception as exc:
+            dependency = unavailable_dependency(exc)
+            if dependency is not None:
+                self._outages.note(dependency, exc, scope.get("path"))
+                response = unavailable_response()
+            else:
+                structlog.get_logger("bastion").exception("unhandled_error", path=scope.get("path"))
                 response = json_response({"error": "server_error"}, 500, dict(NO_STORE))
+            if not started:
                 await response(scope, receive, send)

@@ -15,6 +15,12 @@ PostgreSQL and 170-190 on SQLite, a spend with its successor about 200 and 360
 Writes that need to know what they did say `RETURNING` and count the rows that come back.
 `transaction(database)` is the one transaction helper; `rows`/`row` on a `Database` are the one
 autocommit path (a single statement, committed on its own).
+
+An outage (connection refused or closed by the server, a pool, connect or statement timeout, a
+server shutting down) raises `DatabaseUnavailable` from here, whatever the driver said
+(`database.is_unavailable`), so callers tell "try again" from a bug. A connection the server
+closed is dropped with every connection opened before it, so a restarted server costs the
+statements in flight, not one failed statement per pooled connection.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import BindParameter, ClauseElement
 from sqlalchemy.util import greenlet_spawn
 
-from bastion.store.database import Database
+from bastion.store.database import Database, DatabaseUnavailable, is_unavailable
 
 Row: TypeAlias = Sequence[Any]
 Processor: TypeAlias = Callable[[Any], Any]
@@ -176,10 +182,17 @@ class Transaction:
         """Every row the statement returns (none for a write without RETURNING)."""
         compiled = sql.compiled(self._dialect)
         args = compiled.arguments(values)
-        if self._postgres:
-            raw = await self._connection.fetch(compiled.sql, *args)
-        else:
-            raw = await self._connection.execute_fetchall(compiled.sql, args)
+        try:
+            if self._postgres:
+                raw = await self._connection.fetch(compiled.sql, *args)
+            else:
+                raw = await self._connection.execute_fetchall(compiled.sql, args)
+        except DatabaseUnavailable:
+            raise
+        except Exception as exc:
+            if is_unavailable(exc) or (self._postgres and self._connection.is_closed()):
+                raise _unavailable(exc) from exc
+            raise
         if not compiled.results:
             return raw  # type: ignore[no-any-return]  # the driver's list of rows
         return [compiled.row(r) for r in raw]
@@ -188,12 +201,34 @@ class Transaction:
 Executor: TypeAlias = Database | Transaction
 
 
+def _unavailable(exc: Exception) -> DatabaseUnavailable:
+    return DatabaseUnavailable(f"the database is unavailable: {type(exc).__name__}: {exc or 'timed out'}")
+
+
+async def _checkout(database: Database) -> Any:
+    """A pooled connection; `DatabaseUnavailable` when none can be had (refused, timed out)."""
+    for _ in range(2):
+        try:
+            pooled = await database.engine.raw_connection()
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise _unavailable(exc) from exc
+            raise
+        driver: Any = pooled.driver_connection
+        if database.is_sqlite or not driver.is_closed():
+            return pooled
+        # Closed by the server while idle in the pool (a restart): drop it and its generation
+        # now rather than fail a statement on it, and take a fresh one (no round trip spent).
+        await greenlet_spawn(database.invalidate_pool, pooled)
+    raise DatabaseUnavailable("the database is unavailable: it closed a new connection at once")
+
+
 @asynccontextmanager
 async def _checked_out(database: Database) -> AsyncIterator[tuple[Any, Dialect]]:
     """The driver's own connection (asyncpg or aiosqlite), checked out of the engine's pool
     (with the pool's checkout ping and connect pragmas) and given back to it (reset as on any
     checkin), without a SQLAlchemy `Connection` around it: ~25 us less per statement."""
-    pooled = await database.engine.raw_connection()
+    pooled = await _checkout(database)
     driver: Any = pooled.driver_connection
     dialect = database.engine.dialect
     try:
@@ -201,7 +236,10 @@ async def _checked_out(database: Database) -> AsyncIterator[tuple[Any, Dialect]]
     finally:
         if dialect.name == "postgresql" and driver.is_closed():
             # The server closed it under a statement (a restart, a failover): that statement
-            # failed; the connection is dropped, not handed to the next one.
+            # failed; the connection is dropped with its generation, not handed to the next one.
+            await greenlet_spawn(database.invalidate_pool, pooled)
+        elif dialect.name == "postgresql" and driver.is_in_transaction():
+            # A transaction left open (its rollback failed, or was cancelled): never reused.
             await greenlet_spawn(pooled.invalidate)
         else:
             await greenlet_spawn(pooled.close)
@@ -244,8 +282,17 @@ async def transaction(on: Executor) -> AsyncIterator[Transaction]:
         return
     async with _checked_out(on) as (connection, dialect):
         if dialect.name == "postgresql":
-            async with connection.transaction():
-                yield Transaction(connection, dialect)
+            try:
+                async with connection.transaction():
+                    yield Transaction(connection, dialect)
+            except DatabaseUnavailable:
+                raise
+            except Exception as exc:
+                # BEGIN or COMMIT failed for an outage, or a rollback found the connection
+                # closed under a statement that failed for one.
+                if is_unavailable(exc) or connection.is_closed():
+                    raise _unavailable(exc) from exc
+                raise
             return
         # IMMEDIATE takes SQLite's write lock now (waiting out busy_timeout), so a transaction
         # that reads before it writes cannot fail on a snapshot another writer made stale.

@@ -1,4 +1,4 @@
-"""Engine set-up, reachability and migration state."""
+"""Engine set-up, reachability, readiness and migration state, and what counts as an outage."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from asyncpg.exceptions import InterfaceError, PostgresError
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -42,7 +44,40 @@ def _create_private(path: Path) -> None:
 
 
 class DatabaseUnavailable(RuntimeError):
-    """The database cannot be reached; the message is safe to print (no password)."""
+    """The database cannot be reached; the message is safe to print (no password).
+
+    Raised by every statement the store runs (`_sql`) when the database is down, restarting,
+    refusing connections or slower than the database timeout, so that a caller answers "try
+    again" (the server: 503 with Retry-After) instead of failing as on a bug.
+    """
+
+
+# SQLSTATE classes of an outage rather than of the statement: 08 connection exception, 53
+# insufficient resources (too many connections, disk full), 57 operator intervention (admin
+# shutdown, crash shutdown, cannot connect now, a statement cancelled by a timeout).
+_OUTAGE_CLASSES = ("08", "53", "57")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) says the database is out of reach, not that the
+    statement was wrong: a refused or reset connection, a connection closed by the server, a pool
+    or connect or statement timeout, a server shutting down or starting up."""
+    seen: set[int] = set()
+    found: BaseException | None = exc
+    # Only explicit causes (`raise ... from`, SQLAlchemy's wrapping) are followed: an error merely
+    # raised while another was being handled (`__context__`) is not an outage.
+    while found is not None and id(found) not in seen:
+        seen.add(id(found))
+        if isinstance(found, DatabaseUnavailable | PoolTimeout | OSError):  # OSError: TimeoutError too
+            return True
+        if isinstance(found, PostgresError) and str(found.sqlstate or "")[:2] in _OUTAGE_CLASSES:
+            return True
+        if isinstance(found, InterfaceError) and "connection is closed" in str(found):
+            return True
+        if isinstance(found, DBAPIError) and found.connection_invalidated:
+            return True
+        found = found.__cause__
+    return False
 
 
 class MigrationRequired(RuntimeError):
@@ -91,22 +126,56 @@ class Database:
     engine itself serves Alembic and the reachability check.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 20, ping_after_idle: float = PING_AFTER_IDLE) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 20,
+        ping_after_idle: float = PING_AFTER_IDLE,
+        timeout: float | None = None,
+    ) -> None:
+        """Args:
+            url: the SQLAlchemy URL (async driver).
+            pool_size: PostgreSQL connections kept open (half as many again for bursts).
+            ping_after_idle: seconds idle after which a pooled connection is pinged before use.
+            timeout: PostgreSQL only: the most seconds a statement waits for a pooled connection,
+                for a new connection, and for its answer; past it the statement raises
+                `DatabaseUnavailable` (the server's `database_timeout_seconds`). None: the
+                drivers' own (the CLI, whose migrations may take long).
+        """
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.timeout = timeout
+        self._head: tuple[str | None] | None = None  # the migrations' head, read once
         if self.is_sqlite:
             _create_private(Path(url.split(":///", 1)[1]))
             self.engine: AsyncEngine = create_async_engine(url)
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         else:
+            bounded: dict[str, Any] = {}
+            if timeout is not None:
+                # asyncpg: `timeout` bounds the connect, `command_timeout` every statement
+                # (including BEGIN, COMMIT and the idle ping); the pool bounds the checkout.
+                bounded = {"pool_timeout": timeout, "connect_args": {"timeout": timeout, "command_timeout": timeout}}
             # Connections beyond the pool are opened and closed per use, which costs far more
             # than an idle connection: the overflow is only for bursts.
-            self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size // 2)
+            self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size // 2, **bounded)
             event.listen(self.engine.sync_engine.pool, "checkin", _stamp_checkin)
             event.listen(self.engine.sync_engine.pool, "checkout", _pinger(ping_after_idle))
 
-    async def check_reachable(self, seconds: float = 5.0) -> None:
-        """Raise DatabaseUnavailable with a clear message if a connection cannot be made."""
+    def invalidate_pool(self, pooled: Any) -> None:
+        """Drop `pooled` (a checked-out connection the server closed) and every connection of the
+        pool opened before it, as SQLAlchemy does on a disconnect: a restarted server closed them
+        all, and each would otherwise fail one statement before it is replaced. Connections in use
+        are replaced when they are given back. Sync: call it through `greenlet_spawn`."""
+        # `Pool._invalidate` is what SQLAlchemy's own Connection calls on a disconnect error; the
+        # public `invalidate()` of a pooled connection drops that connection only.
+        self.engine.sync_engine.pool._invalidate(pooled)
+
+    async def check_reachable(self, seconds: float | None = None) -> None:
+        """Raise DatabaseUnavailable with a clear message if a connection cannot be made within
+        `seconds` (default: the database timeout, else 5)."""
+        seconds = seconds if seconds is not None else self.timeout or 5.0
         try:
             async with asyncio.timeout(seconds), self.engine.connect():
                 pass
@@ -122,7 +191,9 @@ class Database:
         return config
 
     def head_revision(self) -> str | None:
-        return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+        if self._head is None:
+            self._head = (ScriptDirectory.from_config(self._alembic_config()).get_current_head(),)
+        return self._head[0]
 
     async def current_revision(self) -> str | None:
         async with self.engine.connect() as conn:
@@ -144,6 +215,19 @@ class Database:
                 f"the database at {redact(self.url)} is at revision {current or 'none'}, not {head}. "
                 "Fix: run `bastion db upgrade` with the same BASTION_DATABASE_URL"
             )
+
+    async def readiness(self, seconds: float = 1.0) -> str | None:
+        """None when the database answers within `seconds` and its schema is at the head
+        revision; otherwise why not, for the log (never for a client: it names the revision)."""
+        try:
+            async with asyncio.timeout(seconds):
+                current = await self.current_revision()
+        except Exception as exc:  # whatever the driver raises, and TimeoutError: not ready
+            return f"unreachable: {type(exc).__name__}: {exc or 'timed out'}"
+        head = self.head_revision()
+        if current != head:
+            return f"at revision {current or 'none'}, not {head}"
+        return None
 
     async def dispose(self) -> None:
         await self.engine.dispose()
