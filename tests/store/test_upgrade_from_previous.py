@@ -9,14 +9,35 @@ emptied every table referencing `clients`: secrets, consents, device codes.
 from __future__ import annotations
 
 import contextlib
+import json
+import secrets
 import sqlite3
+import subprocess
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
 
-from bastion.store import Database
+from bastion.config import Settings
+from bastion.identity import NewUser, totp, users
+from bastion.identity.passwords import PasswordHasher
+from bastion.keys import startup
+from bastion.protocol.oidc import ACR_PASSWORD
+from bastion.server.clients import SecretHasher, generate_client_secret
+from bastion.server.issuance import token_hash
+from bastion.store import Database, clients, consents, device_codes, revocations, sessions
+from bastion.store.models import metadata
+from tests._live import start_server
 from tests.cli._run import bastion
+from tests.conftest import ISSUER, TEST_KEK, TEST_PEPPER, make_settings
+from tests.server._device import DEVICE_GRANT, poll
+from tests.server._people import CALLBACK, PASSWORD, Person
+from tests.store import _rows
+from tests.store._served import SPA_SCOPE, client_credentials, header, jwks, refreshed, sign_in
 
 pytestmark = pytest.mark.anyio
 
@@ -120,3 +141,157 @@ async def test_an_upgrade_that_would_leave_a_dangling_reference_changes_nothing(
     assert revision == [(BEFORE_CLIENTS_REBUILDS,)]
     assert not {"pkce_optional_with_nonce", "require_mfa"} & columns
     assert secrets == [("c1",), ("gone",)]
+
+
+# The previous release's schema. CHANGELOG.md names no release yet (one "Unreleased" section), so
+# this is the revision before the newest migration: 0010 adds `clients.require_mfa`, rebuilding
+# `clients` on SQLite. The migrations of today build it (`Database.downgrade` from head).
+PREVIOUS_RELEASE = "0009"
+_CLIENT_AT_0009 = text(
+    "INSERT INTO clients (client_id, name, client_type, auth_method, grant_types, scopes, audiences,"
+    " redirect_uris, token_lifetime, introspect, enabled, jwks, jwks_uri, token_endpoint_audience, created_at,"
+    " updated_at, post_logout_redirect_uris, id_token_signed_response_alg, pkce_optional_with_nonce) VALUES"
+    " (:client_id, :name, :client_type, :auth_method, :grant_types, :scopes, '', :redirect_uris, NULL, :false,"
+    " :true, NULL, NULL, :false, :now, :now, '', 'RS256', :false)"
+)
+
+
+@dataclass
+class Carried:
+    """What the previous release's users hold: the secrets the upgraded server must honour."""
+
+    service: str
+    service_secret: str
+    spa: dict[str, Any]
+    person: Person
+    totp_secret: str
+    recovery_codes: list[str]
+    refresh_token: str
+    device_code: str
+
+
+async def _previous_release_data(database: Database, settings: Settings) -> Carried:
+    """A row in every table, at PREVIOUS_RELEASE: the clients by SQL of that schema, everything
+    else through today's store and identity functions (those tables are unchanged since)."""
+    now, secret = int(time.time()), generate_client_secret()
+    async with database.engine.begin() as conn:
+        common = {"now": now, "true": True, "false": False}
+        await conn.execute(
+            _CLIENT_AT_0009,
+            {"client_id": "svc-upgrade", "name": "Service", "client_type": "confidential",
+             "auth_method": "client_secret_basic", "grant_types": "client_credentials", "scopes": "read",
+             "redirect_uris": "", **common},
+        )  # fmt: skip
+        await conn.execute(
+            _CLIENT_AT_0009,
+            {"client_id": "spa-upgrade", "name": "SPA", "client_type": "public", "auth_method": "none",
+             "grant_types": f"authorization_code refresh_token {DEVICE_GRANT}", "scopes": SPA_SCOPE,
+             "redirect_uris": CALLBACK, **common},
+        )  # fmt: skip
+    pepper = startup.client_secret_pepper(settings)
+    await clients.add_secret(database, "svc-upgrade", SecretHasher(pepper).hash(secret), now)
+
+    new = NewUser("carol", "carol@example.com", True, "Carol")
+    carol = await users.create_user(database, PasswordHasher("testing"), new, PASSWORD)
+    totp_secret = totp.generate_secret()
+    recovery_codes = await users.enrol_totp(database, startup.key_encryptor(settings), carol.sub, totp_secret, 1)
+    await consents.merge(database, carol.sub, "spa-upgrade", tuple(SPA_SCOPE.split()), now)
+
+    refresh_token, device_code = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    signed_in = {"sub": carol.sub, "sid": "sid-upgrade", "auth_time": now, "amr": "pwd"}
+    await sessions.save(database, _rows.browser_session("session-upgrade", **signed_in, expires_at=now + 600))
+    signed_in["acr"] = ACR_PASSWORD
+    await _rows.store(
+        database,
+        _rows.pending_request("request-upgrade", "session-upgrade", client_id="spa-upgrade", expires_at=now + 600),
+        _rows.code("code-upgrade", client_id="spa-upgrade", sub=carol.sub, expires_at=now + 60),
+        _rows.refresh_token(
+            token_hash(refresh_token), family="family-upgrade", client_id="spa-upgrade", scope=SPA_SCOPE,
+            **signed_in, created_at=now, expires_at=now + 3600,
+            family_expires_at=now + 86400,
+        ),
+    )  # fmt: skip
+    approved = _rows.device_code(
+        token_hash(device_code), "BCDFGHJK", client_id="spa-upgrade", scope="openid offline_access",
+        status=device_codes.APPROVED, **signed_in, created_at=now, expires_at=now + 600, decided_at=now,
+    )  # fmt: skip
+    assert await device_codes.start(database, approved, purge_before=0)
+    await revocations.record(database, "jti-upgrade", "svc-upgrade", now + 600, now)
+    assert await revocations.use_assertion(database, "svc-upgrade", "assertion-upgrade", now + 600, now)
+    return Carried(
+        "svc-upgrade", secret, {"client_id": "spa-upgrade"}, Person(carol.sub, "carol", PASSWORD),
+        totp_secret, recovery_codes, refresh_token, device_code,
+    )  # fmt: skip
+
+
+async def _all_counts(database: Database) -> dict[str, int]:
+    async with database.engine.connect() as conn:
+        return {
+            t.name: (await conn.execute(text(f"SELECT count(*) FROM {t.name}"))).scalar_one()  # noqa: S608 - model names
+            for t in metadata.sorted_tables
+        }
+
+
+def _cli_env(settings: Settings) -> dict[str, str]:
+    return {
+        "BASTION_ISSUER": ISSUER,
+        "BASTION_DATABASE_URL": settings.resolved_database_url,
+        "BASTION_KEY_ENCRYPTION_KEY": TEST_KEK,
+        "BASTION_CLIENT_SECRET_PEPPER": TEST_PEPPER,
+        "BASTION_KEY_PREPUBLICATION": "0",
+    }
+
+
+def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    result = bastion(*args, "--data-dir", str(settings.data_dir), **_cli_env(settings))
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+async def test_previous_schema_with_data_upgrades_and_is_served(fresh_db_url, tmp_path):
+    """A database of the previous release's schema with a row in every table, upgraded by
+    `bastion db upgrade`, keeps every row, and `bastion serve` on it honours what people hold:
+    the signing keys made by `bastion keys rotate` (published, still signing), the client's secret,
+    the refresh token (rotated), the approved device code, and the person's password with TOTP or
+    a recovery code (consent remembered)."""
+    settings = make_settings(fresh_db_url, tmp_path)
+    database = Database(settings.resolved_database_url, pool_size=1)
+    try:
+        await database.upgrade()
+        # The keys an operator made with the CLI; the schema then taken back to the previous release.
+        es256 = json.loads(_cli(settings, "keys", "rotate", "--alg", "ES256", "--json").stdout)["kid"]
+        rs256 = json.loads(_cli(settings, "keys", "rotate", "--alg", "RS256", "--json").stdout)["kid"]
+        await database.downgrade(PREVIOUS_RELEASE)
+        assert await database.current_revision() == PREVIOUS_RELEASE
+        carried = await _previous_release_data(database, settings)
+        before = await _all_counts(database)
+
+        upgraded = _cli(settings, "db", "upgrade")
+        after = await _all_counts(database)
+    finally:
+        await database.dispose()
+    assert f"database at revision {database.head_revision()}" in upgraded.stderr
+    assert after == before
+    assert min(before.values()) >= 1
+
+    server = start_server(settings, tmp_path)
+    try:
+        keys = await jwks(server)
+        service = await client_credentials(server, carried.service, carried.service_secret)
+        rotated = await refreshed(server, carried.spa, carried.refresh_token)
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            device = await poll(http, carried.spa, carried.device_code)
+        totp_code = totp.current_code(carried.totp_secret)
+        with_totp = await sign_in(server, carried.spa, carried.person, second_factor=totp_code)
+        with_recovery_code = await sign_in(server, carried.spa, carried.person, second_factor=carried.recovery_codes[0])
+    finally:
+        server.stop()
+
+    assert {key["kid"] for key in keys["keys"]} == {es256, rs256}
+    assert header(service["access_token"])["kid"] == es256
+    assert rotated["refresh_token"] != carried.refresh_token
+    assert header(rotated["access_token"])["kid"] == es256
+    assert device.status_code == 200, device.text
+    assert header(device.json()["id_token"])["kid"] == rs256
+    for tokens in (with_totp, with_recovery_code):
+        assert (header(tokens["id_token"])["kid"], header(tokens["access_token"])["kid"]) == (rs256, es256)
