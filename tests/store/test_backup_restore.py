@@ -6,6 +6,7 @@ users, signing keys and refresh tokens (given the same key-encryption key and pe
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import secrets
 import subprocess
@@ -104,4 +105,25 @@ def test_pg_dump_and_pg_restore_keep_clients_users_keys_and_refresh_tokens(two_d
     assert rotated["refresh_token"] != issued["refresh_token"]
     assert header(rotated["access_token"])["kid"] in kids
     assert header(again["id_token"])["kid"] in kids
+
+
+def test_a_restored_database_without_its_key_encryption_key_is_refused_at_start(two_databases, tmp_path):
+    """Restored with another key-encryption key, `bastion serve` exits 2 naming the setting and
+    the fix, instead of serving `server_error` at the first token."""
+    url, restored_url = two_databases
+    settings = make_settings(url, tmp_path)
+    _bastion(settings, "db", "upgrade")
+    _bastion(settings, "keys", "rotate", "--alg", "ES256", "--json")
+    _bastion(settings, "keys", "rotate", "--alg", "RS256", "--json")
+    dump = tmp_path / "bastion.dump"
+    _run("pg_dump", "--format=custom", f"--file={dump}", url)
+    _run("pg_restore", "--no-owner", "--exit-on-error", f"--dbname={restored_url}", str(dump))
+    other = base64.urlsafe_b64encode(b"o" * 32).decode()
+
+    with pytest.raises(RuntimeError) as refused:
+        start_server(make_settings(restored_url, tmp_path, key_encryption_key=other), tmp_path)
+
+    assert "bastion serve exited 2" in str(refused.value)
+    assert "error: key_encryption_key: cannot decrypt 2 stored signing key(s)" in str(refused.value)
+    assert "Fix: set BASTION_KEY_ENCRYPTION_KEY to the key they were made with" in str(refused.value)
 

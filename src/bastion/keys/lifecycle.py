@@ -141,6 +141,18 @@ async def inactive(database: Database, algorithms: Iterable[str]) -> list[str]:
     return [alg for alg in dict.fromkeys(algorithms) if active_schedule(keys, alg, now) is None]
 
 
+async def undecryptable(database: Database, encryptor: KeyEncryptor) -> list[str]:
+    """The kids of stored keys whose private half `encryptor` cannot decrypt (another
+    key-encryption key made them: a restored database served with the wrong one)."""
+    found = []
+    for key in await signing_keys.list_all(database):
+        try:
+            encryptor.decrypt(key.private_key, key.kid)
+        except ValueError:
+            found.append(key.kid)
+    return found
+
+
 async def ensure_active(database: Database, encryptor: KeyEncryptor, algorithms: Iterable[str]) -> list[str]:
     """Create a key, active at once, for each of `algorithms` that lacks one (development mode);
     the kids created."""
