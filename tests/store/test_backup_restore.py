@@ -124,6 +124,6 @@ def test_a_restored_database_without_its_key_encryption_key_is_refused_at_start(
         start_server(make_settings(restored_url, tmp_path, key_encryption_key=other), tmp_path)
 
     assert "bastion serve exited 2" in str(refused.value)
-    assert "error: key_encryption_key: cannot decrypt 2 stored signing key(s)" in str(refused.value)
+    assert "error: key_encryption_key: cannot decrypt 2 signing key(s)" in str(refused.value)
     assert "Fix: set BASTION_KEY_ENCRYPTION_KEY to the key they were made with" in str(refused.value)
 

@@ -141,15 +141,20 @@ async def inactive(database: Database, algorithms: Iterable[str]) -> list[str]:
     return [alg for alg in dict.fromkeys(algorithms) if active_schedule(keys, alg, now) is None]
 
 
-async def undecryptable(database: Database, encryptor: KeyEncryptor) -> list[str]:
-    """The kids of stored keys whose private half `encryptor` cannot decrypt (another
-    key-encryption key made them: a restored database served with the wrong one)."""
+async def undecryptable(database: Database, encryptor: KeyEncryptor, algorithms: Iterable[str]) -> list[str]:
+    """The kids of the keys signing for `algorithms` now whose private half `encryptor` cannot
+    decrypt (another key-encryption key made them: a restored database served with the wrong one)."""
+    keys, now = await schedules(database), int(time.time())
     found = []
-    for key in await signing_keys.list_all(database):
+    for alg in dict.fromkeys(algorithms):
+        active = active_schedule(keys, alg, now)
+        stored = await signing_keys.get(database, active.kid) if active is not None else None
+        if stored is None:
+            continue
         try:
-            encryptor.decrypt(key.private_key, key.kid)
+            encryptor.decrypt(stored.private_key, stored.kid)
         except ValueError:
-            found.append(key.kid)
+            found.append(stored.kid)
     return found
 
 
