@@ -14,7 +14,7 @@ import typer
 
 from bastion.cli._options import ConfigOption, DataDirOption, JsonOption
 from bastion.config import ConfigError, ConfigWarning, Settings, load_settings
-from bastion.store import Database, DatabaseUnavailable, MigrationRequired
+from bastion.store import Database, DatabaseUnavailable, MigrationFailed, MigrationRequired
 
 T = TypeVar("T")
 
@@ -41,7 +41,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine; configuration and database problems exit 2 with a clear message."""
     try:
         return asyncio.run(coro)
-    except (ConfigError, DatabaseUnavailable, MigrationRequired) as exc:
+    except (ConfigError, DatabaseUnavailable, MigrationFailed, MigrationRequired) as exc:
         raise fail(str(exc)) from None
 
 

@@ -141,6 +141,23 @@ async def inactive(database: Database, algorithms: Iterable[str]) -> list[str]:
     return [alg for alg in dict.fromkeys(algorithms) if active_schedule(keys, alg, now) is None]
 
 
+async def undecryptable(database: Database, encryptor: KeyEncryptor, algorithms: Iterable[str]) -> list[str]:
+    """The kids of the keys signing for `algorithms` now whose private half `encryptor` cannot
+    decrypt (another key-encryption key made them: a restored database served with the wrong one)."""
+    keys, now = await schedules(database), int(time.time())
+    found = []
+    for alg in dict.fromkeys(algorithms):
+        active = active_schedule(keys, alg, now)
+        stored = await signing_keys.get(database, active.kid) if active is not None else None
+        if stored is None:
+            continue
+        try:
+            encryptor.decrypt(stored.private_key, stored.kid)
+        except ValueError:
+            found.append(stored.kid)
+    return found
+
+
 async def ensure_active(database: Database, encryptor: KeyEncryptor, algorithms: Iterable[str]) -> list[str]:
     """Create a key, active at once, for each of `algorithms` that lacks one (development mode);
     the kids created."""

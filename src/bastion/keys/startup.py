@@ -76,3 +76,13 @@ async def prepare_signing_keys(settings: Settings, database: Database, encryptor
     if missing:
         fix = f"run `bastion keys rotate --alg {missing[0]}` with the same database"
         raise ConfigError("signing keys", f"no active {missing[0]} signing key", fix)
+    # Refused here rather than as a server_error at the first token: a database restored or
+    # moved without the key-encryption key its keys were made with.
+    locked = await lifecycle.undecryptable(database, encryptor, needed)
+    if locked:
+        raise ConfigError(
+            "key_encryption_key",
+            f"cannot decrypt {len(locked)} signing key(s) (kid {locked[0]}) with this key",
+            "set BASTION_KEY_ENCRYPTION_KEY to the key they were made with (a restored database needs "
+            "the original server's)",
+        )

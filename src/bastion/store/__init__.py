@@ -13,6 +13,14 @@ open `Transaction`.
 """
 
 from bastion.store._sql import Executor, Transaction, transaction
-from bastion.store.database import Database, DatabaseUnavailable, MigrationRequired
+from bastion.store.database import Database, DatabaseUnavailable, MigrationFailed, MigrationRequired
 
-__all__ = ["Database", "DatabaseUnavailable", "Executor", "MigrationRequired", "Transaction", "transaction"]
+__all__ = [
+    "Database",
+    "DatabaseUnavailable",
+    "Executor",
+    "MigrationFailed",
+    "MigrationRequired",
+    "Transaction",
+    "transaction",
+]

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # A pooled connection idle longer than this is pinged before use; a busy one is not (a ping is
@@ -84,6 +86,10 @@ class MigrationRequired(RuntimeError):
     """The database schema is not at the head revision."""
 
 
+class MigrationFailed(RuntimeError):
+    """A migration could not be applied safely and was rolled back; the message says why."""
+
+
 def redact(url: str) -> str:
     """The URL without its password, for messages."""
     parts = urlsplit(url)
@@ -101,6 +107,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_migration_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own implicit transactions off (`_begin_immediate` opens the one transaction),
+    # so the foreign_keys pragma runs outside any transaction, the only place it takes effect.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=OFF")
+    cursor.close()
+
+
+def _begin_immediate(conn: Connection) -> None:
+    # IMMEDIATE takes the write lock first: two processes starting at once migrate one after
+    # the other, and the second finds nothing left to do.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _stamp_checkin(_dbapi_connection: Any, record: Any) -> None:
@@ -199,14 +221,57 @@ class Database:
         async with self.engine.connect() as conn:
             return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
 
-    async def upgrade(self) -> None:
-        """Apply every migration up to head."""
+    async def upgrade(self, revision: str = "head") -> None:
+        """Apply the migrations up to `revision` (head by default); at it already, touch nothing.
 
+        Raises:
+            MigrationFailed: on SQLite, the migrations left a row whose foreign key points
+                nowhere; they were rolled back, the database is as it was.
+        """
+        if revision == "head" and await self.current_revision() == self.head_revision():
+            return
+        await self._migrate(lambda config: command.upgrade(config, revision))
+
+    async def downgrade(self, revision: str) -> None:
+        """Undo the migrations after `revision`, the same way `upgrade` applies them."""
+        await self._migrate(lambda config: command.downgrade(config, revision))
+
+    async def _migrate(self, move: Callable[[Config], None]) -> None:
         def run(sync: Connection) -> None:
-            command.upgrade(self._alembic_config(sync), "head")
+            move(self._alembic_config(sync))
 
-        async with self.engine.begin() as conn:
-            await conn.run_sync(run)
+        if not self.is_sqlite:
+            # PostgreSQL alters tables in place, and its DDL is transactional.
+            async with self.engine.begin() as conn:
+                await conn.run_sync(run)
+            return
+        # A migration that rebuilds a table on SQLite (Alembic's batch mode: copy, drop the old
+        # table, rename the copy) must run with foreign keys off, or the drop's implicit DELETE
+        # cascades and empties every table that references it (a client's secrets, consents and
+        # device codes). SQLite's ALTER TABLE page ("making other kinds of table schema
+        # changes") gives the procedure: foreign keys off outside any transaction, one
+        # transaction, `PRAGMA foreign_key_check` before the commit. A connection of its own,
+        # closed afterwards, so no pooled connection ever runs with foreign keys off.
+        engine = create_async_engine(self.url, poolclass=NullPool)
+        event.listen(engine.sync_engine, "connect", _sqlite_migration_pragmas)
+        event.listen(engine.sync_engine, "begin", _begin_immediate)
+        try:
+            async with engine.begin() as conn:
+                if (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one() != 0:
+                    raise MigrationFailed("SQLite did not turn foreign keys off; nothing was migrated")
+                await conn.run_sync(run)
+                broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                if broken:  # raised inside the transaction: it rolls back
+                    # Each row: the table, the rowid, the table its key points to, the key's number.
+                    tables = sorted({f"{child} -> {parent}" for child, _, parent, _ in map(tuple, broken)})
+                    raise MigrationFailed(
+                        f"migrating {redact(self.url)} would leave {len(broken)} rows whose foreign keys "
+                        f"point nowhere ({', '.join(tables)}); nothing was changed. "
+                        "Fix: `PRAGMA foreign_key_check` in sqlite3 lists them; delete or repair them and run "
+                        "`bastion db upgrade` again"
+                    )
+        finally:
+            await engine.dispose()
 
     async def require_migrated(self) -> None:
         current, head = await self.current_revision(), self.head_revision()
