@@ -69,7 +69,7 @@ def probe(url: str) -> str | None:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     try:
-        with urllib.request.urlopen(url, timeout=4, context=context) as response:  # noqa: S310 - http(s) only
+        with urllib.request.urlopen(url, timeout=8, context=context) as response:  # noqa: S310 - http(s) only
             return None if response.status == 200 else f"{url} answered {response.status}"
     except OSError as exc:
         return f"{url}: {exc}"
