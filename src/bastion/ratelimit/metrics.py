@@ -22,7 +22,7 @@ Series = tuple[str, tuple[tuple[str, str], ...]]
 """A metric name with its sorted labels: the key of one time series."""
 
 # `_created` series double every counter and mean nothing to a counter that starts with the process.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated in the library
 
 _HELP: Final = {
     "bastion_ratelimit_decisions_total": (
