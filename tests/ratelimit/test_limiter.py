@@ -131,9 +131,9 @@ async def test_metrics_count_allowed_and_limited_per_policy(clock: FakeClock) ->
         "# HELP bastion_ratelimit_decisions_total Rate-limit decisions by policy, operation"
         " (check or hit) and outcome.\n"
         "# TYPE bastion_ratelimit_decisions_total counter\n"
-        'bastion_ratelimit_decisions_total{op="check",outcome="limited",policy="p"} 1\n'
-        'bastion_ratelimit_decisions_total{op="hit",outcome="allowed",policy="p"} 1\n'
-        'bastion_ratelimit_decisions_total{op="hit",outcome="limited",policy="p"} 1\n'
+        'bastion_ratelimit_decisions_total{op="check",outcome="limited",policy="p"} 1.0\n'
+        'bastion_ratelimit_decisions_total{op="hit",outcome="allowed",policy="p"} 1.0\n'
+        'bastion_ratelimit_decisions_total{op="hit",outcome="limited",policy="p"} 1.0\n'
     )
 
 
@@ -141,7 +141,7 @@ def test_metric_labels_are_escaped() -> None:
     """Label values with quotes, backslashes or newlines cannot break the exposition format."""
     metrics = Metrics()
     metrics.inc("x_total", policy='a"b\\c\nd')
-    assert metrics.render().splitlines()[-1] == 'x_total{policy="a\\"b\\\\c\\nd"} 1'
+    assert metrics.render().splitlines()[-1] == 'x_total{policy="a\\"b\\\\c\\nd"} 1.0'
 
 
 async def test_store_failures_are_logged_once_per_interval() -> None:

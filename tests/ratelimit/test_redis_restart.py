@@ -65,6 +65,8 @@ async def test_redis_killed_mid_run_fails_open_or_closed_and_recovers(
     assert metrics.value("bastion_ratelimit_store_errors_total", policy="open", mode="open") == 3
     assert metrics.value("bastion_ratelimit_store_errors_total", policy="closed",
                          mode="closed") == 4
+    assert metrics.value("bastion_redis_errors_total", component="ratelimit") == 7
+    assert 'bastion_redis_errors_total{component="ratelimit"} 7.0' in metrics.render()
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)

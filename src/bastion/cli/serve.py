@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -35,6 +39,22 @@ def _export(settings: Settings, config: Path | None) -> None:
     os.environ["BASTION_BEHIND_PROXY"] = "1" if settings.behind_proxy else "0"
     if config is not None:
         os.environ["BASTION_CONFIG"] = str(config.resolve())
+
+
+@contextlib.contextmanager
+def _metrics_directory(workers: int) -> Iterator[None]:
+    """Several workers share their metrics through a private directory of `prometheus-client`'s
+    files (its multiprocess mode), made before they start and removed when the server stops;
+    the worker that is scraped sums them all."""
+    if workers == 1:
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="bastion-metrics-")  # 0700, this process's own
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    try:
+        yield
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def serve(
@@ -82,6 +102,11 @@ def serve(
         "  first client: bastion clients create --name my-service --grant client_credentials --scope 'read' --json",
         flush=True,
     )
+    with _metrics_directory(workers):
+        _run(host, port, workers, tls_cert, tls_key)
+
+
+def _run(host: str, port: int, workers: int, tls_cert: Path | None, tls_key: Path | None) -> None:
     uvicorn.run(
         "bastion.asgi:app",
         factory=True,

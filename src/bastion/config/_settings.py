@@ -50,6 +50,10 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     workers: int = 1
     metrics: Literal["auto", "on", "off"] = "auto"
+    # Who may read /metrics: the client address (behind a proxy, the one the proxy forwards).
+    metrics_clients: tuple[str, ...] = ("127.0.0.1", "::1")
+    # JSON lines, one per request: off, stdout, or a file path (appended to).
+    access_log: str = "off"
     # The example API at /demo with seeded demo users; only ever in development mode.
     demo: bool = True
     log_level: str = "info"
@@ -168,6 +172,24 @@ def _check_password_hashing(s: Settings) -> None:
         )
 
 
+def _check_metrics_clients(s: Settings) -> None:
+    try:
+        TrustedPeers(s.metrics_clients)
+    except ValueError as exc:
+        raise ConfigError(
+            "metrics_clients", str(exc), "list the scrapers' IP addresses or networks, e.g. 127.0.0.1,::1,10.0.0.9"
+        ) from None
+
+
+def _check_access_log(s: Settings) -> None:
+    if not s.access_log.strip():
+        raise ConfigError("access_log", "is empty", "use off, stdout or a file path")
+    if s.access_log not in ("off", "stdout") and not Path(s.access_log).parent.is_dir():
+        raise ConfigError(
+            "access_log", f"the directory of {s.access_log} does not exist", "create it, or use off or stdout"
+        )
+
+
 def _check_trusted_proxies(s: Settings) -> None:
     try:
         TrustedPeers(s.trusted_proxies)
@@ -205,4 +227,6 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
     _check_trusted_proxies,
     _range("database_timeout_seconds", 0.5, 60, "seconds"),
     _range("shutdown_drain_seconds", 1, 300, "seconds"),
+    _check_metrics_clients,
+    _check_access_log,
 )

@@ -170,6 +170,8 @@ class RateLimiter:
             "bastion_ratelimit_store_errors_total", policy=policy.name,
             mode=policy.on_store_error,
         )
+        if isinstance(self.store, RedisStore):
+            self.metrics.inc("bastion_redis_errors_total", component="ratelimit")
         entry.counts[2 * consume + allowed] += 1
         retry = 0.0 if allowed else 1.0  # fail-closed: ask to come back soon, not a window later
         return Decision(

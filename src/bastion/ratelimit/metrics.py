@@ -1,7 +1,11 @@
-"""Counters for allowed, limited and shed requests, rendered in the Prometheus text format.
+"""Counters for allowed, limited and shed requests, exposed through `prometheus-client`.
 
-Kept in process and dependency-free; the server mounts `render_prometheus()` at /metrics (off by
-default on public listeners).
+A decision counts into a plain list (`cells`) on the hot path; `sync()` publishes what was
+counted since the last call into the registry's `prometheus-client` counters and gauges, so a
+scrape costs the hot path nothing. With several workers (`PROMETHEUS_MULTIPROC_DIR`) those
+counters live in the library's shared files, summed by whichever worker is scraped; each worker
+syncs before it is scraped and in the background (`bastion.server.metrics`). The server mounts
+the exposition at /metrics (loopback clients only by default).
 """
 
 from __future__ import annotations
@@ -10,8 +14,15 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Final
 
+from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
+from prometheus_client import Counter as PromCounter
+from prometheus_client import Gauge as PromGauge
+
 Series = tuple[str, tuple[tuple[str, str], ...]]
 """A metric name with its sorted labels: the key of one time series."""
+
+# `_created` series double every counter and mean nothing to a counter that starts with the process.
+disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated in the library
 
 _HELP: Final = {
     "bastion_ratelimit_decisions_total": (
@@ -20,21 +31,25 @@ _HELP: Final = {
     "bastion_ratelimit_store_errors_total": (
         "counter", "Decisions answered by a policy's failure mode because the store failed."
     ),
+    "bastion_redis_errors_total": ("counter", "Redis calls that failed, by component."),
     "bastion_loadshed_requests_total": (
         "counter", "Requests seen by the load shedder, by priority and outcome."
     ),
-    "bastion_loadshed_limit": ("gauge", "The load shedder's current concurrency limit."),
+    "bastion_loadshed_limit": ("gauge", "The load shedder's current concurrency limit, summed over workers."),
     "bastion_loadshed_inflight": ("gauge", "Requests the load shedder has admitted and not yet finished."),
 }
 
 
 class Metrics:
-    """A registry of labelled counters and gauges."""
+    """A registry of labelled counters and gauges, counted in process and published by `sync`."""
 
     def __init__(self) -> None:
         self._counters: Counter[Series] = Counter()
         self._gauges: dict[Series, float] = {}
         self._cells: dict[tuple[Series, ...], list[int]] = {}
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._families: dict[str, PromCounter | PromGauge] = {}
+        self._published: Counter[Series] = Counter()
 
     @staticmethod
     def series(name: str, **labels: str) -> Series:
@@ -67,7 +82,7 @@ class Metrics:
         self._gauges[self.series(name, **labels)] = value
 
     def value(self, name: str, **labels: str) -> float:
-        """A counter's or gauge's current value (0 when never touched)."""
+        """A counter's or gauge's current value in this process (0 when never touched)."""
         series = self.series(name, **labels)
         if series in self._gauges:
             return self._gauges[series]
@@ -79,30 +94,39 @@ class Metrics:
         for counts in self._cells.values():
             counts[:] = [0] * len(counts)  # in place: their holders keep counting into them
 
+    def _family(self, name: str, labels: tuple[str, ...], gauge: bool) -> PromCounter | PromGauge:
+        family = self._families.get(name)
+        if family is None:
+            kind, text = _HELP.get(name, ("gauge" if gauge else "counter", name))
+            if kind == "gauge":
+                # Several workers: each reports its own value while it lives, and the scrape sums them.
+                family = PromGauge(name, text, labels, registry=self.registry, multiprocess_mode="livesum")
+            else:
+                family = PromCounter(name, text, labels, registry=self.registry)
+            self._families[name] = family
+        return family
+
+    def sync(self) -> None:
+        """Publish the counts since the last call, and the gauges, to the `prometheus-client` metrics."""
+        for series, total in sorted(self._totals().items()):
+            delta = total - self._published[series]
+            if delta > 0:
+                name, labels = series
+                _child(self._family(name, tuple(k for k, _ in labels), gauge=False), labels).inc(delta)
+            self._published[series] = total  # after a reset counting resumes from the new total
+        for (name, labels), value in sorted(self._gauges.items()):
+            gauge = _child(self._family(name, tuple(k for k, _ in labels), gauge=True), labels)
+            if isinstance(gauge, PromGauge):
+                gauge.set(value)
+
     def render(self) -> str:
-        """The exposition text format, version 0.0.4."""
-        lines: list[str] = []
-        samples: dict[str, list[str]] = {}
-        for (name, labels), value in [*self._totals().items(), *self._gauges.items()]:
-            samples.setdefault(name, []).append(f"{name}{_labels(labels)} {_number(value)}")
-        for name in sorted(samples):
-            kind, text = _HELP.get(name, ("untyped", name))
-            lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", *sorted(samples[name])]
-        return "\n".join(lines) + "\n" if lines else ""
+        """This registry in the Prometheus text exposition format (version 0.0.4)."""
+        self.sync()
+        return generate_latest(self.registry).decode("utf-8")
 
 
-def _labels(labels: tuple[tuple[str, str], ...]) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{name}="{_escape(value)}"' for name, value in labels) + "}"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+def _child(family: PromCounter | PromGauge, labels: tuple[tuple[str, str], ...]) -> PromCounter | PromGauge:
+    return family.labels(*(value for _, value in labels)) if labels else family
 
 
 DEFAULT_METRICS: Final = Metrics()

@@ -23,7 +23,8 @@ from bastion.events import configure_logging
 from bastion.guard import RequestIdMiddleware
 from bastion.keys import startup
 from bastion.protocol.errors import OAuthError
-from bastion.ratelimit import render_prometheus
+from bastion.server import metrics
+from bastion.server.access_log import AccessLogMiddleware
 from bastion.server.context import ServerContext, build_context
 from bastion.server.cors import CORSMiddleware
 from bastion.server.endpoints.device_authorization import device_authorization_endpoint
@@ -40,10 +41,6 @@ from bastion.server.pages.routes import PAGE_ROUTES
 from bastion.server.responses import RequestContextMiddleware, oauth_error_handler, rate_limited_json
 from bastion.server.sweeper import sweep_forever
 from bastion.store import Database
-
-
-async def metrics_endpoint(request: Request) -> Response:
-    return Response(render_prometheus(), media_type="text/plain; version=0.0.4")
 
 
 async def rate_limited_handler(request: Request, exc: Exception) -> Response:
@@ -101,6 +98,15 @@ def _edge_middleware(settings: Settings) -> list[Middleware]:
     ]
 
 
+def _observing_middleware(settings: Settings, routes: metrics.RouteNames) -> list[Middleware]:
+    """Request metrics, and the access log when one is configured: outside everything but the
+    edge, so they see every answer (429s and shed 503s included) and the forwarded client."""
+    observing = [Middleware(metrics.RequestMetricsMiddleware, routes=routes)]
+    if settings.access_log != "off":
+        observing.append(Middleware(AccessLogMiddleware, target=settings.access_log, routes=routes))
+    return observing
+
+
 def create_app(
     settings: Settings,
     ctx: ServerContext | None = None,
@@ -125,25 +131,29 @@ def create_app(
         app.state.ctx = ctx if ctx is not None else await open_context(settings, limits)
         # Expired rows are swept by every process for as long as it serves (`sweeper`).
         sweeper = asyncio.create_task(sweep_forever(app.state.ctx))
+        publisher = asyncio.create_task(metrics.publish_forever(app.state.ctx))
         try:
             if on_startup is not None:
                 await on_startup(app.state.ctx)
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (sweeper, publisher):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if owned:
                 await app.state.ctx.close()
 
     routes = [*ROUTES, *extra_routes]
     if settings.metrics_enabled:
-        routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
+        routes.append(metrics.metrics_endpoint(settings.metrics_clients))
+    route_names = metrics.RouteNames(routes)
     limits = ctx.limits if ctx is not None else ServerLimits(build_limiter(settings))
     app = Starlette(
         routes=routes,
         middleware=[
             *_edge_middleware(settings),
+            *_observing_middleware(settings, route_names),
             Middleware(RequestContextMiddleware),
             Middleware(CORSMiddleware),
             *limit_middleware(settings, limits.limiter),

@@ -27,6 +27,7 @@ from bastion.protocol.rfc9068 import (
 )
 from bastion.server.clients import Client
 from bastion.server.context import ServerContext
+from bastion.server.metrics import count_token_failure, failure_reason
 
 # PyJWT's payload encoding (`json.dumps(payload, separators=(",", ":"))`), built once.
 _ENCODE_CLAIMS = compact_json()
@@ -96,9 +97,12 @@ async def own_key(ctx: ServerContext, kid: object) -> TrustedKey | None:
     return known[1]
 
 
-async def read_access_token(ctx: ServerContext, token: str) -> AccessToken | None:
+async def read_access_token(ctx: ServerContext, token: str, *, endpoint: str | None = None) -> AccessToken | None:
     """One of our own access tokens, valid by every RFC 9068 §4 / RFC 8725 rule the guard
-    applies, for any audience; None when it is not (revocation is the caller's check)."""
+    applies, for any audience; None when it is not (revocation is the caller's check).
+
+    With `endpoint`, a refusal is counted in `bastion_token_validation_failures_total`.
+    """
     # ANY_AUDIENCE: we issued it for every resource we serve; introspection then filters by the
     # caller's audiences (RFC 7662 §4).
     validator = AccessTokenValidator([TrustedIssuer(ctx.issuer, ANY_AUDIENCE, leeway=ctx.settings.clock_leeway)])
@@ -106,8 +110,12 @@ async def read_access_token(ctx: ServerContext, token: str) -> AccessToken | Non
         # The header checks run first: a refused header costs no key lookup.
         key = await own_key(ctx, validator.header(token).get("kid"))
         if key is None:
+            if endpoint is not None:
+                count_token_failure(endpoint, "unknown_key")
             return None
         validator.set_keys(ctx.issuer, KeySet((key,)))
         return validator.verify(token, time.time())
-    except InvalidToken:
+    except InvalidToken as error:
+        if endpoint is not None:
+            count_token_failure(endpoint, failure_reason(error))
         return None

@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bastion.protocol.errors import InvalidRequest, OAuthError, UnauthorizedClient, UnsupportedGrantType
 from bastion.protocol.rfc6749.params import check_content_type, parse_form, single
+from bastion.server.access_log import note
 from bastion.server.checks.client_auth import authenticate_client
 from bastion.server.clients import Client
 from bastion.server.context import ServerContext
@@ -17,6 +18,7 @@ from bastion.server.grants.client_credentials import client_credentials_grant
 from bastion.server.grants.device_code import device_code_grant
 from bastion.server.grants.refresh_token import refresh_token_grant
 from bastion.server.limits import RateLimited
+from bastion.server.metrics import count_grant
 from bastion.server.responses import logged_error_response, rate_limited_json, receive_body, send_no_store_json
 
 Grant = Callable[[ServerContext, Client, dict[str, list[str]]], Awaitable[dict[str, Any]]]
@@ -75,6 +77,7 @@ class TokenEndpoint:
                 authorization = authorization if authorization is not None else value.decode("latin-1")
             elif name == b"content-length":
                 declared = declared if declared is not None else value.decode("latin-1")
+        grant_type = "none"  # the metric's label until a grant we serve is named
         try:
             ctx: ServerContext = scope["app"].state.ctx
             check_content_type(content_type)
@@ -83,14 +86,18 @@ class TokenEndpoint:
             client_address = scope.get("client")
             source = client_address[0] if client_address else "unknown"
             client = await authenticate_client(ctx, authorization, params, source, scope["path"])
+            note(scope, client_id=client.client_id)
             check_grant_allowed(client, grant_type)
             body = await grant(ctx, client, params)
         except OAuthError as exc:
+            count_grant(grant_type, exc.error)
             await logged_error_response(exc)(scope, receive, send)
             return
         except RateLimited as exc:
+            count_grant(grant_type, "rate_limited")
             await rate_limited_json(exc)(scope, receive, send)
             return
+        count_grant(grant_type, "issued")
         await send_no_store_json(send, body)
 
 

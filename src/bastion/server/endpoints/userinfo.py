@@ -17,12 +17,15 @@ from bastion.protocol.errors import InsufficientScope, InvalidToken, OAuthError
 from bastion.protocol.oidc import scope_claims
 from bastion.protocol.rfc6749.params import parse_form, single
 from bastion.protocol.rfc6750 import FORM_PARAMETER, extract_credentials, render_error
+from bastion.server.access_log import note
 from bastion.server.context import ServerContext
 from bastion.server.issuance import user_claims
+from bastion.server.metrics import count_token_failure
 from bastion.server.responses import NO_STORE, json_response, read_body
 from bastion.server.tokens import read_access_token
 
 REALM = "bastion"
+ENDPOINT = "/userinfo"
 _FORM = "application/x-www-form-urlencoded"
 
 
@@ -43,14 +46,23 @@ async def _userinfo(ctx: ServerContext, request: Request) -> dict[str, object]:
     bearer, _ = extract_credentials(
         request.scope["headers"], request.scope.get("query_string", b""), form_token=await _form_token(request)
     )
-    access = await read_access_token(ctx, bearer or "")
-    if access is None or await ctx.denylist.is_revoked(str(access.jti)):
+    if not bearer:
+        count_token_failure(ENDPOINT, "missing")
         raise InvalidToken("not an active access token of ours")
+    access = await read_access_token(ctx, bearer, endpoint=ENDPOINT)
+    if access is None:
+        raise InvalidToken("not an active access token of ours")
+    if await ctx.denylist.is_revoked(str(access.jti)):
+        count_token_failure(ENDPOINT, "revoked")
+        raise InvalidToken("not an active access token of ours")
+    note(request.scope, client_id=access.claims.get("client_id"), sub=access.subject)
     scope = str(access.claims.get("scope", "")).split()
     if "openid" not in scope:
+        count_token_failure(ENDPOINT, "insufficient_scope")
         raise InsufficientScope(("openid",), detail="no openid scope")
     user = await users.get_user(ctx.database, access.subject)
     if user is None or not user.enabled:
+        count_token_failure(ENDPOINT, "unknown_user")
         raise InvalidToken("unknown or disabled user")
     return {"sub": user.sub, **scope_claims(user_claims(user), scope)}
 

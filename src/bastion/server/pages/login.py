@@ -20,6 +20,7 @@ from bastion.identity.users import User
 from bastion.ratelimit import Decision
 from bastion.server import flow
 from bastion.server.browser import authenticate, start_session, trusted_device
+from bastion.server.metrics import count_login
 from bastion.server.pages import see_other, throttled_message
 from bastion.server.pages.step import EITHER, Needs, Page, with_page
 
@@ -54,6 +55,7 @@ async def login_submit(page: Page) -> Response:
     device = trusted_device(page.ctx, page.request, username)
     refused = refused_message(await page.ctx.limits.check_login(username, page.source, device))
     if refused is not None:
+        count_login("throttled")
         audit("login_throttled", username_hash=sessions.hash_session_id(username.lower())[:12])
         return _login_form(page, client_name, message=refused, status=429)
     user = await users.find_user(page.ctx.database, username) if username else None
@@ -62,6 +64,7 @@ async def login_submit(page: Page) -> Response:
     )
     if user is None or not verdict.matched or not user.enabled or user.username != username:
         await page.ctx.limits.record_login_failure(username, page.source, device)
+        count_login("failed")
         audit("login_failed", sub=user.sub if user is not None else None)
         return _login_form(page, client_name, message="Wrong username or password.", status=400)
     if verdict.new_hash is not None:
@@ -82,6 +85,7 @@ async def _signed_in(page: Page, user: User) -> Response:
     else:
         await start_session(page.ctx, response, page.browser, sub=user.sub, stage=sessions.PASSWORD, amr=("pwd",))
         response.headers["location"] = second_factor
+    count_login("succeeded" if second_factor is None else "second_factor_required")
     audit("login_succeeded", sub=user.sub, stage="password")
     return response
 
