@@ -103,10 +103,10 @@ def serve(
         flush=True,
     )
     with _metrics_directory(workers):
-        _run(host, port, workers, tls_cert, tls_key)
+        _run(host, port, workers, tls_cert, tls_key, settings.shutdown_drain_seconds)
 
 
-def _run(host: str, port: int, workers: int, tls_cert: Path | None, tls_key: Path | None) -> None:
+def _run(host: str, port: int, workers: int, tls_cert: Path | None, tls_key: Path | None, drain_seconds: int) -> None:
     uvicorn.run(
         "bastion.asgi:app",
         factory=True,
@@ -127,5 +127,5 @@ def _run(host: str, port: int, workers: int, tls_cert: Path | None, tls_key: Pat
         lifespan="on",
         # SIGTERM: stop accepting at once, let requests in flight finish for this long, then
         # cancel what is left (a grant's transaction rolls back whole) and exit.
-        timeout_graceful_shutdown=settings.shutdown_drain_seconds,
+        timeout_graceful_shutdown=drain_seconds,
     )
