@@ -94,7 +94,9 @@ class ThisStore:
         return await self.refresh_tokens.with_user(db, token_hash)
 
     async def rotate_refresh(self, db: Any, token_hash: str, successor: Any) -> bool:
-        return await self.refresh_tokens.rotate(db, token_hash, NOW, successor)
+        # The spend, the successor and the spent token's user (what a refresh grant needs).
+        spent = self.refresh_tokens.Successor(successor.token_hash, successor.expires_at, "jti", NOW + 300)
+        return await self.refresh_tokens.rotate(db, token_hash, successor.client_id, NOW, spent) is not None
 
     async def session_with_request(self, db: Any, id_hash: str, request_id: str) -> Any:
         return await self.sessions.get_with_request(db, id_hash, request_id, NOW)

@@ -146,17 +146,19 @@ async def test_approval_from_a_dead_session_issues_nothing(two_requests, end):  
 
 def test_a_finish_is_made_only_by_the_check():
     """A Finish (what issue_code and approve_device take) made outside check_finish, or copied
-    onto another request or session, is refused with TypeError."""
+    onto another request, session or user, or marked as a request never stored, is refused with
+    TypeError."""
     browser = BrowserSession("hash", "sid", "sub", "authenticated", ("pwd",), 1, "csrf")
     pending, other = pending_request("request", "hash"), pending_request("other", "hash")
-    fields = {"client": None, "user": None, "sub": "sub", "auth_time": 1, "granted": frozenset()}
-    checked = flow.Finish(browser, pending, seal=flow._seal_of(browser, pending, "sub"), **fields)
+    fields = {"client": None, "user": None, "sub": "sub", "auth_time": 1, "granted": frozenset(), "stored": True}
+    checked = flow.Finish(browser, pending, seal=flow._seal_of(browser, pending, "sub", True), **fields)
 
     refusals = [
-        lambda: flow.Finish(browser, pending, seal=(object(), "hash", "request", "sub"), **fields),
+        lambda: flow.Finish(browser, pending, seal=(object(), "hash", "request", "sub", True), **fields),
         lambda: replace(checked, pending=other),
         lambda: replace(checked, browser=replace(browser, id_hash="another")),
         lambda: replace(checked, sub="someone-else"),
+        lambda: replace(checked, stored=False),  # a stored request's Finish cannot skip taking it
     ]
 
     for refused in refusals:

@@ -5,10 +5,13 @@ rotation), and revoked by family or by user."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
 from bastion.store import refresh_tokens, users
+from bastion.store.refresh_tokens import RefreshTokenRow
+from tests._statements import counting, kinds
 from tests.store import _rows
 from tests.store._rows import NOW
 
@@ -37,29 +40,91 @@ async def test_a_token_is_read_with_its_user(database):
     assert await refresh_tokens.with_user(database, "nope") == (None, None)
 
 
+def _successor(token_hash: str) -> refresh_tokens.Successor:
+    return refresh_tokens.Successor(token_hash, NOW + 300, f"jti-{token_hash}", NOW + 60)
+
+
+def _stored(token_hash: str, now: int, *, family_expires_at: int = NOW + 6000) -> RefreshTokenRow:
+    """The successor `_successor(token_hash)` as a rotation at `now` stores it (family f1)."""
+    return _rows.refresh_token(
+        token_hash,
+        created_at=now,
+        expires_at=min(NOW + 300, family_expires_at),
+        family_expires_at=family_expires_at,
+        access_jti=f"jti-{token_hash}",
+        access_exp=NOW + 60,
+    )
+
+
+async def test_a_rotation_spends_the_token_stores_its_successor_and_reads_the_user(database):
+    """A live token is spent; its successor copies the family, user, scope and login and gets
+    the new hash, idle expiry and access token; the spent token comes back with its user."""
+    spent = await refresh_tokens.rotate(database, "t1", "c1", NOW + 1, _successor("s1"))
+
+    assert spent == (
+        replace(_rows.refresh_token("t1", access_jti="j1", access_exp=NOW + 60), rotated_at=NOW + 1),
+        await users.get(database, "sub-a"),
+    )
+    assert await refresh_tokens.get(database, "s1") == _stored("s1", NOW + 1)
+
+
+async def test_a_successor_never_outlives_its_family(database):
+    """The successor's idle expiry is capped by the family's absolute expiry."""
+    await _rows.store(database, _rows.refresh_token("t9", family_expires_at=NOW + 100))
+
+    assert await refresh_tokens.rotate(database, "t9", "c1", NOW, _successor("s9")) is not None
+    assert await refresh_tokens.get(database, "s9") == _stored("s9", NOW, family_expires_at=NOW + 100)
+
+
 async def test_two_simultaneous_rotations_give_exactly_one_winner(database):
     """Of two rotations at once one wins and stores its successor; the loser stores nothing."""
-    successors = [_rows.refresh_token(f"s{i}") for i in range(2)]
+    racing = (refresh_tokens.rotate(database, "t1", "c1", NOW + 1, _successor(f"s{i}")) for i in range(2))
+    spent = await asyncio.gather(*racing)
 
-    won = await asyncio.gather(*(refresh_tokens.rotate(database, "t1", NOW + 1, s) for s in successors))
-
+    won = [s is not None for s in spent]
     assert sorted(won) == [False, True]
     winner = won.index(True)
     rotated = await refresh_tokens.get(database, "t1")
     assert rotated is not None
     assert rotated.rotated_at == NOW + 1
     assert [await refresh_tokens.get(database, f"s{i}") for i in range(2)] == [
-        successors[i] if i == winner else None for i in range(2)
+        _stored(f"s{i}", NOW + 1) if i == winner else None for i in range(2)
     ]
 
 
-async def test_a_rotated_or_revoked_token_does_not_rotate(database):
-    """A token already rotated, or revoked, loses; its would-be successor is not stored."""
-    await refresh_tokens.revoke_family(database, "f2", NOW)
+@pytest.mark.parametrize(
+    ("token_hash", "client_id", "now", "disable"),
+    [
+        pytest.param("t2", "c1", NOW, False, id="rotated"),
+        pytest.param("f2-revoked", "c1", NOW, False, id="revoked"),
+        pytest.param("t1", "c2", NOW, False, id="another-client"),
+        pytest.param("nope", "c1", NOW, False, id="unknown"),
+        pytest.param("t1", "c1", NOW + 600, False, id="idle-expired"),
+        pytest.param("t1", "c1", NOW, True, id="user-disabled"),
+        pytest.param("u1", "c1", NOW, False, id="user-deleted"),
+    ],
+)
+async def test_a_token_that_is_not_live_does_not_rotate(database, token_hash, client_id, now, disable):
+    """A token rotated, revoked, another client's, unknown, expired, or whose user is disabled or
+    gone is not spent, and its would-be successor is not stored."""
+    await _rows.store(database, _rows.refresh_token("f2-revoked", family="f3", revoked_at=NOW))
+    if disable:
+        await users.set_enabled(database, "sub-a", False, NOW)
+    unchanged = await refresh_tokens.get(database, token_hash)
 
-    assert not await refresh_tokens.rotate(database, "t2", NOW, _rows.refresh_token("s1"))
-    assert not await refresh_tokens.rotate(database, "u1", NOW, None)
+    assert await refresh_tokens.rotate(database, token_hash, client_id, now, _successor("s1")) is None
+    assert await refresh_tokens.get(database, token_hash) == unchanged
     assert await refresh_tokens.get(database, "s1") is None
+
+
+async def test_a_rotation_is_one_statement_on_postgresql(database):
+    """The spend, the successor and the user: one statement on PostgreSQL; on SQLite one
+    transaction of three."""
+    async with counting(database) as seen:
+        assert await refresh_tokens.rotate(database, "t1", "c1", NOW, _successor("s1")) is not None
+
+    expected = ["BEGIN", "UPDATE", "INSERT", "SELECT", "COMMIT"] if database.is_sqlite else ["WITH"]
+    assert kinds(seen) == expected
 
 
 async def test_revoking_a_family_revokes_every_token_and_names_the_access_tokens(database):

@@ -1,13 +1,15 @@
 """Browser sessions and their pending requests (`store.sessions`, `store.pending_requests`) on
 both databases: a session is read with its own unexpired request in one statement, a rotated
-session takes its requests along, an ended one takes them with it, and a device request keeps
+session takes its requests along, the authorization endpoint reads a session with its user and
+their consent in one statement, an ended one takes them with it, and a device request keeps
 its kind and user code."""
 
 from __future__ import annotations
 
 import pytest
 
-from bastion.store import pending_requests, sessions
+from bastion.store import consents, pending_requests, sessions, users
+from tests._statements import counting
 from tests.store import _rows
 from tests.store._rows import NOW
 
@@ -38,6 +40,24 @@ async def test_a_session_is_joined_only_with_its_own_unexpired_request(database)
     assert (await sessions.get_with_request(database, "h1", "r3", NOW))[1] is None  # expired
     assert (await sessions.get_with_request(database, "h1", "nope", NOW))[1] is None
     assert await sessions.get_with_request(database, "nope", "r1", NOW) == (None, None)
+
+
+async def test_a_session_is_read_with_its_user_and_their_consent_to_one_client(database):
+    """One statement: the session, its user, and the scopes granted to the client named (none
+    for another client, an anonymous session, or an unknown session)."""
+    await consents.merge(database, "sub-a", "c1", ("openid", "email"), NOW)
+
+    async with counting(database) as seen:
+        session, account = await sessions.get_with_account(database, "h1", "c1")
+
+    assert len(seen) == 1
+    assert session == _rows.browser_session("h1", sid="sid1", amr="pwd")
+    assert account == sessions.Account("c1", await users.get(database, "sub-a"), frozenset({"openid", "email"}))
+    assert (await sessions.get_with_account(database, "h1", "c2"))[1].granted == frozenset()
+    anonymous, nobody = await sessions.get_with_account(database, "h2", "c1")
+    assert anonymous is not None
+    assert nobody == sessions.Account("c1", None, frozenset())
+    assert await sessions.get_with_account(database, "nope", "c1") == (None, sessions.Account("c1", None, frozenset()))
 
 
 async def test_a_pending_request_is_found_only_through_its_session_and_unexpired(database):

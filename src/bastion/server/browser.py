@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,7 +25,7 @@ from bastion.server.context import ServerContext
 from bastion.store import pending_requests
 from bastion.store import sessions as browser_sessions
 from bastion.store.pending_requests import AuthorizationRequestRow
-from bastion.store.sessions import BrowserSessionRow
+from bastion.store.sessions import Account, BrowserSessionRow
 
 
 @dataclass(frozen=True)
@@ -38,14 +38,17 @@ class BrowserSession:
     auth_time: int | None
     csrf_token: str
     stored: bool = True  # False for a provisional session (its cookie alone, `anonymous_session`)
+    # Its user and their consent to one client, when read with the session (`load_session_with_account`).
+    account: Account | None = field(default=None, compare=False, repr=False)
 
     @property
     def authenticated(self) -> bool:
         return self.stage == sessions.AUTHENTICATED and self.sub is not None
 
     @classmethod
-    def from_row(cls, row: BrowserSessionRow) -> BrowserSession:
-        return cls(row.id_hash, row.sid, row.sub, row.stage, tuple(row.amr.split()), row.auth_time, row.csrf_token)
+    def from_row(cls, row: BrowserSessionRow, account: Account | None = None) -> BrowserSession:
+        amr = tuple(row.amr.split())
+        return cls(row.id_hash, row.sid, row.sub, row.stage, amr, row.auth_time, row.csrf_token, account=account)
 
 
 async def load_session(ctx: ServerContext, request: Request) -> BrowserSession | None:
@@ -54,6 +57,16 @@ async def load_session(ctx: ServerContext, request: Request) -> BrowserSession |
     if id_hash is None:
         return None
     return await _alive(ctx, await browser_sessions.get(ctx.database, id_hash), int(time.time()))
+
+
+async def load_session_with_account(ctx: ServerContext, request: Request, client_id: str) -> BrowserSession | None:
+    """`load_session`, with the session's user and their consent to `client_id` read in the same
+    statement (kept as its `account`, for `flow.check_finish`)."""
+    id_hash = _cookie_hash(request)
+    if id_hash is None:
+        return None
+    row, account = await browser_sessions.get_with_account(ctx.database, id_hash, client_id)
+    return await _alive(ctx, row, int(time.time()), account)
 
 
 async def load_session_and_request(
@@ -112,7 +125,9 @@ def _cookie_hash(request: Request) -> str | None:
     return sessions.hash_session_id(session_id) if session_id else None
 
 
-async def _alive(ctx: ServerContext, row: BrowserSessionRow | None, now: int) -> BrowserSession | None:
+async def _alive(
+    ctx: ServerContext, row: BrowserSessionRow | None, now: int, account: Account | None = None
+) -> BrowserSession | None:
     """The session if it is alive: an idle or expired one is ended; use is recorded now and then."""
     if row is None:
         return None
@@ -122,7 +137,7 @@ async def _alive(ctx: ServerContext, row: BrowserSessionRow | None, now: int) ->
         return None
     if now - row.last_seen_at >= timeouts.touch_every:
         await browser_sessions.touch(ctx.database, row.id_hash, now)
-    return BrowserSession.from_row(row)
+    return BrowserSession.from_row(row, account)
 
 
 async def start_session(

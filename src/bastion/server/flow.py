@@ -88,10 +88,13 @@ def may_finish(
 _SEAL = object()
 
 
-def _seal_of(browser: BrowserSession, pending: AuthorizationRequestRow, sub: str) -> tuple[object, str, str, str]:
-    """The seal of a Finish for this session, request and user (a copy changed by `replace` no
-    longer matches it)."""
-    return (_SEAL, browser.id_hash, pending.id, sub)
+Seal = tuple[object, str, str, str, bool]
+
+
+def _seal_of(browser: BrowserSession, pending: AuthorizationRequestRow, sub: str, stored: bool) -> Seal:
+    """The seal of a Finish for this session, request, user and whether the request is stored (a
+    copy changed by `replace` no longer matches it)."""
+    return (_SEAL, browser.id_hash, pending.id, sub, stored)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,27 +110,41 @@ class Finish:
     sub: str
     auth_time: int
     granted: frozenset[str]  # the scopes the user has already granted the client
-    seal: tuple[object, str, str, str] = field(repr=False, compare=False)
+    # False for a request that was never stored (the authorization endpoint finishing it at once):
+    # there is no row to take, and nobody else can answer it.
+    stored: bool
+    seal: Seal = field(repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.seal != _seal_of(self.browser, self.pending, self.sub):
+        if self.seal != _seal_of(self.browser, self.pending, self.sub, self.stored):
             raise TypeError("a Finish is made only by flow.check_finish")
 
 
 async def check_finish(
-    ctx: ServerContext, browser: BrowserSession, pending: AuthorizationRequestRow, response: Response | None = None
+    ctx: ServerContext,
+    browser: BrowserSession,
+    pending: AuthorizationRequestRow,
+    response: Response | None = None,
+    *,
+    stored: bool = True,
 ) -> Finish | Response:
     """The one check before a request ends with a code or an approved device: the `Finish` if
     this session may finish it now (`may_finish`), else the answer. That answer is login_required
     to the client for prompt=none, else the login page for the request (`response`, a 303, may
     carry the cookie of a session just started): it asks for the password, then the second factor
-    when one is needed, and marks the request's prompt=login and max_age met."""
+    when one is needed, and marks the request's prompt=login and max_age met. `stored`: False for
+    a request the authorization endpoint has not stored; it is stored before a page is shown."""
     client = await client_of(ctx, pending)
     if client is None:
         return unregistered()
     user, granted = None, frozenset[str]()
     if browser.sub:
-        user_row, granted = await consents.user_and_consent(ctx.database, browser.sub, client.client_id)
+        account = browser.account
+        if account is not None and account.client_id == client.client_id:
+            # Read with this session's row (its user, joined by its sub): one statement less.
+            user_row, granted = account.user, account.granted
+        else:
+            user_row, granted = await consents.user_and_consent(ctx.database, browser.sub, client.client_id)
         user = None if user_row is None else User.from_row(user_row)
     if (
         user is None
@@ -136,11 +153,11 @@ async def check_finish(
         or not may_finish(browser, pending, client, user, int(time.time()))
     ):
         if "none" in pending.prompt.split():
-            return await end_with_error(ctx, pending, LoginRequired("the user must log in"))
+            return await end_with_error(ctx, pending, LoginRequired("the user must log in"), stored=stored)
         response = response or Response(status_code=303, headers=dict(PAGE_HEADERS))
-        return _go(response, f"/login?request={pending.id}")
-    seal = _seal_of(browser, pending, browser.sub)
-    return Finish(browser, pending, client, user, browser.sub, browser.auth_time, granted, seal)
+        return await _to_page(ctx, pending, stored, response, f"/login?request={pending.id}")
+    seal = _seal_of(browser, pending, browser.sub, stored)
+    return Finish(browser, pending, client, user, browser.sub, browser.auth_time, granted, stored, seal)
 
 
 def second_factor(user: User, pending: AuthorizationRequestRow, client: Client | None) -> str | None:
@@ -167,23 +184,41 @@ def _go(response: Response, location: str) -> Response:
     return response
 
 
+async def _to_page(
+    ctx: ServerContext, pending: AuthorizationRequestRow, stored: bool, response: Response, location: str
+) -> Response:
+    """Send the browser to a page that continues `pending`, storing the request first if it is
+    not stored yet (only a request that a page continues is stored)."""
+    if not stored:
+        await pending_requests.insert(ctx.database, pending)
+    return _go(response, location)
+
+
 async def advance(
-    ctx: ServerContext, browser: BrowserSession, pending: AuthorizationRequestRow, response: Response | None = None
+    ctx: ServerContext,
+    browser: BrowserSession,
+    pending: AuthorizationRequestRow,
+    response: Response | None = None,
+    *,
+    stored: bool = True,
 ) -> Response:
     """The next step of a pending request: login, consent, device consent, or the redirect with
-    the code. `response` (a 303) may already carry the cookie of a session just started."""
+    the code. `response` (a 303) may already carry the cookie of a session just started.
+    `stored`: False for a new request of the authorization endpoint, stored only if a page
+    follows (a request finished at once costs no row)."""
     response = response or Response(status_code=303, headers=dict(PAGE_HEADERS))
-    finish = await check_finish(ctx, browser, pending, response)
+    finish = await check_finish(ctx, browser, pending, response, stored=stored)
     if isinstance(finish, Response):
         return finish
     prompt = pending.prompt.split()
     if pending.kind == pending_requests.DEVICE:
         # RFC 8628 §3.3, §5.4: a device code is always approved on its own consent page.
-        return _go(response, f"/device/consent?request={pending.id}")
+        return await _to_page(ctx, pending, stored, response, f"/device/consent?request={pending.id}")
     if not frozenset(pending.scope.split()) <= finish.granted or "consent" in prompt:
         if "none" in prompt:
-            return await end_with_error(ctx, pending, ConsentRequired("the user has not consented to this scope"))
-        return _go(response, f"/consent?request={pending.id}")
+            refusal = ConsentRequired("the user has not consented to this scope")
+            return await end_with_error(ctx, pending, refusal, stored=stored)
+        return await _to_page(ctx, pending, stored, response, f"/consent?request={pending.id}")
     return await issue_code(ctx, finish, response)
 
 
@@ -206,10 +241,14 @@ def redirect_error(
     return authorization_response(redirect_uri, mode, error_params(error, state=state, issuer=ctx.issuer))
 
 
-async def end_with_error(ctx: ServerContext, pending: AuthorizationRequestRow, error: OAuthError) -> Response:
-    """Forget the request and send `error` back to its client (RFC 6749 §4.1.2.1), in the
-    request's response mode (OpenID Connect Core §3.1.2.6: errors travel as the client asked)."""
-    await pending_requests.end(ctx.database, pending.id)
+async def end_with_error(
+    ctx: ServerContext, pending: AuthorizationRequestRow, error: OAuthError, *, stored: bool = True
+) -> Response:
+    """Forget the request (if it was stored) and send `error` back to its client (RFC 6749
+    §4.1.2.1), in the request's response mode (OpenID Connect Core §3.1.2.6: errors travel as
+    the client asked)."""
+    if stored:
+        await pending_requests.end(ctx.database, pending.id)
     return redirect_error(ctx, pending.redirect_uri, error, pending.state, pending.response_mode)
 
 
@@ -238,17 +277,27 @@ async def issue_code(ctx: ServerContext, finish: Finish, response: Response, *, 
         access_exp=None,
         refresh_family=None,
     )
+    if not finish.stored and not consented:
+        # A request the authorization endpoint finishes at once was never stored: nothing to take.
+        await codes.insert(ctx.database, row)
+        return _code_issued(ctx, finish, code, response)
     # One transaction: the end of the pending request, taken from this session (one code per
     # request, even for two posts at once; none once the session has ended or rotated away),
     # the consent just approved (merged into what was granted before, so two tabs approving at
     # once both succeed), and the code. Expired rows are swept by `bastion.server.sweeper`.
     async with transaction(ctx.database) as tx:
-        if not await pending_requests.take(tx, pending.id, browser.id_hash):
+        if finish.stored and not await pending_requests.take(tx, pending.id, browser.id_hash):
             return request_answered()
         if consented:
             await consents.merge(tx, finish.sub, client.client_id, tuple(pending.scope.split()), now)
         await codes.insert(tx, row)
-    audit("authorization_code_issued", client_id=client.client_id, sub=finish.sub, scope=pending.scope)
+    return _code_issued(ctx, finish, code, response)
+
+
+def _code_issued(ctx: ServerContext, finish: Finish, code: str, response: Response) -> Response:
+    """The code's audit event and the authorization response that carries it."""
+    pending = finish.pending
+    audit("authorization_code_issued", client_id=finish.client.client_id, sub=finish.sub, scope=pending.scope)
     params = success_params(code=code, state=pending.state, issuer=ctx.issuer)
     return authorization_response(pending.redirect_uri, pending.response_mode, params, response)
 
@@ -260,6 +309,7 @@ async def approve_device(ctx: ServerContext, finish: Finish, user_code: str) -> 
     browser = finish.browser
     now = int(time.time())
     async with transaction(ctx.database) as tx:
+        # A request never stored is never a device's (those are continued on pages): take refuses it.
         if not await pending_requests.take(tx, finish.pending.id, browser.id_hash):
             return False
         amr = " ".join(browser.amr)

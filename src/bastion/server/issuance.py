@@ -18,8 +18,8 @@ from bastion.protocol.rfc6749.authorization import OFFLINE_ACCESS, OPENID
 from bastion.protocol.rfc8707 import select_audience
 from bastion.server.clients import Client
 from bastion.server.context import ServerContext
-from bastion.server.tokens import issue_access_token, jws_signer
-from bastion.store.refresh_tokens import RefreshTokenRow
+from bastion.server.tokens import access_lifetime, issue_access_token, jws_signer, new_jti
+from bastion.store.refresh_tokens import RefreshTokenRow, Successor
 
 # A scope that asks for the user's roles in the access token (RFC 9068 §2.2.3.1), granted only
 # to clients registered with it.
@@ -125,6 +125,34 @@ async def sign_id_token(
 
 
 @dataclass(frozen=True)
+class Plan:
+    """What a grant decides before it signs anything: the audience (RFC 8707), the time, the
+    access token's jti and the refresh token's value. A refresh records the jti and the new
+    token with the rotation, and signs only once the rotation has won."""
+
+    audience: str
+    now: int
+    access_jti: str
+    refresh_token: str
+
+    def successor(self, ctx: ServerContext, client: Client) -> Successor:
+        """The rotated token's successor, as the store records it with the rotation."""
+        return Successor(
+            token_hash=token_hash(self.refresh_token),
+            expires_at=self.now + ctx.settings.refresh_token_idle_lifetime,
+            access_jti=self.access_jti,
+            access_exp=self.now + access_lifetime(ctx, client),
+        )
+
+
+def plan_tokens(ctx: ServerContext, client: Client, params: dict[str, list[str]]) -> Plan:
+    """The plan of a user's tokens for the audience the request names (`resource` in `params`;
+    an unknown one is refused here, before anything is spent)."""
+    audience = select_audience(params.get("resource", []), client.audiences, ctx.settings.audience)
+    return Plan(audience, int(time.time()), new_jti(), secrets.token_urlsafe(32))  # 256 bits
+
+
+@dataclass(frozen=True)
 class Issued:
     response: dict[str, Any]
     access_jti: str
@@ -142,17 +170,20 @@ async def issue_user_tokens(
     refresh_scope: tuple[str, ...] | None,
     family: str | None = None,
     family_expires_at: int | None = None,
+    plan: Plan | None = None,
 ) -> Issued:
-    """Sign the tokens for the audience the request names (RFC 8707 `resource` in `params`).
-    A refresh token row is returned (not stored) when one is issued: `refresh_scope` None means
-    no refresh token; `family` continues a rotated one."""
+    """Sign the tokens for the audience the request names (RFC 8707 `resource` in `params`),
+    as `plan` says if the grant made one already (`plan_tokens`). A refresh token row is
+    returned (not stored) when one is issued: `refresh_scope` None means no refresh token;
+    `family` continues a rotated one."""
     user, authn, scope = grant.user, grant.authn, grant.scope
-    audience = select_audience(params.get("resource", []), client.audiences, ctx.settings.audience)
+    plan = plan or plan_tokens(ctx, client, params)
+    audience, now = plan.audience, plan.now
     extra: dict[str, Any] = {"auth_time": authn.auth_time, "acr": authn.acr, "amr": list(authn.amr)}
     if ROLES_SCOPE in scope and user.roles:
         extra["roles"] = list(user.roles)
     token, expires_in, claims = await issue_access_token(
-        ctx, client, subject=user.sub, audience=audience, scope=scope, extra=extra
+        ctx, client, subject=user.sub, audience=audience, scope=scope, extra=extra, jti=plan.access_jti, issued_at=now
     )
     response: dict[str, Any] = {"access_token": token, "token_type": "Bearer", "expires_in": expires_in}
     if scope:
@@ -161,8 +192,7 @@ async def issue_user_tokens(
         response["id_token"] = await sign_id_token(ctx, client, grant, access_token=token, lifetime=expires_in)
     row = None
     if refresh_scope is not None:
-        refresh_token = secrets.token_urlsafe(32)  # 256 bits
-        now = int(time.time())
+        refresh_token = plan.refresh_token
         absolute = family_expires_at or now + ctx.settings.refresh_token_absolute_lifetime
         row = RefreshTokenRow(
             token_hash=token_hash(refresh_token),

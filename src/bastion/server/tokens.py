@@ -50,6 +50,15 @@ def access_token_signer(key: SigningKey) -> JwsSigner:
     return jws_signer(key, "access_token", access_token_header)
 
 
+def access_lifetime(ctx: ServerContext, client: Client) -> int:
+    """Seconds an access token for `client` lives."""
+    return 60 * (client.token_lifetime or ctx.settings.access_token_lifetime)
+
+
+def new_jti() -> str:
+    return secrets.token_urlsafe(16)
+
+
 async def issue_access_token(
     ctx: ServerContext,
     client: Client,
@@ -58,13 +67,17 @@ async def issue_access_token(
     audience: str,
     scope: tuple[str, ...],
     extra: dict[str, Any] | None = None,
+    jti: str | None = None,
+    issued_at: int | None = None,
 ) -> tuple[str, int, AccessTokenClaims]:
-    """Sign an access token; returns (token, expires_in, claims)."""
+    """Sign an access token; returns (token, expires_in, claims). `jti` and `issued_at` are
+    chosen here unless the caller chose them already (a refresh records them with the rotation
+    before it signs)."""
     key = await ctx.keyring.signing_key(ctx.settings.access_token_algorithm)
     if key is None:
         raise ServerError(detail=f"no active {ctx.settings.access_token_algorithm} signing key")
-    lifetime = 60 * (client.token_lifetime or ctx.settings.access_token_lifetime)
-    now = int(time.time())
+    lifetime = access_lifetime(ctx, client)
+    now = int(time.time()) if issued_at is None else issued_at
     claims = AccessTokenClaims(
         iss=ctx.issuer,
         sub=subject,
@@ -72,7 +85,7 @@ async def issue_access_token(
         client_id=client.client_id,
         iat=now,
         exp=now + lifetime,
-        jti=secrets.token_urlsafe(16),
+        jti=jti or new_jti(),
         scope=scope,
         extra=extra or {},
     )

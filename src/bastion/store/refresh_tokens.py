@@ -3,25 +3,30 @@
 
 A token is spent by a conditional UPDATE whose returned row says who won, so of two simultaneous
 rotations exactly one succeeds; the successor it buys is stored atomically with it, so a
-concurrent reuse that revokes the family always finds (and revokes) the successor too. On
-PostgreSQL the two are one statement (a data-modifying `WITH won AS (UPDATE ... RETURNING)
-INSERT ... SELECT ... FROM won`), on SQLite one transaction. The authorization code's spend
-stores its first refresh token the same way (`store_after`).
+concurrent reuse that revokes the family always finds (and revokes) the successor too. A refresh
+(`rotate`) spends the token only while it is live (this client's, unexpired, unrotated,
+unrevoked, its user enabled) and copies the successor from it: on PostgreSQL the spend, the
+successor and the read of the spent token with its user are one statement (`WITH won AS (UPDATE
+... RETURNING), stored AS (INSERT ... SELECT ... FROM won) SELECT ... FROM won JOIN users`), on
+SQLite one transaction; the grant reads the token only when the spend fails, to say why (and to
+revoke the family of a rotated one). The authorization code's spend stores its first refresh
+token the same way (`store_after`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Update, bindparam, select, update
+from sqlalchemy import ColumnElement, Update, bindparam, case, null, select, update
 from sqlalchemy import insert as insert_into
 
 from bastion.store import users
 from bastion.store._sql import Executor, Sql, inserting, purging, record, rows, transaction, values
 from bastion.store.database import Database
 from bastion.store.models import refresh_tokens
+from bastion.store.models import users as users_table
 from bastion.store.users import UserRow
 
 
@@ -101,18 +106,66 @@ async def spend_and_store(
         return True
 
 
-_ROTATE = store_after(
-    update(refresh_tokens)
-    .where(
-        refresh_tokens.c.token_hash == bindparam("token_hash"),
-        refresh_tokens.c.rotated_at.is_(None),
-        refresh_tokens.c.revoked_at.is_(None),
+@dataclass(slots=True, frozen=True)
+class Successor:
+    """What a rotation decides before it spends a token: the new token's hash, its idle expiry
+    (capped by the family's absolute one), and the access token issued with it. The rest is
+    copied from the spent token."""
+
+    token_hash: str
+    expires_at: int
+    access_jti: str
+    access_exp: int
+
+
+def _live(table: Any) -> tuple[ColumnElement[bool], ...]:
+    """The presented token, issued to this client, neither rotated nor revoked, unexpired, and
+    its user enabled: the only token a refresh may spend."""
+    c = table.c
+    enabled = select(users_table.c.sub).where(users_table.c.sub == c.sub, users_table.c.enabled.is_(True))
+    return (
+        c.token_hash == bindparam("token_hash"),
+        c.client_id == bindparam("client_id"),
+        c.rotated_at.is_(None),
+        c.revoked_at.is_(None),
+        c.expires_at > bindparam("now"),
+        c.family_expires_at > bindparam("now"),
+        enabled.exists(),
     )
-    .values(rotated_at=bindparam("now"))
-    .returning(refresh_tokens.c.token_hash),
-    "token_hash",
-    "now",
-)
+
+
+_SPEND = update(refresh_tokens).where(*_live(refresh_tokens)).values(rotated_at=bindparam("now"))
+_SPEND_PARAMS = ("token_hash", "client_id", "now")
+_SUCCESSOR_PARAMS = ("successor_hash", "successor_expires_at", "access_jti", "access_exp")
+
+
+def _rotate_and_store() -> Sql:
+    """PostgreSQL: spend the token, store its successor (copied from the spent row) and read the
+    spent row with its user, in one statement. The INSERT is a data-modifying CTE, which
+    PostgreSQL runs exactly once whether or not the outer SELECT reads it."""
+    won = _SPEND.returning(*refresh_tokens.columns).cte("won")
+    expires_at = bindparam("successor_expires_at", type_=refresh_tokens.c.expires_at.type)
+    copied = {
+        "token_hash": bindparam("successor_hash", type_=refresh_tokens.c.token_hash.type),
+        "created_at": bindparam("now", type_=refresh_tokens.c.created_at.type),
+        "expires_at": case((won.c.family_expires_at < expires_at, won.c.family_expires_at), else_=expires_at),
+        "rotated_at": null(),
+        "revoked_at": null(),
+        "access_jti": bindparam("access_jti", type_=refresh_tokens.c.access_jti.type),
+        "access_exp": bindparam("access_exp", type_=refresh_tokens.c.access_exp.type),
+    }
+    columns = [copied.get(c.name, won.c[c.name]) for c in refresh_tokens.columns]
+    stored = insert_into(refresh_tokens).from_select(
+        [c.name for c in refresh_tokens.columns], select(*columns).select_from(won)
+    )
+    spent = select(won, users_table).select_from(won.outerjoin(users_table, users_table.c.sub == won.c.sub))
+    return Sql(spent.add_cte(stored.cte("stored")), *_SPEND_PARAMS, *_SUCCESSOR_PARAMS)
+
+
+_ROTATE_AND_STORE = _rotate_and_store()
+_ROTATE = Sql(_SPEND.returning(*refresh_tokens.columns), *_SPEND_PARAMS)
+_USER = Sql(select(users_table).where(users_table.c.sub == bindparam("sub")), "sub")
+WIDTH = len(refresh_tokens.columns)
 
 
 async def get(on: Executor, token_hash: str) -> RefreshTokenRow | None:
@@ -128,10 +181,40 @@ async def insert(on: Executor, token: RefreshTokenRow) -> None:
     await rows(on, _INSERT, *values(token))
 
 
-async def rotate(database: Database, token_hash: str, now: int, successor: RefreshTokenRow | None) -> bool:
-    """Mark the token rotated and store its successor, atomically; False if it was rotated or
-    revoked meanwhile (then nothing is stored)."""
-    return await spend_and_store(database, _ROTATE, (token_hash, now), successor)
+async def rotate(
+    database: Database, token_hash: str, client_id: str, now: int, successor: Successor
+) -> tuple[RefreshTokenRow, UserRow] | None:
+    """Spend the live token `token_hash` of `client_id` (see `_live`) and store its successor,
+    atomically; the spent token and its user, or None if it was not live (unknown, another
+    client's, rotated, revoked, expired, or its user disabled: nothing is written then).
+
+    One statement on PostgreSQL; on SQLite one transaction (the spend, the successor, the user).
+    """
+    key = (token_hash, client_id, now)
+    if not database.is_sqlite:
+        found = await rows(database, _ROTATE_AND_STORE, *key, *values(successor))
+        if not found:
+            return None
+        user = users.from_joined(found[0][WIDTH:])
+        return (RefreshTokenRow(*found[0][:WIDTH]), user) if user is not None else None
+    async with transaction(database) as tx:
+        spent = await tx.rows(_ROTATE, *key)
+        if not spent:
+            return None
+        row = RefreshTokenRow(*spent[0])
+        stored = replace(
+            row,
+            token_hash=successor.token_hash,
+            created_at=now,
+            expires_at=min(successor.expires_at, row.family_expires_at),
+            rotated_at=None,
+            revoked_at=None,
+            access_jti=successor.access_jti,
+            access_exp=successor.access_exp,
+        )
+        await tx.rows(_INSERT, *values(stored))
+        owner = await tx.rows(_USER, row.sub)
+    return (row, UserRow(*owner[0])) if owner else None
 
 
 async def revoke_family(on: Executor, family: str, now: int) -> list[tuple[str, str, int]]:

@@ -3,7 +3,8 @@
 Only a hash of the cookie value is stored. A session's pending requests live in
 `pending_requests`, bound by that hash: they move with a rotated session and end with it, in
 the same transaction. Every page reads the session (with its pending request, in one statement),
-so these reads run in autocommit.
+so these reads run in autocommit; the authorization endpoint reads it with its user and their
+consent to the requesting client (`get_with_account`), also one statement.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import and_, bindparam, delete, or_, select, update
 
-from bastion.store import pending_requests
+from bastion.store import pending_requests, users
 from bastion.store._sql import Executor, Sql, inserting, purging, record, row, rows, transaction, values
-from bastion.store.models import authorization_requests, browser_sessions
+from bastion.store.models import authorization_requests, browser_sessions, consents
+from bastion.store.models import users as users_table
 from bastion.store.pending_requests import AuthorizationRequestRow
+from bastion.store.users import UserRow
 
 
 @dataclass(slots=True, frozen=True)
@@ -49,6 +52,18 @@ _GET_WITH_REQUEST = Sql(
     .where(browser_sessions.c.id_hash == bindparam("id_hash")),
     "id_hash",
     "request_id",
+)
+_WITH_ACCOUNT = Sql(
+    select(browser_sessions, users_table, consents.c.scopes)
+    .select_from(
+        browser_sessions.outerjoin(users_table, users_table.c.sub == browser_sessions.c.sub).outerjoin(
+            consents,
+            and_(consents.c.sub == browser_sessions.c.sub, consents.c.client_id == bindparam("client_id")),
+        )
+    )
+    .where(browser_sessions.c.id_hash == bindparam("id_hash")),
+    "id_hash",
+    "client_id",
 )
 _INSERT = inserting(browser_sessions)
 _TOUCH = Sql(
@@ -84,6 +99,26 @@ async def get_with_request(
     if found is None:
         return None, None
     return BrowserSessionRow(*found[:WIDTH]), pending_requests.from_joined(found[WIDTH:], now)
+
+
+@dataclass(slots=True, frozen=True)
+class Account:
+    """A session's user and the scopes they have granted one client, read with the session."""
+
+    client_id: str
+    user: UserRow | None  # None for an anonymous session, or a user deleted since
+    granted: frozenset[str]
+
+
+async def get_with_account(on: Executor, id_hash: str, client_id: str) -> tuple[BrowserSessionRow | None, Account]:
+    """The session, its user and their consent to `client_id`: one statement (the authorization
+    endpoint finishes a signed-in user's request with it)."""
+    found = await row(on, _WITH_ACCOUNT, id_hash, client_id)
+    if found is None:
+        return None, Account(client_id, None, frozenset())
+    user = users.from_joined(found[WIDTH:])
+    granted = frozenset((found[WIDTH + users.WIDTH] or "").split()) if user is not None else frozenset[str]()
+    return BrowserSessionRow(*found[:WIDTH]), Account(client_id, user, granted)
 
 
 async def touch(on: Executor, id_hash: str, now: int) -> None:

@@ -4,9 +4,10 @@ The request is validated before anyone is asked to log in. An unknown client or 
 that does not match answers an error page with 400 and never redirects; every other error goes
 back to the redirect URI with `error`, `state` and `iss`, in the response mode the request asked
 for (`query` or `form_post`; an unsupported `response_mode` is answered in the query). A valid
-request is stored (bound to the browser session) and the flow engine (`bastion.server.flow`)
-takes the user through login, second factor and consent; `/authorize/resume` hands a pending
-request back to it after a page.
+request goes to the flow engine (`bastion.server.flow`), which finishes it at once for a
+signed-in user who has consented, or stores it (bound to the browser session) and takes the
+user through login, second factor and consent; `/authorize/resume` hands a pending request
+back to it after a page.
 """
 
 from __future__ import annotations
@@ -28,7 +29,12 @@ from bastion.protocol.rfc6749.authorization import (
     validate_authorization_request,
 )
 from bastion.protocol.rfc6749.params import check_content_type, parse_form, parse_query
-from bastion.server.browser import BrowserSession, anonymous_session, load_session, load_session_and_request
+from bastion.server.browser import (
+    BrowserSession,
+    anonymous_session,
+    load_session_and_request,
+    load_session_with_account,
+)
 from bastion.server.context import ServerContext
 from bastion.server.flow import advance, redirect_error
 from bastion.server.pages import PAGE_HEADERS, error_page, too_many_requests_page
@@ -77,7 +83,9 @@ async def authorization_endpoint(request: Request) -> Response:
         return error_page("Invalid redirect", exc.description)
     except OAuthError as exc:
         return redirect_error(ctx, redirect_uri, exc, state, mode)
-    browser = await load_session(ctx, request)
+    # The session, its user and their consent to this client, in one statement (`check_finish`
+    # uses them): a signed-in user who has consented gets a code for two statements in all.
+    browser = await load_session_with_account(ctx, request, client.client_id)
     response = Response(status_code=303, headers=dict(PAGE_HEADERS))
     if browser is None:
         if "none" in valid.prompt:
@@ -88,9 +96,8 @@ async def authorization_endpoint(request: Request) -> Response:
         if refusal is not None:
             return too_many_requests_page(refusal)
         browser = anonymous_session(ctx, request, response)
-    row = _request_row(ctx, browser, valid, mode)
-    await pending_requests.insert(ctx.database, row)
-    return await advance(ctx, browser, row, response)
+    # Stored only if a page (login, consent) continues it; a request finished now never is.
+    return await advance(ctx, browser, _request_row(ctx, browser, valid, mode), response, stored=False)
 
 
 def _request_row(

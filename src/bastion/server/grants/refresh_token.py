@@ -33,34 +33,62 @@ async def revoke_refresh_family(ctx: ServerContext, row: RefreshTokenRow, event:
     audit(event, client_id=row.client_id, sub=row.sub, family=row.family)
 
 
-async def refresh_token_grant(ctx: ServerContext, client: Client, params: dict[str, list[str]]) -> dict[str, Any]:
-    presented = require(params, "refresh_token")
-    now = int(time.time())
-    found, user_row = await refresh_tokens.with_user(ctx.database, token_hash(presented))
-    row = issuance.issued_to(found, client, _INVALID, "refresh token")
+def _check_presentable(row: RefreshTokenRow, user: users.User | None, now: int) -> None:
+    """Refuse a token that is not live: revoked, expired, or its user disabled or deleted."""
     if row.revoked_at is not None:
         raise InvalidGrant(_INVALID, detail="refresh token revoked")
-    if row.rotated_at is not None:
-        await revoke_refresh_family(ctx, row, "refresh_token_reuse_detected")
-        raise InvalidGrant(_INVALID, detail="refresh token reused; family revoked")
     if row.expires_at <= now or row.family_expires_at <= now:
         raise InvalidGrant(_INVALID, detail="refresh token expired")
-    original = tuple(row.scope.split())
-    scope = narrowed_scope(parse_scope(single(params, "scope")), original)
-    user = None if user_row is None else users.User.from_row(user_row)
     if user is None or not user.enabled:
         raise InvalidGrant(_INVALID, detail="user disabled or deleted")
-    grant = UserGrant(user, Authentication.stored(row.sid, row.auth_time, row.amr, row.acr), scope)
+
+
+async def _read_live(ctx: ServerContext, client: Client, presented_hash: str, now: int) -> RefreshTokenRow:
+    """The presented token if a refresh may spend it; else the refusal, after revoking the
+    family of a token presented again once rotated (RFC 9700 §4.14.2: reuse of a spent token,
+    or two refreshes racing with one token, of which the loser is here)."""
+    found, user_row = await refresh_tokens.with_user(ctx.database, presented_hash)
+    row = issuance.issued_to(found, client, _INVALID, "refresh token")
+    if row.rotated_at is not None and row.revoked_at is None:
+        await revoke_refresh_family(ctx, row, "refresh_token_reuse_detected")
+        raise InvalidGrant(_INVALID, detail="refresh token reused; family revoked")
+    _check_presentable(row, None if user_row is None else users.User.from_row(user_row), now)
+    return row
+
+
+async def refresh_token_grant(ctx: ServerContext, client: Client, params: dict[str, list[str]]) -> dict[str, Any]:
+    presented_hash = token_hash(require(params, "refresh_token"))
+    requested = parse_scope(single(params, "scope"))
+    plan = issuance.plan_tokens(ctx, client, params)
+    now = plan.now
+    if requested:
+        # RFC 6749 §6: a narrowed scope is checked against the token's before the token is spent.
+        narrowed_scope(requested, tuple((await _read_live(ctx, client, presented_hash, now)).scope.split()))
+    # One statement (PostgreSQL): the live token is spent and its successor stored with it, so a
+    # concurrent reuse that revokes the family always finds (and revokes) the successor too. The
+    # tokens are signed after, for the spent token's user.
+    successor = plan.successor(ctx, client)
+    spent = await refresh_tokens.rotate(ctx.database, presented_hash, client.client_id, now, successor)
+    if spent is None:
+        await _read_live(ctx, client, presented_hash, now)  # raises the reason it was not live
+        raise InvalidGrant(_INVALID, detail="refresh token not rotated")
+    row, user_row = spent
+    original = tuple(row.scope.split())
+    scope = narrowed_scope(requested, original)
+    grant = UserGrant(
+        users.User.from_row(user_row), Authentication.stored(row.sid, row.auth_time, row.amr, row.acr), scope
+    )
     # RFC 6749 §6: the new refresh token keeps the original scope, whatever this request narrowed.
     issued = await issuance.issue_user_tokens(
-        ctx, client, grant, params, refresh_scope=original, family=row.family, family_expires_at=row.family_expires_at
+        ctx,
+        client,
+        grant,
+        params,
+        refresh_scope=original,
+        family=row.family,
+        family_expires_at=row.family_expires_at,
+        plan=plan,
     )
-    # Rotate and store the successor in one transaction, so a concurrent reuse that revokes the
-    # family always sees (and revokes) the successor too.
-    rotated = await refresh_tokens.rotate(ctx.database, row.token_hash, now, issued.refresh_row)
-    if not rotated:
-        await revoke_refresh_family(ctx, row, "refresh_token_reuse_detected")
-        raise InvalidGrant(_INVALID, detail="refresh token used concurrently; family revoked")
     issuance.audit_user_tokens_issued(client, GRANT_TYPE, grant, issued)
     return issued.response
 
