@@ -312,6 +312,35 @@ async def test_it_falls_back_while_redis_is_down_and_listens_when_it_returns(pri
                 await redis.aclose()
 
 
+async def test_while_listening_it_still_finds_revocations_only_in_the_database(private_redis: RedisServer) -> None:
+    """A revocation the server could write only to its database (a Redis error at that
+    instant) reaches a guard whose subscription never dropped, within `reconcile_interval`."""
+    redis = Redis.from_url(private_redis.url, retry=Retry(NoBackoff(), 0))
+    exp = int(time.time()) + 600
+    with running_issuer() as issuer:
+        async with httpx.AsyncClient() as http:
+            denylist = Denylist()
+            fallback = HttpRevocationPoller(
+                issuer.issuer + "/revocations",
+                client_id=REVOCATION_CLIENT[0],
+                client_secret=REVOCATION_CLIENT[1],
+                denylist=denylist,
+                http=http,
+            )
+            subscriber = RedisRevocationSubscriber(redis, denylist=denylist, fallback=fallback, reconcile_interval=0.5)
+            task = asyncio.create_task(subscriber.run())
+            try:
+                await wait_until("the subscriber to listen", lambda: subscriber.listening)
+                issuer.revoke("database-only", exp)  # recorded, never published
+                await wait_until("the reconciliation", lambda: "database-only" in denylist, within=WITHIN + 1.0)
+                assert subscriber.listening
+                assert not subscriber.using_fallback
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                await redis.aclose()
+
+
 @pytest.mark.parametrize(
     "message",
     [

@@ -153,7 +153,10 @@ class RedisRevocationSubscriber:
     published during the catch-up is not missed; the fallback poll finds revocations the server
     could record only in its database while Redis was down. While Redis is unreachable the
     fallback is polled every `fallback_interval` seconds, and Redis is tried again after a
-    backoff that doubles from `backoff[0]` to `backoff[1]` seconds.
+    backoff that doubles from `backoff[0]` to `backoff[1]` seconds. While listening, the
+    fallback is still polled every `reconcile_interval` seconds: a revocation the server could
+    write only to its database (a Redis error at that instant, not seen as an outage here)
+    reaches the guard within that bound.
 
     Run it as a revocation feed of the `Authenticator` (which calls `run`), or call `run` in a
     task of your own. A dead connection is noticed when its socket fails; on a network that
@@ -175,6 +178,7 @@ class RedisRevocationSubscriber:
         channel: str = REDIS_CHANNEL,
         prefix: str = REDIS_PREFIX,
         fallback_interval: float = 5.0,
+        reconcile_interval: float = 30.0,
         backoff: tuple[float, float] = (0.1, 5.0),
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -183,6 +187,7 @@ class RedisRevocationSubscriber:
         self.fallback = fallback
         self.channel = channel
         self.fallback_interval = fallback_interval
+        self.reconcile_interval = reconcile_interval
         self.backoff = backoff
         self.clock = clock
         self._keys = RedisRevocationSync(redis, denylist=denylist, prefix=prefix)
@@ -234,14 +239,19 @@ class RedisRevocationSubscriber:
         pubsub = self.redis.pubsub()
         try:
             await pubsub.subscribe(self.channel)
+            next_reconcile = float("inf")
             while True:
                 message = await pubsub.get_message(timeout=1.0)
                 if message is not None and message["type"] == "subscribe":
                     # Subscribed (again): what was published meanwhile is in the keys and the database.
                     await self.poll()
                     self._listening, self._using_fallback = True, False
+                    next_reconcile = self.clock() + self.reconcile_interval
                 elif message is not None and message["type"] == "message":
                     self._apply(message["data"])
+                if self.clock() >= next_reconcile:
+                    await self._poll_fallback()
+                    next_reconcile = self.clock() + self.reconcile_interval
                 self._prune()
         finally:
             with contextlib.suppress(*_REDIS_DOWN):  # the connection may be gone already

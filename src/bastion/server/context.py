@@ -49,7 +49,11 @@ def build_context(
     settings: Settings, database: Database, encryptor: KeyEncryptor, pepper: bytes, limits: ServerLimits | None = None
 ) -> ServerContext:
     keyring = key_ring(database, encryptor, cache_seconds=settings.key_cache_seconds, leeway=settings.clock_leeway)
-    redis = Redis.from_url(settings.redis_url.reveal()) if settings.redis_url is not None else None
+    redis = None
+    if settings.redis_url is not None:
+        # Bounded like the rate-limit store's: a Redis that hangs is an outage (the denylist
+        # falls back to the database), not a request that waits for TCP to give up.
+        redis = Redis.from_url(settings.redis_url.reveal(), socket_timeout=0.5, socket_connect_timeout=0.5)
     return ServerContext(
         settings=settings,
         database=database,
