@@ -251,6 +251,17 @@ async def test_the_operations_guide_example_refuses_a_revocation(live_server: Li
         await subscriber.fallback.http.aclose()
 
 
+def database_feed(issuer: str, denylist: Denylist, http: httpx.AsyncClient) -> HttpRevocationPoller:
+    """The test issuer's revocation list, read as the resource server it registers."""
+    return HttpRevocationPoller(
+        issuer + "/revocations",
+        client_id=REVOCATION_CLIENT[0],
+        client_secret=REVOCATION_CLIENT[1],
+        denylist=denylist,
+        http=http,
+    )
+
+
 async def test_it_catches_up_when_its_connection_is_cut(private_redis: RedisServer) -> None:
     """A revocation whose message a subscriber missed is found in the keys once its client reconnects."""
     redis = Redis.from_url(private_redis.url)
@@ -280,13 +291,7 @@ async def test_it_falls_back_while_redis_is_down_and_listens_when_it_returns(pri
     with running_issuer() as issuer:
         async with httpx.AsyncClient() as http:
             denylist = Denylist()
-            fallback = HttpRevocationPoller(
-                issuer.issuer + "/revocations",
-                client_id=REVOCATION_CLIENT[0],
-                client_secret=REVOCATION_CLIENT[1],
-                denylist=denylist,
-                http=http,
-            )
+            fallback = database_feed(issuer.issuer, denylist, http)
             subscriber = RedisRevocationSubscriber(
                 redis, denylist=denylist, fallback=fallback, fallback_interval=0.1, backoff=(0.1, 0.5)
             )
@@ -320,13 +325,7 @@ async def test_while_listening_it_still_finds_revocations_only_in_the_database(p
     with running_issuer() as issuer:
         async with httpx.AsyncClient() as http:
             denylist = Denylist()
-            fallback = HttpRevocationPoller(
-                issuer.issuer + "/revocations",
-                client_id=REVOCATION_CLIENT[0],
-                client_secret=REVOCATION_CLIENT[1],
-                denylist=denylist,
-                http=http,
-            )
+            fallback = database_feed(issuer.issuer, denylist, http)
             subscriber = RedisRevocationSubscriber(redis, denylist=denylist, fallback=fallback, reconcile_interval=0.5)
             task = asyncio.create_task(subscriber.run())
             try:
