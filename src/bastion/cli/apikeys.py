@@ -1,86 +1,191 @@
 """`bastion apikeys`: API keys for calling systems (see bastion.guard.apikeys).
 
-Keys are stored hashed in `<data dir>/apikeys.json`; the key itself is printed once, by
-`create` and `rotate`, and never again. Exit codes: 0 success; 2 a wrong argument or key id.
+Keys live in Bastion's database (table `api_keys`, SQLite in the data directory or PostgreSQL),
+stored hashed; the key itself is printed once, by `create` and `rotate`, and never again. An API
+checks them from any host with `bastion.guard.apikeys.DatabaseApiKeyVerifier`.
+
+Keys of the previous release, in `<data dir>/apikeys.json`, are imported into the database by
+the first command that finds the file, which is then renamed `apikeys.json.imported` so it is
+never imported twice. Exit codes: 0 success; 2 a wrong argument, key id or setting.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from bastion.guard.apikeys import ApiKeyManager, ApiKeyRecord, JsonFileApiKeyStore
+from bastion.cli._common import emit, fail, run, settings_for, with_database
+from bastion.cli._options import ConfigOption, DataDirOption, JsonOption
+from bastion.guard.apikeys import ApiKeyRecord, new_key
+from bastion.store import Database
+from bastion.store import api_keys as store
+from bastion.store.api_keys import ApiKeyRow
 
 app = typer.Typer(help="API keys: credentials for calling systems, never for users.", no_args_is_help=True)
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Data directory (default $BASTION_DATA_DIR or ./.bastion).", show_default=False),
-]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+LEGACY_FILE = "apikeys.json"
+MAX_OVERLAP = 30 * 86_400
 
 
-def _manager(data_dir: Path | None) -> ApiKeyManager:
-    base = data_dir or Path(os.environ.get("BASTION_DATA_DIR", ".bastion"))
-    return ApiKeyManager(JsonFileApiKeyStore(base / "apikeys.json"))
+def _row(record: ApiKeyRecord) -> ApiKeyRow:
+    def whole(seconds: float | None) -> int | None:
+        return None if seconds is None else int(seconds)
+
+    return ApiKeyRow(
+        key_id=record.key_id,
+        owner=record.owner,
+        scopes=" ".join(record.scopes),
+        sha256=record.sha256,
+        created_at=int(record.created_at),
+        expires_at=whole(record.expires_at),
+        revoked_at=whole(record.revoked_at),
+        last_used_at=whole(record.last_used_at),
+        replaced_by=record.replaced_by,
+    )
 
 
-def _emit(data: dict[str, Any], as_json: bool, text: str) -> None:
-    typer.echo(json.dumps(data, indent=2, sort_keys=True) if as_json else text)
+def _public(row: ApiKeyRow) -> dict[str, Any]:
+    """A key's row without its hash, for listings (the fields of the previous release's JSON)."""
+    return {
+        "key_id": row.key_id,
+        "owner": row.owner,
+        "scopes": row.scopes.split(),
+        "created_at": row.created_at,
+        "expires_at": row.expires_at,
+        "revoked_at": row.revoked_at,
+        "last_used_at": row.last_used_at,
+        "replaced_by": row.replaced_by,
+    }
 
 
-def _shown_once(key: str, record: ApiKeyRecord) -> dict[str, Any]:
-    return {"api_key": key, **record.public()}
+def _legacy_rows(path: Path) -> list[ApiKeyRow]:
+    try:
+        raw = json.loads(path.read_text())
+        return [_row(ApiKeyRecord(**{**r, "scopes": tuple(r["scopes"])})) for r in raw["keys"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise fail(f"{path} is not an API key file of a previous release ({exc}); move it away") from None
+
+
+async def _import_legacy(database: Database, data_dir: Path) -> None:
+    """Import `<data dir>/apikeys.json` once, then rename it so that it is never imported again."""
+    path = data_dir / LEGACY_FILE
+    if not path.is_file():
+        return
+    added = await store.import_keys(database, _legacy_rows(path))
+    done = path.with_name(LEGACY_FILE + ".imported")
+    try:
+        path.replace(done)
+    except FileNotFoundError:
+        return  # another process imported it at the same time (its keys were kept once)
+    typer.echo(f"imported {added} API key(s) from {path} into the database; the file is now {done}", err=True)
+
+
+def _on_database(data_dir: Path | None, config: Path | None, action: Any) -> Any:
+    settings = settings_for(data_dir, config)
+
+    async def imported_then(database: Database) -> Any:
+        await _import_legacy(database, settings.data_dir)
+        return await action(database)
+
+    return run(with_database(settings, imported_then))
+
+
+def _when(seconds: int | None) -> str:
+    return "-" if seconds is None else datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _print_created(data: dict[str, Any]) -> None:
+    typer.echo(data["api_key"])
+    replaces = f"; replaces {data['replaces']}" if "replaces" in data else ""
+    typer.echo(f"(key id {data['key_id']}{replaces}; shown once, store it now)", err=True)
+
+
+def _print_list(data: dict[str, Any]) -> None:
+    if not data["keys"]:
+        typer.echo("no API keys")
+    for k in data["keys"]:
+        state = "revoked" if k["revoked_at"] is not None else f"expires {_when(k['expires_at'])}"
+        typer.echo(
+            f"{k['key_id']}  {k['owner']}  scopes: {' '.join(k['scopes']) or '-'}  {state}"
+            f"  last used {_when(k['last_used_at'])}"
+        )
 
 
 @app.command()
 def create(
     owner: Annotated[str, typer.Option("--owner", help="The calling system this key identifies.")],
     scope: Annotated[list[str] | None, typer.Option("--scope", help="A scope (repeat, or space-separated).")] = None,
-    expires_in: Annotated[float | None, typer.Option("--expires-in", help="Lifetime in seconds.")] = None,
-    data_dir: DataDir = None,
-    as_json: Json = False,
+    expires_in: Annotated[int | None, typer.Option("--expires-in", help="Lifetime in seconds.")] = None,
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Create a key; it is shown once and stored only as a hash."""
+    if not owner.strip() or len(owner) > 200:
+        raise fail("--owner must be 1-200 characters")
+    if expires_in is not None and expires_in <= 0:
+        raise fail("--expires-in must be a positive number of seconds")
     scopes = [s for item in scope or [] for s in item.split()]
-    key, record = _manager(data_dir).create(owner, scopes, expires_in=expires_in)
-    _emit(_shown_once(key, record), as_json, f"{key}\n(key id {record.key_id}; shown once, store it now)")
+    key, record = new_key(owner, scopes, int(time.time()), expires_in=expires_in)
+
+    async def created(database: Database) -> dict[str, Any]:
+        row = _row(record)
+        await store.create(database, row)
+        return {"api_key": key, **_public(row)}
+
+    emit(_on_database(data_dir, config, created), as_json, _print_created)
 
 
 @app.command("list")
-def list_keys(data_dir: DataDir = None, as_json: Json = False) -> None:
+def list_keys(data_dir: DataDirOption = None, config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """List keys (ids, owners, scopes, last use), never the keys themselves."""
-    records = _manager(data_dir).store.all()
-    text = "\n".join(f"{r.key_id}  {r.owner}  {' '.join(r.scopes)}  last used {r.last_used_at}" for r in records)
-    _emit({"keys": [r.public() for r in records]}, as_json, text or "no API keys")
+
+    async def listed(database: Database) -> dict[str, Any]:
+        return {"keys": [_public(row) for row in await store.list_all(database)]}
+
+    emit(_on_database(data_dir, config, listed), as_json, _print_list)
 
 
 @app.command()
 def rotate(
     key_id: str,
-    overlap: Annotated[float, typer.Option("--overlap", help="Seconds the old key keeps working.")] = 86_400.0,
-    data_dir: DataDir = None,
-    as_json: Json = False,
+    overlap: Annotated[int, typer.Option("--overlap", help="Seconds the old key keeps working.")] = 86_400,
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Issue a successor key; the old one expires after the overlap."""
-    try:
-        key, record = _manager(data_dir).rotate(key_id, overlap=overlap)
-    except KeyError:
-        typer.echo(f"error: no active API key {key_id!r}", err=True)
-        raise typer.Exit(2) from None
-    _emit(_shown_once(key, record), as_json, f"{key}\n(key id {record.key_id}; replaces {key_id})")
+    if not 0 <= overlap <= MAX_OVERLAP:
+        raise fail(f"--overlap must be 0-{MAX_OVERLAP} seconds")
+
+    async def rotated(database: Database) -> dict[str, Any] | None:
+        old = await store.get(database, key_id)
+        if old is None:
+            return None
+        key, record = new_key(old.owner, old.scopes.split(), int(time.time()))
+        row = _row(record)
+        if await store.rotate(database, key_id, row, overlap) is None:
+            return None
+        return {"api_key": key, "replaces": key_id, **_public(row)}
+
+    data = _on_database(data_dir, config, rotated)
+    if data is None:
+        raise fail(f"no active API key {key_id!r} (unknown, revoked, expired or already rotated)")
+    emit(data, as_json, _print_created)
 
 
 @app.command()
-def revoke(key_id: str, data_dir: DataDir = None) -> None:
-    """Stop a key now."""
-    try:
-        _manager(data_dir).revoke(key_id)
-    except KeyError:
-        typer.echo(f"error: no API key {key_id!r}", err=True)
-        raise typer.Exit(2) from None
+def revoke(key_id: str, data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
+    """Stop a key now (APIs see it within their verifier's cache_seconds)."""
+
+    async def revoked(database: Database) -> bool:
+        return await store.revoke(database, key_id, int(time.time()))
+
+    if not _on_database(data_dir, config, revoked):
+        raise fail(f"no API key {key_id!r}")
     typer.echo(f"revoked {key_id}")

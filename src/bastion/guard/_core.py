@@ -5,7 +5,7 @@ credentials (RFC 6750 §2.1) -> authenticate (token or API key) -> authorize (sc
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bastion.guard._authenticator import Authenticator
@@ -26,8 +26,9 @@ __all__ = ["ApiKeyVerifier", "RequestGuard"]
 class ApiKeyVerifier(Protocol):
     """Something that turns a presented API key into a system principal."""
 
-    def verify(self, presented: str) -> Principal:
-        """Raises InvalidApiKey when the key is not acceptable."""
+    def verify(self, presented: str) -> Principal | Awaitable[Principal]:
+        """Raises InvalidApiKey when the key is not acceptable; a verifier that reads a database
+        (`DatabaseApiKeyVerifier`) is a coroutine."""
         ...
 
 
@@ -157,7 +158,8 @@ class RequestGuard:
                     "This operation needs a user's access token; API keys are not accepted.",
                     detail="api key sent",
                 )
-            principal = self.api_keys.verify(api_key or "")
+            verified = self.api_keys.verify(api_key or "")
+            principal = verified if isinstance(verified, Principal) else await verified
         return principal
 
     def render(self, error: GuardError) -> ErrorResponse:

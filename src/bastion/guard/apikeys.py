@@ -11,6 +11,13 @@ per `last_used_resolution` so that verification does not write on every request.
 Every change is a read-modify-write of one record done atomically by the store (`update`): a
 verification that wrote back the whole record it had read undid a revocation made in between,
 by the CLI in another process sharing the same `apikeys.json`.
+
+Where keys live. `bastion apikeys` keeps them in Bastion's database (table `api_keys`), and an
+API on any host checks them with `DatabaseApiKeyVerifier(database_url)`: it reads a key's row
+when it first sees the key id and reuses it for `cache_seconds` (30 by default), so a revocation
+or a rotation's end is seen within that time. `ApiKeyManager` over `MemoryApiKeyStore` or
+`JsonFileApiKeyStore` still serves an app that manages its own keys in code on one host; the CLI
+no longer writes `DATA_DIR/apikeys.json` (it imports such a file into the database once).
 """
 
 from __future__ import annotations
@@ -18,30 +25,40 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bastion.guard._principal import Principal
 from bastion.protocol.errors import InvalidApiKey
+
+if TYPE_CHECKING:
+    # Only a type here: the reader loads SQLAlchemy, which only a database verifier needs.
+    from bastion.guard._apikey_reader import ApiKeyReader
 
 __all__ = [
     "PREFIX",
     "ApiKeyManager",
     "ApiKeyRecord",
     "ApiKeyStore",
+    "DatabaseApiKeyVerifier",
     "JsonFileApiKeyStore",
     "MemoryApiKeyStore",
     "checksum_ok",
+    "key_digest",
+    "new_key",
 ]
+
+log = logging.getLogger("bastion.guard.apikeys")
 
 PREFIX = "bsk_"
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -79,8 +96,12 @@ def _key_id(key: str) -> str:
     return key[len(PREFIX) : len(PREFIX) + _ID_LENGTH]
 
 
-def _digest(key: str) -> str:
+def key_digest(key: str) -> str:
+    """What is stored of a key: the hex SHA-256 of the whole key."""
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+_digest = key_digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +129,24 @@ class ApiKeyRecord:
         data = asdict(self)
         del data["sha256"]
         return data
+
+
+def new_key(
+    owner: str, scopes: Iterable[str], now: float, *, expires_in: float | None = None
+) -> tuple[str, ApiKeyRecord]:
+    """A new key (to show once) and the record to store: a random id and a 256-bit secret."""
+    key_id = _random(_ID_LENGTH)
+    body = f"{PREFIX}{key_id}_{_random(_SECRET_LENGTH)}"
+    key = body + _checksum(body)
+    record = ApiKeyRecord(
+        key_id=key_id,
+        owner=owner,
+        scopes=tuple(sorted(set(scopes))),
+        sha256=_digest(key),
+        created_at=now,
+        expires_at=now + expires_in if expires_in is not None else None,
+    )
+    return key, record
 
 
 # A change to one record: the record as stored now -> what to store (None: store nothing).
@@ -176,11 +215,23 @@ class JsonFileApiKeyStore:
         # alone misses a write in the same clock tick as the one before (a revocation was lost so).
         self._version: tuple[int, int, int] | None = None
         self._records: dict[str, ApiKeyRecord] = {}
+        self._warned_imported = False
+
+    def _warn_if_imported(self) -> None:
+        if self.path.with_name(self.path.name + ".imported").exists():
+            self._warned_imported = True
+            log.warning(
+                "%s was imported into Bastion's database by `bastion apikeys` and renamed; "
+                "verify keys with DatabaseApiKeyVerifier(database_url)",
+                self.path,
+            )
 
     def _load(self) -> None:
         try:
             stat = self.path.stat()
         except FileNotFoundError:
+            if not self._warned_imported:
+                self._warn_if_imported()
             self._records, self._version = {}, None
             return
         version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
@@ -262,19 +313,7 @@ class ApiKeyManager:
         return key, record
 
     def _new(self, owner: str, scopes: Iterable[str], expires_in: float | None) -> tuple[str, ApiKeyRecord]:
-        key_id = _random(_ID_LENGTH)
-        body = f"{PREFIX}{key_id}_{_random(_SECRET_LENGTH)}"
-        key = body + _checksum(body)
-        now = self.clock()
-        record = ApiKeyRecord(
-            key_id=key_id,
-            owner=owner,
-            scopes=tuple(sorted(set(scopes))),
-            sha256=_digest(key),
-            created_at=now,
-            expires_at=now + expires_in if expires_in is not None else None,
-        )
-        return key, record
+        return new_key(owner, scopes, self.clock(), expires_in=expires_in)
 
     def verify(self, presented: str) -> Principal:
         """The system principal for a valid key.
@@ -349,3 +388,121 @@ class ApiKeyManager:
 
         if self.store.update(key_id, revoked) is None:
             raise KeyError(key_id)
+
+
+# Compared against when a key id is unknown, so that an unknown id and a wrong secret cost the
+# same comparison (a digest is never this: it is hex).
+_NO_KEY = "-" * 64
+
+
+class DatabaseApiKeyVerifier:
+    """Verifies the keys `bastion apikeys` keeps in Bastion's database, from any host.
+
+    A key's row (or its absence) is read when its key id is first presented and reused for
+    `cache_seconds`: a revocation, a rotation's end or a new key is seen within that time, and a
+    busy key costs one read per `cache_seconds` per process. The presented key's SHA-256 is
+    compared with the stored one in constant time, and an unknown key id, a wrong secret, an
+    expired and a revoked key are refused with the same public error (`InvalidApiKey`).
+
+    Args:
+        url: the database URL, as Bastion's `BASTION_DATABASE_URL` (`postgresql://...`, or
+            `sqlite:///...` on the server's own host).
+        cache_seconds: the longest a key's row is reused (default 30; 0 reads on every request).
+        last_used_resolution: a key's last use is written at most once per this many seconds
+            per process (default 60); None never writes, for a database role that may only
+            `SELECT` from `api_keys`.
+        max_cached: the most key ids remembered; past it the oldest is forgotten, so key ids
+            sent at random cannot grow the cache.
+        pool_size: PostgreSQL connections the verifier may open.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        cache_seconds: float = 30.0,
+        last_used_resolution: float | None = 60.0,
+        max_cached: int = 10_000,
+        pool_size: int = 2,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if cache_seconds < 0 or max_cached < 1:
+            raise ValueError("cache_seconds must be >= 0 and max_cached >= 1")
+        from bastion.guard._apikey_reader import ApiKeyReader  # SQLAlchemy, loaded only here
+
+        self.reader: ApiKeyReader = ApiKeyReader(url, pool_size=pool_size)
+        self.cache_seconds = cache_seconds
+        self.last_used_resolution = last_used_resolution
+        self.max_cached = max_cached
+        self.clock = clock
+        # key id -> (read at, the record or None, last use written or read)
+        self._cache: dict[str, tuple[float, ApiKeyRecord | None, float | None]] = {}
+
+    async def verify(self, presented: str) -> Principal:
+        """The system principal for a valid key.
+
+        Raises:
+            InvalidApiKey: malformed, unknown, wrong secret, expired or revoked.
+        """
+        if not checksum_ok(presented):
+            raise InvalidApiKey("bad format or checksum")
+        now = self.clock()
+        record, last_used = await self._record(_key_id(presented), now)
+        expected = record.sha256 if record is not None else _NO_KEY
+        if not hmac.compare_digest(expected, _digest(presented)) or record is None:
+            raise InvalidApiKey("unknown key")
+        if not record.active(now):
+            raise InvalidApiKey("expired or revoked")
+        await self._touch(record, last_used, now)
+        return Principal(
+            kind="api_key",
+            subject=record.owner,
+            scopes=frozenset(record.scopes),
+            api_key_id=record.key_id,
+        )
+
+    async def _record(self, key_id: str, now: float) -> tuple[ApiKeyRecord | None, float | None]:
+        cached = self._cache.get(key_id)
+        if cached is not None and 0 <= now - cached[0] < self.cache_seconds:
+            return cached[1], cached[2]
+        found = await self.reader.get(key_id)
+        record = None if found is None else _from_row(found)
+        last_used = record.last_used_at if record is not None else None
+        if cached is not None and cached[2] is not None and (last_used is None or cached[2] > last_used):
+            last_used = cached[2]  # this process wrote a later use than the row read says
+        self._remember(key_id, (now, record, last_used))
+        return record, last_used
+
+    def _remember(self, key_id: str, entry: tuple[float, ApiKeyRecord | None, float | None]) -> None:
+        self._cache.pop(key_id, None)  # re-inserted last: the dict's order is the age order
+        self._cache[key_id] = entry
+        while len(self._cache) > self.max_cached:
+            del self._cache[next(iter(self._cache))]
+
+    async def _touch(self, record: ApiKeyRecord, last_used: float | None, now: float) -> None:
+        resolution = self.last_used_resolution
+        if resolution is None or (last_used is not None and now - last_used < resolution):
+            return
+        cached = self._cache.get(record.key_id)
+        if cached is not None:
+            self._cache[record.key_id] = (cached[0], cached[1], now)
+        await self.reader.touch(record.key_id, int(now), int(now - resolution))
+
+    async def close(self) -> None:
+        """Close the database connections (at the API's shutdown)."""
+        await self.reader.close()
+
+
+def _from_row(row: Sequence[Any]) -> ApiKeyRecord:
+    key_id, owner, scopes, sha256, created_at, expires_at, revoked_at, last_used_at, replaced_by = row
+    return ApiKeyRecord(
+        key_id=key_id,
+        owner=owner,
+        scopes=tuple(scopes.split()),
+        sha256=sha256,
+        created_at=created_at,
+        expires_at=expires_at,
+        revoked_at=revoked_at,
+        last_used_at=last_used_at,
+        replaced_by=replaced_by,
+    )

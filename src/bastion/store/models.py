@@ -235,3 +235,19 @@ device_codes = Table(
     Column("decided_at", BigInteger, nullable=True),
     Column("redeemed_at", BigInteger, nullable=True),
 )
+
+# API keys of calling systems (bastion.guard.apikeys): only a SHA-256 of the whole key is kept,
+# never the key; the guard of an API on another host reads this table (migration 0013).
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),  # the public part of the key, after `bsk_`
+    Column("owner", String(200), nullable=False),  # the calling system
+    Column("scopes", Text, nullable=False),  # space-separated
+    Column("sha256", String(64), nullable=False),  # hex SHA-256 of the whole key
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),  # none, or the end of a rotation overlap
+    Column("revoked_at", BigInteger, nullable=True),
+    Column("last_used_at", BigInteger, nullable=True),  # written at most once a minute per key
+    Column("replaced_by", String(32), nullable=True),  # the successor's key_id after a rotation
+)
