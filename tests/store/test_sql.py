@@ -13,6 +13,7 @@ from sqlalchemy import Table
 from bastion.store import clients, codes, transaction, users
 from bastion.store import models as tables
 from bastion.store._sql import Sql
+from bastion.store.api_keys import ApiKeyRow
 from bastion.store.clients import ClientRow, ClientSecretRow
 from bastion.store.codes import AuthorizationCodeRow
 from bastion.store.consents import ConsentRow
@@ -41,6 +42,7 @@ RECORDS: list[tuple[type, Table]] = [
     (AuthorizationCodeRow, tables.authorization_codes),
     (RefreshTokenRow, tables.refresh_tokens),
     (DeviceCodeRow, tables.device_codes),
+    (ApiKeyRow, tables.api_keys),
 ]
 
 
