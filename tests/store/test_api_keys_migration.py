@@ -46,9 +46,7 @@ async def test_api_keys_table_is_created_and_dropped(fresh_db_url):
                 {"digest": "0" * 64},
             )
             stored = [tuple(r) for r in await conn.execute(text("SELECT key_id, revoked_at FROM api_keys"))]
-            differences = await conn.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
-            )
+            differences = await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), metadata))
         await _migrate(database, MIGRATION.down_revision, downgrade=True)
         after = await _tables(database)
     finally:

@@ -33,11 +33,11 @@ _GET = sa.select(*_KEYS.c).where(_KEYS.c.key_id == sa.bindparam("key_id"))
 _TOUCH = (
     sa.update(_KEYS)
     .where(
-        _KEYS.c.key_id == sa.bindparam("key_id"),
+        _KEYS.c.key_id == sa.bindparam("id"),
         sa.or_(_KEYS.c.last_used_at.is_(None), _KEYS.c.last_used_at <= sa.bindparam("before")),
         _KEYS.c.revoked_at.is_(None),
     )
-    .values(last_used_at=sa.bindparam("now"))
+    .values(last_used_at=sa.bindparam("now"))  # bind names differ from columns: SQLAlchemy reserves those
 )
 log = logging.getLogger("bastion.guard.apikeys")
 _ASYNC_DRIVERS = (
@@ -77,7 +77,7 @@ class ApiKeyReader:
         """Record a use at `now` unless one was recorded after `before` (or the key is revoked)."""
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(_TOUCH, {"key_id": key_id, "now": now, "before": before})
+                await conn.execute(_TOUCH, {"id": key_id, "now": now, "before": before})
         except sa.exc.DBAPIError as exc:
             # Bookkeeping only: a write refused (a role that may only SELECT) never refuses a key.
             log.warning(
