@@ -38,7 +38,7 @@ def _modes(root: Path) -> dict[str, str]:
 
 
 def test_data_directory_files_are_private(development_server: LiveServer) -> None:
-    """The database with its -wal/-shm, generated secrets, API keys and the issuer are 0600, folders 0700."""
+    """The database with its -wal/-shm (holding the API keys), generated secrets and the issuer are 0600, folders 0700."""
     server = development_server
     client = server.create_client("--name", "svc", "--grant", "client_credentials", "--scope", "read")
     token = httpx.post(server.url + "/token", data={"grant_type": "client_credentials", "scope": "read"},
@@ -49,7 +49,7 @@ def test_data_directory_files_are_private(development_server: LiveServer) -> Non
 
     assert token.status_code == 200, token.text
     assert apikey.returncode == 0, apikey.stderr
-    assert {"bastion.db", "bastion.db-wal", "bastion.db-shm", "apikeys.json", "secrets"} <= set(modes), modes
+    assert {"bastion.db", "bastion.db-wal", "bastion.db-shm", "secrets"} <= set(modes), modes
     assert any(name.startswith("secrets/") for name in modes), modes
     expected = {name: oct(0o700 if (server.data_dir / name).is_dir() else 0o600) for name in modes}
     assert modes == expected

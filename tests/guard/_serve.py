@@ -4,8 +4,10 @@
 
 Reads from the environment: GUARD_SHAPE (`asgi` for Starlette + GuardMiddleware, `fastapi` for
 FastAPI + Guard), GUARD_DISCOVERY_URL, GUARD_AUDIENCE, GUARD_APIKEYS (a JSON key file, verified
-with `last_used_at` written on every use) and, optionally, GUARD_REVOCATIONS (a revocation list
-URL polled every 50 ms with the test issuer's client).
+with `last_used_at` written on every use) or GUARD_APIKEYS_DB (Bastion's database URL: keys verified
+by DatabaseApiKeyVerifier, cached GUARD_APIKEYS_CACHE seconds, last use written on every use) and,
+optionally, GUARD_REVOCATIONS (a revocation list URL polled every 50 ms with the test issuer's
+client).
 
 Routes: GET/POST /notes (notes:read / notes:write; POST answers the JSON it parsed), GET
 /system/ping (API keys), WebSocket /ws (notes:read) and /ws/admin (notes:admin and the
@@ -28,7 +30,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from bastion.guard import RBAC, Authenticator, Denylist, IssuerConfig, Principal, RequestGuard, require_scopes
-from bastion.guard.apikeys import ApiKeyManager, JsonFileApiKeyStore
+from bastion.guard._core import ApiKeyVerifier
+from bastion.guard.apikeys import ApiKeyManager, DatabaseApiKeyVerifier, JsonFileApiKeyStore
 from bastion.guard.body import BodyLimitMiddleware
 from bastion.guard.dependencies import Guard
 from bastion.guard.middleware import WEBSOCKET, GuardMiddleware, RouteRule
@@ -68,7 +71,10 @@ def request_guard() -> RequestGuard:
         revocation_feeds=feeds,
         revocation_interval=0.05,
     )
-    keys = ApiKeyManager(JsonFileApiKeyStore(Path(os.environ["GUARD_APIKEYS"])), last_used_resolution=0)
+    keys: ApiKeyVerifier = ApiKeyManager(JsonFileApiKeyStore(Path(os.environ["GUARD_APIKEYS"])), last_used_resolution=0)
+    if "GUARD_APIKEYS_DB" in os.environ:
+        cache = float(os.environ.get("GUARD_APIKEYS_CACHE", "30"))
+        keys = DatabaseApiKeyVerifier(os.environ["GUARD_APIKEYS_DB"], cache_seconds=cache, last_used_resolution=0)
     rbac = RBAC.from_mapping({"admin": ["notes:admin"]})
     return RequestGuard(authenticator, rbac=rbac, api_keys=keys, realm="test")
 

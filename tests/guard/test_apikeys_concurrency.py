@@ -1,10 +1,11 @@
-"""API keys revoked by the real CLI while a running API verifies them (and writes their last use
-to the same DATA_DIR/apikeys.json) stay revoked: no write of another process undoes a revocation."""
+"""API keys revoked by the real CLI (`bastion apikeys revoke`, each its own process) while a
+running API verifies them from the database with `DatabaseApiKeyVerifier` (and writes their last
+use on every verification) stay revoked, and the API refuses them once its cache time has passed:
+no write of another process undoes a revocation. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import json
-import os
+import asyncio
 import subprocess
 import sys
 import threading
@@ -13,19 +14,22 @@ from pathlib import Path
 
 import httpx
 
-from bastion.guard.apikeys import ApiKeyManager, JsonFileApiKeyStore
+from bastion.guard.apikeys import new_key
+from bastion.store import Database, api_keys
+from bastion.store.api_keys import ApiKeyRow
+from tests.cli._run import clean_env
 from tests.guard._issuer import TestIssuer
 from tests.guard._live_api import running_api
 
 KEYS = 4
+CACHE_SECONDS = 0.5
 
 
-def revoking(data_dir: Path, key_id: str) -> subprocess.Popen[bytes]:
-    """`bastion apikeys revoke KEY_ID --data-dir DATA_DIR`, started as its own process."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
+def revoking(db_url: str, data_dir: Path, key_id: str) -> subprocess.Popen[bytes]:
+    """`bastion apikeys revoke KEY_ID`, on the database, started as its own process."""
     return subprocess.Popen(
         [sys.executable, "-m", "bastion", "apikeys", "revoke", key_id, "--data-dir", str(data_dir)],
-        env=env,
+        env=clean_env(BASTION_DATABASE_URL=db_url),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -43,12 +47,39 @@ def wait_for(statuses: list[list[int]], counts: list[int]) -> None:
         time.sleep(0.01)
 
 
-def test_cli_revocations_during_verifications_are_never_undone(live_issuer: TestIssuer, tmp_path: Path) -> None:
+async def _create(db_url: str) -> list[tuple[str, str]]:
+    database = Database(db_url, pool_size=1)
+    created = []
+    try:
+        await database.upgrade()
+        for i in range(KEYS):
+            key, record = new_key(f"system-{i}", ["notes:read"], time.time())
+            row = ApiKeyRow(record.key_id, record.owner, "notes:read", record.sha256, int(record.created_at))
+            await api_keys.create(database, row)
+            created.append((key, record.key_id))
+        return created
+    finally:
+        await database.dispose()
+
+
+async def _stored(db_url: str) -> dict[str, ApiKeyRow]:
+    database = Database(db_url, pool_size=1)
+    try:
+        return {row.key_id: row for row in await api_keys.list_all(database)}
+    finally:
+        await database.dispose()
+
+
+def test_cli_revocations_during_verifications_are_never_undone(
+    live_issuer: TestIssuer, db_url: str, tmp_path: Path
+) -> None:
     """Keys revoked by concurrent `bastion apikeys revoke` processes while the API verifies each over
-    two connections (every verification writing last_used_at) are all revoked in the file and refused."""
-    manager = ApiKeyManager(JsonFileApiKeyStore(tmp_path / "apikeys.json"))
-    created = [manager.create(f"system-{i}", ["notes:read"]) for i in range(KEYS)]
-    with running_api("asgi", live_issuer, tmp_path) as api:
+    two connections (every verification writing last_used_at) are all revoked in the database and
+    refused by the API after its cache time."""
+    created = asyncio.run(_create(db_url))
+    with running_api(
+        "asgi", live_issuer, tmp_path, GUARD_APIKEYS_DB=db_url, GUARD_APIKEYS_CACHE=str(CACHE_SECONDS)
+    ) as api:
         stop = threading.Event()
         statuses: list[list[int]] = [[] for _ in created]
         workers = [
@@ -60,20 +91,21 @@ def test_cli_revocations_during_verifications_are_never_undone(live_issuer: Test
             worker.start()
         try:
             wait_for(statuses, [10] * KEYS)  # verifications, and their writes, are under way
-            revocations = [revoking(tmp_path, record.key_id) for _, record in created]
+            revocations = [revoking(db_url, tmp_path, key_id) for _, key_id in created]
             assert [process.wait(300) for process in revocations] == [0] * KEYS
             wait_for(statuses, [len(s) + 10 for s in statuses])  # and carry on after the revocations
         finally:
             stop.set()
             for worker in workers:
                 worker.join(60)
-        stored = {r["key_id"]: r for r in json.loads(api.apikeys.read_text())["keys"]}
+        stored = asyncio.run(_stored(db_url))
+        time.sleep(CACHE_SECONDS)  # every row the API cached before the revocations is stale now
         after = [
             httpx.get(api.url + "/system/ping", headers={"X-API-Key": key}, timeout=30).status_code
             for key, _ in created
         ]
 
     assert [s[0] for s in statuses] == [200] * KEYS
-    assert [stored[record.key_id]["revoked_at"] is not None for _, record in created] == [True] * KEYS
-    assert all(stored[record.key_id]["last_used_at"] is not None for _, record in created)
+    assert [stored[key_id].revoked_at is not None for _, key_id in created] == [True] * KEYS
+    assert all(stored[key_id].last_used_at is not None for _, key_id in created)
     assert after == [401] * KEYS
