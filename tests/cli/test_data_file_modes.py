@@ -38,7 +38,7 @@ def _modes(root: Path) -> dict[str, str]:
 
 
 def test_data_directory_files_are_private(development_server: LiveServer) -> None:
-    """The database with its -wal/-shm (holding the API keys), generated secrets and the issuer are 0600, folders 0700."""
+    """The database with its -wal/-shm (and API keys), generated secrets and the issuer are 0600, folders 0700."""
     server = development_server
     client = server.create_client("--name", "svc", "--grant", "client_credentials", "--scope", "read")
     token = httpx.post(server.url + "/token", data={"grant_type": "client_credentials", "scope": "read"},
