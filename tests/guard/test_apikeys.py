@@ -134,3 +134,21 @@ async def test_api_key_header_name_is_configurable() -> None:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def test_a_file_store_whose_file_was_imported_says_where_keys_went(tmp_path: Path, caplog) -> None:
+    """A JsonFileApiKeyStore whose file `bastion apikeys` imported and renamed logs one warning
+    naming DatabaseApiKeyVerifier, and refuses the keys (it has none)."""
+    manager = ApiKeyManager(JsonFileApiKeyStore(tmp_path / "apikeys.json"))
+    key, _ = manager.create("billing")
+    (tmp_path / "apikeys.json").rename(tmp_path / "apikeys.json.imported")
+
+    with caplog.at_level("WARNING", logger="bastion.guard.apikeys"):
+        for _ in range(2):
+            with pytest.raises(InvalidApiKey):
+                manager.verify(key)
+
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{tmp_path / 'apikeys.json'} was imported into Bastion's database by `bastion apikeys` and renamed;"
+        " verify keys with DatabaseApiKeyVerifier(database_url)"
+    ]
