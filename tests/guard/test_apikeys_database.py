@@ -7,6 +7,7 @@ read-only verifier; and the cache stays bounded."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import AsyncIterator, Callable
 
@@ -255,3 +256,21 @@ def test_checksums_of_forged_keys_are_valid() -> None:
     key, _ = new_key("x", [], NOW)
     assert checksum_ok(_wrong_secret(key, key))
     assert checksum_ok(_unknown_id(key, key))
+
+
+async def test_requests_in_flight_share_one_read_of_a_key(database, verifier_for) -> None:
+    """Twenty verifications of a key not yet cached, at once, read its row once."""
+    key, _ = await stored(database)
+    verifier = verifier_for(last_used_resolution=None, clock=Clock())
+    reads: list[str] = []
+    read = verifier.reader.get
+
+    async def counted(key_id: str) -> object:
+        reads.append(key_id)
+        return await read(key_id)
+
+    verifier.reader.get = counted  # type: ignore[method-assign]
+    principals = await asyncio.gather(*(verifier.verify(key) for _ in range(20)))
+
+    assert {p.subject for p in principals} == {"billing"}
+    assert len(reads) == 1

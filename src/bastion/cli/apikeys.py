@@ -109,7 +109,9 @@ def _print_list(data: dict[str, Any]) -> None:
     if not data["keys"]:
         typer.echo("no API keys")
     for k in data["keys"]:
-        state = "revoked" if k["revoked_at"] is not None else f"expires {_when(k['expires_at'])}"
+        state = "revoked" if k["revoked_at"] is not None else "no expiry"
+        if k["revoked_at"] is None and k["expires_at"] is not None:
+            state = f"expires {_when(k['expires_at'])}"
         typer.echo(
             f"{k['key_id']}  {k['owner']}  scopes: {' '.join(k['scopes']) or '-'}  {state}"
             f"  last used {_when(k['last_used_at'])}"

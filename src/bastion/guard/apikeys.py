@@ -22,6 +22,7 @@ no longer writes `DATA_DIR/apikeys.json` (it imports such a file into the databa
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -437,6 +438,9 @@ class DatabaseApiKeyVerifier:
         self.clock = clock
         # key id -> (read at, the record or None, last use written or read)
         self._cache: dict[str, tuple[float, ApiKeyRecord | None, float | None]] = {}
+        # key id -> its read under way: requests arriving meanwhile share it (a busy key whose
+        # entry just went stale costs one read, not one per request in flight)
+        self._reading: dict[str, asyncio.Future[Sequence[Any] | None]] = {}
 
     async def verify(self, presented: str) -> Principal:
         """The system principal for a valid key.
@@ -465,13 +469,22 @@ class DatabaseApiKeyVerifier:
         cached = self._cache.get(key_id)
         if cached is not None and 0 <= now - cached[0] < self.cache_seconds:
             return cached[1], cached[2]
-        found = await self.reader.get(key_id)
+        reading = self._reading.get(key_id)
+        if reading is None:
+            reading = self._reading[key_id] = asyncio.ensure_future(self.reader.get(key_id))
+            reading.add_done_callback(lambda done: self._read(key_id, done))
+        found = await asyncio.shield(reading)  # a cancelled request leaves the read to the others
         record = None if found is None else _from_row(found)
         last_used = record.last_used_at if record is not None else None
         if cached is not None and cached[2] is not None and (last_used is None or cached[2] > last_used):
             last_used = cached[2]  # this process wrote a later use than the row read says
         self._remember(key_id, (now, record, last_used))
         return record, last_used
+
+    def _read(self, key_id: str, done: asyncio.Future[Sequence[Any] | None]) -> None:
+        del self._reading[key_id]
+        if not done.cancelled():
+            done.exception()  # retrieved here too: every request waiting on it may have gone
 
     def _remember(self, key_id: str, entry: tuple[float, ApiKeyRecord | None, float | None]) -> None:
         self._cache.pop(key_id, None)  # re-inserted last: the dict's order is the age order
