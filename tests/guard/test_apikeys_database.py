@@ -259,18 +259,24 @@ def test_checksums_of_forged_keys_are_valid() -> None:
 
 
 async def test_requests_in_flight_share_one_read_of_a_key(database, verifier_for) -> None:
-    """Twenty verifications of a key not yet cached, at once, read its row once."""
+    """Twenty verifications of a key not yet cached, at once, read its row once and write its last
+    use once."""
     key, _ = await stored(database)
-    verifier = verifier_for(last_used_resolution=None, clock=Clock())
-    reads: list[str] = []
-    read = verifier.reader.get
+    verifier = verifier_for(last_used_resolution=60, clock=Clock())
+    calls: list[str] = []
+    read, touch = verifier.reader.get, verifier.reader.touch
 
-    async def counted(key_id: str) -> object:
-        reads.append(key_id)
+    async def counted_read(key_id: str) -> object:
+        calls.append("read")
         return await read(key_id)
 
-    verifier.reader.get = counted  # type: ignore[method-assign]
+    async def counted_touch(key_id: str, now: int, before: int) -> None:
+        calls.append("touch")
+        await touch(key_id, now, before)
+
+    verifier.reader.get = counted_read  # type: ignore[method-assign]
+    verifier.reader.touch = counted_touch  # type: ignore[method-assign]
     principals = await asyncio.gather(*(verifier.verify(key) for _ in range(20)))
 
     assert {p.subject for p in principals} == {"billing"}
-    assert len(reads) == 1
+    assert calls == ["read", "touch"]

@@ -476,6 +476,7 @@ class DatabaseApiKeyVerifier:
         found = await asyncio.shield(reading)  # a cancelled request leaves the read to the others
         record = None if found is None else _from_row(found)
         last_used = record.last_used_at if record is not None else None
+        cached = self._cache.get(key_id)  # as of now, after the read
         if cached is not None and cached[2] is not None and (last_used is None or cached[2] > last_used):
             last_used = cached[2]  # this process wrote a later use than the row read says
         self._remember(key_id, (now, record, last_used))
@@ -494,9 +495,11 @@ class DatabaseApiKeyVerifier:
 
     async def _touch(self, record: ApiKeyRecord, last_used: float | None, now: float) -> None:
         resolution = self.last_used_resolution
+        cached = self._cache.get(record.key_id)
+        if cached is not None:
+            last_used = cached[2]  # as of now: a request verified meanwhile may have written it
         if resolution is None or (last_used is not None and now - last_used < resolution):
             return
-        cached = self._cache.get(record.key_id)
         if cached is not None:
             self._cache[record.key_id] = (cached[0], cached[1], now)
         await self.reader.touch(record.key_id, int(now), int(now - resolution))
