@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import uuid
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -280,3 +281,46 @@ async def test_requests_in_flight_share_one_read_of_a_key(database, verifier_for
 
     assert {p.subject for p in principals} == {"billing"}
     assert calls == ["read", "touch"]
+
+
+@pytest.fixture
+async def select_only_url(db_url: str) -> AsyncIterator[str]:
+    """The PostgreSQL database URL for a login role that may only SELECT from api_keys."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("roles and grants are PostgreSQL's")
+    import asyncpg
+
+    role = f"bastion_api_reader_{uuid.uuid4().hex[:12]}"
+    plain = db_url.replace("postgresql+asyncpg://", "postgresql://")
+    admin = await asyncpg.connect(plain)
+    try:
+        await admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        await admin.execute(f'GRANT SELECT ON api_keys TO "{role}"')
+        user_at = plain.split("://", 1)[1].split("@", 1)
+        yield f"postgresql://{role}@{user_at[-1]}"
+    finally:
+        await admin.execute(f'REVOKE ALL ON api_keys FROM "{role}"')
+        await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        await admin.close()
+
+
+async def test_a_select_only_role_verifies_keys(database, select_only_url, caplog) -> None:
+    """A role that may only SELECT verifies keys: with last_used_resolution=None silently, with the
+    default the refused write of the last use is logged as a warning and the key still accepted."""
+    key, record = await stored(database)
+    read_only = DatabaseApiKeyVerifier(select_only_url, last_used_resolution=None, clock=Clock())
+    writing = DatabaseApiKeyVerifier(select_only_url, clock=Clock())
+    try:
+        with caplog.at_level("WARNING", logger="bastion.guard.apikeys"):
+            quiet = await read_only.verify(key)
+            quiet_logs = list(caplog.records)
+            refused_write = await writing.verify(key)
+    finally:
+        await read_only.close()
+        await writing.close()
+
+    assert quiet.api_key_id == refused_write.api_key_id == record.key_id
+    assert quiet_logs == []
+    assert [r.getMessage() for r in caplog.records] == [
+        "could not record an API key's last use (ProgrammingError); a read-only role takes last_used_resolution=None"
+    ]
