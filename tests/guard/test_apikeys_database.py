@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -284,43 +284,58 @@ async def test_requests_in_flight_share_one_read_of_a_key(database, verifier_for
 
 
 @pytest.fixture
-async def select_only_url(db_url: str) -> AsyncIterator[str]:
-    """The PostgreSQL database URL for a login role that may only SELECT from api_keys."""
+async def role_url(db_url: str) -> AsyncIterator[Callable[[str], Awaitable[str]]]:
+    """Makes PostgreSQL login roles with the given grants on api_keys; their database URLs."""
     if not db_url.startswith("postgresql"):
         pytest.skip("roles and grants are PostgreSQL's")
     import asyncpg
 
-    role = f"bastion_api_reader_{uuid.uuid4().hex[:12]}"
     plain = db_url.replace("postgresql+asyncpg://", "postgresql://")
     admin = await asyncpg.connect(plain)
+    roles: list[str] = []
+
+    async def make(grants: str) -> str:
+        roles.append(f"bastion_api_{uuid.uuid4().hex[:12]}")
+        await admin.execute(f'CREATE ROLE "{roles[-1]}" LOGIN')
+        await admin.execute(f'GRANT {grants} ON api_keys TO "{roles[-1]}"')
+        return f"postgresql://{roles[-1]}@{plain.split('@', 1)[-1]}"
+
     try:
-        await admin.execute(f'CREATE ROLE "{role}" LOGIN')
-        await admin.execute(f'GRANT SELECT ON api_keys TO "{role}"')
-        user_at = plain.split("://", 1)[1].split("@", 1)
-        yield f"postgresql://{role}@{user_at[-1]}"
+        yield make
     finally:
-        await admin.execute(f'REVOKE ALL ON api_keys FROM "{role}"')
-        await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        for role in roles:
+            await admin.execute(f'REVOKE ALL ON api_keys FROM "{role}"')
+            await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
         await admin.close()
 
 
-async def test_a_select_only_role_verifies_keys(database, select_only_url, caplog) -> None:
-    """A role that may only SELECT verifies keys: with last_used_resolution=None silently, with the
-    default the refused write of the last use is logged as a warning and the key still accepted."""
+async def test_the_grants_an_apis_role_needs(database, role_url, caplog) -> None:
+    """SELECT alone verifies keys (with last_used_resolution=None silently; with the default the
+    refused write of the last use is a warning, the key still accepted); SELECT with UPDATE
+    (last_used_at) also records the last use."""
     key, record = await stored(database)
-    read_only = DatabaseApiKeyVerifier(select_only_url, last_used_resolution=None, clock=Clock())
-    writing = DatabaseApiKeyVerifier(select_only_url, clock=Clock())
+    select_only = await role_url("SELECT")
+    read_only = DatabaseApiKeyVerifier(select_only, last_used_resolution=None, clock=Clock())
+    refused = DatabaseApiKeyVerifier(select_only, clock=Clock())
+    writing = DatabaseApiKeyVerifier(await role_url("SELECT, UPDATE (last_used_at)"), clock=Clock())
     try:
         with caplog.at_level("WARNING", logger="bastion.guard.apikeys"):
             quiet = await read_only.verify(key)
             quiet_logs = list(caplog.records)
-            refused_write = await writing.verify(key)
+            refused_write = await refused.verify(key)
+            unused = await api_keys.get(database, record.key_id)
+            written = await writing.verify(key)
     finally:
-        await read_only.close()
-        await writing.close()
+        for verifier in (read_only, refused, writing):
+            await verifier.close()
+    used = await api_keys.get(database, record.key_id)
 
-    assert quiet.api_key_id == refused_write.api_key_id == record.key_id
+    assert quiet.api_key_id == refused_write.api_key_id == written.api_key_id == record.key_id
     assert quiet_logs == []
     assert [r.getMessage() for r in caplog.records] == [
         "could not record an API key's last use (ProgrammingError); a read-only role takes last_used_resolution=None"
     ]
+    assert unused is not None
+    assert unused.last_used_at is None
+    assert used is not None
+    assert used.last_used_at == NOW
