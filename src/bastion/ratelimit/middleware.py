@@ -67,7 +67,8 @@ class RateLimitMiddleware:
         self.key_functions = {**KEY_FUNCTIONS, **key_functions}
         self.headers = headers
         self.route_policies = [p for p in limiter.policies.values() if p.routes]
-        self._custom = frozenset(key_functions)
+        # An identity read by a key function of the caller's own counts as resolved.
+        self._custom = frozenset(k for k, f in key_functions.items() if KEY_FUNCTIONS.get(k) is not f)
         self.resolved = None if resolved is None else frozenset(resolved)
         if self.resolved is not None:
             check_resolvable(self.route_policies, self.resolved | self._custom)
