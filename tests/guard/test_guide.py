@@ -149,7 +149,8 @@ def exercise(api: GuideApi, tokens: Tokens, revoke: Callable[[str], None]) -> No
         assert everything.status_code == 200
         assert sorted(n["text"] for n in everything.json()) == ["alice's", "carol's"]
         other = http.get(f"/notes/{theirs.json()['id']}", headers=bearer(tokens.alice))
-        assert (other.status_code, other.json()) == (404, {"error": "not_found", "error_description": NotFound().description})
+        not_found = {"error": "not_found", "error_description": NotFound().description}
+        assert (other.status_code, other.json()) == (404, not_found)
         gone = http.delete(f"/notes/{theirs.json()['id']}", headers=bearer(tokens.alice))
         assert gone.status_code == 404
 
