@@ -41,7 +41,7 @@ from bastion.guard._authenticator import Authenticator, IssuerConfig, OpaqueToke
 from bastion.guard._cache import VerifiedTokenCache
 from bastion.guard._core import ApiKeyVerifier, RequestGuard
 from bastion.guard._denylist import Denylist
-from bastion.guard._errors import GuardError, UnprotectedRouteError
+from bastion.guard._errors import GuardError, UnprotectedRouteError, UnresolvedRateLimitKey
 from bastion.guard._principal import Principal
 from bastion.guard._validator import BearerTokenValidator
 from bastion.guard.policy import (
@@ -158,6 +158,7 @@ __all__ = [
     "UnknownIssuer",
     "UnknownKey",
     "UnprotectedRouteError",
+    "UnresolvedRateLimitKey",
     "VerifiedTokenCache",
     "all_of",
     "any_of",
