@@ -14,7 +14,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bastion.guard import Authenticator, GuardMiddleware, Principal, RequestGuard
+from bastion.guard import Authenticator, Guard, GuardMiddleware, Principal, RequestGuard
 from bastion.ratelimit import (
     MemoryStore,
     Metrics,
@@ -188,10 +188,17 @@ def limiter_for(policies: dict[str, object], clock: FakeClock) -> RateLimiter:
 
 @pytest.mark.parametrize("shape", ["starlette", "fastapi"])
 async def test_policy_keyed_on_an_identity_nothing_resolves_fails_start_up(clock: FakeClock, shape: str) -> None:
-    """A per-`sub` route policy with no guard before the limiter (a FastAPI app's guard runs as a
-    dependency, after every middleware) stops the start-up, naming the policy and the key."""
-    middleware = [Middleware(RateLimitMiddleware, limiter=limiter_for(PER_SUB, clock))]
-    app: ASGIApp = FastAPI(middleware=middleware) if shape == "fastapi" else Starlette(middleware=middleware)
+    """In a guarded app, a per-`sub` route policy with no guard before the limiter (the
+    GuardMiddleware after it; a FastAPI app's guard runs as dependencies, after every middleware)
+    stops the start-up, naming the policy and the key."""
+    limiter = Middleware(RateLimitMiddleware, limiter=limiter_for(PER_SUB, clock))
+    app: ASGIApp
+    if shape == "fastapi":
+        app = FastAPI(middleware=[limiter])
+        Guard(RequestGuard(Authenticator([]))).install(app)
+    else:
+        guard = Middleware(GuardMiddleware, guard=RequestGuard(Authenticator([])), rules=[])
+        app = Starlette(middleware=[limiter, guard])
 
     assert await lifespan_messages(app) == [{"type": "lifespan.startup.failed", "message": UNRESOLVED}]
 
@@ -219,3 +226,14 @@ def test_declared_resolved_identities_are_checked_at_construction(clock: FakeClo
         RateLimitMiddleware(app, limiter_for(PER_SUB, clock), resolved=["client_id"])
     assert str(caught.value) == UNRESOLVED
     RateLimitMiddleware(app, limiter_for(PER_SUB, clock), resolved=["sub"])
+
+
+async def test_an_unguarded_app_counting_identities_its_own_way_is_left_alone(clock: FakeClock) -> None:
+    """Without bastion.guard in the app (Bastion's server counts `client_id` in its token
+    endpoint), a policy keyed on an identity starts: the app may resolve it elsewhere."""
+    app = Starlette(middleware=[Middleware(RateLimitMiddleware, limiter=limiter_for(PER_SUB, clock))])
+
+    assert await lifespan_messages(app) == [
+        {"type": "lifespan.startup.complete"},
+        {"type": "lifespan.shutdown.complete"},
+    ]

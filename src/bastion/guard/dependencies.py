@@ -160,6 +160,10 @@ class Guard:
         app.add_exception_handler(GuardError, handle)  # type: ignore[arg-type]
         # Routes added from now on check credentials before their body is parsed.
         app.router.route_class = GuardedRoute
+        # For bastion.ratelimit: this app is guarded, and no middleware knows the caller (the
+        # requirements run after every middleware), so a per-user route policy of
+        # RateLimitMiddleware would never apply: it refuses to start.
+        app.state.resolves_rate_limit_keys = frozenset()
         original = app.router.lifespan_context
 
         @asynccontextmanager

@@ -35,7 +35,8 @@ IDENTITY_PARTS: Final[frozenset[KeyPart]] = frozenset({"client_id", "sub", "api_
 RESOLVES: Final = "resolves_rate_limit_keys"
 """The attribute by which an ASGI middleware class declares the identity key parts it sets in
 the scope's state before calling the next application (`GuardMiddleware` sets `sub`,
-`client_id` and `api_key_id`)."""
+`client_id` and `api_key_id`); on a Starlette app's `state`, it marks an app guarded by other
+means (FastAPI dependencies, which run after every middleware: an empty set)."""
 
 
 def _state(name: str) -> KeyFunction:

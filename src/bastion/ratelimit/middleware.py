@@ -8,7 +8,8 @@ A policy keyed on an identity (`sub`, `client_id`, `api_key_id`, `device`) count
 outer layer resolved before the request reaches the limiter: with `bastion.guard`, put
 `GuardMiddleware` before `RateLimitMiddleware` in the middleware list (a FastAPI app guarded by
 dependencies counts per user with the `rate_limit` dependency instead: the dependencies run
-after every middleware). A policy that nothing can resolve fails the start-up, naming it.
+after every middleware). In a guarded app, a policy that nothing can resolve fails the start-up,
+naming it.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ class RateLimitMiddleware:
             identity given a key function here counts as resolved).
         headers: add `RateLimit` fields to admitted responses too.
         resolved: the identity key parts the layers before this one set, checked at once;
-            None (the default) finds them at start-up in the Starlette app's middleware list
-            (the classes' `resolves_rate_limit_keys`).
+            None (the default) finds them at start-up in a guarded Starlette app's middleware
+            list (the classes' `resolves_rate_limit_keys`).
 
     Raises:
         PolicyError: at construction (with `resolved`) or at start-up, when a route policy is
@@ -106,17 +107,27 @@ class RateLimitMiddleware:
 
 
     def _outer_resolves(self, app: Any) -> frozenset[str] | None:
-        """The identities the middleware listed before this one in `app` resolves (None: `app`
-        has no middleware list to read)."""
+        """The identities the layers listed before this one in a guarded `app` resolve.
+
+        None when there is nothing to check: `app` has no middleware list with this limiter in
+        it (wrapped by hand), or nothing in it authenticates through a layer that declares what
+        it resolves (`resolves_rate_limit_keys` on a middleware class, or on `app.state` for a
+        FastAPI app guarded by dependencies) - an application that counts identities its own
+        way (Bastion's server counts `client_id` in its token endpoint) is left alone.
+        """
         layers = getattr(app, "user_middleware", None)
         if layers is None:
             return None
+        guarded = getattr(getattr(app, "state", None), RESOLVES, None) is not None
         resolved: set[str] = set()
+        before: frozenset[str] | None = None
         for layer in layers:
-            if layer.cls is type(self) and layer.kwargs.get("limiter") is self.limiter:
-                return frozenset(resolved)
-            resolved |= set(getattr(layer.cls, RESOLVES, ()))
-        return None  # not found in the list: wrapped by hand, nothing to read
+            declared = getattr(layer.cls, RESOLVES, None)
+            guarded = guarded or declared is not None
+            if before is None and layer.cls is type(self) and layer.kwargs.get("limiter") is self.limiter:
+                before = frozenset(resolved)
+            resolved |= set(declared or ())
+        return before if guarded else None
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()
