@@ -115,7 +115,9 @@ class Authenticator:
         follow_revocations: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """Args (besides the obvious ones):
+        """Revocation arguments (the others configure discovery, keys and caches):
+
+        Args:
             revocation_feeds: revocation channels fed into `denylist` (built by hand).
             redis_url: the authorization server's Redis: listen to its revocation channel
                 (falling back to the issuers' revocation lists while it is down).
@@ -148,6 +150,7 @@ class Authenticator:
         )
         self._redis_url = redis_url
         self._redis: Any = None
+        self._built_feeds = False  # revocation_feeds came from _default_feeds (rebuilt per start)
         self._feed_tasks: list[asyncio.Task[None]] = []
         # Token string -> (Principal, exp, jti) for the hot path: one dict lookup instead of the
         # validator's lookup plus a new Principal per request. Same bound and lifetime rules as
@@ -209,7 +212,7 @@ class Authenticator:
         # Started here or on the first request, whichever comes first: a sub-application
         # mounted under another app never sees a lifespan start-up.
         if self._follow:
-            self._follow = False
+            self._follow, self._built_feeds = False, True
             self.revocation_feeds = self._default_feeds()
         if self._feed_tasks or not self.revocation_feeds:
             return
@@ -229,6 +232,9 @@ class Authenticator:
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
+        if self._built_feeds:
+            # Their clients are closed here: a later start builds them again.
+            self.revocation_feeds, self._follow, self._built_feeds = [], True, False
         if self._own_http and self._http is not None:
             await self._http.aclose()
             self._http = None
