@@ -172,7 +172,7 @@ def test_bfla_user_calls_admin_operations(http: httpx.Client, live_demo: LiveDem
     assert response.status_code == 403
     assert response.json() == {
         "error": "forbidden",
-        "error_description": "You are not allowed to perform this operation.",
+        "error_description": "requires role admin; the token carries no roles claim: request the `roles` scope",
     }
 
 

@@ -160,6 +160,31 @@ async def test_a_revocation_is_refused_within_a_second(live_server: LiveServer, 
 
 
 @pytest.mark.server
+async def test_given_a_redis_url_the_guard_follows_revocations_by_default(live_server: LiveServer) -> None:
+    """An Authenticator given only the server's Redis URL (no feed wired by hand) listens to the
+    revocation channel and refuses a revoked token within a second (issue 14, item 3)."""
+    client = create_reader(live_server)
+    token = client_credentials_token(live_server, client)
+    auth = Authenticator(
+        [IssuerConfig(live_server.url + OIDC_DISCOVERY, audience(live_server))], redis_url=_services.need_redis()
+    )
+    assert auth.follows_revocations
+    await auth.start()
+    try:
+        [subscriber] = auth.revocation_feeds
+        assert isinstance(subscriber, RedisRevocationSubscriber)
+        await wait_until("the subscriber to listen", lambda: subscriber.listening)
+        assert await refusal(auth, token) is None
+
+        await asyncio.to_thread(revoke, live_server, client, token)
+        await wait_until("the revocation to reach the guard", lambda: jti_of(token) in auth.denylist, within=WITHIN)
+
+        assert await refusal(auth, token) == "revoked"
+    finally:
+        await auth.aclose()
+
+
+@pytest.mark.server
 async def test_revocations_made_before_it_starts_are_caught_up(live_server: LiveServer, shared_redis: Redis) -> None:
     """A subscriber started after three revocations knows all three once it listens (SCAN of the keys)."""
     client = create_reader(live_server)

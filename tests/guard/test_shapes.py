@@ -200,16 +200,27 @@ async def test_admin_needs_scope_and_role(
     assert response.status_code == status
 
 
-async def test_role_without_permission_body(client: httpx.AsyncClient, live_issuer: TestIssuer) -> None:
-    """A scoped caller without the entitlement gets 403 forbidden, not a token error."""
-    response = await client.get("/admin/stats", headers=bearer(live_issuer.mint(scope="notes:admin")))
+@pytest.mark.parametrize(
+    ("roles", "description"),
+    [
+        pytest.param(
+            None,
+            "requires role admin; the token carries no roles claim: request the `roles` scope",
+            id="no-roles-claim",
+        ),
+        pytest.param(["member"], "requires role admin; the caller's roles do not grant it", id="other-role"),
+    ],
+)
+async def test_role_without_permission_body(
+    client: httpx.AsyncClient, live_issuer: TestIssuer, roles: list[str] | None, description: str
+) -> None:
+    """A scoped caller without the entitlement gets 403 forbidden naming the role (and the `roles`
+    scope when the token carries no roles claim), not a token error."""
+    response = await client.get("/admin/stats", headers=bearer(live_issuer.mint(scope="notes:admin", roles=roles)))
 
     assert response.status_code == 403
     assert "www-authenticate" not in response.headers
-    assert response.json() == {
-        "error": "forbidden",
-        "error_description": "You are not allowed to perform this operation.",
-    }
+    assert response.json() == {"error": "forbidden", "error_description": description}
 
 
 async def test_api_key_is_not_a_user(client: httpx.AsyncClient) -> None:

@@ -103,7 +103,10 @@ def _refusals(issuer: TestIssuer) -> list[Any]:
             {"additional_headers": {"Authorization": f"Bearer {issuer.mint(scope='notes:admin')}"}},
             403,
             None,
-            {"error": "forbidden", "error_description": "You are not allowed to perform this operation."},
+            {
+                "error": "forbidden",
+                "error_description": "requires role admin; the token carries no roles claim: request the `roles` scope",
+            },
             id="scope-without-role",
         ),
     ]

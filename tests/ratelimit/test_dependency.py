@@ -6,6 +6,7 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI
 
+from bastion.guard import Authenticator, Guard, RequestGuard, UnresolvedRateLimitKey
 from bastion.ratelimit import (
     Decision,
     MemoryStore,
@@ -58,3 +59,38 @@ def test_unknown_policy_names_fail_when_the_route_is_declared() -> None:
     limiter = RateLimiter(MemoryStore(), [], metrics=Metrics())
     with pytest.raises(UnknownPolicy):
         rate_limit(limiter, "missing")
+
+
+def guarded_app(clock: FakeClock, *, public: bool) -> FastAPI:
+    """A FastAPI app guarded by bastion.guard, with a per-`sub` limit on one route."""
+    limiter = RateLimiter(MemoryStore(), [Policy("per_user", 5, 60.0, key=("sub",))], clock=clock, metrics=Metrics())
+    guard = Guard(RequestGuard(Authenticator([])))
+    app = FastAPI()
+    guard.install(app)
+    requirement = guard.public() if public else guard.require("items:read")
+
+    @app.get("/items", dependencies=[requirement, Depends(rate_limit(limiter, "per_user"))])
+    async def items() -> dict[str, str]:
+        return {}
+
+    return app
+
+
+async def test_a_per_caller_limit_on_a_route_nobody_authenticates_fails_start_up(clock: FakeClock) -> None:
+    """A per-`sub` dependency on a public route would never count: the guarded app refuses to start."""
+    app = guarded_app(clock, public=True)
+    with pytest.raises(UnresolvedRateLimitKey) as caught:
+        async with app.router.lifespan_context(app):
+            pass  # pragma: no cover - the start-up fails
+
+    assert str(caught.value) == (
+        "rate-limit policy 'per_user' on GET /items is keyed on 'sub', which only an authenticated caller has: "
+        "give the route a requirement (guard.require(...)), or key the policy on source_address"
+    )
+
+
+async def test_a_per_caller_limit_behind_a_requirement_starts(clock: FakeClock) -> None:
+    """The same dependency behind the guard's requirement starts (the guard resolves `sub`)."""
+    app = guarded_app(clock, public=False)
+    async with app.router.lifespan_context(app):
+        pass

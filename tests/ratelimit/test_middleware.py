@@ -6,15 +6,19 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bastion.guard import Authenticator, Guard, GuardMiddleware, Principal, RequestGuard
 from bastion.ratelimit import (
     MemoryStore,
     Metrics,
+    PolicyError,
     RateLimiter,
     RateLimitMiddleware,
     compose_key,
@@ -143,3 +147,93 @@ def test_combined_keys_cannot_collide() -> None:
         ("client_id", "sub"), scope("a", "b|c")
     )
     assert compose_key(("client_id", "sub"), {"state": {"client_id": "a"}}) is None
+
+
+def test_identity_keys_are_read_from_the_guards_principal() -> None:
+    """`sub`, `client_id` and `api_key_id` come from the principal bastion.guard puts in the state."""
+    user = Principal("user", "alice-sub", frozenset(), client_id="spa")
+    system = Principal("api_key", "billing", frozenset(), api_key_id="k123")
+
+    assert compose_key(("sub", "client_id"), {"state": {"principal": user}}) == "9:alice-sub|3:spa"
+    assert compose_key(("api_key_id",), {"state": {"principal": system}}) == "4:k123"
+    assert compose_key(("sub",), {"state": {"principal": None}}) is None
+
+
+PER_SUB = {"per_user": {"limit": "5/minute", "key": ["sub"], "routes": ["/api/*"]}}
+UNRESOLVED = (
+    "rate-limit policy 'per_user' is keyed on 'sub', which nothing before RateLimitMiddleware "
+    "resolves, so it would never apply: put the guard's GuardMiddleware before RateLimitMiddleware, "
+    "or count it with the rate_limit dependency after the guard's requirement (FastAPI)"
+)
+
+
+async def lifespan_messages(app: ASGIApp) -> list[dict[str, object]]:
+    """What the app sends for a lifespan start-up followed by a shutdown."""
+    incoming: list[dict[str, object]] = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return incoming.pop(0)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+    return sent
+
+
+def limiter_for(policies: dict[str, object], clock: FakeClock) -> RateLimiter:
+    return RateLimiter(MemoryStore(), parse_policies(policies, defaults=False), clock=clock, metrics=Metrics())
+
+
+@pytest.mark.parametrize("shape", ["starlette", "fastapi"])
+async def test_policy_keyed_on_an_identity_nothing_resolves_fails_start_up(clock: FakeClock, shape: str) -> None:
+    """In a guarded app, a per-`sub` route policy with no guard before the limiter (the
+    GuardMiddleware after it; a FastAPI app's guard runs as dependencies, after every middleware)
+    stops the start-up, naming the policy and the key."""
+    limiter = Middleware(RateLimitMiddleware, limiter=limiter_for(PER_SUB, clock))
+    app: ASGIApp
+    if shape == "fastapi":
+        app = FastAPI(middleware=[limiter])
+        Guard(RequestGuard(Authenticator([]))).install(app)
+    else:
+        guard = Middleware(GuardMiddleware, guard=RequestGuard(Authenticator([])), rules=[])
+        app = Starlette(middleware=[limiter, guard])
+
+    assert await lifespan_messages(app) == [{"type": "lifespan.startup.failed", "message": UNRESOLVED}]
+
+
+async def test_guard_before_the_limiter_resolves_identities(clock: FakeClock) -> None:
+    """With GuardMiddleware before it, the same policy starts (the guard resolves `sub`)."""
+    guard = RequestGuard(Authenticator([]))
+    app = Starlette(
+        middleware=[
+            Middleware(GuardMiddleware, guard=guard, rules=[]),
+            Middleware(RateLimitMiddleware, limiter=limiter_for(PER_SUB, clock)),
+        ]
+    )
+
+    assert await lifespan_messages(app) == [
+        {"type": "lifespan.startup.complete"},
+        {"type": "lifespan.shutdown.complete"},
+    ]
+
+
+def test_declared_resolved_identities_are_checked_at_construction(clock: FakeClock) -> None:
+    """`resolved=` (for an app wrapped by hand) is checked when the middleware is built."""
+    app = Starlette()
+    with pytest.raises(PolicyError) as caught:
+        RateLimitMiddleware(app, limiter_for(PER_SUB, clock), resolved=["client_id"])
+    assert str(caught.value) == UNRESOLVED
+    RateLimitMiddleware(app, limiter_for(PER_SUB, clock), resolved=["sub"])
+
+
+async def test_an_unguarded_app_counting_identities_its_own_way_is_left_alone(clock: FakeClock) -> None:
+    """Without bastion.guard in the app (Bastion's server counts `client_id` in its token
+    endpoint), a policy keyed on an identity starts: the app may resolve it elsewhere."""
+    app = Starlette(middleware=[Middleware(RateLimitMiddleware, limiter=limiter_for(PER_SUB, clock))])
+
+    assert await lifespan_messages(app) == [
+        {"type": "lifespan.startup.complete"},
+        {"type": "lifespan.shutdown.complete"},
+    ]

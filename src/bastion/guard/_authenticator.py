@@ -38,14 +38,37 @@ __all__ = [
 log = logging.getLogger("bastion.guard")
 
 
+_WELL_KNOWN = ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server")
+
+
 @dataclass(frozen=True, slots=True)
 class IssuerConfig:
-    """One trusted issuer, by its discovery URL and the audience this API expects."""
+    """One trusted issuer, by its discovery URL and the audience this API expects.
+
+    `client_id` and `client_secret` are this API's resource-server credentials at the issuer
+    (a Bastion client registered with `--introspect`): given them, the `Authenticator` follows
+    the issuer's revocations by default, polling `revocations_url` (by default the issuer's
+    `/revocations`, Bastion's revocation list) every `revocation_interval` seconds.
+    """
 
     discovery_url: str
     audience: str
     legacy: bool = False
     leeway: float = DEFAULT_LEEWAY
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    revocations_url: str | None = None
+
+    def revocation_list(self) -> str:
+        """Where this issuer lists its revocations: `revocations_url`, else `{issuer}/revocations`."""
+        if self.revocations_url is not None:
+            return self.revocations_url
+        base = self.discovery_url
+        for suffix in _WELL_KNOWN:
+            if base.endswith(suffix):
+                base = base.removesuffix(suffix)
+                break
+        return base.rstrip("/") + "/revocations"
 
 
 class RevocationFeed(Protocol):
@@ -88,8 +111,20 @@ class Authenticator:
         introspector: OpaqueTokenIntrospector | None = None,
         revocation_feeds: Sequence[RevocationFeed] = (),
         revocation_interval: float = 5.0,
+        redis_url: str | None = None,
+        follow_revocations: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """Revocation arguments (the others configure discovery, keys and caches):
+
+        Args:
+            revocation_feeds: revocation channels fed into `denylist` (built by hand).
+            redis_url: the authorization server's Redis: listen to its revocation channel
+                (falling back to the issuers' revocation lists while it is down).
+            follow_revocations: with an issuer's resource-server credentials or `redis_url`,
+                follow revocations without `revocation_feeds` (the default); False turns off
+                only this automatic feed.
+        """
         self.clock = clock
         self.validator = BearerTokenValidator(cache_size=cache_size, denylist=denylist, clock=clock)
         for trusted, jwks in static_issuers:
@@ -110,6 +145,12 @@ class Authenticator:
         self.fetches = 0  # metadata + JWKS requests made, for tests and metrics
         self.revocation_feeds = list(revocation_feeds)
         self.revocation_interval = revocation_interval
+        self._follow = follow_revocations and not self.revocation_feeds and (
+            redis_url is not None or any(c.client_id and c.client_secret for c in issuers)
+        )
+        self._redis_url = redis_url
+        self._redis: Any = None
+        self._built_feeds = False  # revocation_feeds came from _default_feeds (rebuilt per start)
         self._feed_tasks: list[asyncio.Task[None]] = []
         # Token string -> (Principal, exp, jti) for the hot path: one dict lookup instead of the
         # validator's lookup plus a new Principal per request. Same bound and lifetime rules as
@@ -134,9 +175,45 @@ class Authenticator:
         self._start_feeds()
         await asyncio.gather(*(self._discover(s, force=True) for s in self._states))
 
+    @property
+    def follows_revocations(self) -> bool:
+        """Whether revocation feeds run (given by hand, or built from credentials or Redis)."""
+        return bool(self.revocation_feeds) or self._follow
+
+    def _default_feeds(self) -> list[RevocationFeed]:
+        """The feeds built from the issuers' credentials and the Redis URL (`follow_revocations`)."""
+        # Imported here: the Redis client is loaded only by an API that follows revocations.
+        from bastion.guard.revocation import HttpRevocationPoller, RedisRevocationSubscriber
+
+        polls: list[RevocationFeed] = [
+            HttpRevocationPoller(
+                c.revocation_list(),
+                client_id=c.client_id,
+                client_secret=c.client_secret,
+                denylist=self.denylist,
+                http=self._client(),
+            )
+            for c in (s.config for s in self._states)
+            if c.client_id and c.client_secret
+        ]
+        if self._redis_url is None:
+            return polls
+        from redis.asyncio import Redis
+
+        self._redis = Redis.from_url(self._redis_url, socket_timeout=5, socket_connect_timeout=5)
+        fallback = _AllOf(polls) if polls else None
+        return [
+            RedisRevocationSubscriber(
+                self._redis, denylist=self.denylist, fallback=fallback, fallback_interval=self.revocation_interval
+            )
+        ]
+
     def _start_feeds(self) -> None:
         # Started here or on the first request, whichever comes first: a sub-application
         # mounted under another app never sees a lifespan start-up.
+        if self._follow:
+            self._follow, self._built_feeds = False, True
+            self.revocation_feeds = self._default_feeds()
         if self._feed_tasks or not self.revocation_feeds:
             return
         self._feed_tasks = [
@@ -152,6 +229,12 @@ class Authenticator:
             task.cancel()
         await asyncio.gather(*self._feed_tasks, return_exceptions=True)
         self._feed_tasks = []
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+        if self._built_feeds:
+            # Their clients are closed here: a later start builds them again.
+            self.revocation_feeds, self._follow, self._built_feeds = [], True, False
         if self._own_http and self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -249,7 +332,7 @@ class Authenticator:
         Raises:
             InvalidToken: the token is not acceptable.
         """
-        if self.revocation_feeds and not self._feed_tasks:
+        if (self.revocation_feeds or self._follow) and not self._feed_tasks:
             self._start_feeds()
         now = self.clock()
         if now >= self._next_stale_check:
@@ -290,3 +373,13 @@ class Authenticator:
         return [
             str(s.metadata["token_endpoint"]) for s in self._states if isinstance(s.metadata.get("token_endpoint"), str)
         ]
+
+
+class _AllOf:
+    """Several polled feeds as one (the Redis subscriber's fallback: every issuer's list)."""
+
+    def __init__(self, feeds: Sequence[RevocationFeed]) -> None:
+        self.feeds = list(feeds)
+
+    async def poll(self) -> int:
+        return sum([await feed.poll() for feed in self.feeds])

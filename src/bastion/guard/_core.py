@@ -5,6 +5,7 @@ credentials (RFC 6750 §2.1) -> authenticate (token or API key) -> authorize (sc
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -13,14 +14,48 @@ from bastion.guard._errors import GuardError
 from bastion.guard._principal import Principal
 from bastion.guard.policy import RBAC, Requirement, authorize
 from bastion.guard.request_id import request_id_of
-from bastion.protocol.errors import CredentialNotAccepted, MissingCredentials
+from bastion.protocol.errors import CredentialNotAccepted, InvalidToken, MissingCredentials
 from bastion.protocol.rfc6750 import ErrorResponse, extract_credentials, render_error
 
 if TYPE_CHECKING:
     # Only a type here: importing audit would load SQLAlchemy into every API using the guard.
     from bastion.guard.audit import AuditLog
 
-__all__ = ["ApiKeyVerifier", "RequestGuard"]
+__all__ = ["ApiKeyVerifier", "RequestGuard", "refusal_reason"]
+
+log = logging.getLogger("bastion.guard")
+
+# The first words of an InvalidToken's detail, to the reason an operator reads in the log.
+_TOKEN_REASONS = (
+    ("expired", "expired"),
+    ("not yet valid", "not_yet_valid"),
+    ("issued in the future", "not_yet_valid"),
+    ("audience", "audience"),
+    ("looks like an ID token", "not_an_access_token"),
+    ("typ not accepted", "not_an_access_token"),
+    ("signature", "signature"),
+    ("no trusted key", "unknown_key"),
+    ("algorithm", "algorithm"),
+    ("issuer not trusted", "issuer"),
+    ("revoked", "revoked"),
+    ("inactive", "inactive"),
+    ("introspection failed", "introspection"),
+)
+
+
+def refusal_reason(error: Exception) -> str:
+    """Why a request was refused, in one word for the debug log (`expired`, `audience`,
+    `signature`, `issuer`, `revoked`, `malformed`, ...); the answer itself never says more than
+    RFC 6750's code."""
+    if isinstance(error, InvalidToken):
+        detail = error.detail or ""
+        for start, reason in _TOKEN_REASONS:
+            if detail.startswith(start):
+                return reason
+        return "malformed"
+    if isinstance(error, MissingCredentials):
+        return "no_credentials"
+    return str(getattr(error, "error", None) or "refused")
 
 
 class ApiKeyVerifier(Protocol):
@@ -126,6 +161,16 @@ class RequestGuard:
         target: tuple[str, str] | None,
         request_id: str | None,
     ) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            # The reason stays here: the answer is the same for every bad token. Details name
+            # claims and kids, never the token or a secret.
+            log.debug(
+                "guard refused %s request_id=%s reason=%s: %s",
+                f"{target[0]} {target[1]}" if target else "a request",
+                request_id or "-",
+                refusal_reason(error),
+                error.detail or error.error,
+            )
         if self.audit is not None and not isinstance(error, MissingCredentials):
             self.audit.record(
                 "request.refused",

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from bastion.protocol.errors import OAuthError
 
-__all__ = ["GuardError", "UnprotectedRouteError"]
+__all__ = ["GuardError", "UnprotectedRouteError", "UnresolvedRateLimitKey"]
 
 GuardError = OAuthError
 
 
 class UnprotectedRouteError(RuntimeError):
     """Raised at start-up when a route declares no requirement and is not marked public."""
+
+
+class UnresolvedRateLimitKey(RuntimeError):
+    """Raised at start-up when a per-caller rate limit sits on a route no requirement authenticates."""

@@ -32,7 +32,7 @@ from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute, Host, Mount, Route, WebSocketRoute
 
 from bastion.guard._core import RequestGuard
-from bastion.guard._errors import GuardError, UnprotectedRouteError
+from bastion.guard._errors import GuardError, UnprotectedRouteError, UnresolvedRateLimitKey
 from bastion.guard._principal import Kind, Principal
 from bastion.guard.middleware import deny_websocket, guarded_app, uncovered_routes
 from bastion.guard.policy import PUBLIC, Credential, Requirement, require_scopes
@@ -132,6 +132,8 @@ class Guard:
             raise UnprotectedRouteError(
                 "routes without a declared requirement (declare one or mark them public): " + ", ".join(missing)
             )
+        for route in _api_routes(app.routes):
+            _check_rate_limits(route)
 
     def install(self, app: FastAPI) -> None:
         """Render refusals per RFC 6750 §3, and at start-up check routes and discover issuers.
@@ -158,6 +160,10 @@ class Guard:
         app.add_exception_handler(GuardError, handle)  # type: ignore[arg-type]
         # Routes added from now on check credentials before their body is parsed.
         app.router.route_class = GuardedRoute
+        # For bastion.ratelimit: this app is guarded, and no middleware knows the caller (the
+        # requirements run after every middleware), so a per-user route policy of
+        # RateLimitMiddleware would never apply: it refuses to start.
+        app.state.resolves_rate_limit_keys = frozenset()
         original = app.router.lifespan_context
 
         @asynccontextmanager
@@ -171,6 +177,40 @@ class Guard:
                 await self.guard.authenticator.aclose()
 
         app.router.lifespan_context = lifespan
+
+
+def _api_routes(routes: Sequence[BaseRoute]) -> Iterable[APIRoute]:
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif isinstance(route, Mount | Host):
+            yield from _api_routes(route.routes)
+
+
+def _calls(dependant: Any) -> Iterable[Any]:
+    yield getattr(dependant, "call", None)
+    for sub in getattr(dependant, "dependencies", ()):
+        yield from _calls(sub)
+
+
+def _check_rate_limits(route: APIRoute) -> None:
+    """A per-caller limit (`bastion.ratelimit.rate_limit` keyed on `sub`, ...) needs a requirement
+    that authenticates the caller on its route; without one it would never count anything.
+
+    Raises:
+        UnresolvedRateLimitKey: naming the route, the policy and the key.
+    """
+    calls = list(_calls(route.dependant))
+    authenticated = any(isinstance(c, RequirementDependency) and not c.requirement.public for c in calls)
+    if authenticated:
+        return
+    for call in calls:
+        for policy, part in getattr(call, "identities", ()):
+            raise UnresolvedRateLimitKey(
+                f"rate-limit policy {policy!r} on {','.join(sorted(route.methods or ()))} {route.path} is keyed on "
+                f"{part!r}, which only an authenticated caller has: give the route a requirement "
+                "(guard.require(...)), or key the policy on source_address"
+            )
 
 
 def _documentation(app: FastAPI) -> set[str]:

@@ -121,6 +121,10 @@ class GuardMiddleware:
     """ASGI middleware: authenticate and authorize every HTTP request and WebSocket handshake by
     its route rule."""
 
+    # The identities a `bastion.ratelimit.RateLimitMiddleware` listed after this one can count
+    # by (read from the principal this middleware puts in the scope's state).
+    resolves_rate_limit_keys = frozenset({"sub", "client_id", "api_key_id"})
+
     def __init__(
         self,
         app: ASGIApp,
@@ -194,7 +198,8 @@ class GuardMiddleware:
                     request_id=request_id_of(scope),
                 )
         except GuardError as error:
-            log.info("guard refused %s %s: %s", method, path, error.detail)
+            if rule is None:  # `check` logs every other refusal, with its reason
+                log.debug("guard refused %s %s request_id=%s reason=no_rule", method, path, request_id_of(scope) or "-")
             await send_error(self.guard.render(error), send)
             return
         state = scope.get("state")
@@ -219,7 +224,8 @@ class GuardMiddleware:
                 request_id=request_id_of(scope),
             )
         except GuardError as error:
-            log.info("guard refused WEBSOCKET %s: %s", path, error.detail)
+            if rule is None:
+                log.debug("guard refused WEBSOCKET %s request_id=%s reason=no_rule", path, request_id_of(scope) or "-")
             await deny_websocket(scope, self.guard.render(error), send)
             return
         scope.setdefault("state", {})["principal"] = principal

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from bastion.guard._principal import Kind, Principal
-from bastion.protocol.errors import Forbidden, InsufficientScope, NotFound
+from bastion.protocol.errors import Forbidden, InsufficientScope, NotFound, OAuthError
 
 __all__ = [
     "PUBLIC",
@@ -25,6 +25,7 @@ __all__ = [
     "ObjectPolicy",
     "Predicate",
     "Requirement",
+    "RoleRequired",
     "all_of",
     "any_of",
     "authorize",
@@ -116,7 +117,24 @@ def authorize(principal: Principal, requirement: Requirement, rbac: RBAC | None)
         granted = rbac.permissions_of(principal) if rbac is not None else frozenset()
         lacking = [p for p in requirement.permissions if p not in granted]
         if lacking:
-            raise Forbidden(detail=f"missing permissions {lacking}")
+            raise RoleRequired(principal, lacking, rbac)
+
+
+class RoleRequired(Forbidden):
+    """403: the caller's roles do not grant a permission the route needs.
+
+    The description names the roles that would (the route's contract, not a secret), and, when
+    the token carries no roles at all, the usual cause: Bastion puts the `roles` claim in an
+    access token only when the client asked for the `roles` scope.
+    """
+
+    def __init__(self, principal: Principal, lacking: Sequence[str], rbac: RBAC | None) -> None:
+        roles = sorted({r for r, granted in (rbac.roles.items() if rbac else ()) if granted & set(lacking)})
+        needs = f"requires role {' or '.join(roles)}" if roles else f"requires permission {', '.join(lacking)}"
+        description = f"{needs}; the caller's roles do not grant it"
+        if principal.kind != "api_key" and not principal.roles:
+            description = f"{needs}; the token carries no roles claim: request the `roles` scope"
+        OAuthError.__init__(self, description, detail=f"missing permissions {list(lacking)}")
 
 
 Predicate = Callable[[Principal, Any], bool]
