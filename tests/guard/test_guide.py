@@ -70,8 +70,12 @@ class GuideApi:
     url: str
     directory: Path
     env: dict[str, str]
+    server: LiveServer | None = None
 
     def make_key(self) -> str:
+        if self.server is not None:  # the guide's section 5: the operator's command at Bastion
+            made = cli(self.server, "apikeys", "create", "--owner", "nightly-report", "--scope", "notes:read")
+            return str(made["api_key"])
         result = subprocess.run(
             [sys.executable, "make_key.py"], cwd=self.directory, env=self.env, capture_output=True, text=True,
             timeout=60, check=False,
@@ -81,7 +85,7 @@ class GuideApi:
 
 
 @contextmanager
-def serving(shape: str, tmp: Path, **settings: str) -> Iterator[GuideApi]:
+def serving(shape: str, tmp: Path, server: LiveServer | None = None, **settings: str) -> Iterator[GuideApi]:
     """The guide's files written to a directory, and one of its apps served by uvicorn."""
     directory = tmp / f"guide-{shape}"
     (directory / "data").mkdir(parents=True)
@@ -109,7 +113,7 @@ def serving(shape: str, tmp: Path, **settings: str) -> Iterator[GuideApi]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the guide's {shape} app did not start: {log.read_text()}")
             time.sleep(0.1)
-        yield GuideApi(url, directory, env)
+        yield GuideApi(url, directory, env, server)
     finally:
         process.terminate()
         process.wait(10)
@@ -252,8 +256,9 @@ async def test_guide_apps_with_bastion(live_server: LiveServer, tmp_path: Path, 
         "NOTES_AUDIENCE": audience(live_server),
         "NOTES_CLIENT_ID": api_client["client_id"],
         "NOTES_CLIENT_SECRET": api_client["client_secret"],
+        "NOTES_APIKEYS_DATABASE_URL": live_server.env["BASTION_DATABASE_URL"],
     }
-    with serving(shape, tmp_path, **settings) as api:
+    with serving(shape, tmp_path, live_server, **settings) as api:
         exercise(api, tokens, revoke)
 
 
