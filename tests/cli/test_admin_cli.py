@@ -12,13 +12,21 @@ import pytest
 from typer.testing import CliRunner
 
 from bastion.cli import app
+from bastion.config import Settings
 
 PASSWORD = "a long and unusual passphrase"
 
 
 class Cli:
-    def __init__(self, db_url: str, data_dir: Path) -> None:
-        self.env = {"BASTION_DATABASE_URL": db_url, "BASTION_PASSWORD_HASHING": "testing"}
+    def __init__(self, settings: Settings, data_dir: Path) -> None:
+        assert settings.key_encryption_key is not None
+        assert settings.client_secret_pepper is not None
+        self.env = {
+            "BASTION_DATABASE_URL": settings.resolved_database_url,
+            "BASTION_KEY_ENCRYPTION_KEY": settings.key_encryption_key.reveal(),
+            "BASTION_CLIENT_SECRET_PEPPER": settings.client_secret_pepper.reveal(),
+            "BASTION_PASSWORD_HASHING": "testing",
+        }
         self.data_dir = data_dir
 
     def __call__(self, *args: str, input: str | None = None) -> Any:
@@ -35,8 +43,9 @@ class Cli:
 
 
 @pytest.fixture
-def cli(db_url: str, tmp_path: Path) -> Cli:
-    return Cli(db_url, tmp_path / "data")
+def cli(settings: Settings, tmp_path: Path) -> Cli:
+    """The CLI on this test's database (SQLite or PostgreSQL), as an operator configures it."""
+    return Cli(settings, tmp_path / "data")
 
 
 def test_clients_update_replaces_scopes_and_redirect_uris_and_delete_forgets(cli: Cli) -> None:
