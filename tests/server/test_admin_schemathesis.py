@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.server]
 ROUTES = [(op.method, op.path) for op in OPERATIONS]
 
 
-def _run(schema: Any, world: AdminWorld) -> list[str]:
+def _run(schema: Any, world: AdminWorld, statuses: set[int]) -> list[str]:
     failures: list[str] = []
     headers = world.auth()
     for method, path in ROUTES:
@@ -26,7 +26,9 @@ def _run(schema: Any, world: AdminWorld) -> list[str]:
         @given(case=operation.as_strategy())
         @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def run(case: Any) -> None:
-            case.call_and_validate(base_url=world.server.url, headers=headers, checks=[not_a_server_error])
+            response = case.call(base_url=world.server.url, headers=headers)
+            statuses.add(response.status_code)
+            case.validate_response(response, checks=[not_a_server_error])
 
         try:
             run()
@@ -40,6 +42,10 @@ async def test_no_generated_admin_request_gets_a_server_error(admin_world: Admin
     administrator's token, answers without a 5xx."""
     schema = schemathesis.openapi.from_url(f"{admin_world.server.url}/admin/openapi.json")
 
-    failures = _run(schema, admin_world)
+    statuses: set[int] = set()
+
+    failures = _run(schema, admin_world, statuses)
 
     assert not failures, "\n\n".join(failures)
+    # The token opened the doors: requests were answered, not refused at the gate.
+    assert {200, 201, 400, 404} <= statuses, statuses
