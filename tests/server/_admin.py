@@ -26,6 +26,7 @@ class AdminWorld:
     console: dict[str, Any]
     tokens: dict[str, str]  # full, no_scope, no_role, no_mfa
     root: dict[str, Any]
+    member_refresh_token: str  # bob's, of the grant the admin may revoke
 
     def auth(self, kind: str = "full") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[kind]}"}
@@ -62,7 +63,7 @@ async def admin_world(live_server: LiveServer) -> AsyncIterator[AdminWorld]:
             "no_scope": await _narrowed(http, console, full, "openid roles offline_access"),
             "no_role": member["access_token"],
         }
-        world = AdminWorld(live_server, http, console, tokens, root)
+        world = AdminWorld(live_server, http, console, tokens, root, member["refresh_token"])
         # Promoted after a password-only sign-in: the refreshed token says admin, without MFA.
         promoted = await http.patch("/admin/users/mallory", json={"roles": ["admin"]}, headers=world.auth())
         assert promoted.status_code == 200, promoted.text

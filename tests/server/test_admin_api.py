@@ -13,7 +13,7 @@ import pytest
 
 from bastion.server.admin_api import OPERATIONS
 from tests.server._admin import ADMIN_SCOPE, AdminWorld, admin_world  # noqa: F401 - the fixture
-from tests.server._people import CALLBACK
+from tests.server._people import CALLBACK, refresh
 
 pytestmark = [pytest.mark.anyio, pytest.mark.server]
 
@@ -138,6 +138,10 @@ async def test_an_administrator_manages_users_sessions_and_grants(admin_world: A
     weak = await world.http.post("/admin/users", json={"username": "dave", "password": "short"}, headers=auth)
     assert weak.status_code == 400
     assert weak.json()["error"] == "invalid_request"
+    listed = (await world.http.get("/admin/users", headers=auth)).json()
+    assert {u["username"] for u in listed} == {"root", "bob", "mallory", "carol"}
+    disabled = await world.http.patch("/admin/users/carol", json={"enabled": False}, headers=auth)
+    assert disabled.json()["enabled"] is False
     roles = (await world.http.get("/admin/roles", headers=auth)).json()
     assert {"admin", "billing"} <= {r["role"] for r in roles}
     bad_role = await world.http.patch("/admin/users/carol", json={"roles": ["no spaces"]}, headers=auth)
@@ -156,6 +160,8 @@ async def test_an_administrator_manages_users_sessions_and_grants(admin_world: A
     assert grants[0]["client_id"] == world.console["client_id"]
     revoked = await world.http.delete(f"/admin/users/bob/grants/{grants[0]['family']}", headers=auth)
     assert revoked.json()["revoked"] is True
+    stopped = await refresh(world.http, world.console, world.member_refresh_token)
+    assert stopped.json()["error"] == "invalid_grant"
     assert (await world.http.get("/admin/users/bob/grants", headers=auth)).json() == []
 
     deleted = await world.http.delete("/admin/users/bob", headers=auth)
