@@ -63,6 +63,7 @@ async def test_every_admin_route_refuses_callers_short_of_an_administrator(admin
         assert _challenge(seen["none"]) == 'Bearer realm="bastion-admin"'
         assert 'scope="bastion:admin"' in _challenge(seen["no_scope"])
         assert 'acr_values="urn:bastion:acr:mfa"' in _challenge(seen["no_mfa"])
+        assert "roles scope" in seen["no_role"].json()["error_description"]
         assert 'error="insufficient_user_authentication"' in _challenge(seen["no_mfa"])
     assert not failures, "\n".join(failures)
 

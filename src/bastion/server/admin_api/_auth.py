@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bastion.identity import users
-from bastion.protocol.errors import Forbidden, InsufficientScope, InvalidToken, OAuthError
+from bastion.protocol.errors import InsufficientScope, InvalidToken, OAuthError
 from bastion.protocol.oidc import ACR_MFA
 from bastion.protocol.rfc6750 import extract_credentials, render_error
 from bastion.server.admin import Actor
@@ -41,6 +41,19 @@ class InsufficientUserAuthentication(OAuthError):
         self.acr_values = acr_values
 
 
+class MissingAdminRole(OAuthError):
+    """Authenticated and scoped, but not an administrator (the role is not a token error)."""
+
+    error = "forbidden"
+    status_code = 403
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            f"The {ADMIN_ROLE} role is required. A token carries roles only when the roles scope was requested.",
+            detail=detail,
+        )
+
+
 def _second_factor(claims: Mapping[str, Any]) -> bool:
     amr = claims.get("amr")
     return claims.get("acr") == ACR_MFA or (isinstance(amr, list) and "mfa" in amr)
@@ -59,7 +72,7 @@ async def authorize(ctx: ServerContext, request: Request) -> Actor:
     user = await users.get_user(ctx.database, access.subject)
     in_token = isinstance(roles, list) and ADMIN_ROLE in roles
     if not in_token or user is None or not user.enabled or ADMIN_ROLE not in user.roles:
-        raise Forbidden(detail="no admin role (in the token, from the roles scope, and in the user's record)")
+        raise MissingAdminRole("no admin role (in the token, from the roles scope, and in the user's record)")
     if not _second_factor(claims):
         raise InsufficientUserAuthentication(ACR_MFA, detail=f"acr {claims.get('acr')!r}")
     client_id = claims.get("client_id")
