@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from getpass import getuser
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,10 @@ def test_clients_update_replaces_scopes_and_redirect_uris_and_delete_forgets(cli
     assert updated["redirect_uris"] == ["https://spa.example/new"]
     assert updated["require_mfa"] is True
     assert cli.ok("clients", "show", client_id)["name"] == "spa"
-    assert cli.ok("clients", "delete", client_id) == {"client_id": client_id, "deleted": True}
+    deleted = cli("clients", "delete", client_id, "--json")
+    assert json.loads(deleted.stdout) == {"client_id": client_id, "deleted": True}
+    event = json.loads(deleted.stderr.splitlines()[-1])
+    assert (event["event"], event["client_id"], event["via"]) == ("client_deleted", client_id, f"cli:{getuser()}")
     assert cli.ok("clients", "list") == []
 
 

@@ -3,6 +3,7 @@ HTTP API (`server.admin_api`) share. Each change is audited with who made it (`A
 
 from __future__ import annotations
 
+import getpass
 import json
 import re
 import time
@@ -60,7 +61,15 @@ class Actor:
         audit(event, actor_sub=self.sub, actor_client_id=self.client_id, via=self.via, **fields)
 
 
-CLI = Actor()
+def _os_user() -> str | None:
+    """The account running the command line: who acted, when no token says so."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        return None
+
+
+CLI = Actor(sub=None, client_id=None, via=f"cli:{_os_user() or 'unknown'}")
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
