@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from bastion.cli import apikeys, audit, clients, db, demo, device_login, keys, serve, threats, users
+from bastion.cli import apikeys, audit, clients, db, demo, device_login, keys, serve, sessions, threats, users
 
 app = typer.Typer(
     name="bastion",
@@ -22,6 +22,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
 app.add_typer(threats.app, name="threats")
 app.add_typer(users.app, name="users")
+app.add_typer(sessions.app, name="sessions")
 app.add_typer(demo.app, name="demo")
 app.add_typer(audit.app, name="audit")
 app.add_typer(apikeys.app, name="apikeys")

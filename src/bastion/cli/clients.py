@@ -18,7 +18,9 @@ from bastion.protocol.jose import DEFAULT_ID_TOKEN_ALGORITHM
 from bastion.server import admin
 from bastion.server.clients import SecretHasher
 
-app = typer.Typer(help="OAuth clients: create, list, show, rotate-secret, disable.", no_args_is_help=True)
+app = typer.Typer(
+    help="OAuth clients: create, list, show, update, delete, rotate-secret, disable.", no_args_is_help=True
+)
 
 
 def _hasher(settings: Settings) -> SecretHasher:
@@ -186,3 +188,58 @@ add_switch_commands(
     disable="Disable a client: it stops authenticating within client_cache_seconds everywhere.",
     enable="Enable a disabled client again.",
 )
+
+
+def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
+    return None if values is None else tuple(values)
+
+
+@app.command("update")
+def update(
+    client_id: str,
+    name: Annotated[str | None, typer.Option("--name", help="Display name.")] = None,
+    scope: Annotated[str | None, typer.Option("--scope", help='Allowed scopes, replaced: "a b".')] = None,
+    audience: Annotated[
+        list[str] | None, typer.Option("--audience", help="Resource URI (repeatable, replaces).")
+    ] = None,
+    redirect_uri: Annotated[
+        list[str] | None, typer.Option("--redirect-uri", help="Redirect URI (repeatable, replaces).")
+    ] = None,
+    post_logout_redirect_uri: Annotated[
+        list[str] | None,
+        typer.Option("--post-logout-redirect-uri", help="Post-logout redirect URI (repeatable, replaces)."),
+    ] = None,
+    token_lifetime: Annotated[
+        int | None, typer.Option("--token-lifetime", help="Access-token lifetime, minutes.")
+    ] = None,
+    require_mfa: Annotated[
+        bool | None, typer.Option("--require-mfa/--no-require-mfa", help="Second factor for every sign-in.")
+    ] = None,
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Change a client's settings; each option given replaces that setting (running servers see it
+    within client_cache_seconds)."""
+    settings = settings_for(data_dir, config)
+    changes = admin.ClientChanges(
+        name=name,
+        scope=None if scope is None else tuple(scope.split()),
+        audiences=_tuple(audience),
+        redirect_uris=_tuple(redirect_uri),
+        post_logout_redirect_uris=_tuple(post_logout_redirect_uri),
+        token_lifetime=token_lifetime,
+        require_mfa=require_mfa,
+    )
+    if not changes.given():
+        raise fail("nothing to change: give at least one option (see --help)")
+    emit(_admin(settings, lambda db: admin.update_client(db, client_id, changes)), as_json, _print_client)
+
+
+@app.command("delete")
+def delete(
+    client_id: str, data_dir: DataDirOption = None, config: ConfigOption = None, as_json: JsonOption = False
+) -> None:
+    """Delete a client with its secrets, consents and device codes."""
+    settings = settings_for(data_dir, config)
+    emit(_admin(settings, lambda db: admin.delete_client(db, client_id)), as_json, _print_client)

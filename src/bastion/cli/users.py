@@ -16,8 +16,13 @@ from bastion.cli._options import ConfigOption, DataDirOption, JsonOption
 from bastion.config import Settings
 from bastion.identity import NewUser, PasswordHasher, UserError, WeakPassword, users
 from bastion.identity.users import User
+from bastion.server import admin_people
+from bastion.server.admin import AdminError
+from bastion.server.denylist import AccessTokenDenylist
 
-app = typer.Typer(help="Users: create, list, show, disable, enable, set-password, reset-mfa.", no_args_is_help=True)
+app = typer.Typer(
+    help="Users: create, list, show, delete, disable, enable, set-password, reset-mfa.", no_args_is_help=True
+)
 
 PasswordStdinOption = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from standard input (one line).")
@@ -59,7 +64,7 @@ def _read_password(from_stdin: bool) -> str:
 def _admin(settings: Settings, action: Any) -> Any:
     try:
         return run(with_database(settings, action))
-    except (UserError, WeakPassword) as exc:
+    except (UserError, WeakPassword, AdminError) as exc:
         raise fail(str(exc)) from None
 
 
@@ -158,5 +163,16 @@ def reset_mfa(
 
     async def action(db: Any) -> dict[str, Any]:
         return users.describe(await users.reset_mfa(db, user))
+
+    emit(_admin(settings, action), as_json, _print_user)
+
+
+@app.command("delete")
+def delete(user: str, data_dir: DataDirOption = None, config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Delete a user: their grants are revoked; sessions, consents and recovery codes deleted."""
+    settings = settings_for(data_dir, config)
+
+    async def action(db: Any) -> dict[str, Any]:
+        return await admin_people.delete_user(db, AccessTokenDenylist(db, None), user)
 
     emit(_admin(settings, action), as_json, _print_user)

@@ -103,7 +103,11 @@ def _check_new_user(new: NewUser) -> None:
         raise UserError("--username must be 1-150 letters, digits or . _ @ + - and start with a letter or digit")
     if new.email and ("@" not in new.email or len(new.email) > 320 or any(c.isspace() for c in new.email)):
         raise UserError(f"--email {new.email} is not an email address")
-    for role in new.roles:
+    check_roles(new.roles)
+
+
+def check_roles(roles: tuple[str, ...]) -> None:
+    for role in roles:
         if not _ROLE.fullmatch(role):
             raise UserError(f"--role {role} must be letters, digits or : . _ -")
 

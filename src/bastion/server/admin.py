@@ -1,13 +1,16 @@
-"""Administrative operations the CLI performs on the same data the server uses."""
+"""Administrative operations on clients: the one layer the CLI (`bastion clients`) and the admin
+HTTP API (`server.admin_api`) share. Each change is audited with who made it (`Actor`)."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from bastion.events import audit
 from bastion.keys import lifecycle
 from bastion.protocol.errors import InvalidClientMetadata
 from bastion.protocol.jose import DEFAULT_ID_TOKEN_ALGORITHM, ID_TOKEN_ALGORITHMS
@@ -35,7 +38,40 @@ _PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+")
 
 
 class AdminError(ValueError):
-    """A request the CLI should refuse with this message."""
+    """A request the CLI should refuse with this message (the API answers 400)."""
+
+
+class UnknownObject(AdminError):
+    """No such client, user, session or grant (the API answers 404)."""
+
+
+class Conflict(AdminError):
+    """The change would duplicate something unique (the API answers 409)."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who performs an administrative action: an administrator's token, or the command line."""
+
+    sub: str | None = None
+    client_id: str | None = None
+    via: str = "cli"
+
+    def audit(self, event: str, **fields: Any) -> None:
+        audit(event, actor_sub=self.sub, actor_client_id=self.client_id, via=self.via, **fields)
+
+
+def _os_user() -> str | None:
+    """The account running the command line: who acted, when no token says so."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        return None
+
+
+CLI = Actor(sub=None, client_id=None, via=f"cli:{_os_user() or 'unknown'}")
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
 @dataclass(frozen=True)
@@ -80,6 +116,11 @@ def _check_uris(new: NewClient) -> None:
 
 
 def _check_new_client(new: NewClient) -> None:
+    if not 1 <= len(new.name) <= 200 or not new.name.isprintable():
+        raise AdminError("--name must be 1-200 printable characters")
+    bad_scope = next((s for s in new.scope if not _SCOPE_TOKEN.fullmatch(s)), None)
+    if bad_scope is not None:
+        raise AdminError(f"--scope {bad_scope!r} is not a scope token (RFC 6749 §3.3)")
     if new.auth_method not in AUTH_METHODS:
         raise AdminError(f"--auth-method must be one of {', '.join(AUTH_METHODS)}")
     unknown = [g for g in new.grants if g not in GRANT_TYPES and g != "device_code"]
@@ -113,7 +154,9 @@ def _check_new_client(new: NewClient) -> None:
         )
 
 
-async def create_client(database: Database, hasher: SecretHasher, new: NewClient) -> dict[str, Any]:
+async def create_client(
+    database: Database, hasher: SecretHasher, new: NewClient, *, actor: Actor = CLI
+) -> dict[str, Any]:
     """Register a client; the returned dict holds the secret, shown exactly once."""
     _check_new_client(new)
     grants = tuple("urn:ietf:params:oauth:grant-type:device_code" if g == "device_code" else g for g in new.grants)
@@ -146,6 +189,7 @@ async def create_client(database: Database, hasher: SecretHasher, new: NewClient
         await clients.insert(tx, row)
         if secret is not None:
             await clients.add_secret(tx, client_id, hasher.hash(secret), now)
+    actor.audit("client_created", client_id=client_id)
     result = describe(await _get(database, client_id))
     if secret is not None:
         result["client_secret"] = secret
@@ -166,7 +210,7 @@ async def missing_signing_key(database: Database, alg: str) -> str | None:
 async def _get(database: Database, client_id: str) -> ClientRow:
     row = await clients.get(database, client_id)
     if row is None:
-        raise AdminError(f"no client {client_id}")
+        raise UnknownObject(f"no client {client_id}")
     return row
 
 
@@ -198,7 +242,9 @@ async def show_client(database: Database, client_id: str) -> dict[str, Any]:
     return describe(await _get(database, client_id))
 
 
-async def rotate_secret(database: Database, hasher: SecretHasher, client_id: str, overlap: int) -> dict[str, Any]:
+async def rotate_secret(
+    database: Database, hasher: SecretHasher, client_id: str, overlap: int, *, actor: Actor = CLI
+) -> dict[str, Any]:
     """A new secret; the old ones stay valid for `overlap` seconds (0: they stop at once)."""
     row = await _get(database, client_id)
     if row.auth_method not in SECRET_METHODS:
@@ -208,6 +254,7 @@ async def rotate_secret(database: Database, hasher: SecretHasher, client_id: str
     async with transaction(database) as tx:
         await clients.expire_secrets(tx, client_id, now + overlap)
         await clients.add_secret(tx, client_id, hasher.hash(secret), now)
+    actor.audit("client_secret_rotated", client_id=client_id, overlap=overlap)
     return {
         "client_id": client_id,
         "client_secret": secret,
@@ -215,7 +262,76 @@ async def rotate_secret(database: Database, hasher: SecretHasher, client_id: str
     }
 
 
-async def set_enabled(database: Database, client_id: str, enabled: bool) -> dict[str, Any]:
+async def set_enabled(database: Database, client_id: str, enabled: bool, *, actor: Actor = CLI) -> dict[str, Any]:
     if not await clients.set_enabled(database, client_id, enabled, int(time.time())):
-        raise AdminError(f"no client {client_id}")
+        raise UnknownObject(f"no client {client_id}")
+    actor.audit("client_enabled" if enabled else "client_disabled", client_id=client_id)
     return describe(await _get(database, client_id))
+
+
+@dataclass(frozen=True)
+class ClientChanges:
+    """What an update changes; None leaves a setting as it is."""
+
+    name: str | None = None
+    scope: tuple[str, ...] | None = None
+    audiences: tuple[str, ...] | None = None
+    redirect_uris: tuple[str, ...] | None = None
+    post_logout_redirect_uris: tuple[str, ...] | None = None
+    token_lifetime: int | None = None
+    require_mfa: bool | None = None
+    introspect: bool | None = None
+    enabled: bool | None = None
+
+    def given(self) -> dict[str, Any]:
+        return {name: value for name, value in self.__dict__.items() if value is not None}
+
+
+def _as_new(row: ClientRow) -> NewClient:
+    """The registration a stored client amounts to, checked again as a whole after a change."""
+    return NewClient(
+        name=row.name,
+        grants=tuple(row.grant_types.split()),
+        scope=tuple(row.scopes.split()),
+        audiences=tuple(row.audiences.split()),
+        auth_method=row.auth_method,
+        jwks=json.loads(row.jwks) if row.jwks else None,
+        jwks_uri=row.jwks_uri,
+        token_lifetime=row.token_lifetime,
+        introspect=row.introspect,
+        redirect_uris=tuple(row.redirect_uris.split()),
+        post_logout_redirect_uris=tuple(row.post_logout_redirect_uris.split()),
+        id_token_alg=row.id_token_signed_response_alg,
+        pkce_optional_with_nonce=row.pkce_optional_with_nonce,
+        require_mfa=row.require_mfa,
+    )
+
+
+async def update_client(
+    database: Database, client_id: str, changes: ClientChanges, *, actor: Actor = CLI
+) -> dict[str, Any]:
+    """Change a client's settings (scopes, redirect URIs, ...); the result is checked by the same
+    rules as a new registration. Running servers see it within client_cache_seconds."""
+    row = await _get(database, client_id)
+    given = changes.given()
+    joined = {k: " ".join(dict.fromkeys(v)) for k, v in given.items() if isinstance(v, tuple)}
+    renamed = {"scope": "scopes"}
+    updated = replace(
+        row,
+        **{renamed.get(k, k): joined.get(k, v) for k, v in given.items()},
+        updated_at=int(time.time()),
+    )
+    _check_new_client(_as_new(updated))
+    if not await clients.update_row(database, updated):
+        raise UnknownObject(f"no client {client_id}")
+    actor.audit("client_updated", client_id=client_id, changed=sorted(given))
+    return describe(updated)
+
+
+async def delete_client(database: Database, client_id: str, *, actor: Actor = CLI) -> dict[str, Any]:
+    """Forget a client: its secrets, consents and device codes go with it, and its tokens stop
+    being accepted as its registration disappears from every server's cache."""
+    if not await clients.delete_row(database, client_id):
+        raise UnknownObject(f"no client {client_id}")
+    actor.audit("client_deleted", client_id=client_id)
+    return {"client_id": client_id, "deleted": True}

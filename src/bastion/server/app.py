@@ -25,6 +25,7 @@ from bastion.keys import startup
 from bastion.protocol.errors import OAuthError
 from bastion.server import metrics
 from bastion.server.access_log import AccessLogMiddleware
+from bastion.server.admin_api import ADMIN_ROUTES
 from bastion.server.context import ServerContext, build_context
 from bastion.server.cors import CORSMiddleware
 from bastion.server.endpoints.device_authorization import device_authorization_endpoint
@@ -63,6 +64,7 @@ ROUTES = [
     Route("/device_authorization", device_authorization_endpoint, methods=["POST"]),
     Route("/userinfo", userinfo_endpoint, methods=["GET", "POST"]),
     *PAGE_ROUTES,
+    *ADMIN_ROUTES,
 ]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 
 from bastion.store._sql import Executor, Sql, inserting, record, records, rows, values
 from bastion.store.models import client_secrets, clients
@@ -72,6 +72,18 @@ _VALID_SECRET_HASHES = Sql(
     "now",
 )
 _ADD_SECRET = inserting(client_secrets, without=("id",))
+# Every column but the key and the creation time: what an administrator may change.
+_CHANGEABLE = tuple(c.name for c in clients.columns if c.name not in ("client_id", "created_at"))
+_UPDATE = Sql(
+    update(clients)
+    .where(_by_id)
+    .values({name: bindparam(name) for name in _CHANGEABLE})
+    .returning(clients.c.client_id),
+    "client_id",
+    *_CHANGEABLE,
+)
+# Its secrets, consents and device codes go with it (ON DELETE CASCADE).
+_DELETE = Sql(delete(clients).where(_by_id).returning(clients.c.client_id), "client_id")
 _EXPIRE_SECRETS = Sql(
     update(client_secrets)
     .where(_secret_of, or_(client_secrets.c.expires_at.is_(None), client_secrets.c.expires_at > bindparam("at")))
@@ -120,3 +132,15 @@ async def expire_secrets(on: Executor, client_id: str, at: int) -> None:
     a rotation without overlap (a leaked secret) must stop every earlier secret at once.
     """
     await rows(on, _EXPIRE_SECRETS, client_id, at)
+
+
+async def update_row(on: Executor, client: ClientRow) -> bool:
+    """Store every changeable column of `client` (all but its id and creation time); False if
+    there is no such client."""
+    changed = {name: getattr(client, name) for name in _CHANGEABLE}
+    return bool(await rows(on, _UPDATE, client.client_id, *changed.values()))
+
+
+async def delete_row(on: Executor, client_id: str) -> bool:
+    """Forget a client with its secrets, consents and device codes; False if there is none."""
+    return bool(await rows(on, _DELETE, client_id))

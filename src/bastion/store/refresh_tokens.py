@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, Update, bindparam, case, null, select, upd
 from sqlalchemy import insert as insert_into
 
 from bastion.store import users
-from bastion.store._sql import Executor, Sql, inserting, purging, record, rows, transaction, values
+from bastion.store._sql import Executor, Sql, inserting, purging, record, records, rows, transaction, values
 from bastion.store.database import Database
 from bastion.store.models import refresh_tokens
 from bastion.store.models import users as users_table
@@ -73,6 +73,19 @@ _REVOKE_FAMILY = _revoking("family")
 # Past the family's absolute expiry no token of it is accepted, rotated, or worth detecting reuse of.
 _PURGE = purging(refresh_tokens, refresh_tokens.c.family_expires_at <= bindparam("now"), "now")
 _REVOKE_FOR_USER = _revoking("sub")
+# The current token of each of a user's live families: unrotated, unrevoked, unexpired.
+_LIVE_FOR_USER = Sql(
+    select(refresh_tokens)
+    .where(
+        refresh_tokens.c.sub == bindparam("sub"),
+        refresh_tokens.c.rotated_at.is_(None),
+        refresh_tokens.c.revoked_at.is_(None),
+        refresh_tokens.c.family_expires_at > bindparam("now"),
+    )
+    .order_by(refresh_tokens.c.created_at),
+    "sub",
+    "now",
+)
 
 
 def store_after(spend: Update, *params: str) -> tuple[Sql, Sql]:
@@ -234,3 +247,8 @@ async def revoke_for_user(on: Executor, sub: str, now: int) -> None:
 async def purge_expired(on: Executor, now: int, *, batch: int) -> int:
     """Forget at most `batch` tokens whose family is past its absolute lifetime at `now`; how many."""
     return len(await rows(on, _PURGE, now, batch))
+
+
+async def live_for_user(on: Executor, sub: str, now: int) -> list[RefreshTokenRow]:
+    """The current token of each of the user's live grants (refresh-token families), oldest first."""
+    return await records(on, _LIVE_FOR_USER, RefreshTokenRow, sub, now)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import and_, bindparam, delete, or_, select, update
 
 from bastion.store import pending_requests, users
-from bastion.store._sql import Executor, Sql, inserting, purging, record, row, rows, transaction, values
+from bastion.store._sql import Executor, Sql, inserting, purging, record, records, row, rows, transaction, values
 from bastion.store.models import authorization_requests, browser_sessions, consents
 from bastion.store.models import users as users_table
 from bastion.store.pending_requests import AuthorizationRequestRow
@@ -81,6 +81,20 @@ _PURGE = purging(
     or_(browser_sessions.c.expires_at <= bindparam("now"), browser_sessions.c.last_seen_at <= bindparam("idle_before")),
     "now",
     "idle_before",
+)
+_OF_USER = Sql(
+    select(browser_sessions)
+    .where(browser_sessions.c.sub == bindparam("sub"), browser_sessions.c.expires_at > bindparam("now"))
+    .order_by(browser_sessions.c.created_at),
+    "sub",
+    "now",
+)
+_BY_SID = Sql(
+    select(browser_sessions).where(
+        browser_sessions.c.sid == bindparam("sid"), browser_sessions.c.sub == bindparam("sub")
+    ),
+    "sid",
+    "sub",
 )
 _EXPIRE_FOR_USER = Sql(
     update(browser_sessions).where(browser_sessions.c.sub == bindparam("sub")).values(expires_at=0), "sub"
@@ -165,3 +179,13 @@ async def purge_expired(on: Executor, now: int, *, idle_before: int, batch: int)
     last used at or before `idle_before`. Their pending requests expire on their own (and are
     never found without a live session of the same hash that carries them). Returns how many."""
     return len(await rows(on, _PURGE, now, idle_before, batch))
+
+
+async def list_for_user(on: Executor, sub: str, now: int) -> list[BrowserSessionRow]:
+    """The user's sessions not past their absolute expiry at `now`, oldest first."""
+    return await records(on, _OF_USER, BrowserSessionRow, sub, now)
+
+
+async def get_by_sid(on: Executor, sub: str, sid: str) -> BrowserSessionRow | None:
+    """The user's session by its public `sid` (the one an administrator sees)."""
+    return await record(on, _BY_SID, BrowserSessionRow, sid, sub)

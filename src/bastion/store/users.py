@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BindParameter, Table, bindparam, or_, select, update
+from sqlalchemy import BindParameter, Table, bindparam, delete, or_, select, update
 
 from bastion.store._sql import Executor, Row, Sql, T, inserting, record, records, row, rows, values
 from bastion.store.models import recovery_codes, users
@@ -88,6 +88,9 @@ def _setting(column: str) -> Sql:
 
 _SET_ENABLED = _setting("enabled")
 _SET_PASSWORD_HASH = _setting("password_hash")
+_SET_ROLES = _setting("roles")
+# Their recovery codes, browser sessions and consents go with them (ON DELETE CASCADE).
+_DELETE = Sql(delete(users).where(users.c.sub == bindparam("sub")).returning(users.c.sub), "sub")
 _CLEAR_TOTP = Sql(
     update(users)
     .where(users.c.sub == bindparam("sub"))
@@ -191,3 +194,13 @@ async def add_recovery_code(on: Executor, sub: str, code_hash: str) -> None:
 async def use_recovery_code(on: Executor, sub: str, code_hash: str, now: int) -> bool:
     """Spend one unused recovery code; False when there is none with this hash."""
     return bool(await rows(on, _USE_RECOVERY_CODE, sub, code_hash, now))
+
+
+async def set_roles(on: Executor, sub: str, roles: str, now: int) -> None:
+    """Replace the user's roles (space-separated)."""
+    await rows(on, _SET_ROLES, sub, roles, now)
+
+
+async def delete_row(on: Executor, sub: str) -> bool:
+    """Forget a user with their recovery codes, sessions and consents; False if there is none."""
+    return bool(await rows(on, _DELETE, sub))
