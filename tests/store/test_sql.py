@@ -13,6 +13,7 @@ from sqlalchemy import Table
 from bastion.store import clients, codes, transaction, users
 from bastion.store import models as tables
 from bastion.store._sql import Sql
+from bastion.store.audit import AuditRow
 from bastion.store.clients import ClientRow, ClientSecretRow
 from bastion.store.codes import AuthorizationCodeRow
 from bastion.store.consents import ConsentRow
@@ -41,6 +42,7 @@ RECORDS: list[tuple[type, Table]] = [
     (AuthorizationCodeRow, tables.authorization_codes),
     (RefreshTokenRow, tables.refresh_tokens),
     (DeviceCodeRow, tables.device_codes),
+    (AuditRow, tables.audit_log),
 ]
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from bastion.config import Settings
 from bastion.identity import NewUser, totp, users
@@ -225,10 +225,13 @@ async def _previous_release_data(database: Database, settings: Settings) -> Carr
 
 
 async def _all_counts(database: Database) -> dict[str, int]:
+    """Rows per table of the models that the database has (a table newer than its revision is not)."""
     async with database.engine.connect() as conn:
+        present = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
         return {
             t.name: (await conn.execute(text(f"SELECT count(*) FROM {t.name}"))).scalar_one()  # noqa: S608 - model names
             for t in metadata.sorted_tables
+            if t.name in present
         }
 
 
@@ -271,7 +274,7 @@ async def test_previous_schema_with_data_upgrades_and_is_served(fresh_db_url, tm
     finally:
         await database.dispose()
     assert f"database at revision {database.head_revision()}" in upgraded.stderr
-    assert after == before
+    assert {name: count for name, count in after.items() if name in before} == before
     assert min(before.values()) >= 1
 
     server = start_server(settings, tmp_path)

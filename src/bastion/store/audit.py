@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, literal, select
+from sqlalchemy import bindparam, func, literal, select, type_coerce
+from sqlalchemy.types import NullType
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import ClauseElement
 
@@ -54,8 +55,11 @@ def _lock(dialect: Dialect) -> ClauseElement:
 _LOCK = Sql(_lock)
 _LAST = Sql(select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1))
 _INSERT = inserting(audit_log)
+# `time` as the drivers return it (a float): SQLAlchemy's asyncpg Float processor wants the
+# column's type oid, which a statement compiled once does not have.
+_COLUMNS = [type_coerce(c, NullType()).label(c.name) if c.name == "time" else c for c in audit_log.columns]
 _AFTER = Sql(
-    select(audit_log).where(audit_log.c.seq > bindparam("after")).order_by(audit_log.c.seq).limit(bindparam("limit")),
+    select(*_COLUMNS).where(audit_log.c.seq > bindparam("after")).order_by(audit_log.c.seq).limit(bindparam("limit")),
     "after",
     "limit",
 )
