@@ -2,12 +2,12 @@
 
 The server, the key lifecycle and the CLI write their events here (the guard keeps its own
 hash-chained trail, `bastion.guard.audit`); a serving process also queues each event for its
-hash-chained trail in the database (`bastion.server.audit_trail`, `set_trail`). Audit events are on the token endpoint's hot path
-(two per grant), so they are written directly as one JSON line each instead of through
-structlog's processor chain; other log lines go through structlog and carry the same request
-id and source address. The request id is the guard's (`bastion.guard.RequestIdMiddleware`), so
-the server's lines, the response header and the audit entries of a guard-protected app mounted
-in the server all name a request alike. Tokens and secrets never appear: a jti or a short hash
+hash-chained trail in the database (`bastion.server.audit_trail`, `set_trail`). Audit events
+are on the token endpoint's hot path (two per grant), so they are written directly as one JSON
+line each instead of through structlog's processor chain; other log lines go through structlog
+and carry the same request id and source address. The request id is the guard's
+(`bastion.guard.RequestIdMiddleware`), so the server's lines, the response header and the audit
+entries of a guard-protected app mounted in the server all name a request alike. Tokens and secrets never appear: a jti or a short hash
 prefix does.
 """
 

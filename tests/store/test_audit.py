@@ -18,7 +18,9 @@ pytestmark = pytest.mark.anyio
 
 
 def _body(n: int) -> dict:
-    return entry_body(1_700_000_000.0 + n, {"event": "token_issued", "client_id": f"c{n}", "jti": f"j{n}"}, "https://as")
+    return entry_body(
+        1_700_000_000.0 + n, {"event": "token_issued", "client_id": f"c{n}", "jti": f"j{n}"}, "https://as"
+    )
 
 
 async def _migrated(db_url: str, pool_size: int = 1) -> Database:

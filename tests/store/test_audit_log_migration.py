@@ -40,9 +40,7 @@ async def test_upgrade_creates_the_table_and_downgrade_removes_it(fresh_db_url):
         assert not await _has_table(database)
         await _migrate(database, MIGRATION.revision)
         async with database.engine.connect() as conn:
-            differences = await conn.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
-            )
+            differences = await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), metadata))
         assert [d for d in differences if "audit_log" in repr(d)] == []
         await _migrate(database, MIGRATION.down_revision, downgrade=True)
         assert not await _has_table(database)

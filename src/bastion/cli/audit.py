@@ -53,6 +53,7 @@ class RowMismatch(Exception):
         super().__init__(f"row seq {seq}: its `{column}` column differs from its entry")
         self.seq = seq
 
+
 app = typer.Typer(help="Audit trail: verify its hash chain.", no_args_is_help=True)
 
 
@@ -64,7 +65,10 @@ def audit() -> None:
 @app.command()
 def verify(
     path: Annotated[Path | None, typer.Argument(help="A JSON-lines audit file.")] = None,
-    db: Annotated[str | None, typer.Option("--db", help="The server's database URL (its audit_log trail), or a SQLAlchemy URL with --table.")] = None,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="The server's database URL (its audit_log trail), or a SQLAlchemy URL with --table."),
+    ] = None,
     table: Annotated[str, typer.Option("--table", help="Audit table name.")] = "audit_log",
     head: Annotated[str | None, typer.Option("--head", help="The head hash anchored elsewhere.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,

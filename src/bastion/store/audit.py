@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, func, literal, select, type_coerce
-from sqlalchemy.types import NullType
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import ClauseElement
+from sqlalchemy.types import NullType
 
 from bastion.store._sql import Executor, Sql, inserting, records, transaction, values
 from bastion.store.models import audit_log
