@@ -7,8 +7,8 @@ are on the token endpoint's hot path (two per grant), so they are written direct
 line each instead of through structlog's processor chain; other log lines go through structlog
 and carry the same request id and source address. The request id is the guard's
 (`bastion.guard.RequestIdMiddleware`), so the server's lines, the response header and the audit
-entries of a guard-protected app mounted in the server all name a request alike. Tokens and secrets never appear: a jti or a short hash
-prefix does.
+entries of a guard-protected app mounted in the server all name a request alike. Tokens and
+secrets never appear: a jti or a short hash prefix does.
 """
 
 from __future__ import annotations
