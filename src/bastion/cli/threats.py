@@ -210,7 +210,8 @@ def verify(
         else:
             typer.echo(f"{'PASS' if e.passed else 'FAIL'}  {e.test}")
     failed = sum(not e.passed for e in evidence)
-    typer.echo(f"{len(evidence) - failed} passed, {failed} failed" + (f" ({len(missing)} not found)" if missing else ""))
+    unfound = f" ({len(missing)} not found)" if missing else ""
+    typer.echo(f"{len(evidence) - failed} passed, {failed} failed{unfound}")
     if failed:
         raise typer.Exit(1)
 
