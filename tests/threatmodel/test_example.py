@@ -88,12 +88,16 @@ def test_html_report_is_followable(analysis) -> None:
     assert page.startswith("<!doctype html>")
     assert "<svg" in page
     assert "Data-flow diagram of Shop API" in page
-    for heading in ("1. Objectives and assets", "2. Assumptions", "3. Data-flow diagram",
-                    "4-5. Risk register", "Threats per element, mitigations and evidence",
-                    "Not applicable"):
-        assert f"<h2>{heading}</h2>" in page
+    for anchor, heading in (("objectives", "1. Objectives and assets"), ("assumptions", "2. Assumptions"),
+                            ("dfd", "3. Data-flow diagram"), ("register-title", "4-5. Risk register"),
+                            ("elements", "Threats per element, mitigations and evidence"),
+                            ("not-applicable", "Not applicable")):
+        assert f'<h2 id="{anchor}">{heading}</h2>' in page
     top = analysis.register()[0]
-    assert page.index(f'<tr id="{top.id}">') < page.index(f'<tr id="{analysis.register()[-1].id}">')
+    assert page.index(f'<tr id="{top.id}" ') < page.index(f'<tr id="{analysis.register()[-1].id}" ')
+    for target in ("#objectives", "#assumptions", "#dfd", "#register", "#elements", "#not-applicable",
+                   "#el-users-service"):
+        assert f'href="{target}"' in page  # the contents list
     assert "not run yet (`bastion threats verify`)" in page  # BT-E04@orders-service names a test
     assert "<script" not in page
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")
