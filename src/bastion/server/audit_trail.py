@@ -103,6 +103,7 @@ class AuditTrail:
         self._queue: deque[tuple[float, Mapping[str, Any]]] = deque()
         self._dropped = 0
         self._writing = asyncio.Lock()
+        self._away = False  # the last write found the database unavailable (logged once per outage)
 
     def submit(self, record: Mapping[str, Any]) -> None:
         """Queue one audit line (called by `events.audit`; no I/O)."""
@@ -135,8 +136,13 @@ class AuditTrail:
                 except DatabaseUnavailable as exc:
                     self._queue.extendleft(reversed(batch))
                     self._dropped += dropped
-                    _log.warning("audit_trail_unavailable", error=str(exc), queued=len(self._queue))
+                    if not self._away:
+                        _log.warning("audit_trail_unavailable", error=str(exc), queued=len(self._queue))
+                    self._away = True
                     break
+                if self._away:
+                    _log.info("audit_trail_resumed", queued=len(self._queue))
+                self._away = False
                 written += len(bodies)
         return written
 
