@@ -6,11 +6,14 @@ rendered as HTML and checked for the parts a reader follows.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bastion.threatmodel import analyse_file
+from bastion.threatmodel.files import default_cwd, load_model
 from bastion.threatmodel.render import to_html
-from tests.threatmodel.conftest import EXAMPLE, statuses
+from tests.threatmodel.conftest import EXAMPLE, ROOT, statuses
 
 EXPECTED = [
     # API1 BOLA: the users service takes user ids without an ownership check; orders has one.
@@ -101,3 +104,20 @@ def test_html_report_is_followable(analysis) -> None:
     assert "not run yet (`bastion threats verify`)" in page  # BT-E04@orders-service names a test
     assert "<script" not in page
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")
+
+
+@pytest.mark.parametrize("model", [EXAMPLE, ROOT / "threatmodel" / "bastion.yaml"], ids=["shop-example", "bastion"])
+def test_every_named_test_exists(model) -> None:
+    """Each pytest node id a shipped model's mitigations name is a test function in a file that
+    exists (relative to where `verify` runs it), so `verify` never answers "test not found"."""
+    loaded = load_model(model)
+    cwd = default_cwd(loaded)
+    missing = []
+    for entry in loaded.threats:
+        for test in entry.tests:
+            file, _, name = test.partition("::")
+            path = cwd / file
+            function = name.split("[", 1)[0].rsplit("::", 1)[-1]
+            if not path.is_file() or not re.search(rf"^\s*(async )?def {re.escape(function)}\(", path.read_text(), re.M):
+                missing.append(test)
+    assert missing == []
