@@ -118,6 +118,7 @@ def test_every_named_test_exists(model) -> None:
             file, _, name = test.partition("::")
             path = cwd / file
             function = name.split("[", 1)[0].rsplit("::", 1)[-1]
-            if not path.is_file() or not re.search(rf"^\s*(async )?def {re.escape(function)}\(", path.read_text(), re.M):
+            defined = rf"^\s*(async )?def {re.escape(function)}\("
+            if not path.is_file() or not re.search(defined, path.read_text(), re.M):
                 missing.append(test)
     assert missing == []
