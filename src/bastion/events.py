@@ -1,13 +1,14 @@
 """Security events as structured JSON lines, and the request context every log line carries.
 
 The server, the key lifecycle and the CLI write their events here (the guard keeps its own
-hash-chained trail, `bastion.guard.audit`). Audit events are on the token endpoint's hot path
-(two per grant), so they are written directly as one JSON line each instead of through
-structlog's processor chain; other log lines go through structlog and carry the same request
-id and source address. The request id is the guard's (`bastion.guard.RequestIdMiddleware`), so
-the server's lines, the response header and the audit entries of a guard-protected app mounted
-in the server all name a request alike. Tokens and secrets never appear: a jti or a short hash
-prefix does.
+hash-chained trail, `bastion.guard.audit`); a serving process also queues each event for its
+hash-chained trail in the database (`bastion.server.audit_trail`, `set_trail`). Audit events
+are on the token endpoint's hot path (two per grant), so they are written directly as one JSON
+line each instead of through structlog's processor chain; other log lines go through structlog
+and carry the same request id and source address. The request id is the guard's
+(`bastion.guard.RequestIdMiddleware`), so the server's lines, the response header and the audit
+entries of a guard-protected app mounted in the server all name a request alike. Tokens and
+secrets never appear: a jti or a short hash prefix does.
 """
 
 from __future__ import annotations
@@ -106,11 +107,30 @@ def configure_logging(level: str = "info") -> None:
     _configured = True
 
 
+Trail = Callable[[dict[str, Any]], None]
+_trail: Trail | None = None
+# Events on stderr only, never in the trail: routine successes that a later event of the same
+# request already names (a client's successful authentication precedes its grant's
+# `token_issued`, its introspection, its revocation).
+ROUTINE = frozenset({"client_authenticated"})
+
+
+def set_trail(trail: Trail | None, *, only_if: Trail | None = None) -> None:
+    """Send every audit event of this process to `trail` as well (the server's database trail,
+    `bastion.server.audit_trail`), or to none. With `only_if`, only while that one is set."""
+    global _trail
+    if only_if is None or _trail == only_if:
+        _trail = trail
+
+
 def audit(event: str, **fields: Any) -> None:
-    """Write one security event as a JSON line on stderr, with the request id and source."""
+    """Write one security event as a JSON line on stderr, with the request id and source, and
+    queue it for the database trail when the process has one."""
     record = {"audit": True, **fields, "event": event, **request_context(), "level": "info"}
     record["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     sys.stderr.write(_ENCODE(record) + "\n")
+    if _trail is not None and event not in ROUTINE:
+        _trail(record)
 
 
 log = structlog.get_logger("bastion")

@@ -14,6 +14,7 @@ from bastion.store import clients, codes, transaction, users
 from bastion.store import models as tables
 from bastion.store._sql import Sql
 from bastion.store.api_keys import ApiKeyRow
+from bastion.store.audit import AuditRow
 from bastion.store.clients import ClientRow, ClientSecretRow
 from bastion.store.codes import AuthorizationCodeRow
 from bastion.store.consents import ConsentRow
@@ -43,6 +44,7 @@ RECORDS: list[tuple[type, Table]] = [
     (RefreshTokenRow, tables.refresh_tokens),
     (DeviceCodeRow, tables.device_codes),
     (ApiKeyRow, tables.api_keys),
+    (AuditRow, tables.audit_log),
 ]
 
 

@@ -172,7 +172,7 @@ def test_diff_lists_added_removed_and_rescored(tmp_path) -> None:
         "{id: orders, classification: restricted, pii: true}")
     new = _write(tmp_path, new_text, "new.yaml")
     result = _run("diff", old, new, "--format", "json")
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # the new model adds threats
     d = json.loads(result.output)
     assert "BT-T04@user-api" in {a["id"] for a in d["added"]}
     assert d["removed"] == []

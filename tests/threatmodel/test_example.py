@@ -6,11 +6,14 @@ rendered as HTML and checked for the parts a reader follows.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bastion.threatmodel import analyse_file
+from bastion.threatmodel.files import default_cwd, load_model
 from bastion.threatmodel.render import to_html
-from tests.threatmodel.conftest import EXAMPLE, statuses
+from tests.threatmodel.conftest import EXAMPLE, ROOT, statuses
 
 EXPECTED = [
     # API1 BOLA: the users service takes user ids without an ownership check; orders has one.
@@ -88,12 +91,34 @@ def test_html_report_is_followable(analysis) -> None:
     assert page.startswith("<!doctype html>")
     assert "<svg" in page
     assert "Data-flow diagram of Shop API" in page
-    for heading in ("1. Objectives and assets", "2. Assumptions", "3. Data-flow diagram",
-                    "4-5. Risk register", "Threats per element, mitigations and evidence",
-                    "Not applicable"):
-        assert f"<h2>{heading}</h2>" in page
+    for anchor, heading in (("objectives", "1. Objectives and assets"), ("assumptions", "2. Assumptions"),
+                            ("dfd", "3. Data-flow diagram"), ("register-title", "4-5. Risk register"),
+                            ("elements", "Threats per element, mitigations and evidence"),
+                            ("not-applicable", "Not applicable")):
+        assert f'<h2 id="{anchor}">{heading}</h2>' in page
     top = analysis.register()[0]
-    assert page.index(f'<tr id="{top.id}">') < page.index(f'<tr id="{analysis.register()[-1].id}">')
+    assert page.index(f'<tr id="{top.id}" ') < page.index(f'<tr id="{analysis.register()[-1].id}" ')
+    for target in ("#objectives", "#assumptions", "#dfd", "#register", "#elements", "#not-applicable",
+                   "#el-users-service"):
+        assert f'href="{target}"' in page  # the contents list
     assert "not run yet (`bastion threats verify`)" in page  # BT-E04@orders-service names a test
     assert "<script" not in page
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")
+
+
+@pytest.mark.parametrize("model", [EXAMPLE, ROOT / "threatmodel" / "bastion.yaml"], ids=["shop-example", "bastion"])
+def test_every_named_test_exists(model) -> None:
+    """Each pytest node id a shipped model's mitigations name is a test function in a file that
+    exists (relative to where `verify` runs it), so `verify` never answers "test not found"."""
+    loaded = load_model(model)
+    cwd = default_cwd(loaded)
+    missing = []
+    for entry in loaded.threats:
+        for test in entry.tests:
+            file, _, name = test.partition("::")
+            path = cwd / file
+            function = name.split("[", 1)[0].rsplit("::", 1)[-1]
+            defined = rf"^\s*(async )?def {re.escape(function)}\("
+            if not path.is_file() or not re.search(defined, path.read_text(), re.M):
+                missing.append(test)
+    assert missing == []

@@ -1,8 +1,10 @@
 """`bastion threats`: threat modeling from the command line (see bastion.threatmodel).
 
-Exit codes: 0 success; 1 the gate failed (open threats at or above --fail-on) or a verified
-test failed; 2 the model, a rule file or an argument is wrong (every problem printed with
-file:line and the fix).
+Exit codes: 0 success; 1 the gate failed (open threats at or above --fail-on), a verified
+test failed or was not found, or `diff` found threats the new model adds; 2 the model, a rule
+file or an argument is wrong (every problem printed with file:line and the fix).
+
+`report --format svg|png` needs Graphviz (the `dot` program on PATH); dot and mermaid do not.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from bastion.threatmodel import (
     parse_model_text,
     rules_for,
 )
+from bastion.threatmodel.evidence import not_found
 from bastion.threatmodel.files import git_show
 from bastion.threatmodel.files import verify as run_verify
 from bastion.threatmodel.model import STATUSES
@@ -103,12 +106,21 @@ def _extra(rules: list[Path] | None) -> list[str | Path]:
 @_exits_2_on_surprise
 def report(
     model: Path,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.md,
+    fmt: Annotated[
+        Format,
+        typer.Option(
+            "--format", "-f", help="Output format; svg and png need Graphviz (`dot` on PATH), dot and mermaid do not."
+        ),
+    ] = Format.md,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
     rules: RulesOpt = None,
     require_evidence: EvidenceOpt = False,
 ) -> None:
-    """Write the report: html, md, json, csv, sarif, or the DFD as dot, mermaid, svg, png."""
+    """Write the report: html, md, json, csv, sarif, or the DFD as dot, mermaid, svg, png.
+
+    svg and png are drawn by Graphviz: install it (Debian/Ubuntu: apt install graphviz; macOS:
+    brew install graphviz) or use --format dot or mermaid.
+    """
     try:
         analysis = analyse_file(model, _extra(rules), require_evidence=require_evidence)
         content = render(analysis, fmt.value)
@@ -184,15 +196,22 @@ def verify(
         typer.Option("--allow-commands", help="Also run command lines the model names (only for a model you trust)."),
     ] = False,
 ) -> None:
-    """Run the pytest node ids each mitigation names; write MODEL's .results.json beside it."""
+    """Run the pytest node ids each mitigation names; write MODEL's .results.json beside it.
+
+    Exit 1 when a test fails or does not exist ("test not found: NAME")."""
     try:
         evidence = run_verify(model, allow_commands=allow_commands)
     except ThreatModelError as exc:
         raise _fail(exc) from exc
+    missing = [e for e in evidence if not_found(e)]
     for e in evidence:
-        typer.echo(f"{'PASS' if e.passed else 'FAIL'}  {e.test}")
+        if not_found(e):
+            typer.echo(f"FAIL  test not found: {e.test}")
+        else:
+            typer.echo(f"{'PASS' if e.passed else 'FAIL'}  {e.test}")
     failed = sum(not e.passed for e in evidence)
-    typer.echo(f"{len(evidence) - failed} passed, {failed} failed")
+    unfound = f" ({len(missing)} not found)" if missing else ""
+    typer.echo(f"{len(evidence) - failed} passed, {failed} failed{unfound}")
     if failed:
         raise typer.Exit(1)
 
@@ -205,14 +224,16 @@ def diff_cmd(
     fmt: Annotated[TextFormat, typer.Option("--format", "-f", help="text or json")] = TextFormat.text,
     rules: RulesOpt = None,
 ) -> None:
-    """Threats added, removed and re-scored between two models."""
+    """Threats added, removed and re-scored between two models.
+
+    Exit 0 when NEW adds no threat, 1 when it does (a CI gate on new threats), 2 on bad input."""
     try:
         d = diff(analyse_file(old, _extra(rules)), analyse_file(new, _extra(rules)))
     except ThreatModelError as exc:
         raise _fail(exc) from exc
     if fmt is TextFormat.json:
         typer.echo(diff_to_json(d), nl=False)
-        return
+        raise typer.Exit(1 if d.added else 0)
     for a in d.added:
         typer.echo(f"+ {a.id}  {a.score.value:.1f} {a.score.band}  {a.effective}  {a.rule.title}")
     for a in d.removed:
@@ -221,6 +242,7 @@ def diff_cmd(
         typer.echo(f"~ {c.id}  {c.old_score:.1f} {c.old_band} -> {c.new_score:.1f} {c.new_band}"
                    f"  {c.old_status} -> {c.new_status}")
     typer.echo(f"{len(d.added)} added, {len(d.removed)} removed, {len(d.changed)} changed")
+    raise typer.Exit(1 if d.added else 0)
 
 
 @app.command("rules")

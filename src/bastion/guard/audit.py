@@ -43,28 +43,43 @@ __all__ = [
     "SqlAuditError",
     "SqlAuditSink",
     "VerifyResult",
+    "canonical",
+    "check_entry",
     "entry_hash",
     "entry_mac",
     "read_jsonl",
+    "seal",
     "verify_entries",
 ]
 
 GENESIS = "0" * 64
 
 
-def _canonical(entry: Mapping[str, Any]) -> bytes:
+def canonical(entry: Mapping[str, Any]) -> bytes:
+    """The bytes an entry is hashed and stored as: sorted keys, compact, UTF-8."""
     return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def entry_hash(entry: Mapping[str, Any]) -> str:
     """The chain hash of an entry (its `hash` and `mac` members excluded, its `prev` included)."""
     body = {k: v for k, v in entry.items() if k not in ("hash", "mac")}
-    return hashlib.sha256(str(body["prev"]).encode() + _canonical(body)).hexdigest()
+    return hashlib.sha256(str(body["prev"]).encode() + canonical(body)).hexdigest()
 
 
 def entry_mac(chain_hash: str, key: bytes) -> str:
     """HMAC-SHA256 under `key` of an entry's chain hash (which covers the entry and its predecessor)."""
     return hmac.new(key, chain_hash.encode(), hashlib.sha256).hexdigest()
+
+
+def seal(body: Mapping[str, Any], seq: int, prev: str | None, key: bytes | None = None) -> dict[str, Any]:
+    """The entry numbered `seq` following the entry whose hash is `prev` (None: the first entry):
+    `body` with its `seq`, `prev`, `hash` (and, with `key`, `mac`). The one way an entry is
+    chained, by `AuditLog` and by the server's trail in its database."""
+    entry: dict[str, Any] = {"seq": seq, **body, "prev": prev if prev is not None else GENESIS}
+    entry["hash"] = entry_hash(entry)
+    if key is not None:
+        entry["mac"] = entry_mac(entry["hash"], key)
+    return entry
 
 
 class AuditFormatError(ValueError):
@@ -137,7 +152,7 @@ class JsonLinesSink:
     def write(self, entry: dict[str, Any]) -> None:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         with os.fdopen(fd, "ab") as handle:
-            handle.write(_canonical(entry) + b"\n")
+            handle.write(canonical(entry) + b"\n")
             handle.flush()
             if self.fsync:
                 os.fsync(handle.fileno())
@@ -194,7 +209,7 @@ class SqlAuditSink:
                     object=entry["object"],
                     outcome=entry["outcome"],
                     request_id=entry["request_id"],
-                    entry=_canonical(entry).decode(),
+                    entry=canonical(entry).decode(),
                     hash=entry["hash"],
                 )
             )
@@ -243,8 +258,7 @@ class AuditLog:
     ) -> dict[str, Any]:
         """Append one entry and return it."""
         with self._lock:
-            entry: dict[str, Any] = {
-                "seq": self._seq + 1,
+            body: dict[str, Any] = {
                 "time": self.clock(),
                 "actor": principal.actor if principal else "anonymous",
                 "sub": principal.subject if principal and principal.kind != "api_key" else None,
@@ -256,11 +270,8 @@ class AuditLog:
                 "outcome": outcome,
                 "request_id": request_id,
                 "details": dict(details or {}),
-                "prev": self._prev,
             }
-            entry["hash"] = entry_hash(entry)
-            if self._key is not None:
-                entry["mac"] = entry_mac(entry["hash"], self._key)
+            entry = seal(body, self._seq + 1, self._prev, self._key)
             for sink in self.sinks:
                 sink.write(entry)
             self._seq, self._prev = entry["seq"], entry["hash"]

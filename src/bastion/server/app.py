@@ -26,6 +26,7 @@ from bastion.protocol.errors import OAuthError
 from bastion.server import metrics
 from bastion.server.access_log import AccessLogMiddleware
 from bastion.server.admin_api import ADMIN_ROUTES
+from bastion.server.audit_trail import AuditTrail
 from bastion.server.context import ServerContext, build_context
 from bastion.server.cors import CORSMiddleware
 from bastion.server.endpoints.device_authorization import device_authorization_endpoint
@@ -134,15 +135,20 @@ def create_app(
         # Expired rows are swept by every process for as long as it serves (`sweeper`).
         sweeper = asyncio.create_task(sweep_forever(app.state.ctx))
         publisher = asyncio.create_task(metrics.publish_forever(app.state.ctx))
+        # Security events reach the database's hash-chained trail in batches (`audit_trail`).
+        trail = AuditTrail(app.state.ctx.database, settings.issuer)
+        trail.attach()
+        writer = asyncio.create_task(trail.run())
         try:
             if on_startup is not None:
                 await on_startup(app.state.ctx)
             yield
         finally:
-            for task in (sweeper, publisher):
+            for task in (sweeper, publisher, writer):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await trail.close()  # what is queued is written before the database closes
             if owned:
                 await app.state.ctx.close()
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -234,6 +235,24 @@ device_codes = Table(
     Column("last_poll_at", BigInteger, nullable=True),  # milliseconds
     Column("decided_at", BigInteger, nullable=True),
     Column("redeemed_at", BigInteger, nullable=True),
+)
+
+# The server's hash-chained audit trail (`store/audit.py`): each row one entry of the chain the
+# guard's audit log also writes (`bastion.guard.audit`), the entry's canonical JSON in `entry`
+# and a few of its members as columns to query by. The same columns as the guard's own
+# `audit_table`, so `bastion audit verify --db` reads either.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("time", Float, nullable=False),
+    Column("actor", String(300), nullable=False, index=True),
+    Column("action", String(200), nullable=False, index=True),
+    Column("object", String(500), nullable=True),
+    Column("outcome", String(20), nullable=False),
+    Column("request_id", String(100), nullable=True),
+    Column("entry", Text, nullable=False),
+    Column("hash", String(64), nullable=False),
 )
 
 # API keys of calling systems (bastion.guard.apikeys): only a SHA-256 of the whole key is kept,

@@ -73,6 +73,19 @@ def is_pytest_node(test: str) -> bool:
     return " " not in head and head.endswith(".py") and not test.startswith("-")
 
 
+# pytest's exit status for a node id it cannot find (a usage error: no such file or test), and a
+# shell's for a command that does not exist.
+PYTEST_NOT_FOUND = 4
+COMMAND_NOT_FOUND = 127
+
+
+def not_found(evidence: Evidence) -> bool:
+    """The test (or command) does not exist, as opposed to having run and failed."""
+    if is_pytest_node(evidence.test):
+        return evidence.returncode == PYTEST_NOT_FOUND
+    return evidence.returncode == COMMAND_NOT_FOUND
+
+
 def command_for(test: str) -> list[str]:
     if is_pytest_node(test):
         return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 _GENERIC = "client authentication failed"
 _VSCHAR = re.compile(r"[\x20-\x7e]+")
 
+# Endpoints polled by resource servers: a successful authentication there is routine, not an
+# event (a failure still is). The revocation feed is polled every few seconds per API process.
+QUIET_PATHS = frozenset({"/revocations"})
+
 
 async def authenticate_client(
     ctx: ServerContext, authorization: str | None, params: dict[str, list[str]], source: str, path: str = "/token"
@@ -48,7 +52,8 @@ async def authenticate_client(
         )
         await ctx.limits.record_client_auth_failure(source)
         raise InvalidClient(_GENERIC, detail=exc.detail or exc.description, used_basic=used_basic) from exc
-    audit("client_authenticated", client_id=client.client_id, method=credentials.method)
+    if path not in QUIET_PATHS:
+        audit("client_authenticated", client_id=client.client_id, method=credentials.method)
     await ctx.limits.authenticated(path, client.client_id, source)
     return client
 

@@ -1,0 +1,98 @@
+"""The server's audit-trail writer (`server.audit_trail`) on SQLite and PostgreSQL: events of
+`events.audit` are queued and written as chained entries; while the database is away they stay
+queued in order; past the queue's bound they are counted and the trail records how many; routine
+successes (`client_authenticated`) never reach it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bastion import events
+from bastion.guard.audit import verify_entries
+from bastion.server.audit_trail import AuditTrail, outcome
+from bastion.store import Database
+from bastion.store import audit as audit_store
+
+pytestmark = pytest.mark.anyio
+UNREACHABLE = "postgresql+asyncpg://bastion@127.0.0.1:1/none"
+
+
+async def _entries(database: Database) -> list[dict]:
+    return [json.loads(row.entry) for row in await audit_store.page(database)]
+
+
+async def test_events_are_queued_and_written_as_one_chain(db_url):
+    """What `events.audit` writes while the trail is attached is written, chained, by `flush`."""
+    database = Database(db_url, pool_size=1)
+    await database.upgrade()
+    trail = AuditTrail(database, "https://as.example")
+    trail.attach()
+    try:
+        events.audit("login_failed", sub="s-1")
+        events.audit("client_authenticated", client_id="c-1", method="client_secret_basic")
+        events.audit("token_issued", client_id="c-1", jti="j-1", scope="read")
+    finally:
+        trail.detach()
+    events.audit("token_issued", client_id="c-2", jti="j-2")  # after detach: stderr only
+    try:
+        assert await trail.flush() == 2
+        entries = await _entries(database)
+    finally:
+        await database.dispose()
+
+    assert verify_entries(entries).ok
+    assert [(e["action"], e["actor"], e["outcome"], e["object"]) for e in entries] == [
+        ("login_failed", "user:s-1", "failure", None),
+        ("token_issued", "client:c-1", "success", "jti:j-1"),
+    ]
+    assert entries[1]["details"] == {"jti": "j-1", "scope": "read"}
+    assert entries[1]["issuer"] == "https://as.example"
+
+
+async def test_an_outage_keeps_the_queue_and_an_overflow_is_recorded(db_url):
+    """While the database is unreachable nothing is lost from the queue; past the bound new
+    events are counted, and the next write records `audit_events_dropped` with the count."""
+    away = Database(UNREACHABLE, timeout=1)
+    trail = AuditTrail(away, "https://as.example", capacity=2)
+    for n in range(3):
+        trail.submit({"event": "token_issued", "client_id": f"c-{n}", "audit": True, "level": "info"})
+    try:
+        assert await trail.flush() == 0
+    finally:
+        await away.dispose()
+
+    database = Database(db_url, pool_size=1)
+    await database.upgrade()
+    trail.database = database
+    try:
+        assert await trail.flush() == 3
+        entries = await _entries(database)
+    finally:
+        await database.dispose()
+
+    assert [(e["action"], e["client_id"]) for e in entries] == [
+        ("token_issued", "c-0"),
+        ("token_issued", "c-1"),
+        ("audit_events_dropped", None),
+    ]
+    assert entries[2]["details"] == {"count": 1, "capacity": 2}
+    assert entries[2]["outcome"] == "failure"
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        pytest.param("login_failed", "failure", id="failed"),
+        pytest.param("login_throttled", "failure", id="throttled"),
+        pytest.param("authorization_request_refused", "failure", id="refused"),
+        pytest.param("authorization_code_replayed", "failure", id="replayed"),
+        pytest.param("consent_denied", "failure", id="denied"),
+        pytest.param("token_issued", "success", id="issued"),
+        pytest.param("token_revoked", "success", id="revoked"),
+    ],
+)
+def test_outcome_of_an_event(event, expected):
+    """An event that records a refused or failed attempt is a `failure`."""
+    assert outcome(event) == expected
