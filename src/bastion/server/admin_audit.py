@@ -1,17 +1,16 @@
-"""The audit query the admin API serves (`GET /admin/audit`), in one function to point at the
-server's audit table.
-
-On this branch the server's security events go to stderr only (`bastion.events.audit`): there
-is no table of them to query yet, so a page is empty and says where the events are
-(`source: "stderr"`). When the database trail exists, `page` reads it (events after a sequence
-number, oldest first, optionally of one kind) and nothing else changes.
+"""The audit query the admin API serves (`GET /admin/audit`): a page of the server's
+hash-chained trail (`store.audit`), oldest first, after a sequence number, optionally of one
+kind of event. Each event is the chained entry as stored, with its sequence number and hash, so
+a caller can check a page against `bastion audit verify --db`.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from bastion.store import Database
+from bastion.store import audit as trail
 
 MAX_PAGE = 500
 
@@ -19,5 +18,6 @@ MAX_PAGE = 500
 async def page(database: Database, *, after: int, limit: int, event: str | None) -> dict[str, Any]:
     """Up to `limit` audit events with a sequence number above `after` (of kind `event`, if
     given), and the `next` cursor to ask for the following page (None at the end)."""
-    del database, after, limit, event  # nothing stored to read yet: see the module docstring
-    return {"events": [], "next": None, "source": "stderr"}
+    rows = await trail.page(database, after, limit, event)
+    events = [{"seq": row.seq, "hash": row.hash, **json.loads(row.entry)} for row in rows]
+    return {"events": events, "next": rows[-1].seq if len(rows) == limit else None, "source": "database"}

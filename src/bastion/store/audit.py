@@ -83,6 +83,20 @@ async def append(on: Executor, bodies: Sequence[Mapping[str, Any]], seal: Seal) 
     return written
 
 
-async def page(on: Executor, after_id: int = 0, limit: int = PAGE) -> list[AuditRow]:
-    """At most `limit` rows of the trail in order, those numbered after `after_id` (0: from the first)."""
+_AFTER_OF_ACTION = Sql(
+    select(*_COLUMNS)
+    .where(audit_log.c.seq > bindparam("after"), audit_log.c.action == bindparam("action"))
+    .order_by(audit_log.c.seq)
+    .limit(bindparam("limit")),
+    "after",
+    "action",
+    "limit",
+)
+
+
+async def page(on: Executor, after_id: int = 0, limit: int = PAGE, action: str | None = None) -> list[AuditRow]:
+    """At most `limit` rows of the trail in order, those numbered after `after_id` (0: from the
+    first), only those of `action` when it is given."""
+    if action is not None:
+        return await records(on, _AFTER_OF_ACTION, AuditRow, after_id, action, limit)
     return await records(on, _AFTER, AuditRow, after_id, limit)
