@@ -3,6 +3,10 @@
 Each policy with `routes` applies to matching requests (a route ending in `*` is a prefix);
 the request is counted against each in turn, and the first refusal answers 429 with the
 rendered headers. Admitted responses carry `RateLimit` and `RateLimit-Policy`.
+
+The decisions list is left in the scope under `DECISIONS_KEY`: an endpoint that counts more
+policies itself (the server's per-client ones, once the client is authenticated) adds its
+decisions there, and the fields are rendered once, from all of them, when the response starts.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from bastion.ratelimit.headers import rate_limit_headers, too_many_requests
 from bastion.ratelimit.keys import KEY_FUNCTIONS, KeyFunction, compose_key
 from bastion.ratelimit.limiter import RateLimiter
 from bastion.ratelimit.policy import KeyPart, Policy
+
+DECISIONS_KEY = "bastion.ratelimit.decisions"
 
 
 def route_matches(policy: Policy, method: str, path: str) -> bool:
@@ -57,6 +63,8 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         decisions: list[Decision] = []
+        if self.headers:
+            scope[DECISIONS_KEY] = decisions
         for policy in self.route_policies:
             if not route_matches(policy, scope["method"], scope["path"]):
                 continue
@@ -68,17 +76,23 @@ class RateLimitMiddleware:
             if not decision.allowed:
                 await _send_429(send, decisions)
                 return
-        if not decisions or not self.headers:
+        if not self.headers:
             await self.app(scope, receive, send)
             return
-        extra = [(k.lower().encode(), v.encode()) for k, v in rate_limit_headers(decisions)]
 
         async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            # Rendered now: the endpoint may have added its own decisions to the list. A
+            # response that has its fields already (an endpoint's own 429) keeps them alone.
+            if message["type"] == "http.response.start" and decisions and not _has_fields(message):
+                extra = [(k.lower().encode(), v.encode()) for k, v in rate_limit_headers(decisions)]
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _has_fields(message: Message) -> bool:
+    return any(name == b"ratelimit" for name, _ in message.get("headers", ()))
 
 
 async def _send_429(send: Send, decisions: list[Decision]) -> None:
