@@ -41,6 +41,10 @@ class Branding:
     csp: str = BASE_CSP
     scope_words: dict[str, str] = field(default_factory=dict)
 
+    def csp_with(self, directive: str) -> str:
+        """The pages' CSP with one more directive (the `form_post` page's script hash)."""
+        return self.csp.replace("frame-ancestors", f"{directive}; frame-ancestors")
+
 
 def branding_of(pages: PageSettings) -> Branding:
     """The `Branding` of checked settings (a logo file is read here, once)."""
