@@ -3,7 +3,8 @@
 The server does not know the example API: `bastion.asgi` mounts it at /demo. Development mode
 seeds the demo's people (alice, bob, carol the admin, dave in another tenant) as real Bastion
 users with random passwords kept in the data directory, and `bastion demo token` prints a
-genuine access token for one of them, signed by this server's key. The demo's guard audits into
+genuine access token for one of them, signed by this server's key, with the scopes the person's
+role uses (carol's includes `notes:admin`). The demo's guard audits into
 the server's own audit lines (`ServerAuditSink`), under the request's one id.
 """
 
@@ -19,7 +20,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bastion.config import Settings
-from bastion.demo import DEMO_USERS, create_app
+from bastion.demo import DEMO_USERS, create_app, scopes_for
 from bastion.events import audit
 from bastion.guard import IssuerConfig
 from bastion.guard.audit import AuditLog
@@ -27,7 +28,7 @@ from bastion.identity.users import NewUser, create_user, find_user
 from bastion.protocol.rfc9068 import AccessTokenClaims, access_token_header
 from bastion.server.context import ServerContext
 
-DEMO_SCOPE = ("notes:read", "notes:write")
+DEMO_SCOPE = ("notes:read", "notes:write")  # a member's scopes (`default_scope` follows the role)
 DEMO_CLIENT_ID = "bastion-demo-cli"
 
 
@@ -103,13 +104,37 @@ async def build_demo(settings: Settings, ctx: ServerContext) -> ASGIApp:
     )
 
 
-async def demo_token(ctx: ServerContext, username: str, scope: tuple[str, ...]) -> str:
-    """A genuine access token for a seeded demo user, signed with the server's active key."""
+def demo_people() -> str:
+    """The demo users, for messages: "alice, bob, carol (admin), dave"."""
+    return ", ".join(f"{name} (admin)" if "admin" in p.roles else name for name, p in DEMO_USERS.items())
+
+
+def default_scope(username: str) -> tuple[str, ...]:
+    """The scopes of a demo user's role.
+
+    Raises:
+        LookupError: `username` is not a demo user (the message lists them).
+    """
+    person = DEMO_USERS.get(username)
+    if person is None:
+        raise LookupError(f"{username!r} is not a demo user; use one of {demo_people()}")
+    return scopes_for(person)
+
+
+async def demo_token(ctx: ServerContext, username: str, scope: tuple[str, ...] | None = None) -> str:
+    """A genuine access token for a seeded demo user, signed with the server's active key;
+    `scope` None: the scopes of the user's role.
+
+    Raises:
+        LookupError: not a demo user (the message lists them), not seeded yet, or no signing key.
+    """
     import jwt
 
+    role_scope = default_scope(username)
+    scope = role_scope if scope is None else scope
     user = await find_user(ctx.database, username)
     if user is None:
-        raise LookupError(f"no demo user {username}; start `bastion serve` once in development mode to seed them")
+        raise LookupError(f"demo user {username} is not seeded yet; start `bastion serve` once in development mode")
     key = await ctx.keyring.signing_key(ctx.settings.access_token_algorithm)
     if key is None:
         raise LookupError("no active signing key")

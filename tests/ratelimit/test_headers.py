@@ -28,7 +28,7 @@ def test_stacked_policies_render_each_field_once_with_the_strictest() -> None:
     assert rate_limit_headers(decisions) == [
         ("RateLimit-Policy",
          '"per_minute";q=10;w=60, "per_second";q=5;w=1, "per_day";q=1000;w=86400'),
-        ("RateLimit", '"per_day";r=0;t=7200'),
+        ("RateLimit", '"per_day";r=0;t=3600'),
         ("Retry-After", "3600"),
     ]
 
@@ -43,6 +43,25 @@ def test_admitted_requests_get_the_least_remaining_and_no_retry_after() -> None:
         ("RateLimit-Policy", '"a";q=10;w=60, "b";q=10;w=60'),
         ("RateLimit", '"b";r=2;t=41'),
     ]
+
+
+@pytest.mark.parametrize(
+    ("made", "expected"),
+    [
+        pytest.param(decision("gcra", allowed=False, retry=11.2, reset=60.0), '"gcra";r=0;t=12',
+                     id="refusal-is-retry-after"),
+        pytest.param(decision("sliding", allowed=True, remaining=3, reset=102.0), '"sliding";r=3;t=60',
+                     id="capped-at-window"),
+        pytest.param(decision("short", allowed=True, remaining=9, reset=0.2, window=1.0), '"short";r=9;t=1',
+                     id="rounded-up"),
+    ],
+)
+def test_reset_agrees_with_retry_after_and_the_window(made: Decision, expected: str) -> None:
+    """`t` is Retry-After on a refusal and never more than `w` when admitted."""
+    headers = dict(rate_limit_headers([made]))
+    assert headers["RateLimit"] == expected
+    if not made.allowed:
+        assert headers["Retry-After"] == expected.rsplit("t=", 1)[1]
 
 
 @pytest.mark.parametrize(

@@ -74,7 +74,7 @@ async def test_route_policy_answers_429_with_headers_and_body(clock: FakeClock) 
                               "policy": "token", "retry_after": 30}
     assert [(k, v) for k, v in refused.headers.items() if k.startswith(("ratelimit", "retry"))] == [
         ("ratelimit-policy", '"token";q=2;w=60'),
-        ("ratelimit", '"token";r=0;t=60'),
+        ("ratelimit", '"token";r=0;t=30'),
         ("retry-after", "30"),
     ]
 

@@ -9,7 +9,7 @@ import typer
 
 from bastion.cli._common import fail, run, settings_for
 from bastion.cli._options import ConfigOption, DataDirOption
-from bastion.devdemo import DEMO_SCOPE, demo_token
+from bastion.devdemo import demo_token
 from bastion.server import open_context
 
 app = typer.Typer(help="The example API served at /demo in development mode.", no_args_is_help=True)
@@ -18,7 +18,13 @@ app = typer.Typer(help="The example API served at /demo in development mode.", n
 @app.command("token")
 def token(
     user: Annotated[str, typer.Option("--user", help="A seeded demo user: alice, bob, carol (admin) or dave.")],
-    scope: Annotated[str, typer.Option("--scope", help="Scopes, space-separated.")] = " ".join(DEMO_SCOPE),
+    scope: Annotated[
+        str | None,
+        typer.Option(
+            "--scope",
+            help="Scopes, space-separated (default: the role's; carol, the admin, also gets notes:admin).",
+        ),
+    ] = None,
     data_dir: DataDirOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -30,7 +36,7 @@ def token(
     async def go() -> str:
         ctx = await open_context(settings)
         try:
-            return await demo_token(ctx, user, tuple(scope.split()))
+            return await demo_token(ctx, user, None if scope is None else tuple(scope.split()))
         finally:
             await ctx.close()
 

@@ -6,6 +6,7 @@ them without a weaker profile. `[ratelimit]` is typed and checked like the rest.
 """
 
 from bastion.config._load import load_settings, read_config_file, record_issuer
+from bastion.config._pages import PageSettings, parse_pages
 from bastion.config._ratelimit import RateLimitSettings, SheddingSettings
 from bastion.config._settings import Settings, normalise_database_url
 from bastion.config._types import ConfigError, ConfigWarning, Secret, is_loopback_host
@@ -13,6 +14,7 @@ from bastion.config._types import ConfigError, ConfigWarning, Secret, is_loopbac
 __all__ = [
     "ConfigError",
     "ConfigWarning",
+    "PageSettings",
     "RateLimitSettings",
     "Secret",
     "Settings",
@@ -20,6 +22,7 @@ __all__ = [
     "is_loopback_host",
     "load_settings",
     "normalise_database_url",
+    "parse_pages",
     "read_config_file",
     "record_issuer",
 ]

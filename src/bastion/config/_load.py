@@ -14,6 +14,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from bastion.config._pages import parse_pages
 from bastion.config._ratelimit import RateLimitSettings, parse_ratelimit
 from bastion.config._settings import Settings
 from bastion.config._types import ConfigError, ConfigWarning, Secret, closest, refuse_unknown
@@ -29,6 +30,8 @@ _RECORDED_ISSUER = "issuer"  # a file in the data directory
 def _coerce(name: str, raw: Any) -> Any:
     if name == "ratelimit":
         return raw if isinstance(raw, RateLimitSettings) else parse_ratelimit(raw)
+    if name == "pages":
+        return parse_pages(raw)
     kind = _FIELDS[name].type
     try:
         if name in _SECRET_FIELDS:

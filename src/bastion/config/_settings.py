@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from bastion.config._pages import PageSettings
 from bastion.config._ratelimit import RateLimitSettings
 from bastion.config._types import ConfigError, Secret, is_loopback_host
 from bastion.guard.request_id import TrustedPeers
@@ -58,6 +59,8 @@ class Settings:
     demo: bool = True
     log_level: str = "info"
     ratelimit: RateLimitSettings = field(default_factory=RateLimitSettings)
+    # `[pages]`: the product name, logo and colours of the pages, and scope descriptions.
+    pages: PageSettings = field(default_factory=PageSettings)
     # Browser sessions time out after idle/absolute seconds; `testing` password hashing uses
     # cheap Argon2id parameters for test suites, and `serve` refuses it.
     session_idle_lifetime: int = 1800

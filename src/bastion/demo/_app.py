@@ -17,8 +17,10 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from starlette.middleware import Middleware
+from starlette.responses import Response
 
 from bastion.demo._data import DEMO_USERS, DemoUser, Note, NoteStore, seed_notes
+from bastion.demo._docs import docs_page, docs_script, docs_stylesheet
 from bastion.demo._models import MeOut, NoteAdminOut, NoteIn, NoteOut, NotePatch, PurgeOut, StatsOut
 from bastion.guard import (
     RBAC,
@@ -46,7 +48,7 @@ from bastion.guard.policy import all_of, any_of
 from bastion.guard.request_id import request_id_of
 from bastion.ratelimit import RateLimiter, RateLimitMiddleware
 
-__all__ = ["SCOPES", "create_app"]
+__all__ = ["ROLES", "SCOPES", "create_app", "scopes_for"]
 
 SCOPES = {
     "notes:read": "Read your notes",
@@ -59,6 +61,11 @@ ROLES = {
     "member": ["notes:read", "notes:write"],
     "admin": ["notes:read", "notes:write", "notes:admin"],
 }
+
+
+def scopes_for(person: DemoUser) -> tuple[str, ...]:
+    """The scopes a person's token needs for everything their role allows (admin, else member)."""
+    return tuple(ROLES["admin" if "admin" in person.roles else "member"])
 
 
 def create_app(
@@ -264,6 +271,20 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
+
+    # Interactive docs from the document above, without a CDN (`_docs`); public like the document.
+    @app.get("/docs", dependencies=[guard.public()], include_in_schema=False)
+    async def docs() -> Response:
+        return docs_page(app.openapi(), SCOPES)
+
+    @app.get("/docs.js", dependencies=[guard.public()], include_in_schema=False)
+    async def docs_js() -> Response:
+        return docs_script()
+
+    @app.get("/docs.css", dependencies=[guard.public()], include_in_schema=False)
+    async def docs_css() -> Response:
+        return docs_stylesheet()
+
     # Deny by default now, not only at lifespan start-up: a mounted sub-app gets no lifespan.
     guard.check_routes(app)
     app.state.store = store

@@ -5,6 +5,11 @@ Header fields follow draft-ietf-httpapi-ratelimit-headers (structured fields, RF
 `RateLimit-Policy` lists each applied policy once (`q` quota, `w` window in seconds) and
 `RateLimit` carries the single binding item (`r` remaining, `t` seconds to reset), so stacked
 policies never duplicate a field. `Retry-After` is delay-seconds (RFC 9110 §10.2.3).
+
+`t` tells a client when it may send again, so it agrees with the other fields: on a refusal it is
+the `Retry-After` value (a GCRA's full allowance returns only after the whole window, but the next
+request is admitted much sooner), and when admitted it never exceeds the policy's window `w` (a
+sliding window's estimate decays over two windows; a client reads `t` against `w`).
 """
 
 from __future__ import annotations
@@ -39,6 +44,13 @@ def retry_after_seconds(decision: Decision) -> int:
     return max(1, math.ceil(decision.retry_after))
 
 
+def reset_seconds(decision: Decision) -> int:
+    """The `t` of `RateLimit`: `Retry-After` for a refusal, else the reset capped at the window."""
+    if not decision.allowed:
+        return retry_after_seconds(decision)
+    return min(max(0, math.ceil(decision.reset_after)), max(1, math.ceil(decision.window)))
+
+
 def rate_limit_headers(decisions: Sequence[Decision]) -> list[tuple[str, str]]:
     """`RateLimit-Policy`, `RateLimit` and, for a refusal, `Retry-After`, each at most once.
 
@@ -60,7 +72,7 @@ def rate_limit_headers(decisions: Sequence[Decision]) -> list[tuple[str, str]]:
         (
             "RateLimit",
             f"{_sf_string(binding.policy)};r={binding.remaining};"
-            f"t={max(0, math.ceil(binding.reset_after))}",
+            f"t={reset_seconds(binding)}",
         ),
     ]
     if not binding.allowed:

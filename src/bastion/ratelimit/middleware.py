@@ -10,6 +10,9 @@ outer layer resolved before the request reaches the limiter: with `bastion.guard
 dependencies counts per user with the `rate_limit` dependency instead: the dependencies run
 after every middleware). In a guarded app, a policy that nothing can resolve fails the start-up,
 naming it.
+The decisions list is left in the scope under `DECISIONS_KEY`: an endpoint that counts more
+policies itself (the server's per-client ones, once the client is authenticated) adds its
+decisions there, and the fields are rendered once, from all of them, when the response starts.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from bastion.ratelimit.headers import rate_limit_headers, too_many_requests
 from bastion.ratelimit.keys import IDENTITY_PARTS, KEY_FUNCTIONS, RESOLVES, KeyFunction, compose_key
 from bastion.ratelimit.limiter import RateLimiter
 from bastion.ratelimit.policy import KeyPart, Policy, PolicyError
+
+DECISIONS_KEY = "bastion.ratelimit.decisions"
 
 
 def route_matches(policy: Policy, method: str, path: str) -> bool:
@@ -82,6 +87,8 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         decisions: list[Decision] = []
+        if self.headers:
+            scope[DECISIONS_KEY] = decisions
         for policy in self.route_policies:
             if not route_matches(policy, scope["method"], scope["path"]):
                 continue
@@ -93,18 +100,19 @@ class RateLimitMiddleware:
             if not decision.allowed:
                 await _send_429(send, decisions)
                 return
-        if not decisions or not self.headers:
+        if not self.headers:
             await self.app(scope, receive, send)
             return
-        extra = [(k.lower().encode(), v.encode()) for k, v in rate_limit_headers(decisions)]
 
         async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            # Rendered now: the endpoint may have added its own decisions to the list. A
+            # response that has its fields already (an endpoint's own 429) keeps them alone.
+            if message["type"] == "http.response.start" and decisions and not _has_fields(message):
+                extra = [(k.lower().encode(), v.encode()) for k, v in rate_limit_headers(decisions)]
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
 
     def _outer_resolves(self, app: Any) -> frozenset[str] | None:
         """The identities the layers listed before this one in a guarded `app` resolve.
@@ -169,6 +177,10 @@ def check_resolvable(policies: Iterable[Policy], resolved: Iterable[str]) -> Non
                     "GuardMiddleware before RateLimitMiddleware, or count it with the rate_limit "
                     "dependency after the guard's requirement (FastAPI)"
                 )
+
+
+def _has_fields(message: Message) -> bool:
+    return any(name == b"ratelimit" for name, _ in message.get("headers", ()))
 
 
 async def _send_429(send: Send, decisions: list[Decision]) -> None:

@@ -39,6 +39,7 @@ from bastion.server.endpoints.token import TokenRouteMiddleware, token_endpoint
 from bastion.server.endpoints.userinfo import userinfo_endpoint
 from bastion.server.limits import RateLimited, ServerLimits, build_limiter
 from bastion.server.limits import middleware as limit_middleware
+from bastion.server.pages.branding import BrandingMiddleware, branding_of
 from bastion.server.pages.routes import PAGE_ROUTES
 from bastion.server.responses import RequestContextMiddleware, oauth_error_handler, rate_limited_json
 from bastion.server.sweeper import sweep_forever
@@ -164,6 +165,7 @@ def create_app(
             *_observing_middleware(settings, route_names),
             Middleware(RequestContextMiddleware),
             Middleware(CORSMiddleware),
+            Middleware(BrandingMiddleware, branding=branding_of(settings.pages)),
             *limit_middleware(settings, limits.limiter),
             # POST /token skips the router and the Request object; every other request passes.
             Middleware(TokenRouteMiddleware),

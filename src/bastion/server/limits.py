@@ -195,10 +195,11 @@ class ServerLimits:
         decision = await self.limiter.hit(ANONYMOUS_REQUESTS, source)
         return None if decision.allowed else decision
 
-    async def authenticated(self, path: str, client_id: str, source: str) -> None:
-        """Count route policies keyed on client_id, once the client is known."""
+    async def authenticated(self, path: str, client_id: str, source: str) -> list[Decision]:
+        """Count route policies keyed on client_id, once the client is known; the decisions, for
+        the admitted response's `RateLimit` fields (RateLimited when one refuses)."""
         if not self.client_policies:
-            return
+            return []
         scope = {"state": {"client_id": client_id}, "client": (source, 0), "method": "POST", "path": path}
         decisions = []
         for policy in self.client_policies:
@@ -209,6 +210,7 @@ class ServerLimits:
                 decisions.append(await self.limiter.hit(policy.name, key))
         if decisions and not strictest(decisions).allowed:
             raise RateLimited(decisions)
+        return decisions
 
 
 def build_limiter(settings: Settings) -> RateLimiter:

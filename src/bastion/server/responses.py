@@ -34,7 +34,7 @@ _NO_STORE_JSON_HEAD = ((b"cache-control", b"no-store"), (b"pragma", b"no-cache")
 _JSON_TYPE = (b"content-type", b"application/json")
 
 
-async def send_no_store_json(send: Send, body: Any) -> None:
+async def send_no_store_json(send: Send, body: Any, extra: Iterable[tuple[str, str]] = ()) -> None:
     """Send what `json_response(body, headers=NO_STORE)` sends, as its two ASGI messages.
 
     A fast twin for the token endpoint's success answer that earns its place: building and
@@ -44,6 +44,7 @@ async def send_no_store_json(send: Send, body: Any) -> None:
     """
     content = _ENCODE(body).encode()
     headers = [*_NO_STORE_JSON_HEAD, (b"content-length", str(len(content)).encode()), _JSON_TYPE]
+    headers += [(name.lower().encode(), value.encode()) for name, value in extra]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": content})
 

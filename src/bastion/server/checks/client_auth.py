@@ -21,6 +21,7 @@ from bastion.server.clients import Client
 from bastion.store import revocations
 
 if TYPE_CHECKING:
+    from bastion.ratelimit import Decision
     from bastion.server.context import ServerContext
 
 _GENERIC = "client authentication failed"
@@ -32,9 +33,16 @@ QUIET_PATHS = frozenset({"/revocations"})
 
 
 async def authenticate_client(
-    ctx: ServerContext, authorization: str | None, params: dict[str, list[str]], source: str, path: str = "/token"
+    ctx: ServerContext,
+    authorization: str | None,
+    params: dict[str, list[str]],
+    source: str,
+    path: str = "/token",
+    admitted: list[Decision] | None = None,
 ) -> Client:
-    """Return the authenticated client or raise InvalidClient (or InvalidRequest for a malformed request)."""
+    """Return the authenticated client or raise InvalidClient (or InvalidRequest for a malformed request).
+    `admitted` receives the decisions of the route policies keyed on the client, for the answer's
+    `RateLimit` fields."""
     credentials = extract_client_credentials(authorization, params)
     used_basic = credentials.method == "client_secret_basic"
     client_id = credentials.client_id or _unverified_assertion_subject(credentials)
@@ -54,7 +62,9 @@ async def authenticate_client(
         raise InvalidClient(_GENERIC, detail=exc.detail or exc.description, used_basic=used_basic) from exc
     if path not in QUIET_PATHS:
         audit("client_authenticated", client_id=client.client_id, method=credentials.method)
-    await ctx.limits.authenticated(path, client.client_id, source)
+    decisions = await ctx.limits.authenticated(path, client.client_id, source)
+    if admitted is not None:
+        admitted.extend(decisions)
     return client
 
 

@@ -9,6 +9,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bastion.protocol.errors import InvalidRequest, OAuthError, UnauthorizedClient, UnsupportedGrantType
 from bastion.protocol.rfc6749.params import check_content_type, parse_form, single
+from bastion.ratelimit import Decision, rate_limit_headers
+from bastion.ratelimit.middleware import DECISIONS_KEY
 from bastion.server.access_log import note
 from bastion.server.checks.client_auth import authenticate_client
 from bastion.server.clients import Client
@@ -78,6 +80,7 @@ class TokenEndpoint:
             elif name == b"content-length":
                 declared = declared if declared is not None else value.decode("latin-1")
         grant_type = "none"  # the metric's label until a grant we serve is named
+        admitted: list[Decision] = []  # client_id-keyed policies: their RateLimit fields on the 200
         try:
             ctx: ServerContext = scope["app"].state.ctx
             check_content_type(content_type)
@@ -85,7 +88,7 @@ class TokenEndpoint:
             grant_type, grant = select_grant(params)
             client_address = scope.get("client")
             source = client_address[0] if client_address else "unknown"
-            client = await authenticate_client(ctx, authorization, params, source, scope["path"])
+            client = await authenticate_client(ctx, authorization, params, source, scope["path"], admitted)
             note(scope, client_id=client.client_id)
             check_grant_allowed(client, grant_type)
             body = await grant(ctx, client, params)
@@ -98,7 +101,17 @@ class TokenEndpoint:
             await rate_limited_json(exc)(scope, receive, send)
             return
         count_grant(grant_type, "issued")
-        await send_no_store_json(send, body)
+        await send_no_store_json(send, body, _rate_limit_fields(scope, admitted))
+
+
+def _rate_limit_fields(scope: Scope, admitted: list[Decision]) -> list[tuple[str, str]]:
+    """The `RateLimit` fields of the client's policies for a 200, each field once: when the
+    route-policy middleware counted this request too, it renders all decisions together."""
+    shared: list[Decision] | None = scope.get(DECISIONS_KEY)
+    if shared is not None:
+        shared.extend(admitted)
+        return []
+    return rate_limit_headers(admitted) if admitted else []
 
 
 token_endpoint = TokenEndpoint()

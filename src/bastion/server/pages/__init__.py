@@ -7,7 +7,8 @@ routes are `routes.PAGE_ROUTES`. This module renders.
 
 Every page is sent with a Content-Security-Policy of `default-src 'self'; frame-ancestors 'none'`
 (no inline script or style; no framing, against clickjacking of the consent page), `no-store`,
-`nosniff` and `Referrer-Policy: no-referrer`. `form-action` is left out on purpose: browsers
+`nosniff` and `Referrer-Policy: no-referrer`; a configured logo URL adds its origin, and only
+it, to `img-src` (`branding`). `form-action` is left out on purpose: browsers
 apply it to the redirect after a form post, which would block the redirect to the client.
 """
 
@@ -21,6 +22,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from bastion.ratelimit import Decision, retry_after_seconds
+from bastion.server.pages.branding import current_branding
 
 STATIC_DIR = Path(__file__).with_name("static")
 CSP = "default-src 'self'; frame-ancestors 'none'"
@@ -43,8 +45,10 @@ _environment = Environment(
 
 
 def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    body = _environment.get_template(template).render(**context)
-    return HTMLResponse(body, status, headers=dict(PAGE_HEADERS))
+    """The page `template` with the current branding (`brand` in the template) and its CSP."""
+    brand = current_branding()
+    body = _environment.get_template(template).render(brand=brand, **context)
+    return HTMLResponse(body, status, headers={**PAGE_HEADERS, "content-security-policy": brand.csp})
 
 
 def error_page(title: str, message: str, status: int = 400) -> HTMLResponse:

@@ -1,4 +1,5 @@
-"""Consent to an authorization request (`/consent`): the client and each scope in plain words,
+"""Consent to an authorization request (`/consent`): the client and each scope in plain words
+(the operator's `[pages.scopes]` first, then ours),
 then Allow (the code is issued, the consent remembered with it) or Deny (access_denied goes
 back to the client). The device consent page (`device`) shows the same form.
 """
@@ -15,7 +16,8 @@ from bastion.identity import sessions
 from bastion.protocol.errors import AccessDenied
 from bastion.server import flow
 from bastion.server.pages import see_other
-from bastion.server.pages.step import Needs, Page, enabled, with_page
+from bastion.server.pages.branding import current_branding
+from bastion.server.pages.step import Needs, Page, back_to, enabled, with_page
 from bastion.store.pending_requests import AUTHORIZATION
 
 # The consent page names each scope in plain words.
@@ -33,15 +35,19 @@ CONSENT = Needs(stage=sessions.AUTHENTICATED, kinds=frozenset({AUTHORIZATION}), 
 
 
 def scope_words(scope: str) -> list[str]:
-    return [SCOPE_WORDS.get(s, f"Use the permission “{s}”") for s in scope.split()]
+    """Each scope in words: as `[pages.scopes]` describes it, else ours, else by its name."""
+    configured = current_branding().scope_words
+    return [configured.get(s) or SCOPE_WORDS.get(s, f"Use the permission “{s}”") for s in scope.split()]
 
 
 async def consent_form(page: Page, title: str, **extra: Any) -> Response:
     """The consent form for the page's pending request: its client, its scopes, who is signed in."""
+    client_name = await page.client_name()
     return page.render_form(
         "consent.html",
         title=title,
-        client_name=await page.client_name(),
+        client_name=client_name,
+        back=back_to(page, client_name),
         scopes=scope_words(page.pending.scope),
         username=page.user.username,
         **extra,

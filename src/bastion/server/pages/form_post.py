@@ -17,6 +17,7 @@ import hashlib
 from starlette.responses import HTMLResponse, Response
 
 from bastion.server.pages import render
+from bastion.server.pages.branding import current_branding
 
 # Nothing in it for autoescape to change (no quote, `<`, `>` or `&`): the page carries exactly
 # these bytes, whose hash the policy names.
@@ -30,7 +31,7 @@ def form_post(redirect_uri: str, params: dict[str, str | None], carried: Respons
     `carried` (the answer it replaces, say a session just started) set."""
     fields = [(name, value) for name, value in params.items() if value is not None]
     page = render("form_post.html", title="Continue", redirect_uri=redirect_uri, params=fields, script=SCRIPT)
-    page.headers["content-security-policy"] = CSP
+    page.headers["content-security-policy"] = current_branding().csp_with(f"script-src '{SCRIPT_HASH}'")
     if carried is not None:
         for cookie in carried.headers.getlist("set-cookie"):
             page.headers.append("set-cookie", cookie)

@@ -17,24 +17,30 @@ from starlette.responses import Response
 from bastion.events import audit
 from bastion.identity import sessions, users
 from bastion.identity.users import User
+from bastion.protocol.errors import AccessDenied
 from bastion.ratelimit import Decision
 from bastion.server import flow
 from bastion.server.browser import authenticate, start_session, trusted_device
 from bastion.server.metrics import count_login
 from bastion.server.pages import see_other, throttled_message
-from bastion.server.pages.step import EITHER, Needs, Page, with_page
+from bastion.server.pages.step import EITHER, Needs, Page, back_to, with_page
+from bastion.store.pending_requests import AUTHORIZATION
 
 LOGIN = Needs(kinds=EITHER)
 
 
-def _login_form(page: Page, client_name: str, *, message: str = "", status: int = 200) -> Response:
+def _login_form(
+    page: Page, client_name: str, *, username: str | None = None, message: str = "", status: int = 200
+) -> Response:
+    """The form; after a refusal it keeps the username typed (the password field is always empty)."""
     return page.render_form(
         "login.html",
         status,
         title="Sign in",
         client_name=client_name,
-        username=page.pending.login_hint or "",
+        username=page.pending.login_hint or "" if username is None else username,
         message=message,
+        back=back_to(page, client_name),
     )
 
 
@@ -57,7 +63,7 @@ async def login_submit(page: Page) -> Response:
     if refused is not None:
         count_login("throttled")
         audit("login_throttled", username_hash=sessions.hash_session_id(username.lower())[:12])
-        return _login_form(page, client_name, message=refused, status=429)
+        return _login_form(page, client_name, username=username, message=refused, status=429)
     user = await users.find_user(page.ctx.database, username) if username else None
     verdict = await page.ctx.people.passwords.verify(
         user.password_hash if user is not None else None, page.field("password") or ""
@@ -66,12 +72,20 @@ async def login_submit(page: Page) -> Response:
         await page.ctx.limits.record_login_failure(username, page.source, device)
         count_login("failed")
         audit("login_failed", sub=user.sub if user is not None else None)
-        return _login_form(page, client_name, message="Wrong username or password.", status=400)
+        return _login_form(page, client_name, username=username, message="Wrong username or password.", status=400)
     if verdict.new_hash is not None:
         # Parameters changed since this hash was made: store one at the current parameters.
         await users.store_password_hash(page.ctx.database, user.sub, verdict.new_hash)
         audit("password_rehashed", sub=user.sub)
     return await _signed_in(page, user)
+
+
+@with_page(Needs(post=True, kinds=frozenset({AUTHORIZATION})))
+async def back_to_client(page: Page) -> Response:
+    """The "Back to CLIENT" button on any page of an authorization request: the flow ends, and the client
+    hears `access_denied` at its redirect URI (RFC 6749 §4.1.2.1), as when consent is denied."""
+    audit("authorization_cancelled", client_id=page.pending.client_id, sub=page.browser.sub)
+    return await flow.end_with_error(page.ctx, page.pending, AccessDenied("the user went back without signing in"))
 
 
 async def _signed_in(page: Page, user: User) -> Response:
@@ -90,4 +104,4 @@ async def _signed_in(page: Page, user: User) -> Response:
     return response
 
 
-__all__ = ["LOGIN", "login_page", "login_submit", "refused_message"]
+__all__ = ["LOGIN", "back_to_client", "login_page", "login_submit", "refused_message"]

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+import time
 from dataclasses import replace
 
 from starlette.responses import Response
@@ -22,9 +24,10 @@ from bastion.identity.users import User
 from bastion.server import flow
 from bastion.server.browser import BrowserSession, authenticate, trusted_device
 from bastion.server.context import ServerContext
-from bastion.server.pages import error_page, render, see_other
+from bastion.server.pages import PAGE_HEADERS, error_page, render, see_other
+from bastion.server.pages.branding import current_branding
 from bastion.server.pages.login import refused_message
-from bastion.server.pages.step import EITHER, Needs, Page, enabled, with_page
+from bastion.server.pages.step import EITHER, Needs, Page, back_to, enabled, with_page
 
 
 def _may_enrol(user: User) -> bool:
@@ -35,18 +38,24 @@ SECOND_FACTOR = Needs(stage=sessions.PASSWORD, kinds=EITHER, user=enabled)
 ENROLMENT = replace(SECOND_FACTOR, user=_may_enrol)
 
 
-def _mfa_form(page: Page, *, message: str = "", status: int = 200) -> Response:
+# The recovery codes can be downloaded from their page for this long after enrolment.
+CODES_DOWNLOAD_SECONDS = 600
+CODES_FILE = "recovery-codes.txt"
+
+
+async def _mfa_form(page: Page, *, message: str = "", status: int = 200) -> Response:
     return page.render_form(
         "mfa.html",
         status,
         title="Two-step verification",
         message=message,
+        back=back_to(page, await page.client_name()),
     )
 
 
 @with_page(SECOND_FACTOR)
 async def mfa_page(page: Page) -> Response:
-    return _mfa_form(page)
+    return await _mfa_form(page)
 
 
 @with_page(replace(SECOND_FACTOR, post=True))
@@ -55,12 +64,12 @@ async def mfa_submit(page: Page) -> Response:
     device = trusted_device(page.ctx, page.request, user.username)
     refused = refused_message(await page.ctx.limits.check_second_factor(user.sub, device))
     if refused is not None:
-        return _mfa_form(page, message=refused, status=429)
+        return await _mfa_form(page, message=refused, status=429)
     amr = await _check_second_factor(page.ctx, user, page.field("code") or "")
     if amr is None:
         await page.ctx.limits.record_second_factor_failure(user.sub, device)
         audit("second_factor_failed", sub=user.sub)
-        return _mfa_form(page, message="That code is not valid (or was already used).", status=400)
+        return await _mfa_form(page, message="That code is not valid (or was already used).", status=400)
     response = see_other(flow.resume_location(page.pending))
     await authenticate(
         page.ctx, response, page.browser, sub=user.sub, username=user.username, amr=amr, satisfied=page.pending
@@ -97,22 +106,27 @@ def _unseal(ctx: ServerContext, browser: BrowserSession, sealed: str | None) -> 
         return None
 
 
-def _enrol_form(page: Page, secret: str, *, message: str = "", status: int = 200) -> Response:
-    uri = totp.provisioning_uri(secret, page.user.username, "Bastion")
+async def _enrol_form(page: Page, secret: str, *, message: str = "", status: int = 200) -> Response:
+    # The issuer label is the product's name, so the authenticator app lists the account under it.
+    uri = totp.provisioning_uri(secret, page.user.username, current_branding().product_name)
     return page.render_form(
         "enrol.html",
         status,
         title="Set up two-step verification",
         qr_svg=totp.qr_svg(uri),
+        # On a phone the QR code cannot be scanned by the phone showing it: the otpauth:// link
+        # opens the authenticator app there (Key Uri Format).
+        otpauth_uri=uri,
         secret=secret,
         enrolment=_seal(page.ctx, page.browser, secret),
         message=message,
+        back=back_to(page, await page.client_name()),
     )
 
 
 @with_page(ENROLMENT)
 async def enrol_page(page: Page) -> Response:
-    return _enrol_form(page, totp.generate_secret())
+    return await _enrol_form(page, totp.generate_secret())
 
 
 @with_page(replace(ENROLMENT, post=True))
@@ -123,19 +137,68 @@ async def enrol_submit(page: Page) -> Response:
         return error_page("Form expired", "The enrolment form was altered or has expired. Sign in again.", 400)
     step = totp.matching_step(secret, page.field("code") or "")
     if step is None:
-        return _enrol_form(page, secret, message="That code is not valid; try the next one.", status=400)
+        return await _enrol_form(page, secret, message="That code is not valid; try the next one.", status=400)
     try:
         codes = await users.enrol_totp(ctx.database, ctx.people.encryptor, user.sub, secret, step)
     except users.UserError:
         return error_page("Already enrolled", "A second factor is already set up for this account. Sign in again.")
     audit("totp_enrolled", sub=user.sub)
     next_url = flow.resume_location(page.pending)
-    response = render("recovery_codes.html", title="Save your recovery codes", codes=codes, next_url=next_url)
+    cookies = Response()
     amr = ("pwd", "otp", "mfa")
-    await authenticate(
-        ctx, response, page.browser, sub=user.sub, username=user.username, amr=amr, satisfied=page.pending
+    signed_in = await authenticate(
+        ctx, cookies, page.browser, sub=user.sub, username=user.username, amr=amr, satisfied=page.pending
     )
+    response = render(
+        "recovery_codes.html",
+        title="Save your recovery codes",
+        codes=codes,
+        next_url=next_url,
+        csrf_token=signed_in.csrf_token,
+        sealed_codes=_seal_codes(ctx, signed_in, codes),
+    )
+    for cookie in cookies.headers.getlist("set-cookie"):
+        response.headers.append("set-cookie", cookie)
     return response
 
 
-__all__ = ["ENROLMENT", "SECOND_FACTOR", "enrol_page", "enrol_submit", "mfa_page", "mfa_submit"]
+def _seal_codes(ctx: ServerContext, browser: BrowserSession, codes: list[str]) -> str:
+    """The codes for their download, encrypted and bound to the signed-in session, for a while:
+    nothing keeps them on the server (only their hashes are stored)."""
+    plain = json.dumps({"codes": codes, "until": int(time.time()) + CODES_DOWNLOAD_SECONDS}).encode()
+    return base64.urlsafe_b64encode(ctx.people.encryptor.encrypt(plain, f"recovery:{browser.sid}")).decode()
+
+
+def _unseal_codes(ctx: ServerContext, browser: BrowserSession, sealed: str | None) -> list[str] | None:
+    try:
+        blob = ctx.people.encryptor.decrypt(base64.urlsafe_b64decode(sealed or ""), f"recovery:{browser.sid}")
+        data = json.loads(blob)
+    except (ValueError, binascii.Error):
+        return None
+    if not isinstance(data, dict) or data.get("until", 0) < time.time():
+        return None
+    codes = data.get("codes")
+    return [str(code) for code in codes] if isinstance(codes, list) else None
+
+
+@with_page(Needs(post=True, stage=sessions.AUTHENTICATED, user=enabled))
+async def recovery_codes_download(page: Page) -> Response:
+    """The recovery codes just shown, as a text file to keep (`attachment`, never stored by a cache)."""
+    codes = _unseal_codes(page.ctx, page.browser, page.field("codes"))
+    if codes is None:
+        return error_page("Download expired", "These codes can no longer be downloaded. Write them down from the page.")
+    text = f"{current_branding().product_name} recovery codes for {page.user.username}\n"
+    text += "Each code works once. Keep this file somewhere safe.\n\n" + "\n".join(codes) + "\n"
+    headers = {**PAGE_HEADERS, "content-disposition": f'attachment; filename="{CODES_FILE}"'}
+    return Response(text, media_type="text/plain; charset=utf-8", headers=headers)
+
+
+__all__ = [
+    "ENROLMENT",
+    "SECOND_FACTOR",
+    "enrol_page",
+    "enrol_submit",
+    "mfa_page",
+    "mfa_submit",
+    "recovery_codes_download",
+]

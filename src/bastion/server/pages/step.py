@@ -113,6 +113,12 @@ class Page:
         return client.name if client is not None else self.pending.client_id
 
 
+def back_to(page: Page, client_name: str) -> str:
+    """The client a "Back to" button names on a page of `page`'s flow ("" for a device request:
+    its application runs on another device)."""
+    return client_name if page.pending.kind == AUTHORIZATION else ""
+
+
 def _declared(value: T | None, what: str) -> T:
     if value is None:  # pragma: no cover - a handler reading what its page did not declare
         raise LookupError(f"this page declared no {what}")
@@ -200,6 +206,7 @@ __all__ = [
     "EITHER",
     "Needs",
     "Page",
+    "back_to",
     "enabled",
     "form_expired",
     "no_decision",
