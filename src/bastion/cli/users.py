@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +18,9 @@ from bastion.config import Settings
 from bastion.identity import NewUser, PasswordHasher, UserError, WeakPassword, users
 from bastion.identity.users import User
 
-app = typer.Typer(help="Users: create, list, show, disable, enable, set-password, reset-mfa.", no_args_is_help=True)
+app = typer.Typer(
+    help="Users: create, list, show, disable, enable, set-password, set-mfa, reset-mfa.", no_args_is_help=True
+)
 
 PasswordStdinOption = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from standard input (one line).")
@@ -75,6 +78,10 @@ def create(
     email_verified: Annotated[bool, typer.Option("--email-verified", help="Mark the email as verified.")] = False,
     name: Annotated[str, typer.Option("--name", help="Display name.")] = "",
     role: Annotated[list[str] | None, typer.Option("--role", help="Role (repeatable).")] = None,
+    require_mfa: Annotated[
+        bool,
+        typer.Option("--require-mfa", help="Every sign-in needs a second factor, whatever the server's --mfa policy."),
+    ] = False,
     password_stdin: PasswordStdinOption = False,
     data_dir: DataDirOption = None,
     config: ConfigOption = None,
@@ -82,7 +89,12 @@ def create(
 ) -> None:
     """Create a user with a stable random subject identifier (`sub`)."""
     new = NewUser(
-        username=username, email=email, email_verified=email_verified, display_name=name, roles=tuple(role or ())
+        username=username,
+        email=email,
+        email_verified=email_verified,
+        display_name=name,
+        roles=tuple(role or ()),
+        require_mfa=require_mfa,
     )
     _set_password(
         data_dir, config, password_stdin, as_json, lambda db, hasher, pw: users.create_user(db, hasher, new, pw)
@@ -147,6 +159,34 @@ def set_password(
     _set_password(
         data_dir, config, password_stdin, as_json, lambda db, hasher, pw: users.set_password(db, hasher, user, pw)
     )
+
+
+class MfaRequirement(StrEnum):
+    required = "required"
+    default = "default"
+
+
+@app.command("set-mfa")
+def set_mfa(
+    user: str,
+    requirement: Annotated[
+        MfaRequirement,
+        typer.Argument(
+            help="required: every sign-in needs a second factor, whatever the server's --mfa policy; "
+            "default: the policy decides."
+        ),
+    ],
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Require a second factor of this user at every sign-in, or leave it to the server's policy."""
+    settings = settings_for(data_dir, config)
+
+    async def action(db: Any) -> dict[str, Any]:
+        return users.describe(await users.set_require_mfa(db, user, requirement is MfaRequirement.required))
+
+    emit(_admin(settings, action), as_json, _print_user)
 
 
 @app.command("reset-mfa")

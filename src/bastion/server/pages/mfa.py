@@ -1,5 +1,6 @@
 """The second factor after the password: a TOTP or recovery code (`/login/mfa`), or the TOTP
-enrolment of an account that must have one and has none yet (`/mfa/enrol`).
+enrolment of an account that must have one and has none yet (`/mfa/enrol`), also offered under
+`mfa=optional` to an account that need not, which may decline it for this sign-in ("Not now").
 
 During enrolment the new secret travels in the form, encrypted under the key-encryption key and
 bound to this session's `sid`, until a code from it proves the authenticator has it. Wrong codes
@@ -97,7 +98,13 @@ def _unseal(ctx: ServerContext, browser: BrowserSession, sealed: str | None) -> 
         return None
 
 
-def _enrol_form(page: Page, secret: str, *, message: str = "", status: int = 200) -> Response:
+async def _offered(page: Page) -> bool:
+    """Whether this enrolment is only offered (`mfa=optional`), so the user may decline it."""
+    client = await flow.client_of(page.ctx, page.pending)
+    return flow.mfa_offered(page.ctx.settings, page.user, page.pending, client)
+
+
+async def _enrol_form(page: Page, secret: str, *, message: str = "", status: int = 200) -> Response:
     uri = totp.provisioning_uri(secret, page.user.username, "Bastion")
     return page.render_form(
         "enrol.html",
@@ -107,23 +114,40 @@ def _enrol_form(page: Page, secret: str, *, message: str = "", status: int = 200
         secret=secret,
         enrolment=_seal(page.ctx, page.browser, secret),
         message=message,
+        offered=await _offered(page),
     )
 
 
 @with_page(ENROLMENT)
 async def enrol_page(page: Page) -> Response:
-    return _enrol_form(page, totp.generate_secret())
+    return await _enrol_form(page, totp.generate_secret())
+
+
+async def _decline(page: Page) -> Response:
+    """ "Not now": the password alone finishes this sign-in, when the policy only offered the
+    factor (checked again here: the request or the account may need one after all)."""
+    ctx, user = page.ctx, page.user
+    if not await _offered(page):
+        return error_page("Second factor required", "This sign-in needs a second factor. Sign in again.", 400)
+    response = see_other(flow.resume_location(page.pending))
+    await authenticate(
+        ctx, response, page.browser, sub=user.sub, username=user.username, amr=("pwd",), satisfied=page.pending
+    )
+    audit("mfa_enrolment_declined", sub=user.sub)
+    return response
 
 
 @with_page(replace(ENROLMENT, post=True))
 async def enrol_submit(page: Page) -> Response:
+    if page.field("skip") is not None:
+        return await _decline(page)
     ctx, user = page.ctx, page.user
     secret = _unseal(ctx, page.browser, page.field("enrolment"))
     if secret is None:
         return error_page("Form expired", "The enrolment form was altered or has expired. Sign in again.", 400)
     step = totp.matching_step(secret, page.field("code") or "")
     if step is None:
-        return _enrol_form(page, secret, message="That code is not valid; try the next one.", status=400)
+        return await _enrol_form(page, secret, message="That code is not valid; try the next one.", status=400)
     try:
         codes = await users.enrol_totp(ctx.database, ctx.people.encryptor, user.sub, secret, step)
     except users.UserError:
