@@ -27,11 +27,18 @@ def test_the_default_policy_is_roles_with_admin():
     [
         pytest.param({"BASTION_MFA": "required"}, "", {}, ("required", ("admin",)), id="env-required"),
         pytest.param(
-            {"BASTION_MFA_ROLES": " admin, auditor ,,ops"}, "", {}, ("roles", ("admin", "auditor", "ops")), id="env-roles"
+            {"BASTION_MFA_ROLES": " admin, auditor ,,ops"},
+            "",
+            {},
+            ("roles", ("admin", "auditor", "ops")),
+            id="env-roles",
         ),
         pytest.param({}, 'mfa = "optional"\nmfa_roles = ["ops"]\n', {}, ("optional", ("ops",)), id="toml"),
         pytest.param(
-            {"BASTION_MFA": "required"}, 'mfa = "optional"\n', {"mfa": "off", "mfa_roles": "x"}, ("off", ("x",)),
+            {"BASTION_MFA": "required"},
+            'mfa = "optional"\n',
+            {"mfa": "off", "mfa_roles": "x"},
+            ("off", ("x",)),
             id="flags-win",
         ),
         pytest.param({"BASTION_MFA": "off", "BASTION_MFA_ROLES": ""}, "", {}, ("off", ()), id="off-needs-no-roles"),
@@ -70,12 +77,14 @@ def test_settings_refuse_a_wrong_mfa_policy(values, message):
         pytest.param(
             ("--mfa", "sometimes"), {}, "'sometimes' is not off, optional, required or roles", id="flag-policy"
         ),
-        pytest.param((), {"BASTION_MFA": "always"}, "'always' is not off, optional, required or roles", id="env-policy"),
         pytest.param(
-            ("--mfa-roles", "admin,two words"), {}, "'two words' is not a role name", id="flag-role"
+            (), {"BASTION_MFA": "always"}, "'always' is not off, optional, required or roles", id="env-policy"
         ),
+        pytest.param(("--mfa-roles", "admin,two words"), {}, "'two words' is not a role name", id="flag-role"),
         pytest.param(
-            ("--mfa", "roles", "--mfa-roles", ""), {}, "mfa=roles would require a second factor of nobody",
+            ("--mfa", "roles", "--mfa-roles", ""),
+            {},
+            "mfa=roles would require a second factor of nobody",
             id="flag-no-roles",
         ),
         pytest.param((), {"BASTION_MFA_ROLES": " , "}, "name the roles, e.g. admin,auditor", id="env-no-roles"),
@@ -97,5 +106,6 @@ def test_serve_help_lists_the_mfa_flags():
     result = bastion("serve", "--help", COLUMNS="200")
 
     assert result.returncode == 0, result.stderr
-    assert "--mfa " in result.stdout and "--mfa-roles" in result.stdout
+    assert "--mfa " in result.stdout
+    assert "--mfa-roles" in result.stdout
     assert "off, optional (offered), required (everyone)" in result.stdout

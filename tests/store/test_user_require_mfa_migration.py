@@ -48,9 +48,7 @@ async def test_require_mfa_is_added_unset_and_removed(fresh_db_url):
         await _migrate(database, MIGRATION.revision)
         async with database.engine.connect() as conn:
             upgraded = [tuple(row) for row in await conn.execute(text("SELECT sub, require_mfa FROM users"))]
-            differences = await conn.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
-            )
+            differences = await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), metadata))
         await _migrate(database, MIGRATION.down_revision, downgrade=True)
         async with database.engine.connect() as conn:
             kept = [tuple(row) for row in await conn.execute(text("SELECT sub, username FROM users"))]

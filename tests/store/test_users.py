@@ -112,7 +112,9 @@ async def test_require_mfa_is_set_and_cleared(database):
     await users.set_require_mfa(database, "sub-a", False, NOW + 6)
     unmarked = await users.get(database, "sub-a")
 
-    assert before is not None and marked is not None and unmarked is not None
+    assert before is not None
+    assert marked is not None
+    assert unmarked is not None
     assert before.require_mfa is False
     assert (marked.require_mfa, marked.updated_at) == (True, NOW + 5)
     assert (unmarked.require_mfa, unmarked.updated_at) == (False, NOW + 6)
