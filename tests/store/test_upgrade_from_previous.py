@@ -200,19 +200,19 @@ async def _previous_release_data(database: Database, settings: Settings) -> Carr
     pepper = startup.client_secret_pepper(settings)
     await clients.add_secret(database, "svc-upgrade", SecretHasher(pepper).hash(secret), now)
 
-    carol = await users.require_user(database, "carol")
+    carol = "sub-carol-upgrade"
     totp_secret = totp.generate_secret()
-    recovery_codes = await users.enrol_totp(database, startup.key_encryptor(settings), carol.sub, totp_secret, 1)
-    await consents.merge(database, carol.sub, "spa-upgrade", tuple(SPA_SCOPE.split()), now)
+    recovery_codes = await users.enrol_totp(database, startup.key_encryptor(settings), carol, totp_secret, 1)
+    await consents.merge(database, carol, "spa-upgrade", tuple(SPA_SCOPE.split()), now)
 
     refresh_token, device_code = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    signed_in = {"sub": carol.sub, "sid": "sid-upgrade", "auth_time": now, "amr": "pwd"}
+    signed_in = {"sub": carol, "sid": "sid-upgrade", "auth_time": now, "amr": "pwd"}
     await sessions.save(database, _rows.browser_session("session-upgrade", **signed_in, expires_at=now + 600))
     signed_in["acr"] = ACR_PASSWORD
     await _rows.store(
         database,
         _rows.pending_request("request-upgrade", "session-upgrade", client_id="spa-upgrade", expires_at=now + 600),
-        _rows.code("code-upgrade", client_id="spa-upgrade", sub=carol.sub, expires_at=now + 60),
+        _rows.code("code-upgrade", client_id="spa-upgrade", sub=carol, expires_at=now + 60),
         _rows.refresh_token(
             token_hash(refresh_token), family="family-upgrade", client_id="spa-upgrade", scope=SPA_SCOPE,
             **signed_in, created_at=now, expires_at=now + 3600,
@@ -227,7 +227,7 @@ async def _previous_release_data(database: Database, settings: Settings) -> Carr
     await revocations.record(database, "jti-upgrade", "svc-upgrade", now + 600, now)
     assert await revocations.use_assertion(database, "svc-upgrade", "assertion-upgrade", now + 600, now)
     return Carried(
-        "svc-upgrade", secret, {"client_id": "spa-upgrade"}, Person(carol.sub, "carol", PASSWORD),
+        "svc-upgrade", secret, {"client_id": "spa-upgrade"}, Person(carol, "carol", PASSWORD),
         totp_secret, recovery_codes, refresh_token, device_code,
     )  # fmt: skip
 
