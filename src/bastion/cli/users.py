@@ -193,7 +193,7 @@ def set_mfa(
 def reset_mfa(
     user: str, data_dir: DataDirOption = None, config: ConfigOption = None, as_json: JsonOption = False
 ) -> None:
-    """Remove the user's authenticator and recovery codes; they enrol again at the next login."""
+    """Remove the user's authenticator and recovery codes; they enrol again when a second factor is next needed."""
     settings = settings_for(data_dir, config)
 
     async def action(db: Any) -> dict[str, Any]:

@@ -190,7 +190,7 @@ async def set_require_mfa(database: Database, name: str, required: bool) -> User
 
 
 async def reset_mfa(database: Database, name: str) -> User:
-    """Remove the TOTP secret and recovery codes; the user enrols again at the next login."""
+    """Remove the TOTP secret and recovery codes; the user enrols again when a second factor is next needed."""
     user = await require_user(database, name)
     now = int(time.time())
     async with transaction(database) as tx:
