@@ -51,6 +51,7 @@ def test_create_list_show_disable(tmp_path):
         "roles": ["editor"],
         "enabled": True,
         "mfa": "none",
+        "require_mfa": False,
     }
     listed = json.loads(bastion(tmp_path, "users", "list", "--json").stdout)
     by_sub = json.loads(bastion(tmp_path, "users", "show", user["sub"], "--json").stdout)

@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from bastion.config import Settings
-from bastion.identity import NewUser, totp, users
+from bastion.identity import totp, users
 from bastion.identity.passwords import PasswordHasher
 from bastion.keys import startup
 from bastion.protocol.oidc import ACR_PASSWORD
@@ -155,6 +155,13 @@ _CLIENT_AT_0009 = text(
     " :true, NULL, NULL, :false, :now, :now, '', 'RS256', :false)"
 )
 
+# 0012 adds `users.require_mfa`: the previous release's user is inserted by SQL of its schema too.
+_USER_AT_0009 = text(
+    "INSERT INTO users (sub, username, email, email_verified, display_name, profile, roles, enabled,"
+    " password_hash, totp_secret, totp_last_step, created_at, updated_at) VALUES"
+    " (:sub, 'carol', 'carol@example.com', :true, 'Carol', '{}', '', :true, :password_hash, NULL, NULL, :now, :now)"
+)
+
 
 @dataclass
 class Carried:
@@ -171,11 +178,13 @@ class Carried:
 
 
 async def _previous_release_data(database: Database, settings: Settings) -> Carried:
-    """A row in every table, at PREVIOUS_RELEASE: the clients by SQL of that schema, everything
-    else through today's store and identity functions (those tables are unchanged since)."""
+    """A row in every table, at PREVIOUS_RELEASE: the clients and the user by SQL of that schema,
+    everything else through today's store and identity functions (those tables are unchanged since)."""
     now, secret = int(time.time()), generate_client_secret()
     async with database.engine.begin() as conn:
         common = {"now": now, "true": True, "false": False}
+        password_hash = await PasswordHasher("testing").hash(PASSWORD)
+        await conn.execute(_USER_AT_0009, {"sub": "sub-carol-upgrade", "password_hash": password_hash, **common})
         await conn.execute(
             _CLIENT_AT_0009,
             {"client_id": "svc-upgrade", "name": "Service", "client_type": "confidential",
@@ -191,20 +200,19 @@ async def _previous_release_data(database: Database, settings: Settings) -> Carr
     pepper = startup.client_secret_pepper(settings)
     await clients.add_secret(database, "svc-upgrade", SecretHasher(pepper).hash(secret), now)
 
-    new = NewUser("carol", "carol@example.com", True, "Carol")
-    carol = await users.create_user(database, PasswordHasher("testing"), new, PASSWORD)
+    carol = "sub-carol-upgrade"
     totp_secret = totp.generate_secret()
-    recovery_codes = await users.enrol_totp(database, startup.key_encryptor(settings), carol.sub, totp_secret, 1)
-    await consents.merge(database, carol.sub, "spa-upgrade", tuple(SPA_SCOPE.split()), now)
+    recovery_codes = await users.enrol_totp(database, startup.key_encryptor(settings), carol, totp_secret, 1)
+    await consents.merge(database, carol, "spa-upgrade", tuple(SPA_SCOPE.split()), now)
 
     refresh_token, device_code = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    signed_in = {"sub": carol.sub, "sid": "sid-upgrade", "auth_time": now, "amr": "pwd"}
+    signed_in = {"sub": carol, "sid": "sid-upgrade", "auth_time": now, "amr": "pwd"}
     await sessions.save(database, _rows.browser_session("session-upgrade", **signed_in, expires_at=now + 600))
     signed_in["acr"] = ACR_PASSWORD
     await _rows.store(
         database,
         _rows.pending_request("request-upgrade", "session-upgrade", client_id="spa-upgrade", expires_at=now + 600),
-        _rows.code("code-upgrade", client_id="spa-upgrade", sub=carol.sub, expires_at=now + 60),
+        _rows.code("code-upgrade", client_id="spa-upgrade", sub=carol, expires_at=now + 60),
         _rows.refresh_token(
             token_hash(refresh_token), family="family-upgrade", client_id="spa-upgrade", scope=SPA_SCOPE,
             **signed_in, created_at=now, expires_at=now + 3600,
@@ -219,7 +227,7 @@ async def _previous_release_data(database: Database, settings: Settings) -> Carr
     await revocations.record(database, "jti-upgrade", "svc-upgrade", now + 600, now)
     assert await revocations.use_assertion(database, "svc-upgrade", "assertion-upgrade", now + 600, now)
     return Carried(
-        "svc-upgrade", secret, {"client_id": "spa-upgrade"}, Person(carol.sub, "carol", PASSWORD),
+        "svc-upgrade", secret, {"client_id": "spa-upgrade"}, Person(carol, "carol", PASSWORD),
         totp_secret, recovery_codes, refresh_token, device_code,
     )  # fmt: skip
 

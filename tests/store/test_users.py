@@ -102,3 +102,19 @@ async def test_a_recovery_code_is_spent_once(database):
     assert sorted(results) == [False, True]
     assert not by_another_user
     assert not await users.use_recovery_code(database, "sub-a", "h2", NOW)
+
+
+async def test_require_mfa_is_set_and_cleared(database):
+    """`set_require_mfa` marks a user and unmarks them, touching `updated_at`; a new user is unmarked."""
+    before = await users.get(database, "sub-a")
+    await users.set_require_mfa(database, "sub-a", True, NOW + 5)
+    marked = await users.get(database, "sub-a")
+    await users.set_require_mfa(database, "sub-a", False, NOW + 6)
+    unmarked = await users.get(database, "sub-a")
+
+    assert before is not None
+    assert marked is not None
+    assert unmarked is not None
+    assert before.require_mfa is False
+    assert (marked.require_mfa, marked.updated_at) == (True, NOW + 5)
+    assert (unmarked.require_mfa, unmarked.updated_at) == (False, NOW + 6)

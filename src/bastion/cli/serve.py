@@ -37,6 +37,8 @@ def _export(settings: Settings, config: Path | None) -> None:
     os.environ["BASTION_HOST"] = settings.host
     os.environ["BASTION_PORT"] = str(settings.port)
     os.environ["BASTION_BEHIND_PROXY"] = "1" if settings.behind_proxy else "0"
+    os.environ["BASTION_MFA"] = settings.mfa
+    os.environ["BASTION_MFA_ROLES"] = ",".join(settings.mfa_roles)
     if config is not None:
         os.environ["BASTION_CONFIG"] = str(config.resolve())
 
@@ -68,12 +70,36 @@ def serve(
     behind_proxy: Annotated[
         bool, typer.Option("--behind-proxy", help="A TLS-terminating proxy is in front (trust its forwarded headers).")
     ] = False,
+    mfa: Annotated[
+        str | None,
+        typer.Option(
+            "--mfa",
+            help="Who must sign in with a second factor: off, optional (offered), required (everyone) "
+            "or roles (holders of --mfa-roles). Default roles.",
+            show_default=False,
+        ),
+    ] = None,
+    mfa_roles: Annotated[
+        str | None,
+        typer.Option(
+            "--mfa-roles",
+            help="Comma-separated roles that need a second factor under --mfa roles (default admin).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the authorization server (development mode by default: SQLite in the data directory)."""
     if (tls_cert is None) != (tls_key is None):
         raise fail("--tls-cert and --tls-key go together; give both to serve HTTPS")
     tls = tls_cert is not None
-    overrides: dict[str, object] = {"host": host, "port": port, "workers": workers, "behind_proxy": behind_proxy}
+    overrides: dict[str, object] = {
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "behind_proxy": behind_proxy,
+        "mfa": mfa,
+        "mfa_roles": mfa_roles,
+    }
     if tls and not os.environ.get("BASTION_ISSUER"):
         shown = f"[{host}]" if ":" in host else host
         overrides["issuer"] = f"https://{shown}:{port}"

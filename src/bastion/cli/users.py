@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,7 +22,7 @@ from bastion.server.admin import AdminError
 from bastion.server.denylist import AccessTokenDenylist
 
 app = typer.Typer(
-    help="Users: create, list, show, delete, disable, enable, set-password, reset-mfa.", no_args_is_help=True
+    help="Users: create, list, show, delete, disable, enable, set-password, set-mfa, reset-mfa.", no_args_is_help=True
 )
 
 PasswordStdinOption = Annotated[
@@ -80,6 +81,10 @@ def create(
     email_verified: Annotated[bool, typer.Option("--email-verified", help="Mark the email as verified.")] = False,
     name: Annotated[str, typer.Option("--name", help="Display name.")] = "",
     role: Annotated[list[str] | None, typer.Option("--role", help="Role (repeatable).")] = None,
+    require_mfa: Annotated[
+        bool,
+        typer.Option("--require-mfa", help="Every sign-in needs a second factor, whatever the server's --mfa policy."),
+    ] = False,
     password_stdin: PasswordStdinOption = False,
     data_dir: DataDirOption = None,
     config: ConfigOption = None,
@@ -87,7 +92,12 @@ def create(
 ) -> None:
     """Create a user with a stable random subject identifier (`sub`)."""
     new = NewUser(
-        username=username, email=email, email_verified=email_verified, display_name=name, roles=tuple(role or ())
+        username=username,
+        email=email,
+        email_verified=email_verified,
+        display_name=name,
+        roles=tuple(role or ()),
+        require_mfa=require_mfa,
     )
     _set_password(
         data_dir, config, password_stdin, as_json, lambda db, hasher, pw: users.create_user(db, hasher, new, pw)
@@ -154,11 +164,39 @@ def set_password(
     )
 
 
+class MfaRequirement(StrEnum):
+    required = "required"
+    default = "default"
+
+
+@app.command("set-mfa")
+def set_mfa(
+    user: str,
+    requirement: Annotated[
+        MfaRequirement,
+        typer.Argument(
+            help="required: every sign-in needs a second factor, whatever the server's --mfa policy; "
+            "default: the policy decides."
+        ),
+    ],
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Require a second factor of this user at every sign-in, or leave it to the server's policy."""
+    settings = settings_for(data_dir, config)
+
+    async def action(db: Any) -> dict[str, Any]:
+        return users.describe(await users.set_require_mfa(db, user, requirement is MfaRequirement.required))
+
+    emit(_admin(settings, action), as_json, _print_user)
+
+
 @app.command("reset-mfa")
 def reset_mfa(
     user: str, data_dir: DataDirOption = None, config: ConfigOption = None, as_json: JsonOption = False
 ) -> None:
-    """Remove the user's authenticator and recovery codes; they enrol again at the next login."""
+    """Remove the user's authenticator and recovery codes; they enrol again when a second factor is next needed."""
     settings = settings_for(data_dir, config)
 
     async def action(db: Any) -> dict[str, Any]:

@@ -38,7 +38,7 @@ def _coerce(name: str, raw: Any) -> Any:
             return None if raw in ("", None) else Secret(str(raw))
         if name == "data_dir":
             return Path(str(raw))
-        if name in ("trusted_proxies", "metrics_clients"):
+        if name in ("trusted_proxies", "metrics_clients", "mfa_roles"):
             items = raw if isinstance(raw, list) else str(raw).split(",")
             return tuple(str(item).strip() for item in items if str(item).strip())
         if kind == "bool":

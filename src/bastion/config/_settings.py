@@ -6,6 +6,7 @@ profile; a check that fails raises a `ConfigError` naming the setting and the fi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from bastion.config._types import ConfigError, Secret, is_loopback_host
 from bastion.guard.request_id import TrustedPeers
 
 SIGNING_ALGORITHMS = ("ES256", "RS256", "PS256")
+MFA_POLICIES = ("off", "optional", "required", "roles")
+_ROLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,12 @@ class Settings:
     # does the same on demand).
     purge_interval: int = 300
     password_hashing: Literal["owasp", "testing"] = "owasp"  # noqa: S105 - a profile name, not a password
+    # Who must sign in with a second factor (README, "Enable MFA"): nobody by policy (`off`),
+    # nobody but users may enrol when offered (`optional`), everyone (`required`), or holders of
+    # `mfa_roles` (`roles`). Under every policy a user or client marked `require_mfa`, a request
+    # with acr_values=urn:bastion:acr:mfa, and an account with a factor enrolled still need it.
+    mfa: Literal["off", "optional", "required", "roles"] = "roles"
+    mfa_roles: tuple[str, ...] = ("admin",)
     # Outages (docs/operations.md): the longest a request waits for a database connection (pool
     # checkout, connect) or a statement before it is answered 503; and the seconds a stopping
     # process (SIGTERM) lets requests in flight finish before it closes their connections.
@@ -193,6 +202,20 @@ def _check_access_log(s: Settings) -> None:
         )
 
 
+def _check_mfa(s: Settings) -> None:
+    if s.mfa not in MFA_POLICIES:
+        raise ConfigError("mfa", f"{s.mfa!r} is not off, optional, required or roles", "use one of those")
+    for role in s.mfa_roles:
+        if not _ROLE.fullmatch(role):
+            raise ConfigError("mfa_roles", f"{role!r} is not a role name", "use letters, digits or : . _ -")
+    if s.mfa == "roles" and not s.mfa_roles:
+        raise ConfigError(
+            "mfa_roles",
+            "is empty, so mfa=roles would require a second factor of nobody",
+            "name the roles, e.g. admin,auditor, or set mfa=off or optional",
+        )
+
+
 def _check_trusted_proxies(s: Settings) -> None:
     try:
         TrustedPeers(s.trusted_proxies)
@@ -232,4 +255,5 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
     _range("shutdown_drain_seconds", 1, 300, "seconds"),
     _check_metrics_clients,
     _check_access_log,
+    _check_mfa,
 )

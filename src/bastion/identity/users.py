@@ -22,8 +22,6 @@ from bastion.store import sessions as browser_sessions
 from bastion.store import users as stored
 from bastion.store.users import UserRow
 
-# Roles whose holders must use a second factor.
-MFA_ROLES = frozenset({"admin"})
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,149}")
 _ROLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._-]{0,63}")
 
@@ -40,6 +38,7 @@ class NewUser:
     display_name: str = ""
     roles: tuple[str, ...] = ()
     profile: dict[str, Any] = field(default_factory=dict)
+    require_mfa: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,14 +57,13 @@ class User:
     totp_secret: bytes | None = field(repr=False)
     totp_last_step: int | None
     updated_at: int
+    # Marked to need a second factor at every sign-in, whatever the server's policy
+    # (`bastion users set-mfa USER required`); the policy itself is `server.flow`'s.
+    require_mfa: bool = False
 
     @property
     def mfa_enrolled(self) -> bool:
         return self.totp_secret is not None
-
-    @property
-    def mfa_required(self) -> bool:
-        return self.mfa_enrolled or bool(MFA_ROLES.intersection(self.roles))
 
     @classmethod
     def from_row(cls, row: UserRow) -> User:
@@ -82,6 +80,7 @@ class User:
             totp_secret=row.totp_secret,
             totp_last_step=row.totp_last_step,
             updated_at=row.updated_at,
+            require_mfa=row.require_mfa,
         )
 
 
@@ -95,6 +94,7 @@ def describe(user: User) -> dict[str, Any]:
         "roles": list(user.roles),
         "enabled": user.enabled,
         "mfa": "totp" if user.mfa_enrolled else "none",
+        "require_mfa": user.require_mfa,
     }
 
 
@@ -132,6 +132,7 @@ async def create_user(database: Database, hasher: PasswordHasher, new: NewUser, 
         totp_last_step=None,
         created_at=now,
         updated_at=now,
+        require_mfa=new.require_mfa,
     )
     if not await stored.insert(database, row):
         raise UserError(f"username {new.username} is taken")
@@ -184,8 +185,16 @@ async def store_password_hash(database: Database, sub: str, password_hash: str) 
     await stored.set_password_hash(database, sub, password_hash, int(time.time()))
 
 
+async def set_require_mfa(database: Database, name: str, required: bool) -> User:
+    """Require a second factor at every sign-in of the user (True), or leave it to the server's
+    MFA policy (False). A session signed in without one is asked for it at its next request."""
+    user = await require_user(database, name)
+    await stored.set_require_mfa(database, user.sub, required, int(time.time()))
+    return await require_user(database, user.sub)
+
+
 async def reset_mfa(database: Database, name: str) -> User:
-    """Remove the TOTP secret and recovery codes; the user enrols again at the next login."""
+    """Remove the TOTP secret and recovery codes; the user enrols again when a second factor is next needed."""
     user = await require_user(database, name)
     now = int(time.time())
     async with transaction(database) as tx:

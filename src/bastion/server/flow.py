@@ -25,6 +25,7 @@ from functools import partial
 
 from starlette.responses import Response
 
+from bastion.config import Settings
 from bastion.events import audit
 from bastion.identity.users import User
 from bastion.protocol.errors import ConsentRequired, LoginRequired, OAuthError
@@ -55,15 +56,37 @@ def requires_mfa(pending: AuthorizationRequestRow, client: Client | None) -> boo
     return ACR_MFA in (pending.acr_values or "").split() or (client is not None and client.require_mfa)
 
 
+def account_requires_mfa(settings: Settings, user: User) -> bool:
+    """The account must show a second factor at sign-in: it has one enrolled (a factor, once set
+    up, is always asked, under every policy), it is marked to (`users set-mfa USER required`),
+    or the server's policy says so (`mfa=required`, or `mfa=roles` and it holds one of
+    `mfa_roles`). `mfa=off` and `optional` add nothing to the first two (README, "Enable MFA")."""
+    if user.mfa_enrolled or user.require_mfa or settings.mfa == "required":
+        return True
+    return settings.mfa == "roles" and not set(settings.mfa_roles).isdisjoint(user.roles)
+
+
+def needs_second_factor(
+    settings: Settings, user: User, pending: AuthorizationRequestRow, client: Client | None
+) -> bool:
+    """Whether signing in for this request takes a second factor: the request or the account needs it."""
+    return requires_mfa(pending, client) or account_requires_mfa(settings, user)
+
+
 def _needs_login(
-    browser: BrowserSession, pending: AuthorizationRequestRow, client: Client, user: User, now: int
+    settings: Settings,
+    browser: BrowserSession,
+    pending: AuthorizationRequestRow,
+    client: Client,
+    user: User,
+    now: int,
 ) -> bool:
     if not browser.authenticated or browser.auth_time is None or browser.sub != user.sub:
         return True
     # Step-up: the request needs a second factor (`acr_values`, a client that requires one), or
-    # the account does (a role that requires it, a factor enrolled since), and this session has
-    # not shown it.
-    if (requires_mfa(pending, client) or user.mfa_required) and "mfa" not in browser.amr:
+    # the account does (the policy, a mark on the user, a factor enrolled since), and this session
+    # has not shown it.
+    if "mfa" not in browser.amr and needs_second_factor(settings, user, pending, client):
         return True
     prompt = pending.prompt.split()
     # prompt=login: authenticate again, even with a live session (OpenID Connect Core §3.1.2.1).
@@ -77,12 +100,18 @@ def _needs_login(
 
 
 def may_finish(
-    browser: BrowserSession, pending: AuthorizationRequestRow, client: Client, user: User | None, now: int
+    settings: Settings,
+    browser: BrowserSession,
+    pending: AuthorizationRequestRow,
+    client: Client,
+    user: User | None,
+    now: int,
 ) -> bool:
     """Whether this session may finish this request now: its user exists and is enabled, and has
-    signed in as the request, its client and the account ask (a second factor for `acr_values`,
-    a client or an account that requires one, again for prompt=login, recently enough for max_age)."""
-    return user is not None and user.enabled and not _needs_login(browser, pending, client, user, now)
+    signed in as the request, its client, the account and the MFA policy ask (a second factor for
+    `acr_values`, a client, an account or a policy that requires one, again for prompt=login,
+    recently enough for max_age)."""
+    return user is not None and user.enabled and not _needs_login(settings, browser, pending, client, user, now)
 
 
 _SEAL = object()
@@ -150,7 +179,7 @@ async def check_finish(
         user is None
         or browser.sub is None
         or browser.auth_time is None
-        or not may_finish(browser, pending, client, user, int(time.time()))
+        or not may_finish(ctx.settings, browser, pending, client, user, int(time.time()))
     ):
         if "none" in pending.prompt.split():
             return await end_with_error(ctx, pending, LoginRequired("the user must log in"), stored=stored)
@@ -160,10 +189,24 @@ async def check_finish(
     return Finish(browser, pending, client, user, browser.sub, browser.auth_time, granted, stored, seal)
 
 
-def second_factor(user: User, pending: AuthorizationRequestRow, client: Client | None) -> str | None:
+def mfa_offered(settings: Settings, user: User, pending: AuthorizationRequestRow, client: Client | None) -> bool:
+    """`mfa=optional`: a user without a second factor, signing in for a request that does not need
+    one, is offered enrolment and may decline it ("Not now") for this sign-in."""
+    return (
+        settings.mfa == "optional"
+        and not user.mfa_enrolled
+        and not needs_second_factor(settings, user, pending, client)
+    )
+
+
+def second_factor(
+    settings: Settings, user: User, pending: AuthorizationRequestRow, client: Client | None
+) -> str | None:
     """Where a user who has just shown the password goes next for a second factor (enrolment when
-    they have none yet), or None when the password is enough."""
-    if not (user.mfa_required or requires_mfa(pending, client)):
+    they have none yet, or when the policy offers it), or None when the password is enough."""
+    if mfa_offered(settings, user, pending, client):
+        return f"/mfa/enrol?request={pending.id}"
+    if not needs_second_factor(settings, user, pending, client):
         return None
     return f"/{'login/mfa' if user.mfa_enrolled else 'mfa/enrol'}?request={pending.id}"
 
@@ -336,6 +379,7 @@ async def deny_device(ctx: ServerContext, pending: AuthorizationRequestRow, user
 
 __all__ = [
     "Finish",
+    "account_requires_mfa",
     "advance",
     "approve_device",
     "authorization_response",
@@ -345,6 +389,8 @@ __all__ = [
     "end_with_error",
     "issue_code",
     "may_finish",
+    "mfa_offered",
+    "needs_second_factor",
     "redirect_error",
     "requires_mfa",
     "resume_location",

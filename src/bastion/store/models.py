@@ -111,6 +111,8 @@ users = Table(
     Column("totp_last_step", BigInteger, nullable=True),  # replay protection
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # Every sign-in needs a second factor, whatever the server's MFA policy.
+    Column("require_mfa", Boolean, nullable=False, server_default=false()),
 )
 
 recovery_codes = Table(

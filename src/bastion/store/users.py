@@ -32,6 +32,7 @@ class UserRow:
     totp_last_step: int | None
     created_at: int
     updated_at: int
+    require_mfa: bool = False  # every sign-in needs a second factor, whatever the server's policy
 
 
 @dataclass(slots=True, frozen=True)
@@ -91,6 +92,7 @@ _SET_PASSWORD_HASH = _setting("password_hash")
 _SET_ROLES = _setting("roles")
 # Their recovery codes, browser sessions and consents go with them (ON DELETE CASCADE).
 _DELETE = Sql(delete(users).where(users.c.sub == bindparam("sub")).returning(users.c.sub), "sub")
+_SET_REQUIRE_MFA = _setting("require_mfa")
 _CLEAR_TOTP = Sql(
     update(users)
     .where(users.c.sub == bindparam("sub"))
@@ -165,6 +167,11 @@ async def set_enabled(on: Executor, sub: str, enabled: bool, now: int) -> None:
 
 async def set_password_hash(on: Executor, sub: str, password_hash: str, now: int) -> None:
     await rows(on, _SET_PASSWORD_HASH, sub, password_hash, now)
+
+
+async def set_require_mfa(on: Executor, sub: str, required: bool, now: int) -> None:
+    """Require a second factor of every sign-in of the user (True), or leave it to the policy."""
+    await rows(on, _SET_REQUIRE_MFA, sub, required, now)
 
 
 async def clear_totp(on: Executor, sub: str, now: int) -> None:

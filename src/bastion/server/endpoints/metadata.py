@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from bastion.keys.keyring import active_schedule
 from bastion.protocol.jose import ASSERTION_ALGORITHMS, DEFAULT_ID_TOKEN_ALGORITHM, ID_TOKEN_ALGORITHMS
-from bastion.protocol.oidc import RESPONSE_MODES_SUPPORTED, SCOPE_CLAIMS
+from bastion.protocol.oidc import ACR_MFA, ACR_PASSWORD, RESPONSE_MODES_SUPPORTED, SCOPE_CLAIMS
 from bastion.protocol.rfc9207 import ISS_PARAMETER_SUPPORTED
 from bastion.server.context import ServerContext
 from bastion.server.endpoints.token import GRANTS
@@ -73,6 +73,9 @@ async def openid_metadata(ctx: ServerContext) -> dict[str, Any]:
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": await id_token_algorithms(ctx),
         "claims_supported": CLAIMS_SUPPORTED,
+        # OpenID Connect Discovery 1.0 §3: the classes a client may ask for with `acr_values` and
+        # find in `acr` (README, "Enable MFA").
+        "acr_values_supported": [ACR_PASSWORD, ACR_MFA],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "claims_parameter_supported": False,
         "request_parameter_supported": False,

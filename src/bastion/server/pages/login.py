@@ -91,7 +91,8 @@ async def back_to_client(page: Page) -> Response:
 async def _signed_in(page: Page, user: User) -> Response:
     """The password was right: on to the second factor when one is needed, else back to the flow."""
     response = see_other(flow.resume_location(page.pending))
-    second_factor = flow.second_factor(user, page.pending, await flow.client_of(page.ctx, page.pending))
+    settings, client = page.ctx.settings, await flow.client_of(page.ctx, page.pending)
+    second_factor = flow.second_factor(settings, user, page.pending, client)
     if second_factor is None:
         await authenticate(
             page.ctx, response, page.browser, sub=user.sub, username=user.username, amr=("pwd",), satisfied=page.pending
@@ -99,7 +100,9 @@ async def _signed_in(page: Page, user: User) -> Response:
     else:
         await start_session(page.ctx, response, page.browser, sub=user.sub, stage=sessions.PASSWORD, amr=("pwd",))
         response.headers["location"] = second_factor
-    count_login("succeeded" if second_factor is None else "second_factor_required")
+    # An enrolment offered by mfa=optional is not a second factor required.
+    required = second_factor is not None and flow.needs_second_factor(settings, user, page.pending, client)
+    count_login("second_factor_required" if required else "succeeded")
     audit("login_succeeded", sub=user.sub, stage="password")
     return response
 

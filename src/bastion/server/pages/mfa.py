@@ -1,5 +1,6 @@
 """The second factor after the password: a TOTP or recovery code (`/login/mfa`), or the TOTP
-enrolment of an account that must have one and has none yet (`/mfa/enrol`).
+enrolment of an account that must have one and has none yet (`/mfa/enrol`), also offered under
+`mfa=optional` to an account that need not, which may decline it for this sign-in ("Not now").
 
 During enrolment the new secret travels in the form, encrypted under the key-encryption key and
 bound to this session's `sid`, until a code from it proves the authenticator has it. Wrong codes
@@ -106,6 +107,12 @@ def _unseal(ctx: ServerContext, browser: BrowserSession, sealed: str | None) -> 
         return None
 
 
+async def _offered(page: Page) -> bool:
+    """Whether this enrolment is only offered (`mfa=optional`), so the user may decline it."""
+    client = await flow.client_of(page.ctx, page.pending)
+    return flow.mfa_offered(page.ctx.settings, page.user, page.pending, client)
+
+
 async def _enrol_form(page: Page, secret: str, *, message: str = "", status: int = 200) -> Response:
     # The issuer label is the product's name, so the authenticator app lists the account under it.
     uri = totp.provisioning_uri(secret, page.user.username, current_branding().product_name)
@@ -121,6 +128,7 @@ async def _enrol_form(page: Page, secret: str, *, message: str = "", status: int
         enrolment=_seal(page.ctx, page.browser, secret),
         message=message,
         back=back_to(page, await page.client_name()),
+        offered=await _offered(page),
     )
 
 
@@ -129,8 +137,24 @@ async def enrol_page(page: Page) -> Response:
     return await _enrol_form(page, totp.generate_secret())
 
 
+async def _decline(page: Page) -> Response:
+    """ "Not now": the password alone finishes this sign-in, when the policy only offered the
+    factor (checked again here: the request or the account may need one after all)."""
+    ctx, user = page.ctx, page.user
+    if not await _offered(page):
+        return error_page("Second factor required", "This sign-in needs a second factor. Sign in again.", 400)
+    response = see_other(flow.resume_location(page.pending))
+    await authenticate(
+        ctx, response, page.browser, sub=user.sub, username=user.username, amr=("pwd",), satisfied=page.pending
+    )
+    audit("mfa_enrolment_declined", sub=user.sub)
+    return response
+
+
 @with_page(replace(ENROLMENT, post=True))
 async def enrol_submit(page: Page) -> Response:
+    if page.field("skip") is not None:
+        return await _decline(page)
     ctx, user = page.ctx, page.user
     secret = _unseal(ctx, page.browser, page.field("enrolment"))
     if secret is None:

@@ -3,14 +3,14 @@ another host can check them and concurrent changes cannot race on a file. `basti
 imports an existing file on its first use; this migration only creates the table.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
