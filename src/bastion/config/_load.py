@@ -20,7 +20,7 @@ from bastion.config._types import ConfigError, ConfigWarning, Secret, closest, i
 
 # Environment variables that share the prefix but are not settings (tests, CI).
 _NOT_SETTINGS = ("BASTION_REQUIRE_SERVICES", "BASTION_TEST_", "BASTION_CONFIG")
-_FIELDS = {f.name: f for f in fields(Settings)}
+_FIELDS = {f.name: f for f in fields(Settings) if f.name != "sources"}  # sources: provenance, not a setting
 _SECRET_FIELDS = {"database_url", "redis_url", "key_encryption_key", "client_secret_pepper"}
 
 _RECORDED_ISSUER = "issuer"  # a file in the data directory
