@@ -19,8 +19,7 @@ import uvicorn
 
 from bastion.cli._common import describe_policies, fail, run, settings_for
 from bastion.cli._options import ConfigOption, DataDirOption
-from bastion.config import ConfigError, Settings, is_loopback_host, record_issuer, recorded_issuer
-from bastion.config._load import DERIVED_ISSUER
+from bastion.config import DERIVED_ISSUER, ConfigError, Settings, is_loopback_host, record_issuer, recorded_issuer
 from bastion.server import open_context
 from bastion.server.limits import ServerLimits, build_limiter
 
