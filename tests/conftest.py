@@ -31,7 +31,7 @@ ISSUER = "http://127.0.0.1:8000"
 DEFAULT_AUDIENCE = ISSUER + "/api"
 # Fixed test-only secrets (the tests' own data, not anybody's keys).
 TEST_KEK = base64.urlsafe_b64encode(b"k" * 32).decode()
-TEST_PEPPER = "test-pepper-not-a-secret"
+TEST_PEPPER = "test-pepper-not-a-secret-32-bytes-long"
 
 
 @pytest.fixture(scope="session")

@@ -35,13 +35,16 @@ def _assert_clean_refusal(code: int, lines: list[str], everything: str) -> None:
         pytest.param(
             (),
             {"BASTION_ISSUER": "http://auth.example.test"},
-            f"error: issuer: http://auth.example.test is not https:// and its host is not loopback. {ISSUER_FIX}",
+            f"error: issuer (BASTION_ISSUER): http://auth.example.test is not https:// and its host is not loopback. "
+            f"{ISSUER_FIX}",
             id="issuer-not-https",
         ),
         pytest.param(
             ("--host", "0.0.0.0"),  # noqa: S104 - the refusal under test
             {},
-            f"error: issuer: http://0.0.0.0:PORT is not https:// and its host is not loopback. {ISSUER_FIX}",
+            "error: issuer (--host): is not set, and the default made from the host, http://0.0.0.0:PORT, is not "
+            "https:// on a public address. Fix: set BASTION_ISSUER=https://YOUR.PUBLIC.HOST (the URL clients reach "
+            "the server at, through the proxy when there is one)",
             id="public-host-default-issuer",
         ),
         pytest.param(
@@ -54,13 +57,15 @@ def _assert_clean_refusal(code: int, lines: list[str], everything: str) -> None:
         pytest.param(
             (),
             {"BASTION_ACCESS_TOKEN_LIFETIME": "0"},
-            "error: access_token_lifetime: 0 minutes is outside 1-60 minutes. Fix: choose a value in 1-60",
+            "error: access_token_lifetime (BASTION_ACCESS_TOKEN_LIFETIME): 0 minutes is outside 1-60 minutes. Fix: "
+            "choose a value in 1-60",
             id="lifetime-0",
         ),
         pytest.param(
             (),
             {"BASTION_ACCESS_TOKEN_LIFETIME": "61"},
-            "error: access_token_lifetime: 61 minutes is outside 1-60 minutes. Fix: choose a value in 1-60",
+            "error: access_token_lifetime (BASTION_ACCESS_TOKEN_LIFETIME): 61 minutes is outside 1-60 minutes. Fix: "
+            "choose a value in 1-60",
             id="lifetime-61",
         ),
         pytest.param(
@@ -98,7 +103,7 @@ def test_unknown_config_key_is_refused_naming_closest(tmp_path):
 
     _assert_clean_refusal(code, lines, everything)
     assert lines == [
-        f"error: {config}: acces_token_lifetime: unknown setting. Fix: did you mean 'access_token_lifetime'?"
+        f"error: acces_token_lifetime ({config}:1): unknown setting. Fix: did you mean 'access_token_lifetime'?"
     ]
 
 

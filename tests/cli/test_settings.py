@@ -36,7 +36,7 @@ def test_issuer_must_be_https_unless_loopback(issuer):
 
     assert caught.value.setting == "issuer"
     assert str(caught.value) == (
-        f"issuer: {issuer} is not https:// and its host is not loopback. Fix: use an https:// issuer "
+        f"issuer (--issuer): {issuer} is not https:// and its host is not loopback. Fix: use an https:// issuer "
         "(tokens travel only over HTTPS), or a loopback host for development"
     )
 
@@ -44,12 +44,18 @@ def test_issuer_must_be_https_unless_loopback(issuer):
 @pytest.mark.parametrize(
     ("issuer", "message"),
     [
-        pytest.param("auth.example.test", "issuer: 'auth.example.test' is not an absolute URL", id="no-scheme"),
         pytest.param(
-            "https://auth.example.test?x=1", "issuer: must not have a query or fragment (RFC 8414 §2)", id="query"
+            "auth.example.test", "issuer (--issuer): 'auth.example.test' is not an absolute URL", id="no-scheme"
         ),
         pytest.param(
-            "https://auth.example.test#f", "issuer: must not have a query or fragment (RFC 8414 §2)", id="fragment"
+            "https://auth.example.test?x=1",
+            "issuer (--issuer): must not have a query or fragment (RFC 8414 §2)",
+            id="query",
+        ),
+        pytest.param(
+            "https://auth.example.test#f",
+            "issuer (--issuer): must not have a query or fragment (RFC 8414 §2)",
+            id="fragment",
         ),
     ],
 )
@@ -83,7 +89,8 @@ def test_access_token_lifetime_outside_1_to_60_minutes_is_refused(minutes):
 
     assert caught.value.setting == "access_token_lifetime"
     assert str(caught.value) == (
-        f"access_token_lifetime: {minutes} minutes is outside 1-60 minutes. Fix: choose a value in 1-60"
+        f"access_token_lifetime (--access-token-lifetime): {minutes} minutes is outside 1-60 minutes. Fix: choose a "
+        "value in 1-60"
     )
 
 
@@ -114,7 +121,7 @@ def test_other_lifetimes_have_validated_ranges(name, value):
         _load(issuer="https://auth.example.test", **{name: value})
 
     assert caught.value.setting == name
-    assert str(caught.value).startswith(f"{name}: {value} ")
+    assert str(caught.value).startswith(f"{name} (--{name.replace('_', '-')}): {value:g} ")
     assert "Fix: choose a value in" in str(caught.value)
 
 
@@ -127,7 +134,8 @@ def test_short_lifetimes_for_tests_need_no_special_profile():
 
 def test_refresh_idle_longer_than_absolute_is_refused():
     """An idle lifetime longer than the absolute one makes no sense and is refused."""
-    with pytest.raises(ConfigError, match=r"^refresh_token_idle_lifetime: is longer than"):
+    expected = r"^refresh_token_idle_lifetime \(--refresh-token-idle-lifetime\): is longer than"
+    with pytest.raises(ConfigError, match=expected):
         _load(issuer="https://a.test", refresh_token_idle_lifetime=7200, refresh_token_absolute_lifetime=3600)
 
 
@@ -140,7 +148,8 @@ def test_environment_values_are_validated():
 
     assert caught.value.setting == "access_token_lifetime"
     assert str(not_a_number.value) == (
-        "access_token_lifetime: 'ten' is not a valid int. Fix: give access_token_lifetime a int value"
+        "access_token_lifetime (BASTION_ACCESS_TOKEN_LIFETIME): 'ten' is not a whole number. "
+        "Fix: write a whole number, e.g. 10"
     )
 
 
@@ -160,7 +169,7 @@ def test_unknown_key_in_config_file_is_refused_naming_closest(tmp_path: Path, ke
     with pytest.raises(ConfigError) as caught:
         load_settings(config_file=config, environ={})
 
-    assert str(caught.value) == f"{config}: {key}: unknown setting. Fix: {hint}"
+    assert str(caught.value) == f"{key} ({config}:2): unknown setting. Fix: {hint}"
 
 
 def test_unknown_environment_variable_warns_with_closest_name():
@@ -205,15 +214,16 @@ def test_secrets_never_appear_in_repr():
             "issuer": "https://a.test",
             "database_url": "postgresql://bastion:pg-password-123@db.internal/bastion",
             "redis_url": "redis://:redis-password-456@cache.internal:6379/0",
-            "key_encryption_key": "kek-value-789",
-            "client_secret_pepper": "pepper-value-000",
+            "key_encryption_key": "kek-value-789-long-enough-for-production",
+            "client_secret_pepper": "pepper-value-000-long-enough-for-production",
         },
     )
 
     for text in (repr(settings), str(settings)):
-        for secret in ("pg-password-123", "redis-password-456", "kek-value-789", "pepper-value-000"):
+        for secret in ("pg-password-123", "redis-password-456", "kek-value-789-long-enough-for-production",
+                       "pepper-value-000-long-enough-for-production"):
             assert secret not in text
-    assert settings.key_encryption_key == Secret("kek-value-789")
+    assert settings.key_encryption_key == Secret("kek-value-789-long-enough-for-production")
 
 
 def test_secret_type_masks_its_value():
@@ -248,89 +258,92 @@ RATELIMIT_FIX = "Fix: fix the [ratelimit.policies] table"
     [
         pytest.param(
             "ratelimit = 5",
-            "ratelimit: 5 is not a table. Fix: write it as a [ratelimit] table in the TOML config file",
+            "ratelimit (FILE:1): 5 is not a table. Fix: write it as a [ratelimit] table in the TOML config file",
             id="not-a-table",
         ),
         pytest.param(
             "[ratelimit.polices.x]\nlimit = '5/minute'",
-            "ratelimit.polices: unknown setting. Fix: did you mean 'policies'?",
+            "ratelimit.polices (FILE:1): unknown setting. Fix: did you mean 'policies'?",
             id="unknown-key",
         ),
         pytest.param(
             "[ratelimit.policies.token_per_client]\nlimit = 'lots'",
-            "ratelimit.policies.token_per_client.limit: 'lots' is not a rate; write COUNT/UNIT or COUNT per N "
+            "ratelimit.policies.token_per_client.limit (FILE:2): 'lots' is not a rate; write COUNT/UNIT or COUNT per N "
             'UNITS with a unit of second, minute, hour, day, month or year, e.g. "20/minute". ' + RATELIMIT_FIX,
             id="policy-limit",
         ),
         pytest.param(
             "[ratelimit.policies.client_auth_failures_per_client]\nlimit = '5/minute'",
-            "ratelimit.policies.client_auth_failures_per_client: this built-in policy was removed (client ids are "
+            "ratelimit.policies.client_auth_failures_per_client (FILE:1): this built-in policy was removed (client "
+            "ids are "
             "public: anyone could lock the client out; failures are limited per source address "
             "(client_auth_failures_per_address)); remove the table. " + RATELIMIT_FIX,
             id="removed-policy",
         ),
         pytest.param(
             "[ratelimit]\nshedding = 5",
-            "ratelimit.shedding: 5 is not a table. Fix: write it as a [ratelimit.shedding] table in the TOML "
+            "ratelimit.shedding (FILE:2): 5 is not a table. Fix: write it as a [ratelimit.shedding] table in the TOML "
             "config file",
             id="shedding-not-a-table",
         ),
         pytest.param(
             "[ratelimit.shedding]\nqueue_sise = 8",
-            "ratelimit.shedding.queue_sise: unknown setting. Fix: did you mean 'queue_size'?",
+            "ratelimit.shedding.queue_sise (FILE:2): unknown setting. Fix: did you mean 'queue_size'?",
             id="shedding-unknown-key",
         ),
         pytest.param(
             "[ratelimit.shedding]\nenabled = 'yes'",
-            "ratelimit.shedding.enabled: 'yes' is not true or false. Fix: write true or false",
+            "ratelimit.shedding.enabled (FILE:2): 'yes' is not true or false. Fix: write true or false",
             id="enabled-string",
         ),
         pytest.param(
             "[ratelimit.shedding]\nlimit = 0",
-            'ratelimit.shedding.limit: 0 is not "adaptive" or a whole number of at least 1. '
+            'ratelimit.shedding.limit (FILE:2): 0 is not "adaptive" or a whole number of at least 1. '
             'Fix: write "adaptive" (learnt from latency) or a fixed concurrency, e.g. 64',
             id="limit-0",
         ),
         pytest.param(
             "[ratelimit.shedding]\nlimit = 'fast'",
-            "ratelimit.shedding.limit: 'fast' is not \"adaptive\" or a whole number of at least 1. "
+            "ratelimit.shedding.limit (FILE:2): 'fast' is not \"adaptive\" or a whole number of at least 1. "
             'Fix: write "adaptive" (learnt from latency) or a fixed concurrency, e.g. 64',
             id="limit-word",
         ),
         pytest.param(
             "[ratelimit.shedding]\nlimit = 2.5",
-            'ratelimit.shedding.limit: 2.5 is not "adaptive" or a whole number of at least 1. '
+            'ratelimit.shedding.limit (FILE:2): 2.5 is not "adaptive" or a whole number of at least 1. '
             'Fix: write "adaptive" (learnt from latency) or a fixed concurrency, e.g. 64',
             id="limit-fraction",
         ),
         pytest.param(
             "[ratelimit.shedding]\nqueue_size = -1",
-            "ratelimit.shedding.queue_size: -1 is not a whole number of at least 0. Fix: write e.g. 8 (0: no queue)",
+            "ratelimit.shedding.queue_size (FILE:2): -1 is not a whole number of at least 0. Fix: write e.g. 8 (0: no "
+            "queue)",
             id="queue_size-negative",
         ),
         pytest.param(
             "[ratelimit.shedding]\nqueue_size = '8'",
-            "ratelimit.shedding.queue_size: '8' is not a whole number of at least 0. Fix: write e.g. 8 (0: no queue)",
+            "ratelimit.shedding.queue_size (FILE:2): '8' is not a whole number of at least 0. Fix: write e.g. 8 (0: "
+            "no queue)",
             id="queue_size-string",
         ),
         pytest.param(
             "[ratelimit.shedding]\nqueue_timeout = 0",
-            "ratelimit.shedding.queue_timeout: 0 is not a number of seconds above 0. Fix: write e.g. 0.1",
+            "ratelimit.shedding.queue_timeout (FILE:2): 0 is not a number of seconds above 0. Fix: write e.g. 0.1",
             id="queue_timeout-0",
         ),
         pytest.param(
             "[ratelimit.shedding]\nqueue_timeout = inf",
-            "ratelimit.shedding.queue_timeout: inf is not a number of seconds above 0. Fix: write e.g. 0.1",
+            "ratelimit.shedding.queue_timeout (FILE:2): inf is not a number of seconds above 0. Fix: write e.g. 0.1",
             id="queue_timeout-inf",
         ),
         pytest.param(
             "[ratelimit.shedding]\nqueue_timeout = true",
-            "ratelimit.shedding.queue_timeout: True is not a number of seconds above 0. Fix: write e.g. 0.1",
+            "ratelimit.shedding.queue_timeout (FILE:2): True is not a number of seconds above 0. Fix: write e.g. 0.1",
             id="queue_timeout-bool",
         ),
         pytest.param(
             'trusted_proxies = ["10.0.0.1", "proxy.example"]',
-            "trusted_proxies: 'proxy.example' does not appear to be an IPv4 or IPv6 network. "
+            "trusted_proxies (FILE:1): 'proxy.example' does not appear to be an IPv4 or IPv6 network. "
             "Fix: list the proxies' IP addresses or networks, e.g. 10.0.0.0/8,::1",
             id="trusted-proxy-name",
         ),
@@ -344,8 +357,8 @@ def test_serve_refuses_a_wrong_ratelimit_or_proxy_setting_naming_the_key(tmp_pat
     result = bastion("serve", "--port", str(free_port()), "--data-dir", str(tmp_path / "data"), "--config", str(config))
 
     assert result.returncode == 2, result.stdout + result.stderr
-    assert result.stderr.strip().splitlines() == [f"error: {expected}"]
-    assert not (tmp_path / "data" / "bastion.db").exists()
+    assert result.stderr.strip().splitlines() == [f"error: {expected}".replace("FILE", str(config))]
+    assert not (tmp_path / "data").exists()  # refused before anything was written
 
 
 def test_ratelimit_table_becomes_typed_settings():
@@ -380,23 +393,28 @@ def test_ratelimit_defaults_are_the_built_in_policies_without_shedding():
     ("variable", "value", "message"),
     [
         pytest.param("BASTION_DATABASE_TIMEOUT_SECONDS", "0.1",
-                     "database_timeout_seconds: 0.1 seconds is outside 0.5-60 seconds. Fix: choose a value in 0.5-60",
+                     "database_timeout_seconds (BASTION_DATABASE_TIMEOUT_SECONDS): 0.1 seconds is outside 0.5-60 "
+                     "seconds. Fix: choose a value in 0.5-60",
                      id="database-timeout-too-short"),
         pytest.param("BASTION_DATABASE_TIMEOUT_SECONDS", "61",
-                     "database_timeout_seconds: 61.0 seconds is outside 0.5-60 seconds. Fix: choose a value in 0.5-60",
+                     "database_timeout_seconds (BASTION_DATABASE_TIMEOUT_SECONDS): 61 seconds is outside 0.5-60 "
+                     "seconds. Fix: choose a value in 0.5-60",
                      id="database-timeout-too-long"),
         pytest.param("BASTION_DATABASE_TIMEOUT_SECONDS", "soon",
-                     "database_timeout_seconds: 'soon' is not a valid float."
-                     " Fix: give database_timeout_seconds a float value",
+                     "database_timeout_seconds (BASTION_DATABASE_TIMEOUT_SECONDS): 'soon' is not a number."
+                     " Fix: write a number, e.g. 5.0",
                      id="database-timeout-not-a-number"),
         pytest.param("BASTION_SHUTDOWN_DRAIN_SECONDS", "0",
-                     "shutdown_drain_seconds: 0 seconds is outside 1-300 seconds. Fix: choose a value in 1-300",
+                     "shutdown_drain_seconds (BASTION_SHUTDOWN_DRAIN_SECONDS): 0 seconds is outside 1-300 seconds. "
+                     "Fix: choose a value in 1-300",
                      id="drain-zero"),
         pytest.param("BASTION_SHUTDOWN_DRAIN_SECONDS", "301",
-                     "shutdown_drain_seconds: 301 seconds is outside 1-300 seconds. Fix: choose a value in 1-300",
+                     "shutdown_drain_seconds (BASTION_SHUTDOWN_DRAIN_SECONDS): 301 seconds is outside 1-300 seconds. "
+                     "Fix: choose a value in 1-300",
                      id="drain-too-long"),
         pytest.param("BASTION_SHUTDOWN_DRAIN_SECONDS", "2.5",
-                     "shutdown_drain_seconds: '2.5' is not a valid int. Fix: give shutdown_drain_seconds a int value",
+                     "shutdown_drain_seconds (BASTION_SHUTDOWN_DRAIN_SECONDS): '2.5' is not a whole number."
+                     " Fix: write a whole number, e.g. 10",
                      id="drain-not-whole"),
     ],
 )

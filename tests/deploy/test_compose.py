@@ -50,8 +50,34 @@ def test_bastion_env_example_as_committed_is_refused(tmp_path: Path) -> None:
     """Copied without replacing the placeholders, the configuration is refused, naming a setting."""
     environ = read_env_file(ROOT / "deploy" / "bastion.env.example")
 
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as refused:
         load_settings(environ=environ, overrides={"data_dir": tmp_path})
+
+    assert str(refused.value).startswith("trusted_proxies (BASTION_TRUSTED_PROXIES): 'CHANGE_ME'")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        pytest.param("BASTION_KEY_ENCRYPTION_KEY", PLACEHOLDER, "is still the placeholder CHANGE_ME", id="kek-left"),
+        pytest.param(
+            "BASTION_CLIENT_SECRET_PEPPER", PLACEHOLDER, "is still the placeholder CHANGE_ME", id="pepper-left"
+        ),
+        pytest.param("BASTION_CLIENT_SECRET_PEPPER", "pepper", "is shorter than 32 bytes", id="pepper-short"),
+    ],
+)
+def test_a_secret_left_as_placeholder_or_too_short_is_refused(
+    tmp_path: Path, key: str, value: str, problem: str
+) -> None:
+    """The example filled in except one secret (left CHANGE_ME, or short): refused naming it and
+    its variable, as the container's bastion-init and server would be."""
+    environ = {**filled(read_env_file(ROOT / "deploy" / "bastion.env.example")), key: value}
+
+    with pytest.raises(ConfigError) as refused:
+        load_settings(environ=environ, overrides={"data_dir": tmp_path})
+
+    setting = key.removeprefix("BASTION_").lower()
+    assert str(refused.value).startswith(f"{setting} ({key}): {problem}. Fix: set {key}")
 
 
 @pytest.mark.parametrize(

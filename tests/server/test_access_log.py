@@ -101,3 +101,35 @@ def test_the_access_log_is_off_by_default(live_server):
 
     assert not any('"duration_ms"' in line for line in lines)
     assert any("client_authenticated" in line for line in lines)
+
+
+def test_a_long_path_is_cut_at_2048_characters(logged):
+    """A request for a path of 10,000 characters is logged with its first 2048 and a mark."""
+    server, path = logged
+    long_path = "/" + "a" * 9999
+    answer = httpx.get(server.url + long_path, timeout=10)
+    time.sleep(0.3)
+    [line] = [line for line in _lines(path, 1) if line["path"].startswith("/aaa")]
+
+    assert answer.status_code == 404
+    assert line["path"] == long_path[:2048]
+    assert line["path_truncated"] is True
+
+
+def test_a_log_that_cannot_be_written_loses_the_line_not_the_request(db_url: str, tmp_path: Path):
+    """An access log on a full device (/dev/full: every write fails with ENOSPC): requests are
+    still answered, and the server warns once that lines are being lost."""
+    settings = make_settings(db_url, tmp_path)
+    asyncio.run(prepare(settings))
+    server = start_server(settings, tmp_path, BASTION_ACCESS_LOG="/dev/full")
+    try:
+        answers = [httpx.get(server.url + "/jwks", timeout=10).status_code for _ in range(5)]
+        time.sleep(0.5)
+    finally:
+        server.stop()
+    output = server.log.read_text(encoding="utf-8")
+
+    assert answers == [200] * 5
+    assert output.count("access_log_write_failed") == 1
+    assert "No space left on device" in output
+    assert "Traceback" not in output

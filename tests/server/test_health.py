@@ -16,6 +16,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from bastion.config import Settings
+from bastion.server import create_app
+from bastion.server.context import ServerContext
+from bastion.server.endpoints.health import CACHE_SECONDS, Readiness
 from bastion.store import Database
 from tests._live import start_server
 from tests._private_services import PrivatePostgres, PrivateRedis, private_postgres, private_redis
@@ -72,6 +76,35 @@ async def test_ready_answers_503_on_a_database_not_at_head(http: httpx.AsyncClie
     assert live.status_code == 200
 
 
+async def test_a_flood_of_probes_shares_one_check_a_second(settings: Settings, ctx: ServerContext) -> None:
+    """200 concurrent readiness probes cost the database and Redis one check, not 200: every
+    probe within CACHE_SECONDS shares the answer of the one check that ran."""
+    app = create_app(settings, ctx)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url=settings.issuer) as http:
+        first = await http.get("/health/ready")
+        shared: Readiness = app.state.readiness
+        before = shared.checks
+        flood = await asyncio.gather(*(http.get("/health/ready") for _ in range(200)))
+
+    assert first.status_code == 200
+    assert {r.status_code for r in flood} == {200}
+    assert shared.checks - before <= 1
+
+
+async def test_a_refusal_is_checked_again_after_the_cache_second(http: httpx.AsyncClient, db_url: str) -> None:
+    """A cached answer lives CACHE_SECONDS only: a database falling behind head is seen a
+    second later, and coming back the second after."""
+    ready = await http.get("/health/ready")
+    async with _stamped(db_url, "0009"):
+        await asyncio.sleep(CACHE_SECONDS + 0.1)
+        behind = await http.get("/health/ready")
+    await asyncio.sleep(CACHE_SECONDS + 0.1)
+    back = await http.get("/health/ready")
+
+    assert [r.status_code for r in (ready, behind, back)] == [200, 503, 200]
+
+
 async def _until(check: Callable[[], Awaitable[bool]], seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -96,14 +129,23 @@ async def test_ready_follows_postgres_and_redis_going_down_and_coming_back(
             async def ready() -> bool:
                 return (await http.get("/health/ready")).status_code == 200
 
+            async def answer_once_cache_expired(status: int) -> httpx.Response:
+                # Readiness is checked at most once a second (CACHE_SECONDS): wait for a fresh answer.
+                deadline = time.monotonic() + 3 * CACHE_SECONDS
+                response = await http.get("/health/ready")
+                while response.status_code != status and time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)
+                    response = await http.get("/health/ready")
+                return response
+
             before = await http.get("/health/ready")
             await asyncio.to_thread(private_postgres.stop)
-            no_database = await http.get("/health/ready")
+            no_database = await answer_once_cache_expired(503)
             live_without_database = await http.get("/health/live")
             await asyncio.to_thread(private_postgres.start)
             database_back = await _until(ready, 5)
             private_redis.kill()
-            no_redis = await http.get("/health/ready")
+            no_redis = await answer_once_cache_expired(503)
             await asyncio.to_thread(private_redis.start)
             redis_back = await _until(ready, 5)
     finally:

@@ -122,6 +122,20 @@ async def test_other_addresses_get_the_unknown_route_answer(live_server):
     assert "bastion_http_requests_total" in allowed.text
 
 
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+async def test_any_method_from_a_stranger_gets_404(live_server, method):
+    """A stranger gets the unknown-route 404 whatever the method (a 405 would reveal /metrics);
+    an allowed scraper using another method than GET gets 405."""
+    async with client_from(live_server, new_address()) as stranger:
+        refused = await stranger.request(method, "/metrics")
+    async with client_from(live_server, "127.0.0.1") as local:
+        wrong_method = await local.request(method, "/metrics")
+
+    assert (refused.status_code, refused.text) == (404, "Not Found")
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["allow"] == "GET, HEAD"
+
+
 @pytest.fixture
 def proxied(db_url: str, tmp_path: Path):
     """`--behind-proxy` (proxy: 127.0.0.1) with 203.0.113.0/24 allowed to scrape as well."""

@@ -12,6 +12,7 @@ PASSWORD = "a long and unusual passphrase"
 
 
 def bastion(tmp_path, *args, stdin=""):
+    (tmp_path / "data").mkdir(exist_ok=True)  # commands other than serve refuse a missing data dir
     env = {"PATH": "/usr/bin:/bin", "BASTION_PASSWORD_HASHING": "testing"}
     return subprocess.run(
         [sys.executable, "-m", "bastion", *args, "--data-dir", str(tmp_path / "data")],

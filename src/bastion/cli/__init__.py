@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
+from typing import Annotated, Any
 
 import typer
 
+from bastion import __version__
 from bastion.cli import apikeys, audit, clients, db, demo, device_login, keys, serve, sessions, threats, users
 
 app = typer.Typer(
@@ -15,6 +18,24 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"bastion {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True),
+    ] = False,
+) -> None:
+    """Bastion: OAuth 2 / OpenID Connect server, API guard, rate limiting, threat modeling."""
+
+
 app.command("serve")(serve.serve)
 app.command("device-login")(device_login.device_login)
 app.add_typer(clients.app, name="clients")
@@ -37,7 +58,19 @@ def main() -> None:
     where those files are created.
     """
     os.umask(0o077)
-    app()
+    command = typer.main.get_command(app)
+    _plain_help(command)
+    # Help in click's plain layout, up to 100 columns: it wraps descriptions and never cuts an
+    # option's name (the boxed layout shortened `--post-logout-redirect-uri` to fit 80 columns).
+    sys.exit(command.main(prog_name="bastion", max_content_width=100, standalone_mode=True))
+
+
+def _plain_help(command: Any) -> None:
+    """Every command and group prints click's plain help rather than the boxed one."""
+    if hasattr(command, "rich_markup_mode"):
+        command.rich_markup_mode = None
+    for sub in getattr(command, "commands", {}).values():
+        _plain_help(sub)
 
 
 __all__ = ["app", "main"]

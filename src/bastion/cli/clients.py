@@ -7,10 +7,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from bastion.cli._common import add_switch_commands, emit, fail, run, settings_for, with_database
+from bastion.cli._common import (
+    add_switch_commands,
+    emit,
+    fail,
+    human,
+    print_record,
+    print_table,
+    run,
+    settings_for,
+    with_database,
+)
 from bastion.cli._options import ConfigOption, DataDirOption, JsonOption
 from bastion.config import Settings
 from bastion.keys import startup
@@ -28,8 +36,7 @@ def _hasher(settings: Settings) -> SecretHasher:
 
 
 def _print_client(data: dict[str, Any]) -> None:
-    for key, value in data.items():
-        typer.echo(f"{key}: {value}")
+    print_record(data)
     if "client_secret" in data:
         typer.echo("The client secret is shown only this once; store it now.", err=True)
 
@@ -44,11 +51,15 @@ def _admin(settings: Settings, action: Any) -> Any:
 @app.command("create")
 def create(
     name: Annotated[str, typer.Option("--name", help="Display name.")],
-    grant: Annotated[list[str], typer.Option("--grant", help="Allowed grant type (repeatable).")],
+    grant: Annotated[
+        list[str], typer.Option("--grant", help=f"Allowed grant type (repeatable): {', '.join(admin.GRANT_TYPES)}.")
+    ],
     scope: Annotated[str, typer.Option("--scope", help='Allowed scopes, space-separated: "a b".')] = "",
     audience: Annotated[list[str] | None, typer.Option("--audience", help="Allowed resource URI (repeatable).")] = None,
     auth_method: Annotated[
-        str, typer.Option("--auth-method", help="Token endpoint auth method.")
+        str, typer.Option(
+            "--auth-method", help=f"Token endpoint auth method: {', '.join(admin.AUTH_METHODS)}."
+        )
     ] = "client_secret_basic",
     jwks: Annotated[Path | None, typer.Option("--jwks", help="JWKS file for private_key_jwt.")] = None,
     token_lifetime: Annotated[
@@ -132,17 +143,9 @@ def list_clients(data_dir: DataDirOption = None, config: ConfigOption = None, as
     settings = settings_for(data_dir, config)
 
     def table(rows: list[dict[str, Any]]) -> None:
-        out = Table("client_id", "name", "type", "auth method", "grants", "enabled")
-        for r in rows:
-            out.add_row(
-                r["client_id"],
-                r["name"],
-                r["client_type"],
-                r["token_endpoint_auth_method"],
-                " ".join(r["grant_types"]),
-                str(r["enabled"]),
-            )
-        Console().print(out)
+        columns = ("client_id", "name", "client_type", "token_endpoint_auth_method", "grant_types", "enabled")
+        headers = ("client_id", "name", "type", "auth method", "grants", "enabled")
+        print_table(headers, ([human(r[c]) for c in columns] for r in rows))
 
     emit(_admin(settings, admin.list_clients), as_json, table)
 

@@ -16,8 +16,9 @@ app = typer.Typer(help="Database schema migrations and the purge of expired rows
 
 @app.command("upgrade")
 def upgrade(data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
-    """Apply every migration (needed once per release on PostgreSQL; SQLite migrates itself)."""
-    settings = settings_for(data_dir, config)
+    """Apply every migration (needed once per release on PostgreSQL; SQLite migrates itself,
+    and this creates a new data directory's database)."""
+    settings = settings_for(data_dir, config, creates_data=True)
 
     async def go() -> str | None:
         database = Database(settings.resolved_database_url, pool_size=1)

@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from bastion.cli._common import emit, fail, run, settings_for, with_database
+from bastion.cli._common import emit, fail, human, print_table, run, settings_for, when, with_database
 from bastion.cli._options import ConfigOption, DataDirOption, JsonOption
 from bastion.config import Settings
 from bastion.keys import lifecycle, startup
@@ -18,10 +16,8 @@ app = typer.Typer(help="Signing keys: list, rotate, retire.", no_args_is_help=Tr
 
 
 def _table(rows: list[dict[str, Any]]) -> None:
-    table = Table("kid", "alg", "state", "activates_at", "signs_until", "published")
-    for row in rows:
-        table.add_row(*(str(row[c]) for c in ("kid", "alg", "state", "activates_at", "signs_until", "published")))
-    Console().print(table)
+    columns = ("kid", "alg", "state", "activates_at", "signs_until", "published")
+    print_table(columns, ([human(row[c], c) for c in columns] for row in rows))
 
 
 async def _rotate(settings: Settings, database: Database, alg: str) -> dict[str, Any]:
@@ -49,7 +45,7 @@ def rotate(
         result = run(with_database(settings, lambda db: _rotate(settings, db, alg)))
     except lifecycle.KeyLifecycleError as exc:
         raise fail(str(exc)) from None
-    emit(result, as_json, lambda r: typer.echo(f"new {r['alg']} key {r['kid']} signs from {r['activates_at']}"))
+    emit(result, as_json, lambda r: typer.echo(f"new {r['alg']} key {r['kid']} signs from {when(r['activates_at'])}"))
 
 
 @app.command("retire")
@@ -63,4 +59,4 @@ def retire(kid: str, data_dir: DataDirOption = None, config: ConfigOption = None
         result = run(with_database(settings, lambda db: lifecycle.retire(db, kid)))
     except lifecycle.KeyLifecycleError as exc:
         raise fail(str(exc)) from None
-    emit(result, as_json, lambda r: typer.echo(f"key {r['kid']} retired at {r['retired_at']}"))
+    emit(result, as_json, lambda r: typer.echo(f"key {r['kid']} retired at {when(r['retired_at'])}"))

@@ -9,10 +9,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from bastion.cli._common import add_switch_commands, emit, fail, run, settings_for, with_database
+from bastion.cli._common import (
+    add_switch_commands,
+    emit,
+    fail,
+    human,
+    print_record,
+    print_table,
+    run,
+    settings_for,
+    with_database,
+)
 from bastion.cli._options import ConfigOption, DataDirOption, JsonOption
 from bastion.config import Settings
 from bastion.identity import NewUser, PasswordHasher, UserError, WeakPassword, users
@@ -70,8 +78,7 @@ def _admin(settings: Settings, action: Any) -> Any:
 
 
 def _print_user(data: dict[str, Any]) -> None:
-    for key, value in data.items():
-        typer.echo(f"{key}: {value}")
+    print_record(data)
 
 
 @app.command("create")
@@ -113,10 +120,8 @@ def list_users(data_dir: DataDirOption = None, config: ConfigOption = None, as_j
         return [users.describe(u) for u in await users.list_users(db)]
 
     def table(rows: list[dict[str, Any]]) -> None:
-        out = Table("sub", "username", "email", "roles", "mfa", "enabled")
-        for r in rows:
-            out.add_row(r["sub"], r["username"], r["email"], " ".join(r["roles"]), r["mfa"], str(r["enabled"]))
-        Console().print(out)
+        columns = ("sub", "username", "email", "roles", "mfa", "enabled")
+        print_table(columns, ([human(r[c]) for c in columns] for r in rows))
 
     emit(_admin(settings, action), as_json, table)
 

@@ -17,14 +17,19 @@ from typing import Any
 from bastion.config._pages import parse_pages
 from bastion.config._ratelimit import RateLimitSettings, parse_ratelimit
 from bastion.config._settings import Settings
-from bastion.config._types import ConfigError, ConfigWarning, Secret, closest, refuse_unknown
+from bastion.config._types import ConfigError, ConfigWarning, Secret, closest, is_loopback_host, refuse_unknown
 
 # Environment variables that share the prefix but are not settings (tests, CI).
 _NOT_SETTINGS = ("BASTION_REQUIRE_SERVICES", "BASTION_TEST_", "BASTION_CONFIG")
-_FIELDS = {f.name: f for f in fields(Settings)}
+_FIELDS = {f.name: f for f in fields(Settings) if f.name != "sources"}  # sources: provenance, not a setting
 _SECRET_FIELDS = {"database_url", "redis_url", "key_encryption_key", "client_secret_pepper"}
 
 _RECORDED_ISSUER = "issuer"  # a file in the data directory
+# The source of an issuer nobody configured: made from the host and port.
+DERIVED_ISSUER = "made from the host and port"
+
+
+_KINDS = {"int": "a whole number", "float": "a number", "bool": "true or false"}
 
 
 def _coerce(name: str, raw: Any) -> Any:
@@ -54,22 +59,55 @@ def _coerce(name: str, raw: Any) -> Any:
                 raise TypeError(raw)
             return int(raw)
         if kind == "float":
+            if isinstance(raw, bool):
+                raise TypeError(raw)
             return float(raw)
         return str(raw)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(name, f"{raw!r} is not a valid {kind}", f"give {name} a {kind} value") from exc
+        wanted = _KINDS.get(str(kind), str(kind))
+        example = {"bool": "true, false, 1 or 0"}.get(str(kind), repr(getattr(Settings, name, "")))
+        raise ConfigError(name, f"{raw!r} is not {wanted}", f"write {wanted}, e.g. {example}") from exc
+
+
+def _line_of(text: str, dotted: str) -> int | None:
+    """The line of a TOML file that sets `dotted` (`port`, `ratelimit.shedding.limit`): the key's
+    own line, else the line of the nearest table or key above it; None when absent."""
+    wanted = dotted.split(".")
+    table: list[str] = []
+    best: tuple[int, int] | None = None  # (how much of the name matched, line)
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            table = [part.strip().strip("\"'") for part in stripped.strip("[]").split(".")]
+            path = table
+        elif "=" in stripped and not stripped.startswith("#"):
+            path = table + [part.strip().strip("\"'") for part in stripped.split("=", 1)[0].split(".")]
+        else:
+            continue
+        if path == wanted[: len(path)] and (best is None or len(path) > best[0]):
+            best = (len(path), number)
+    return best[1] if best else None
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """Read a TOML config file; an unknown key is an error naming the closest known setting."""
+    data, _ = _read_config_file(path)
+    return data
+
+
+def _read_config_file(path: Path) -> tuple[dict[str, Any], str]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError("--config", f"{path} does not exist", "pass an existing TOML file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("--config", f"{path} cannot be read ({exc})", "pass a readable UTF-8 TOML file") from exc
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("--config", f"{path} is not valid TOML ({exc})", "fix the TOML syntax") from exc
-    refuse_unknown(data, _FIELDS, lambda key: f"{path}: {key}", "remove it")
-    return data
+    refuse_unknown(data, _FIELDS, str, "remove it", source=lambda key: f"{path}:{_line_of(text, key) or 1}")
+    return data, text
 
 
 def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -88,37 +126,91 @@ def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
+def _flag(name: str) -> str:
+    """The option a CLI override of `name` came from, by Typer's naming (`data_dir`: `--data-dir`)."""
+    return "--" + name.replace("_", "-")
+
+
 def load_settings(
     *,
     config_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    flags: Mapping[str, str] | None = None,
+    listening: bool = False,
+    tls: bool = False,
 ) -> Settings:
     """Build Settings: defaults < config file < environment < explicit overrides (CLI flags).
 
-    When no issuer is configured it defaults to `http://HOST:PORT` for a loopback host, or to
-    the issuer that `serve` recorded in the data directory.
+    Every value's source is remembered (`Settings.sources`) and named by any `ConfigError`:
+    the config file's `path:line`, the `BASTION_*` variable, or the option (`flags` maps an
+    override to its option's name when it is not `--` plus the name with dashes).
+
+    When no issuer is configured: a server that is `listening` uses `http://HOST:PORT`
+    (`https://` with `tls`); any other command uses the issuer `serve` recorded in the data
+    directory, unless a host or port is given.
     """
     environ = os.environ if environ is None else environ
     if config_file is None and environ.get("BASTION_CONFIG"):
         config_file = Path(environ["BASTION_CONFIG"])
     raw: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    text = ""
     if config_file is not None:
-        raw.update(read_config_file(config_file))
-    raw.update(read_environment(environ))
-    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    values = {name: _coerce(name, value) for name, value in raw.items()}
+        data, text = _read_config_file(config_file)
+        raw.update(data)
+        sources.update({key: f"{config_file}:{_line_of(text, key) or 1}" for key in data})
+    from_environment = read_environment(environ)
+    raw.update(from_environment)
+    sources.update({key: f"BASTION_{key.upper()}" for key in from_environment})
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    raw.update(given)
+    sources.update({key: (flags or {}).get(key, _flag(key)) for key in given})
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        try:
+            values[name] = _coerce(name, value)
+        except ConfigError as exc:
+            source = sources.get(name)
+            if "." in exc.setting and source and source.startswith(f"{config_file}:"):
+                source = f"{config_file}:{_line_of(text, exc.setting) or 1}"  # the table's own key
+            raise exc.came_from(source) from None
     if not values.get("issuer"):
-        data_dir = values.get("data_dir", Settings.data_dir)
-        recorded = data_dir / _RECORDED_ISSUER
-        if "host" not in values and "port" not in values and recorded.exists():
-            values["issuer"] = recorded.read_text(encoding="utf-8").strip()
-        else:
-            host = str(values.get("host", Settings.host))
-            port = int(values.get("port", Settings.port))
-            shown = f"[{host}]" if ":" in host else host
-            values["issuer"] = f"http://{shown}:{port}"
-    return Settings(**values)
+        _default_issuer(values, sources, listening=listening, tls=tls)
+    return Settings(**values, sources=sources)
+
+
+def _default_issuer(values: dict[str, Any], sources: dict[str, str], *, listening: bool, tls: bool) -> None:
+    """The issuer when none is configured (see `load_settings`)."""
+    data_dir = values.get("data_dir", Settings.data_dir)
+    recorded = data_dir / _RECORDED_ISSUER
+    if not listening and "host" not in values and "port" not in values and recorded.exists():
+        values["issuer"] = recorded.read_text(encoding="utf-8").strip()
+        sources["issuer"] = str(recorded)
+        return
+    host = str(values.get("host", Settings.host))
+    try:
+        port = int(values.get("port", Settings.port))
+    except (TypeError, ValueError):
+        return  # the port's own check names the problem
+    shown = f"[{host}]" if ":" in host else host
+    issuer = f"{'https' if tls else 'http'}://{shown}:{port}"
+    if not tls and not is_loopback_host(host):
+        raise ConfigError(
+            "issuer",
+            f"is not set, and the default made from the host, {issuer}, is not https:// on a public address",
+            "set BASTION_ISSUER=https://YOUR.PUBLIC.HOST (the URL clients reach the server at, "
+            "through the proxy when there is one)",
+            source=sources.get("host", ""),
+        )
+    values["issuer"] = issuer
+    sources["issuer"] = DERIVED_ISSUER
+
+
+def recorded_issuer(data_dir: Path) -> str | None:
+    """The issuer `serve` last recorded in `data_dir`, if any."""
+    path = data_dir / _RECORDED_ISSUER
+    return path.read_text(encoding="utf-8").strip() if path.exists() else None
 
 
 def record_issuer(settings: Settings) -> None:

@@ -6,8 +6,9 @@ profile; a check that fails raises a `ConfigError` naming the setting and the fi
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -86,10 +87,16 @@ class Settings:
     # process (SIGTERM) lets requests in flight finish before it closes their connections.
     database_timeout_seconds: float = 5.0
     shutdown_drain_seconds: int = 10
+    # Where each value came from (`BASTION_PORT`, `--port`, `bastion.toml:3`), for messages:
+    # filled in by `load_settings`, never a setting itself.
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for check in _CHECKS:
-            check(self)
+            try:
+                check(self)
+            except ConfigError as exc:
+                raise exc.came_from(self.sources.get(exc.setting.split(".")[0])) from None
 
     @property
     def development_mode(self) -> bool:
@@ -141,12 +148,13 @@ def _check_issuer(s: Settings) -> None:
         )
 
 
-def _range(name: str, low: float, high: float, unit: str) -> Callable[[Settings], None]:
+def _range(name: str, low: float, high: float, unit: str = "") -> Callable[[Settings], None]:
     def check(s: Settings) -> None:
         value = getattr(s, name)
         if not low <= value <= high:
+            unit_ = f" {unit}" if unit else ""
             raise ConfigError(
-                name, f"{value} {unit} is outside {low:g}-{high:g} {unit}", f"choose a value in {low:g}-{high:g}"
+                name, f"{value:g}{unit_} is outside {low:g}-{high:g}{unit_}", f"choose a value in {low:g}-{high:g}"
             )
 
     return check
@@ -217,12 +225,45 @@ def _check_mfa(s: Settings) -> None:
 
 
 def _check_trusted_proxies(s: Settings) -> None:
+    fix = "list the proxies' IP addresses or networks, e.g. 10.0.0.0/8,::1"
     try:
         TrustedPeers(s.trusted_proxies)
     except ValueError as exc:
-        raise ConfigError(
-            "trusted_proxies", str(exc), "list the proxies' IP addresses or networks, e.g. 10.0.0.0/8,::1"
-        ) from None
+        raise ConfigError("trusted_proxies", str(exc), fix) from None
+    for entry in s.trusted_proxies:
+        # Trusting every peer lets any client forge X-Forwarded-For (its address for rate limits
+        # and logs) and X-Forwarded-Proto (RFC 9700 §4.13): name the proxies themselves.
+        if entry == "*" or ipaddress.ip_network(entry, strict=False).prefixlen == 0:
+            raise ConfigError(
+                "trusted_proxies", f"{entry} trusts every address, so any client could forge forwarded headers", fix
+            )
+
+
+# Values shipped as placeholders (deploy/bastion.env.example) or too short to key anything.
+_PLACEHOLDER = "CHANGE_ME"
+_SECRET_MIN_BYTES = 32
+
+
+def _check_secrets(s: Settings) -> None:
+    """Outside development mode the key-encryption key and the pepper must be real secrets:
+    not the example's placeholder, and at least 32 bytes."""
+    if s.development_mode:
+        return
+    fixes = {
+        "key_encryption_key": "set BASTION_KEY_ENCRYPTION_KEY to 32 random bytes in base64url "
+        '(python3 -c "import secrets,base64;print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())")',
+        "client_secret_pepper": "set BASTION_CLIENT_SECRET_PEPPER to a long random string "
+        '(python3 -c "import secrets;print(secrets.token_urlsafe(32))")',
+    }
+    for name, fix in fixes.items():
+        secret = getattr(s, name)
+        if secret is None:
+            continue  # required at start-up (keys.startup), where development mode may make one
+        value = secret.reveal()
+        if _PLACEHOLDER.lower() in value.lower():
+            raise ConfigError(name, f"is still the placeholder {_PLACEHOLDER}", fix)
+        if len(value.encode()) < _SECRET_MIN_BYTES:
+            raise ConfigError(name, f"is shorter than {_SECRET_MIN_BYTES} bytes", fix)
 
 
 _CHECKS: tuple[Callable[[Settings], None], ...] = (
@@ -240,7 +281,7 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
     _range("client_cache_seconds", 0, 10, "seconds"),
     _range("key_cache_seconds", 0, 10, "seconds"),
     _range("clock_leeway", 0, 300, "seconds"),
-    _range("port", 0, 65535, ""),
+    _range("port", 0, 65535),
     _range("workers", 1, 64, "workers"),
     _check_refresh,
     _check_metrics,
@@ -251,6 +292,7 @@ _CHECKS: tuple[Callable[[Settings], None], ...] = (
     _range("purge_interval", 1, 86400, "seconds"),
     _check_password_hashing,
     _check_trusted_proxies,
+    _check_secrets,
     _range("database_timeout_seconds", 0.5, 60, "seconds"),
     _range("shutdown_drain_seconds", 1, 300, "seconds"),
     _check_metrics_clients,

@@ -8,11 +8,30 @@ from collections.abc import Callable, Collection, Iterable
 
 
 class ConfigError(ValueError):
-    """A setting is wrong; the message names it and says how to fix it."""
+    """A setting is wrong; the message names it, where its value came from, and the fix.
 
-    def __init__(self, setting: str, problem: str, fix: str) -> None:
-        super().__init__(f"{setting}: {problem}. Fix: {fix}")
+    `source` is where the value was read: the environment variable (`BASTION_PORT`), the
+    option (`--port`) or the config file's line (`bastion.toml:3`); `load_settings` fills it in
+    for every setting, so a check needs only the setting's name. `str()` reads
+    `SETTING (SOURCE): problem. Fix: fix`, the source left out when there is none.
+    """
+
+    def __init__(self, setting: str, problem: str, fix: str, *, source: str = "") -> None:
+        super().__init__(setting, problem, fix)
         self.setting = setting
+        self.problem = problem
+        self.fix = fix
+        self.source = source
+
+    def __str__(self) -> str:
+        where = f"{self.setting} ({self.source})" if self.source else self.setting
+        return f"{where}: {self.problem}. Fix: {self.fix}"
+
+    def came_from(self, source: str | None) -> ConfigError:
+        """This error, naming `source` unless it already names one (the innermost knows best)."""
+        if source and not self.source:
+            self.source = source
+        return self
 
 
 class ConfigWarning(UserWarning):
@@ -58,10 +77,19 @@ def closest(name: str, known: Iterable[str]) -> str:
     return match[0] if match else ""
 
 
-def refuse_unknown(keys: Iterable[object], known: Collection[str], name: Callable[[str], str], otherwise: str) -> None:
-    """Raise a ConfigError for the first key not `known`: `name(key)`, "unknown setting" and, as
-    the fix, the closest known name (a typo is the likeliest cause) or `otherwise`."""
+def refuse_unknown(
+    keys: Iterable[object],
+    known: Collection[str],
+    name: Callable[[str], str],
+    otherwise: str,
+    *,
+    source: Callable[[str], str] = lambda key: "",
+) -> None:
+    """Raise a ConfigError for the first key not `known`: `name(key)` (read at `source(key)`),
+    "unknown setting" and, as the fix, the closest known name (a typo is the likeliest cause)
+    or `otherwise`."""
     for key in keys:
         if key not in known:
             near = closest(str(key), known)
-            raise ConfigError(name(str(key)), "unknown setting", f"did you mean {near!r}?" if near else otherwise)
+            fix = f"did you mean {near!r}?" if near else otherwise
+            raise ConfigError(name(str(key)), "unknown setting", fix, source=source(str(key)))

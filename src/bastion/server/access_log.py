@@ -17,6 +17,7 @@ import time
 from datetime import UTC, datetime
 from typing import Final
 
+import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bastion.events import compact_json
@@ -24,6 +25,11 @@ from bastion.server.metrics import RouteNames
 
 _ENCODE: Final = compact_json()
 NOTED: Final = ("client_id", "sub")
+# A path longer than this is cut (and marked `path_truncated`): a flood of huge URLs must not
+# make the log grow by their size.
+MAX_PATH: Final = 2048
+# Seconds between two warnings that the access log cannot be written.
+_WARN_EVERY: Final = 60.0
 
 
 def note(scope: Scope, **fields: str | None) -> None:
@@ -48,6 +54,8 @@ class AccessLogMiddleware:
         self.app = app
         self.routes = routes
         self.fd = open_access_log(target)
+        self.lost = 0  # lines that could not be written
+        self._warned_at = -_WARN_EVERY
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -75,12 +83,24 @@ class AccessLogMiddleware:
             "request_id": state.get("request_id"),
             "method": scope["method"],
             "route": self.routes(scope["path"]),
-            "path": scope["path"],  # the query string is never logged
+            "path": scope["path"][:MAX_PATH],  # the query string is never logged
             "status": status,
             "duration_ms": round(seconds * 1000, 3),
             "client": client[0] if client else None,
         }
+        if len(scope["path"]) > MAX_PATH:
+            line["path_truncated"] = True
         for name in NOTED:
             if name in state:
                 line[name] = state[name]
-        os.write(self.fd, (_ENCODE(line) + "\n").encode("utf-8"))
+        try:
+            os.write(self.fd, (_ENCODE(line) + "\n").encode("utf-8"))
+        except OSError as exc:
+            # A full disk or a closed pipe loses the line, never the request (already answered).
+            self.lost += 1
+            now = time.monotonic()
+            if now - self._warned_at >= _WARN_EVERY:
+                self._warned_at = now
+                structlog.get_logger("bastion").warning(
+                    "access_log_write_failed", error=f"{type(exc).__name__}: {exc}", lines_lost=self.lost
+                )

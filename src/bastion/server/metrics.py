@@ -20,7 +20,7 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, request_response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bastion.guard.request_id import TrustedPeers
@@ -248,18 +248,34 @@ def exposition() -> bytes:
 
 
 def metrics_endpoint(clients: Sequence[str]) -> Route:
-    """GET /metrics for the addresses in `clients` only; anyone else gets the unknown-route 404.
+    """/metrics for the addresses in `clients` only; anyone else gets the unknown-route 404,
+    whatever the method (a 405 would tell a stranger the route exists).
 
     The address judged is `request.client`: behind a proxy, the client the trusted proxy
     forwarded (`ProxyHeadersMiddleware` runs first), so a request through the proxy is judged by
-    its real origin, and a forwarded header from any other peer is not believed.
+    its real origin, and a forwarded header from any other peer is not believed. A scraper
+    using another method than GET or HEAD gets 405.
     """
     allowed = TrustedPeers(clients)
 
     async def endpoint(request: Request) -> Response:
         if request.client is None or request.client.host not in allowed:
             return PlainTextResponse("Not Found", status_code=404)
+        if request.method not in ("GET", "HEAD"):
+            return PlainTextResponse("Method Not Allowed", status_code=405, headers={"Allow": "GET, HEAD"})
         await refresh(request.app.state.ctx)
         return Response(exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    return Route("/metrics", endpoint, methods=["GET"])
+    # An ASGI app rather than a function: Starlette then routes every method here, so the
+    # stranger's 404 never depends on the method.
+    return Route("/metrics", _EveryMethod(endpoint))
+
+
+class _EveryMethod:
+    """A request endpoint as a plain ASGI app (a Route then matches it for every method)."""
+
+    def __init__(self, endpoint: Callable[[Request], Awaitable[Response]]) -> None:
+        self.app = request_response(endpoint)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
