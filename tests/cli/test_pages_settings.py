@@ -77,7 +77,11 @@ def test_serve_refuses_a_bad_pages_value(tmp_path: Path, table: dict, refusal: s
     result = bastion("serve", "--port", str(free_port()), "--data-dir", data_dir, BASTION_CONFIG=str(config))
 
     assert result.returncode == 2, result.stdout + result.stderr
-    assert refusal in result.stderr
+    # `error: SETTING (FILE:LINE): problem. Fix: ...`: the setting named with where it came from.
+    setting, _, problem = refusal.partition(": ") if refusal.startswith("pages.") else ("", "", refusal)
+    if setting:
+        assert f"error: {setting} ({config}:" in result.stderr, result.stderr
+    assert problem in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "data" / "secrets").exists()
 
