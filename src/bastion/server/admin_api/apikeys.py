@@ -49,7 +49,7 @@ async def revoke_key(call: Call) -> Any:
 ONE = "/admin/apikeys/{key_id}"
 OPERATIONS = (
     Operation("GET", "/admin/apikeys", list_keys, "Every API key (never a key or its hash)", tag="apikeys"),
-    Operation("POST", "/admin/apikeys", create_key, "Create an API key, answered once", NEW_KEY, 201, tag="apikeys"),
+    Operation("POST", "/admin/apikeys", create_key, "Create a key, shown once", NEW_KEY, status=201, tag="apikeys"),
     Operation("POST", ONE + "/rotation", rotate_key, "A successor key (overlap)", ROTATION, tag="apikeys"),
     Operation("DELETE", ONE, revoke_key, "Revoke an API key now", tag="apikeys"),
 )
