@@ -233,9 +233,10 @@ async def test_an_administrator_manages_api_keys(admin_world: AdminWorld) -> Non
         assert revoked.json() == {"key_id": successor["key_id"], "revoked": True}
         with pytest.raises(InvalidApiKey):
             await verifier.verify(successor["api_key"])
-        listed = (await world.http.get("/admin/apikeys", headers=auth)).json()
-        assert [k["revoked_at"] is not None for k in listed] == [False, True]
-        assert [k["replaced_by"] for k in listed] == [successor["key_id"], None]
+        listed = {k["key_id"]: k for k in (await world.http.get("/admin/apikeys", headers=auth)).json()}
+        assert set(listed) == {key_id, successor["key_id"]}
+        assert (listed[key_id]["revoked_at"], listed[key_id]["replaced_by"]) == (None, successor["key_id"])
+        assert listed[successor["key_id"]]["revoked_at"] is not None
     finally:
         await verifier.close()
 
