@@ -13,6 +13,8 @@ import anyio
 import httpx
 import pytest
 
+from bastion.guard.apikeys import DatabaseApiKeyVerifier, key_digest
+from bastion.protocol.errors import InvalidApiKey
 from bastion.server.admin_api import OPERATIONS
 from tests.server._admin import ADMIN_SCOPE, AdminWorld, admin_world  # noqa: F401 - the fixture
 from tests.server._people import CALLBACK, refresh
@@ -192,6 +194,71 @@ async def test_an_administrator_manages_users_sessions_and_grants(admin_world: A
     assert (deleted["action"], deleted["details"]["actor_sub"], one.json()["next"]) == (
         "user_deleted", world.root["sub"], deleted["seq"]
     )
+
+
+async def test_an_administrator_manages_api_keys(admin_world: AdminWorld) -> None:  # noqa: F811 - the fixture
+    """Create (the key answered once, 201), list (never a key or its hash), rotate, revoke; the key
+    made through the API is accepted by DatabaseApiKeyVerifier and refused once revoked; bad input
+    is 400 naming the field, an unknown id 404; each change is audited with its actor."""
+    world, auth = admin_world, admin_world.auth()
+    created = await world.http.post(
+        "/admin/apikeys", json={"owner": "billing", "scopes": ["notes:read"], "expires_in": 3600}, headers=auth
+    )
+    assert created.status_code == 201, created.text
+    key, key_id = created.json()["api_key"], created.json()["key_id"]
+    assert (created.json()["owner"], created.json()["scopes"]) == ("billing", ["notes:read"])
+    verifier = DatabaseApiKeyVerifier(world.server.env["BASTION_DATABASE_URL"], cache_seconds=0)
+    try:
+        principal = await verifier.verify(key)
+        assert (principal.api_key_id, principal.subject) == (key_id, "billing")
+
+        listed = await world.http.get("/admin/apikeys", headers=auth)
+        assert listed.status_code == 200
+        assert [k["key_id"] for k in listed.json()] == [key_id]
+        assert key not in listed.text
+        assert key_digest(key) not in listed.text
+        assert "sha256" not in listed.json()[0]
+
+        rotated = await world.http.post(f"/admin/apikeys/{key_id}/rotation", json={"overlap_seconds": 60}, headers=auth)
+        assert rotated.status_code == 200, rotated.text
+        successor = rotated.json()
+        assert (successor["replaces"], successor["owner"], successor["scopes"]) == (key_id, "billing", ["notes:read"])
+        assert (await verifier.verify(successor["api_key"])).api_key_id == successor["key_id"]
+        assert (await verifier.verify(key)).api_key_id == key_id  # the overlap
+        again = await world.http.post(f"/admin/apikeys/{key_id}/rotation", json={}, headers=auth)
+        assert (again.status_code, again.json()["error"]) == (404, "not_found")
+        assert "already rotated" in again.json()["error_description"]
+
+        revoked = await world.http.delete(f"/admin/apikeys/{successor['key_id']}", headers=auth)
+        assert revoked.json() == {"key_id": successor["key_id"], "revoked": True}
+        with pytest.raises(InvalidApiKey):
+            await verifier.verify(successor["api_key"])
+        listed = {k["key_id"]: k for k in (await world.http.get("/admin/apikeys", headers=auth)).json()}
+        assert set(listed) == {key_id, successor["key_id"]}
+        assert (listed[key_id]["revoked_at"], listed[key_id]["replaced_by"]) == (None, successor["key_id"])
+        assert listed[successor["key_id"]]["revoked_at"] is not None
+    finally:
+        await verifier.close()
+
+    bad = {
+        "owner-blank": ({"owner": " "}, "--owner must be 1-200 characters"),
+        "owner-missing": ({"scopes": []}, "missing field 'owner'"),
+        "expires-0": ({"owner": "b", "expires_in": 0}, "body.expires_in: an integer from 1"),
+        "scopes-type": ({"owner": "b", "scopes": "a"}, "body.scopes: expected array"),
+    }
+    for name, (body, message) in bad.items():
+        answer = await world.http.post("/admin/apikeys", json=body, headers=auth)
+        assert (answer.status_code, answer.json()["error"]) == (400, "invalid_request"), name
+        assert message in answer.json()["error_description"], (name, answer.text)
+    overlap = await world.http.post(f"/admin/apikeys/{key_id}/rotation", json={"overlap_seconds": -1}, headers=auth)
+    assert (overlap.status_code, "body.overlap_seconds" in overlap.json()["error_description"]) == (400, True)
+    unknown = await world.http.delete("/admin/apikeys/nope", headers=auth)
+    assert unknown.json() == {"error": "not_found", "error_description": "no API key 'nope'"}
+    assert unknown.status_code == 404
+    assert (await world.http.post("/admin/apikeys/nope/rotation", json={}, headers=auth)).status_code == 404
+    events = [e for e in _audit(world) if e.get("actor_sub") == world.root["sub"] and e.get("via") == "api"]
+    assert {"apikey_created", "apikey_rotated", "apikey_revoked"} <= {e["event"] for e in events}
+    assert all(key not in json.dumps(e) and successor["api_key"] not in json.dumps(e) for e in events)
 
 
 async def test_openapi_document_holds_together(admin_world: AdminWorld) -> None:  # noqa: F811 - the fixture

@@ -12,7 +12,6 @@ never imported twice. Exit codes: 0 success; 2 a wrong argument, key id or setti
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,7 +20,10 @@ import typer
 
 from bastion.cli._common import emit, fail, run, settings_for, with_database
 from bastion.cli._options import ConfigOption, DataDirOption, JsonOption
-from bastion.guard.apikeys import ApiKeyRecord, new_key
+from bastion.guard.apikeys import ApiKeyRecord
+from bastion.server import admin_apikeys
+from bastion.server.admin import AdminError
+from bastion.server.admin_apikeys import row_of
 from bastion.store import Database
 from bastion.store import api_keys as store
 from bastion.store.api_keys import ApiKeyRow
@@ -29,44 +31,12 @@ from bastion.store.api_keys import ApiKeyRow
 app = typer.Typer(help="API keys: credentials for calling systems, never for users.", no_args_is_help=True)
 
 LEGACY_FILE = "apikeys.json"
-MAX_OVERLAP = 30 * 86_400
-
-
-def _row(record: ApiKeyRecord) -> ApiKeyRow:
-    def whole(seconds: float | None) -> int | None:
-        return None if seconds is None else int(seconds)
-
-    return ApiKeyRow(
-        key_id=record.key_id,
-        owner=record.owner,
-        scopes=" ".join(record.scopes),
-        sha256=record.sha256,
-        created_at=int(record.created_at),
-        expires_at=whole(record.expires_at),
-        revoked_at=whole(record.revoked_at),
-        last_used_at=whole(record.last_used_at),
-        replaced_by=record.replaced_by,
-    )
-
-
-def _public(row: ApiKeyRow) -> dict[str, Any]:
-    """A key's row without its hash, for listings (the fields of the previous release's JSON)."""
-    return {
-        "key_id": row.key_id,
-        "owner": row.owner,
-        "scopes": row.scopes.split(),
-        "created_at": row.created_at,
-        "expires_at": row.expires_at,
-        "revoked_at": row.revoked_at,
-        "last_used_at": row.last_used_at,
-        "replaced_by": row.replaced_by,
-    }
 
 
 def _legacy_rows(path: Path) -> list[ApiKeyRow]:
     try:
         raw = json.loads(path.read_text())
-        return [_row(ApiKeyRecord(**{**r, "scopes": tuple(r["scopes"])})) for r in raw["keys"]]
+        return [row_of(ApiKeyRecord(**{**r, "scopes": tuple(r["scopes"])})) for r in raw["keys"]]
     except (ValueError, KeyError, TypeError) as exc:
         raise fail(f"{path} is not an API key file of a previous release ({exc}); move it away") from None
 
@@ -92,7 +62,10 @@ def _on_database(data_dir: Path | None, config: Path | None, action: Any) -> Any
         await _import_legacy(database, settings.data_dir)
         return await action(database)
 
-    return run(with_database(settings, imported_then))
+    try:
+        return run(with_database(settings, imported_then))
+    except AdminError as exc:
+        raise fail(str(exc)) from None
 
 
 def _when(seconds: int | None) -> str:
@@ -128,17 +101,9 @@ def create(
     as_json: JsonOption = False,
 ) -> None:
     """Create a key; it is shown once and stored only as a hash."""
-    if not owner.strip() or len(owner) > 200:
-        raise fail("--owner must be 1-200 characters")
-    if expires_in is not None and expires_in <= 0:
-        raise fail("--expires-in must be a positive number of seconds")
-    scopes = [s for item in scope or [] for s in item.split()]
-    key, record = new_key(owner, scopes, int(time.time()), expires_in=expires_in)
 
     async def created(database: Database) -> dict[str, Any]:
-        row = _row(record)
-        await store.create(database, row)
-        return {"api_key": key, **_public(row)}
+        return await admin_apikeys.create_key(database, owner, scope or [], expires_in)
 
     emit(_on_database(data_dir, config, created), as_json, _print_created)
 
@@ -148,7 +113,7 @@ def list_keys(data_dir: DataDirOption = None, config: ConfigOption = None, as_js
     """List keys (ids, owners, scopes, last use), never the keys themselves."""
 
     async def listed(database: Database) -> dict[str, Any]:
-        return {"keys": [_public(row) for row in await store.list_all(database)]}
+        return {"keys": await admin_apikeys.list_keys(database)}
 
     emit(_on_database(data_dir, config, listed), as_json, _print_list)
 
@@ -156,38 +121,27 @@ def list_keys(data_dir: DataDirOption = None, config: ConfigOption = None, as_js
 @app.command()
 def rotate(
     key_id: str,
-    overlap: Annotated[int, typer.Option("--overlap", help="Seconds the old key keeps working.")] = 86_400,
+    overlap: Annotated[
+        int, typer.Option("--overlap", help="Seconds the old key keeps working.")
+    ] = admin_apikeys.DEFAULT_OVERLAP,
     data_dir: DataDirOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Issue a successor key; the old one expires after the overlap."""
-    if not 0 <= overlap <= MAX_OVERLAP:
-        raise fail(f"--overlap must be 0-{MAX_OVERLAP} seconds")
 
-    async def rotated(database: Database) -> dict[str, Any] | None:
-        old = await store.get(database, key_id)
-        if old is None:
-            return None
-        key, record = new_key(old.owner, old.scopes.split(), int(time.time()))
-        row = _row(record)
-        if await store.rotate(database, key_id, row, overlap) is None:
-            return None
-        return {"api_key": key, "replaces": key_id, **_public(row)}
+    async def rotated(database: Database) -> dict[str, Any]:
+        return await admin_apikeys.rotate_key(database, key_id, overlap)
 
-    data = _on_database(data_dir, config, rotated)
-    if data is None:
-        raise fail(f"no active API key {key_id!r} (unknown, revoked, expired or already rotated)")
-    emit(data, as_json, _print_created)
+    emit(_on_database(data_dir, config, rotated), as_json, _print_created)
 
 
 @app.command()
 def revoke(key_id: str, data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
     """Stop a key now (APIs see it within their verifier's cache_seconds)."""
 
-    async def revoked(database: Database) -> bool:
-        return await store.revoke(database, key_id, int(time.time()))
+    async def revoked(database: Database) -> dict[str, Any]:
+        return await admin_apikeys.revoke_key(database, key_id)
 
-    if not _on_database(data_dir, config, revoked):
-        raise fail(f"no API key {key_id!r}")
+    _on_database(data_dir, config, revoked)
     typer.echo(f"revoked {key_id}")

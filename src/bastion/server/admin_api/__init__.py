@@ -1,7 +1,8 @@
 """The admin HTTP API (`/admin/...`): clients, users and their roles, sessions and grants,
-signing keys and the audit trail, for a caller with an admin token (`_auth`), described by the
-OpenAPI 3.1 document at `/admin/openapi.json`. It acts only through the operations layer the
-CLI shares (`server.admin`, `server.admin_people`), so both refuse and audit alike."""
+signing keys, API keys and the audit trail, for a caller with an admin token (`_auth`),
+described by the OpenAPI 3.1 document at `/admin/openapi.json`. It acts only through the
+operations layer the CLI shares (`server.admin`, `server.admin_people`,
+`server.admin_apikeys`), so both refuse and audit alike."""
 
 from __future__ import annotations
 
@@ -9,14 +10,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bastion.server.admin_api import clients, people, system
+from bastion.server.admin_api import apikeys, clients, people, system
 from bastion.server.admin_api._auth import ADMIN_ROLE, ADMIN_SCOPE
 from bastion.server.admin_api._http import Operation, route
 from bastion.server.admin_api.openapi import document
 from bastion.server.context import ServerContext
 from bastion.server.responses import json_response
 
-OPERATIONS: tuple[Operation, ...] = (*clients.OPERATIONS, *people.OPERATIONS, *system.OPERATIONS)
+OPERATIONS: tuple[Operation, ...] = (
+    *clients.OPERATIONS,
+    *people.OPERATIONS,
+    *system.OPERATIONS,
+    *apikeys.OPERATIONS,
+)
 
 
 async def openapi_endpoint(request: Request) -> Response:

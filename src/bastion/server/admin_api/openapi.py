@@ -20,7 +20,7 @@ _REFUSALS = {
     "400": "Bad input: a specific error_description",
     "401": "No valid token (invalid_token), or no second factor (insufficient_user_authentication)",
     "403": "No admin scope (insufficient_scope) or no admin role (forbidden)",
-    "404": "Unknown client, user, session or grant",
+    "404": "Unknown client, user, session, grant or API key",
     "409": "Duplicate (a taken username)",
 }
 
