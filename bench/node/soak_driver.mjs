@@ -15,6 +15,7 @@
 //   seconds, interval, browsers)
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const base = config.base;
@@ -26,7 +27,18 @@ const rsAuth = basic(config.rs);
 
 let window = { latencies: [], ok: 0, non2xx: 0, s5xx: 0, statuses: {}, ops: 0, dropped: 0, first5xx: null };
 
-async function request(method, path, { headers = {}, form, cookie } = {}) {
+// Every browser calls from its own loopback address (127.1.x.y), as people do from their own
+// networks: one address for all of them would meet the server's per-address limit on anonymous
+// sign-in requests (anonymous_requests_per_address, 60 a minute), which is there for attackers.
+// Services (cc, refresh, introspect, userinfo) call from 127.0.0.1 over kept-alive connections.
+const serviceAgent = new http.Agent({ keepAlive: true, maxSockets: MAX_IN_FLIGHT });
+let addresses = 0;
+function newAddress() {
+  addresses += 1;
+  return `127.1.${(addresses >> 8) & 255}.${addresses & 255 || 1}`;
+}
+
+async function request(method, path, { headers = {}, form, cookie, from } = {}) {
   const h = { ...headers };
   if (cookie) h.cookie = `${COOKIE}=${cookie}`;
   let body;
@@ -34,20 +46,31 @@ async function request(method, path, { headers = {}, form, cookie } = {}) {
     h['content-type'] = 'application/x-www-form-urlencoded';
     body = new URLSearchParams(form).toString();
   }
+  // A browser's requests each open a connection from its address (closed after the answer).
+  const via = from ? { agent: false, localAddress: from } : { agent: serviceAgent };
   const started = performance.now();
-  const response = await fetch(base + path, { method, headers: h, body, redirect: 'manual' });
-  const text = await response.text();
+  const response = await new Promise((resolve, reject) => {
+    const outgoing = http.request(base + path, { method, headers: h, ...via }, (incoming) => {
+      const chunks = [];
+      incoming.on('data', (chunk) => chunks.push(chunk));
+      incoming.on('end', () => resolve({ incoming, text: Buffer.concat(chunks).toString('utf8') }));
+      incoming.on('error', reject);
+    });
+    outgoing.on('error', reject);
+    outgoing.end(body);
+  });
+  const { incoming, text } = response;
   window.latencies.push(performance.now() - started);
-  window.statuses[response.status] = (window.statuses[response.status] ?? 0) + 1;
-  if (response.status >= 500) {
+  window.statuses[incoming.statusCode] = (window.statuses[incoming.statusCode] ?? 0) + 1;
+  if (incoming.statusCode >= 500) {
     window.s5xx += 1;
-    window.first5xx ??= `${method} ${path.split('?')[0]} ${response.status} ${text.slice(0, 200)}`;
+    window.first5xx ??= `${method} ${path.split('?')[0]} ${incoming.statusCode} ${text.slice(0, 200)}`;
   }
   let newCookie = null;
-  for (const value of response.headers.getSetCookie()) {
+  for (const value of incoming.headers['set-cookie'] ?? []) {
     if (value.startsWith(`${COOKIE}=`)) newCookie = value.slice(COOKIE.length + 1).split(';', 1)[0];
   }
-  return { status: response.status, text, location: response.headers.get('location') ?? '', cookie: newCookie };
+  return { status: incoming.statusCode, text, location: incoming.headers.location ?? '', cookie: newCookie };
 }
 
 function hidden(html) {
@@ -66,23 +89,23 @@ async function authorize(browser, username) {
     state: 's', nonce: randomBytes(6).toString('hex'),
     code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256',
   });
-  let page = await request('GET', `/authorize?${query}`, { cookie: browser.cookie });
+  let page = await request('GET', `/authorize?${query}`, { cookie: browser.cookie, from: browser.address });
   for (let hop = 0; hop < 8; hop += 1) {
     if (page.cookie) browser.cookie = page.cookie;
     if (page.location.startsWith(config.redirect_uri)) break;
     if (page.status === 303 && page.location.startsWith('/')) {
-      page = await request('GET', page.location, { cookie: browser.cookie });
+      page = await request('GET', page.location, { cookie: browser.cookie, from: browser.address });
     } else if (page.status === 200 && page.text.includes('name="password"')) {
-      page = await request('POST', '/login', { cookie: browser.cookie, form: { ...hidden(page.text), username, password: config.password } });
+      page = await request('POST', '/login', { cookie: browser.cookie, from: browser.address, form: { ...hidden(page.text), username, password: config.password } });
     } else if (page.status === 200 && page.text.includes('name="decision"')) {
-      page = await request('POST', '/consent', { cookie: browser.cookie, form: { ...hidden(page.text), decision: 'approve' } });
+      page = await request('POST', '/consent', { cookie: browser.cookie, from: browser.address, form: { ...hidden(page.text), decision: 'approve' } });
     } else {
       throw new Error(`authorize: ${page.status} ${page.text.slice(0, 120)}`);
     }
   }
   const code = new URL(page.location || 'invalid:').searchParams.get('code');
   if (!code) throw new Error(`authorize: no code (${page.status})`);
-  const answer = await request('POST', '/token', { form: {
+  const answer = await request('POST', '/token', { from: browser.address, form: {
     grant_type: 'authorization_code', code, redirect_uri: config.redirect_uri, client_id: config.spa, code_verifier: verifier,
   } });
   if (answer.status !== 200) throw new Error(`exchange: ${answer.status} ${answer.text.slice(0, 120)}`);
@@ -127,7 +150,7 @@ const operations = {
   },
   async login() {
     const username = config.users[Math.floor(Math.random() * config.users.length)];
-    await authorize({ cookie: null }, username);
+    await authorize({ cookie: null, address: newAddress() }, username);
   },
 };
 
@@ -147,7 +170,7 @@ async function one() {
 
 // Set-up (not reported): signed-in browsers (each consents once), their refresh chains, a token of each kind.
 for (let i = 0; i < config.browsers; i += 1) {
-  const browser = { cookie: null, username: config.users[i % config.users.length] };
+  const browser = { cookie: null, address: newAddress(), username: config.users[i % config.users.length] };
   const tokens = await authorize(browser, browser.username);
   browsers.push(browser);
   chains.push({ token: tokens.refresh_token });
