@@ -98,6 +98,15 @@ def wants_refresh_token(client: Client, scope: tuple[str, ...]) -> bool:
     return OFFLINE_ACCESS in scope if OPENID in scope else True
 
 
+async def load_signing_keys(ctx: ServerContext, client: Client) -> None:
+    """Load now (the key schedule reloaded if its cache is due) the keys a user's tokens for
+    `client` are signed with: a grant that spends something before it signs calls this first,
+    so a schedule reload that fails (the database away) fails before the spend, never after it,
+    which would leave the client without the tokens of what it spent."""
+    await ctx.keyring.signing_key(ctx.settings.access_token_algorithm)
+    await ctx.keyring.signing_key(client.id_token_signed_response_alg)
+
+
 async def sign_id_token(
     ctx: ServerContext, client: Client, grant: UserGrant, *, access_token: str, lifetime: int
 ) -> str:

@@ -68,6 +68,7 @@ async def refresh_token_grant(ctx: ServerContext, client: Client, params: dict[s
     # concurrent reuse that revokes the family always finds (and revokes) the successor too. The
     # tokens are signed after, for the spent token's user.
     successor = plan.successor(ctx, client)
+    await issuance.load_signing_keys(ctx, client)  # before the spend: a failure after it loses the successor
     spent = await refresh_tokens.rotate(ctx.database, presented_hash, client.client_id, now, successor)
     if spent is None:
         await _read_live(ctx, client, presented_hash, now)  # raises the reason it was not live
