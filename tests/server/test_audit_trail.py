@@ -51,6 +51,27 @@ async def test_events_are_queued_and_written_as_one_chain(db_url):
     assert entries[1]["issuer"] == "https://as.example"
 
 
+async def test_an_administrators_action_names_the_administrator_as_actor(db_url):
+    """An admin action's `sub` is the user acted on: the entry's actor is who acted (the admin's
+    token subject, or the command line's account), never its target."""
+    database = Database(db_url)
+    await database.upgrade()
+    trail = AuditTrail(database, "https://as.example")
+    trail.attach()
+    try:
+        events.audit("user_deleted", sub="target", actor_sub="admin-1", actor_client_id="console", via="api")
+        events.audit("user_deleted", sub="target", actor_sub=None, actor_client_id=None, via="cli:root")
+    finally:
+        trail.detach()
+    try:
+        assert await trail.flush() == 2
+        entries = await _entries(database)
+    finally:
+        await database.dispose()
+
+    assert [(e["actor"], e["sub"]) for e in entries] == [("user:admin-1", "target"), ("cli:root", "target")]
+
+
 async def test_an_outage_keeps_the_queue_and_an_overflow_is_recorded(db_url):
     """While the database is unreachable nothing is lost from the queue; past the bound new
     events are counted, and the next write records `audit_events_dropped` with the count."""

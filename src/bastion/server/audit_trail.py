@@ -56,6 +56,9 @@ def entry_body(at: float, record: Mapping[str, Any], issuer: str) -> dict[str, A
     event = str(record["event"])
     sub, client_id = record.get("sub"), record.get("client_id")
     actor = f"user:{sub}" if sub else f"client:{client_id}" if client_id else "anonymous"
+    if "via" in record:  # an administrator's action: `sub`/`client_id` name what was acted on
+        by_sub, by_client, via = record.get("actor_sub"), record.get("actor_client_id"), record["via"]
+        actor = f"user:{by_sub}" if by_sub else f"client:{by_client}" if by_client else str(via)
     details = json.loads(_ENCODE({k: v for k, v in record.items() if k not in _NOT_DETAILS}))
     jti = record.get("jti")
     request_id = record.get("request_id")
