@@ -1,6 +1,7 @@
 """What the server's endpoints share, built once per process from Settings: the settings, the
 database, the key ring, the client registry, the secret hasher, the client-assertion policy,
-the access-token denylist, the rate limits and the people services."""
+the access-token denylist, the rate limits, the people services and the refresh-token rotations
+left unanswered."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from bastion.server.clients import ClientRegistry, SecretHasher
 from bastion.server.denylist import AccessTokenDenylist
 from bastion.server.limits import ServerLimits, build_limiter
 from bastion.server.people import PeopleServices
+from bastion.server.unanswered import UnansweredRotations
 from bastion.store import Database
 
 
@@ -30,6 +32,7 @@ class ServerContext:
     denylist: AccessTokenDenylist
     limits: ServerLimits
     people: PeopleServices
+    unanswered: UnansweredRotations
 
     @property
     def issuer(self) -> str:
@@ -70,4 +73,5 @@ def build_context(
         denylist=AccessTokenDenylist(database, redis),
         limits=limits if limits is not None else ServerLimits(build_limiter(settings)),
         people=PeopleServices(settings, encryptor, pepper),
+        unanswered=UnansweredRotations(redis, settings.refresh_token_idle_lifetime),
     )

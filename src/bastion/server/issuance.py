@@ -1,6 +1,6 @@
 """Tokens for a user: the access token (RFC 9068), the ID token (OpenID Connect Core §2) and the
 refresh token (RFC 6749 §6), shared by the authorization_code, refresh_token and device_code
-grants: each turns what it holds into a `UserGrant`, and `issue_user_tokens` does the rest."""
+grants: each turns what it holds into a `UserGrant`, and `plan_tokens` then `sign_user_tokens` do the rest."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from typing import Any, Protocol, TypeVar
 
 from bastion.events import audit
 from bastion.identity.users import User
+from bastion.keys import SigningKey
 from bastion.protocol.errors import InvalidGrant, ServerError
 from bastion.protocol.oidc import ACR_MFA, ACR_PASSWORD, at_hash, id_token_claims, id_token_header, scope_claims
 from bastion.protocol.rfc6749.authorization import OFFLINE_ACCESS, OPENID
 from bastion.protocol.rfc8707 import select_audience
 from bastion.server.clients import Client
 from bastion.server.context import ServerContext
-from bastion.server.tokens import access_lifetime, issue_access_token, jws_signer, new_jti
+from bastion.server.tokens import access_lifetime, jws_signer, new_jti, sign_access_token
 from bastion.store.refresh_tokens import RefreshTokenRow, Successor
 
 # A scope that asks for the user's roles in the access token (RFC 9068 §2.2.3.1), granted only
@@ -98,23 +99,33 @@ def wants_refresh_token(client: Client, scope: tuple[str, ...]) -> bool:
     return OFFLINE_ACCESS in scope if OPENID in scope else True
 
 
-async def load_signing_keys(ctx: ServerContext, client: Client) -> None:
-    """Load now (the key schedule reloaded if its cache is due) the keys a user's tokens for
-    `client` are signed with: a grant that spends something before it signs calls this first,
-    so a schedule reload that fails (the database away) fails before the spend, never after it,
-    which would leave the client without the tokens of what it spent."""
-    await ctx.keyring.signing_key(ctx.settings.access_token_algorithm)
-    await ctx.keyring.signing_key(client.id_token_signed_response_alg)
+@dataclass(frozen=True)
+class SigningKeys:
+    """The keys a user's tokens for one client are signed with, chosen before anything is spent."""
+
+    access_token: SigningKey
+    id_token: SigningKey | None  # None: no active key of the client's ID-token algorithm
 
 
-async def sign_id_token(
-    ctx: ServerContext, client: Client, grant: UserGrant, *, access_token: str, lifetime: int
+async def load_signing_keys(ctx: ServerContext, client: Client) -> SigningKeys:
+    """The keys a user's tokens for `client` are signed with, now (the key schedule reloaded if
+    its cache is due). A grant loads them into its `Plan` before it spends a code or a refresh
+    token: signing after the spend then touches neither the database nor the cache, so a reload
+    failing (the database away) fails before the spend, never after it, which would leave the
+    client without the tokens of what it spent."""
+    access = await ctx.keyring.signing_key(ctx.settings.access_token_algorithm)
+    if access is None:
+        raise ServerError(detail=f"no active {ctx.settings.access_token_algorithm} signing key")
+    return SigningKeys(access, await ctx.keyring.signing_key(client.id_token_signed_response_alg))
+
+
+def sign_id_token(
+    ctx: ServerContext, client: Client, grant: UserGrant, key: SigningKey | None, *, access_token: str, lifetime: int
 ) -> str:
-    # OpenID Connect Registration 1.0 §2: the client's id_token_signed_response_alg (RS256 by default).
-    alg = client.id_token_signed_response_alg
-    key = await ctx.keyring.signing_key(alg)
+    """The ID token, signed with `key` (OpenID Connect Registration 1.0 §2: the client's
+    id_token_signed_response_alg, RS256 by default, chosen by `load_signing_keys`)."""
     if key is None:
-        raise ServerError(detail=f"no active {alg} signing key for ID tokens")
+        raise ServerError(detail=f"no active {client.id_token_signed_response_alg} signing key for ID tokens")
     user, authn = grant.user, grant.authn
     claims = id_token_claims(
         issuer=ctx.issuer,
@@ -135,14 +146,16 @@ async def sign_id_token(
 
 @dataclass(frozen=True)
 class Plan:
-    """What a grant decides before it signs anything: the audience (RFC 8707), the time, the
-    access token's jti and the refresh token's value. A refresh records the jti and the new
-    token with the rotation, and signs only once the rotation has won."""
+    """What a grant decides before it spends or signs anything: the audience (RFC 8707), the
+    time, the access token's jti, the refresh token's value and the signing keys. A refresh
+    records the jti and the new token with the rotation, and signs only once the rotation has
+    won, with these keys."""
 
     audience: str
     now: int
     access_jti: str
     refresh_token: str
+    keys: SigningKeys
 
     def successor(self, ctx: ServerContext, client: Client) -> Successor:
         """The rotated token's successor, as the store records it with the rotation."""
@@ -154,11 +167,12 @@ class Plan:
         )
 
 
-def plan_tokens(ctx: ServerContext, client: Client, params: dict[str, list[str]]) -> Plan:
+async def plan_tokens(ctx: ServerContext, client: Client, params: dict[str, list[str]]) -> Plan:
     """The plan of a user's tokens for the audience the request names (`resource` in `params`;
-    an unknown one is refused here, before anything is spent)."""
+    an unknown one is refused here, before anything is spent), with the keys to sign them."""
     audience = select_audience(params.get("resource", []), client.audiences, ctx.settings.audience)
-    return Plan(audience, int(time.time()), new_jti(), secrets.token_urlsafe(32))  # 256 bits
+    keys = await load_signing_keys(ctx, client)
+    return Plan(audience, int(time.time()), new_jti(), secrets.token_urlsafe(32), keys)  # 256 bits
 
 
 @dataclass(frozen=True)
@@ -170,35 +184,35 @@ class Issued:
     refresh_row: RefreshTokenRow | None
 
 
-async def issue_user_tokens(
+def sign_user_tokens(
     ctx: ServerContext,
     client: Client,
     grant: UserGrant,
-    params: dict[str, list[str]],
+    plan: Plan,
     *,
     refresh_scope: tuple[str, ...] | None,
     family: str | None = None,
     family_expires_at: int | None = None,
-    plan: Plan | None = None,
 ) -> Issued:
-    """Sign the tokens for the audience the request names (RFC 8707 `resource` in `params`),
-    as `plan` says if the grant made one already (`plan_tokens`). A refresh token row is
-    returned (not stored) when one is issued: `refresh_scope` None means no refresh token;
-    `family` continues a rotated one."""
+    """Sign the tokens as `plan` says (`plan_tokens`: audience, time, jti, keys), with no I/O.
+    A refresh token row is returned (not stored) when one is issued: `refresh_scope` None means
+    no refresh token; `family` continues a rotated one."""
     user, authn, scope = grant.user, grant.authn, grant.scope
-    plan = plan or plan_tokens(ctx, client, params)
     audience, now = plan.audience, plan.now
     extra: dict[str, Any] = {"auth_time": authn.auth_time, "acr": authn.acr, "amr": list(authn.amr)}
     if ROLES_SCOPE in scope and user.roles:
         extra["roles"] = list(user.roles)
-    token, expires_in, claims = await issue_access_token(
-        ctx, client, subject=user.sub, audience=audience, scope=scope, extra=extra, jti=plan.access_jti, issued_at=now
+    token, expires_in, claims = sign_access_token(
+        ctx, client, plan.keys.access_token,
+        subject=user.sub, audience=audience, scope=scope, extra=extra, jti=plan.access_jti, issued_at=now,
     )
     response: dict[str, Any] = {"access_token": token, "token_type": "Bearer", "expires_in": expires_in}
     if scope:
         response["scope"] = " ".join(scope)
     if OPENID in scope:
-        response["id_token"] = await sign_id_token(ctx, client, grant, access_token=token, lifetime=expires_in)
+        response["id_token"] = sign_id_token(
+            ctx, client, grant, plan.keys.id_token, access_token=token, lifetime=expires_in
+        )
     row = None
     if refresh_scope is not None:
         refresh_token = plan.refresh_token

@@ -66,16 +66,29 @@ async def issue_access_token(
     subject: str,
     audience: str,
     scope: tuple[str, ...],
+) -> tuple[str, int, AccessTokenClaims]:
+    """Sign an access token with the active key; returns (token, expires_in, claims)."""
+    key = await ctx.keyring.signing_key(ctx.settings.access_token_algorithm)
+    if key is None:
+        raise ServerError(detail=f"no active {ctx.settings.access_token_algorithm} signing key")
+    return sign_access_token(ctx, client, key, subject=subject, audience=audience, scope=scope)
+
+
+def sign_access_token(
+    ctx: ServerContext,
+    client: Client,
+    key: SigningKey,
+    *,
+    subject: str,
+    audience: str,
+    scope: tuple[str, ...],
     extra: dict[str, Any] | None = None,
     jti: str | None = None,
     issued_at: int | None = None,
 ) -> tuple[str, int, AccessTokenClaims]:
-    """Sign an access token; returns (token, expires_in, claims). `jti` and `issued_at` are
-    chosen here unless the caller chose them already (a refresh records them with the rotation
-    before it signs)."""
-    key = await ctx.keyring.signing_key(ctx.settings.access_token_algorithm)
-    if key is None:
-        raise ServerError(detail=f"no active {ctx.settings.access_token_algorithm} signing key")
+    """Sign an access token with `key`, no I/O; returns (token, expires_in, claims). `jti` and
+    `issued_at` are chosen here unless the caller chose them already (a refresh records them
+    with the rotation before it signs)."""
     lifetime = access_lifetime(ctx, client)
     now = int(time.time()) if issued_at is None else issued_at
     claims = AccessTokenClaims(

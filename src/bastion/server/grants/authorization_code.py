@@ -21,9 +21,10 @@ from bastion.server.issuance import (
     Authentication,
     UserGrant,
     audit_user_tokens_issued,
-    issue_user_tokens,
     issued_to,
+    plan_tokens,
     revoke_issued,
+    sign_user_tokens,
     token_hash,
     wants_refresh_token,
 )
@@ -76,7 +77,7 @@ async def authorization_code_grant(ctx: ServerContext, client: Client, params: d
     # Sign first, then spend the code and store what was issued in one transaction: a replay
     # that loses the race always finds the tokens to revoke.
     refresh_scope = scope if wants_refresh_token(client, scope) else None
-    issued = await issue_user_tokens(ctx, client, grant, params, refresh_scope=refresh_scope)
+    issued = sign_user_tokens(ctx, client, grant, await plan_tokens(ctx, client, params), refresh_scope=refresh_scope)
     family = issued.refresh_row.family if issued.refresh_row is not None else None
     spent = await codes.spend(
         ctx.database,

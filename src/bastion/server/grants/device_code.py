@@ -30,8 +30,9 @@ from bastion.server.issuance import (
     Authentication,
     UserGrant,
     audit_user_tokens_issued,
-    issue_user_tokens,
     issued_to,
+    plan_tokens,
+    sign_user_tokens,
     token_hash,
     wants_refresh_token,
 )
@@ -90,7 +91,7 @@ async def device_code_grant(ctx: ServerContext, client: Client, params: dict[str
     scope = tuple(row.scope.split())
     grant = UserGrant(user, Authentication.stored(row.sid, row.auth_time, row.amr, row.acr), scope)
     refresh_scope = scope if wants_refresh_token(client, scope) else None
-    issued = await issue_user_tokens(ctx, client, grant, params, refresh_scope=refresh_scope)
+    issued = sign_user_tokens(ctx, client, grant, await plan_tokens(ctx, client, params), refresh_scope=refresh_scope)
     async with transaction(ctx.database) as tx:
         spent = await device_codes.redeem(tx, code_hash, now)
         if spent and issued.refresh_row is not None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from bastion.events import audit
 from bastion.identity import users
-from bastion.protocol.errors import InvalidGrant, UnauthorizedClient
+from bastion.protocol.errors import InvalidGrant, OAuthError, UnauthorizedClient
 from bastion.protocol.rfc6749.params import require, single
 from bastion.protocol.rfc6749.scope import narrowed_scope, parse_scope
 from bastion.server import issuance
@@ -22,6 +22,7 @@ from bastion.server.context import ServerContext
 from bastion.server.issuance import Authentication, UserGrant, token_hash
 from bastion.store import refresh_tokens
 from bastion.store.refresh_tokens import RefreshTokenRow
+from bastion.store.users import UserRow
 
 GRANT_TYPE = "refresh_token"
 _INVALID = "the refresh token is invalid, expired or revoked"
@@ -56,42 +57,98 @@ async def _read_live(ctx: ServerContext, client: Client, presented_hash: str, no
     return row
 
 
+async def _check_narrowing(
+    ctx: ServerContext, client: Client, presented_hash: str, requested: tuple[str, ...], now: int
+) -> None:
+    found = await refresh_tokens.get(ctx.database, presented_hash)
+    if found is None or found.client_id != client.client_id or found.revoked_at is not None:
+        return
+    if found.expires_at <= now or found.family_expires_at <= now:
+        return
+    narrowed_scope(requested, tuple(found.scope.split()))
+
+
 async def refresh_token_grant(ctx: ServerContext, client: Client, params: dict[str, list[str]]) -> dict[str, Any]:
     presented_hash = token_hash(require(params, "refresh_token"))
     requested = parse_scope(single(params, "scope"))
-    plan = issuance.plan_tokens(ctx, client, params)
+    # The plan holds the signing keys: after the spend nothing touches the database or the cache.
+    plan = await issuance.plan_tokens(ctx, client, params)
     now = plan.now
     if requested:
-        # RFC 6749 §6: a narrowed scope is checked against the token's before the token is spent.
-        narrowed_scope(requested, tuple((await _read_live(ctx, client, presented_hash, now)).scope.split()))
+        # RFC 6749 §6: a narrowed scope is checked against the token's before the token is spent
+        # (a spent token's family keeps its scope: the check holds for the successor it may take
+        # over; a token that is not this client's or not live is refused below, with its reason).
+        await _check_narrowing(ctx, client, presented_hash, requested, now)
     # One statement (PostgreSQL): the live token is spent and its successor stored with it, so a
     # concurrent reuse that revokes the family always finds (and revokes) the successor too. The
     # tokens are signed after, for the spent token's user.
     successor = plan.successor(ctx, client)
-    await issuance.load_signing_keys(ctx, client)  # before the spend: a failure after it loses the successor
-    spent = await refresh_tokens.rotate(ctx.database, presented_hash, client.client_id, now, successor)
-    if spent is None:
-        await _read_live(ctx, client, presented_hash, now)  # raises the reason it was not live
-        raise InvalidGrant(_INVALID, detail="refresh token not rotated")
-    row, user_row = spent
+    try:
+        spent = await refresh_tokens.rotate(ctx.database, presented_hash, client.client_id, now, successor)
+        if spent is None:
+            spent = await _take_over_unanswered(ctx, client, presented_hash, requested, now, successor)
+        if spent is None:
+            await _read_live(ctx, client, presented_hash, now)  # raises the reason it was not live
+            raise InvalidGrant(_INVALID, detail="refresh token not rotated")
+        issued, grant = _sign(ctx, client, plan, requested, *spent)
+    except OAuthError:
+        raise
+    except Exception:
+        # The rotation may have been committed and its answer lost (see `server.unanswered`).
+        await ctx.unanswered.note(presented_hash, successor.token_hash)
+        raise
+    issuance.audit_user_tokens_issued(client, GRANT_TYPE, grant, issued)
+    return issued.response
+
+
+async def _take_over_unanswered(
+    ctx: ServerContext,
+    client: Client,
+    presented_hash: str,
+    requested: tuple[str, ...],
+    now: int,
+    successor: refresh_tokens.Successor,
+) -> tuple[RefreshTokenRow, UserRow] | None:
+    """A token presented again after a rotation the server failed to answer: its successor,
+    if still live, is rotated in its place (`server.unanswered`); None otherwise."""
+    unanswered = await ctx.unanswered.take(presented_hash)
+    if unanswered is None:
+        return None
+    if requested:  # the successor's scope is the presented token's (the family keeps it)
+        presented = await refresh_tokens.get(ctx.database, presented_hash)
+        if presented is not None:
+            narrowed_scope(requested, tuple(presented.scope.split()))
+    spent = await refresh_tokens.rotate(ctx.database, unanswered, client.client_id, now, successor)
+    if spent is not None:
+        audit("refresh_token_retry_answered", client_id=client.client_id, sub=spent[0].sub, family=spent[0].family)
+    return spent
+
+
+def _sign(
+    ctx: ServerContext,
+    client: Client,
+    plan: issuance.Plan,
+    requested: tuple[str, ...],
+    row: RefreshTokenRow,
+    user_row: UserRow,
+) -> tuple[issuance.Issued, UserGrant]:
+    """The tokens of a won rotation, signed with the plan's keys (no I/O)."""
     original = tuple(row.scope.split())
     scope = narrowed_scope(requested, original)
     grant = UserGrant(
         users.User.from_row(user_row), Authentication.stored(row.sid, row.auth_time, row.amr, row.acr), scope
     )
     # RFC 6749 §6: the new refresh token keeps the original scope, whatever this request narrowed.
-    issued = await issuance.issue_user_tokens(
+    issued = issuance.sign_user_tokens(
         ctx,
         client,
         grant,
-        params,
+        plan,
         refresh_scope=original,
         family=row.family,
         family_expires_at=row.family_expires_at,
-        plan=plan,
     )
-    issuance.audit_user_tokens_issued(client, GRANT_TYPE, grant, issued)
-    return issued.response
+    return issued, grant
 
 
 async def revoke_refresh_token(ctx: ServerContext, client: Client, token: str) -> bool:
