@@ -48,7 +48,7 @@ def serve(
     bind_port = port if port is not None else loaded.decision[1]
     typer.echo(f"bastion edge: deciding for {loaded.upstream} on http://{bind_host}:{bind_port}/decide", err=True)
     uvicorn.run(build_app(loaded), host=bind_host, port=bind_port, log_level="warning",
-                access_log=False, server_header=False)
+                access_log=False, server_header=False, proxy_headers=False)
 
 
 class Proxy(StrEnum):
