@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from bastion.edge.paths import accept
+from bastion.guard.apikeys import ApiKeyManager, JsonFileApiKeyStore
 from tests._services import missing
 from tests.cli._run import bastion, clean_env
 from tests.edge._edge import EdgeProcess, running_edge
@@ -44,12 +45,13 @@ BINARIES = {"nginx": "/usr/sbin/nginx", "caddy": "/usr/bin/caddy"}
 
 ROUTES = """\
 routes:
-  - {path: /notes, methods: [GET, POST], scopes: [notes:read], body: {max: 1k}}
+  - {path: /notes, methods: [GET, POST], scopes: [notes:read], body: {max: 1k, types: [application/json]}}
   - {path: "/notes/{id}", methods: [GET], scopes: [notes:read]}
   - {path: /admin, methods: [GET], scopes: [admin]}
   - {path: "/public/{name}", methods: [GET], public: true}
   - {path: /limited, methods: [GET], scopes: [notes:read], quotas: [{per: sub, limit: 2, window: minute}]}
   - {path: /bound, methods: [GET], scopes: [notes:read], client_cert: required}
+  - {path: /keys, methods: [GET], scopes: [notes:read], api_key: true}
 """
 # What may reach the upstream: the policy's default allowlist, Authorization on token routes,
 # what the proxy itself sets, and the decision's identity headers.
@@ -181,14 +183,27 @@ def policy_text(issuer: str, *, listen: int, decision: int, upstream: int, pki: 
     tls = (f"tls: {{cert: {pki.path('server.pem')}, key: {pki.path('server-key.pem')}, "
            f"client_ca: {pki.path('client-ca.pem')}, client_cert: optional}}\n") if pki else ""
     return (f"listen: 127.0.0.1:{listen}\n{tls}decision: 127.0.0.1:{decision}\nissuer: {issuer}\n"
-            f"audience: {AUDIENCE}\nupstream: http://127.0.0.1:{upstream}\n{ROUTES}")
+            f"audience: {AUDIENCE}\nupstream: http://127.0.0.1:{upstream}\n"
+            f"api_keys: {{file: apikeys.json}}\n{ROUTES}")
 
 
 @pytest.fixture(scope="module")
-def decision(issuer: TestIssuer, upstream: int, pki: Pki,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdgeProcess]:
+def decision_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("decision")
+
+
+@pytest.fixture(scope="module")
+def api_key(decision_dir: Path) -> tuple[str, str]:
+    """A key for `notes:read` in the decision's apikeys.json: (key, key id)."""
+    key, record = ApiKeyManager(JsonFileApiKeyStore(decision_dir / "apikeys.json")).create("billing", ["notes:read"])
+    return key, record.key_id
+
+
+@pytest.fixture(scope="module")
+def decision(issuer: TestIssuer, upstream: int, pki: Pki, decision_dir: Path,
+             api_key: tuple[str, str]) -> Iterator[EdgeProcess]:
     """A real `bastion edge serve` for the test routes (its own port; the proxies are told it)."""
-    path = tmp_path_factory.mktemp("decision") / "policy.yaml"
+    path = decision_dir / "policy.yaml"
     path.write_text(policy_text(issuer.issuer, listen=8443, decision=8600, upstream=upstream, pki=pki))
     with running_edge(path) as process:
         yield process
@@ -291,7 +306,7 @@ def tls_context(pki: Pki, *, cert: str | None = None, version: ssl.TLSVersion | 
 
 def send(proxy: Proxy, pki: Pki, target: bytes | str, *, method: str = "GET", token: str | None = None,
          headers: dict[str, str] | None = None, body: bytes = b"", cert: str | None = None,
-         version: ssl.TLSVersion | None = None) -> Reply:
+         version: ssl.TLSVersion | None = None, chunked: bool = False) -> Reply:
     """One HTTP/1.1 request over TLS with `target` sent byte for byte (no client-side normalising)."""
     raw_target = target.encode("latin-1") if isinstance(target, str) else target
     lines = [f"{method} ".encode() + raw_target + b" HTTP/1.1", f"Host: 127.0.0.1:{proxy.port}".encode(),
@@ -300,7 +315,10 @@ def send(proxy: Proxy, pki: Pki, target: bytes | str, *, method: str = "GET", to
         lines.append(f"Authorization: Bearer {token}".encode())
     for name, value in (headers or {}).items():
         lines.append(f"{name}: {value}".encode())
-    if body or method in ("POST", "PUT", "PATCH"):
+    if chunked:
+        lines.append(b"Transfer-Encoding: chunked")
+        body = f"{len(body):x}".encode() + b"\r\n" + body + b"\r\n0\r\n\r\n"
+    elif body or method in ("POST", "PUT", "PATCH"):
         lines.append(f"Content-Length: {len(body)}".encode())
     context = tls_context(pki, cert=cert, version=version)
     with socket.create_connection(("127.0.0.1", proxy.port), 30) as raw, \
@@ -362,10 +380,13 @@ def test_the_right_token_reaches_the_upstream_with_its_identity(proxy: Proxy, pk
     pytest.param("GET", "/elsewhere", 404, "not_found", id="unlisted-path"),
     pytest.param("GET", "/notes/1/2", 404, "not_found", id="deeper-than-the-template"),
     pytest.param("DELETE", "/notes", 405, "method_not_allowed", id="unlisted-method"),
+    pytest.param("GET", "/public/..%2fadmin", 400, "invalid_request", id="ambiguous-path"),
+    pytest.param("GET", "/notes?q=" + "a" * 3000, 414, "uri_too_long", id="query-too-long"),
 ])
 def test_what_no_route_allows_is_refused(proxy: Proxy, pki: Pki, issuer: TestIssuer, method: str, target: str,
                                          status: int, error: str) -> None:
-    """Deny by default: an unlisted path is 404 and an unlisted method 405 with Allow, through the proxy."""
+    """Deny by default and the input checks reach the client with their real status: an unlisted path
+    404, an unlisted method 405 with Allow, an ambiguous path 400, a long query 414."""
     reply = send(proxy, pki, target, method=method, token=read_token(issuer))
 
     assert (reply.status, reply.json()["error"]) == (status, error)
@@ -394,6 +415,26 @@ def test_a_body_larger_than_the_route_allows_is_413(proxy: Proxy, pki: Pki, issu
                  headers={"Content-Type": "application/json"})
 
     assert (reply.status, reply.json()["error"]) == (413, "payload_too_large")
+
+
+def test_a_chunked_body_larger_than_the_route_allows_never_reaches_the_upstream(proxy: Proxy, pki: Pki,
+                                                                              issuer: TestIssuer) -> None:
+    """Without a declared length the decision cannot see the size: the proxy's own per-route limit
+    stops the body (413), and the upstream never answers for it."""
+    chunk = b"x" * 2048
+    reply = send(proxy, pki, "/notes", method="POST", token=read_token(issuer), body=chunk, chunked=True,
+                 headers={"Content-Type": "application/json"})
+
+    assert reply.status == 413
+    assert reply.json()["error"] == "payload_too_large"
+
+
+def test_a_content_type_the_route_does_not_take_is_415(proxy: Proxy, pki: Pki, issuer: TestIssuer) -> None:
+    """/notes takes JSON only: a form body is refused 415 unsupported_media_type."""
+    reply = send(proxy, pki, "/notes", method="POST", token=read_token(issuer), body=b"a=1",
+                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+    assert (reply.status, reply.json()["error"]) == (415, "unsupported_media_type")
 
 
 # -- what reaches the upstream -------------------------------------------------------------------
@@ -446,6 +487,20 @@ def test_only_allowlisted_headers_reach_the_upstream(proxy: Proxy, pki: Pki, iss
     assert set(seen) <= UPSTREAM_HEADERS, set(seen) - UPSTREAM_HEADERS
     assert seen["accept-language"] == ["fr"]
     assert seen["accept"] == ["{env.HOME}"]
+
+
+def test_an_api_key_reaches_the_upstream_only_on_an_api_key_route(proxy: Proxy, pki: Pki,
+                                                                   api_key: tuple[str, str]) -> None:
+    """On an `api_key: true` route the key passes (the upstream may check it too) with its id from the
+    decision; on a token route X-API-Key is not in the allowlist and never reaches the upstream."""
+    key, key_id = api_key
+    allowed = send(proxy, pki, "/keys", headers={"X-API-Key": key})
+    elsewhere = send(proxy, pki, "/public/page", headers={"X-API-Key": key})
+
+    assert allowed.status == 200
+    assert allowed.upstream_headers()["x-api-key"] == [key]
+    assert allowed.upstream_headers()["x-bastion-api-key-id"] == [key_id]
+    assert "x-api-key" not in elsewhere.upstream_headers()
 
 
 @pytest.mark.parametrize("target", ["/notes", "/elsewhere"])
@@ -570,15 +625,18 @@ def test_the_decision_service_down_is_503(name: str, issuer: TestIssuer, upstrea
 # -- rendering -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("tls", [True, False], ids=["tls", "plain"])
+@pytest.mark.parametrize("tls", ["mtls-optional", "mtls-required", "plain"])
 @pytest.mark.parametrize("name", ["nginx", "caddy"])
-def test_the_rendered_configuration_passes_the_proxys_own_check(name: str, tls: bool, pki: Pki,
+def test_the_rendered_configuration_passes_the_proxys_own_check(name: str, tls: str, pki: Pki,
                                                                 tmp_path: Path) -> None:
-    """`nginx -t` and `caddy validate` accept what `bastion edge render` writes, with and without TLS."""
+    """`nginx -t` and `caddy validate` accept what `bastion edge render` writes, with and without TLS,
+    client certificates optional or required for every connection, and trusted proxies."""
     binary = need_proxy(name)
     policy = tmp_path / "policy.yaml"
-    text = policy_text("https://issuer.test", listen=8443, decision=8600, upstream=9000, pki=pki if tls else None)
-    policy.write_text(text if tls else text.replace(", client_cert: required", ""))
+    text = policy_text("https://issuer.test", listen=8443, decision=8600, upstream=9000,
+                       pki=None if tls == "plain" else pki) + "trusted_proxies: [10.0.0.0/8, 192.0.2.7]\n"
+    text = text.replace("client_cert: optional", "client_cert: required") if tls == "mtls-required" else text
+    policy.write_text(text.replace(", client_cert: required}", "}") if tls == "plain" else text)
     out = tmp_path / "out"
     render(name, policy, out)
     if name == "nginx":

@@ -301,8 +301,8 @@ def render_caddy(policy: Policy, directory: Path) -> dict[str, str]:
         "dir": _file(directory, "output directory"),
         "auto_https": "disable_redirects" if policy.tls else "off",
         "trusted_proxies": (
-            "\t\ttrusted_proxies static " + " ".join(str(n) for n in policy.trusted_proxies) + "\n"
-            if policy.trusted_proxies else ""
+            "trusted_proxies " + " ".join(str(n) for n in policy.trusted_proxies)
+            if policy.trusted_proxies else "# no trusted proxies: X-Forwarded-* are overwritten"
         ),
         "site": f"{'https' if policy.tls else 'http'}://:{port}",
         "bind": host,
