@@ -286,7 +286,10 @@ def render_caddy(policy: Policy, directory: Path) -> dict[str, str]:
     host, port = policy.listen
     _host_port(host, port, "listen")
     headers = _headers(policy)
-    names = (*headers, "Authorization", "X-API-Key")
+    # X-Forwarded-For/-Proto are kept for Caddy's reverse_proxy to judge: it keeps (appends to)
+    # them from trusted_proxies and overwrites them from anyone else.
+    forwarded = ("X-Forwarded-For", "X-Forwarded-Proto")
+    names = (*headers, *forwarded, "Authorization", "X-API-Key")
     sources = [(h, f"http.request.header.{h}") for h in names]
     # Caddy names the decision's response headers in Go's canonical form (Ratelimit-Limit).
     sources += [(h, f"http.reverse_proxy.header.{_go_canonical(h)}") for h in IDENTITY_HEADERS]
@@ -294,7 +297,8 @@ def render_caddy(policy: Policy, directory: Path) -> dict[str, str]:
     # Each header is set again only when it has a value (an absent one stashes as empty).
     restore = "".join(f"\t\t@{_caddy_var(h)} expression `{{vars.{_caddy_var(h)}}} != \"\"`\n" for h, _ in sources)
     restore += "".join(
-        f"\t\trequest_header @{_caddy_var(h)} {h} {{vars.{_caddy_var(h)}}}\n" for h in (*headers, *IDENTITY_HEADERS)
+        f"\t\trequest_header @{_caddy_var(h)} {h} {{vars.{_caddy_var(h)}}}\n"
+        for h in (*headers, *forwarded, *IDENTITY_HEADERS)
     )
     values = {
         "policy": _file(Path(policy.file).resolve(), "policy"),
