@@ -689,7 +689,8 @@ def test_the_rendered_configuration_passes_the_proxys_own_check(name: str, tls: 
 
 @pytest.mark.parametrize(("change", "message", "fix"), [
     pytest.param(("http://127.0.0.1:9000", "http://127.0.0.1:9000/api"),
-                 "upstream: 'http://127.0.0.1:9000/api' has a path", "write only scheme://host:port", id="upstream-path"),
+                 "upstream: 'http://127.0.0.1:9000/api' has a path", "write only scheme://host:port",
+                 id="upstream-path"),
     pytest.param(("http://127.0.0.1:9000", "http://127.0.0.1:9000/?x=1"),
                  "has a path, query or user part", "write only scheme://host:port", id="upstream-query"),
     pytest.param(("routes:", "headers: {allow: [accept, x_tenant]}\nroutes:"),
