@@ -242,8 +242,7 @@ def running_proxy(name: str, policy: Path, directory: Path, port: int) -> Iterat
         env = clean_env()
     else:
         command = [binary, "run", "--config", str(directory / "Caddyfile"), "--adapter", "caddyfile"]
-        env = clean_env(HOME=str(directory), XDG_DATA_HOME=str(directory / "data"),
-                        XDG_CONFIG_HOME=str(directory / "data"))
+        env = clean_env(XDG_DATA_HOME=str(directory / "data"), XDG_CONFIG_HOME=str(directory / "data"))
     with log.open("w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=directory)
     try:
@@ -660,6 +659,17 @@ def test_the_decision_service_down_is_503(name: str, issuer: TestIssuer, upstrea
 # -- rendering -----------------------------------------------------------------------------------
 
 
+def test_what_the_proxy_writes_stays_in_its_directory(proxy: Proxy, pki: Pki) -> None:
+    """Run from the rendered directory, the proxy keeps its pid, logs, temporary files and storage there."""
+    assert send(proxy, pki, "/public/page").status == 200
+    expected = {
+        "nginx": ["nginx.pid", "logs/error.log", "logs/access.log", "tmp/client_body", "tmp/proxy"],
+        "caddy": ["logs/access.log", "logs/caddy.log", "data/caddy/autosave.json"],
+    }[proxy.name]
+    for name in expected:
+        assert (proxy.directory / name).exists(), name
+
+
 @pytest.mark.parametrize("tls", ["mtls-optional", "mtls-required", "plain"])
 @pytest.mark.parametrize("name", ["nginx", "caddy"])
 def test_the_rendered_configuration_passes_the_proxys_own_check(name: str, tls: str, pki: Pki,
@@ -679,7 +689,7 @@ def test_the_rendered_configuration_passes_the_proxys_own_check(name: str, tls: 
         env = clean_env()
     else:
         command = [binary, "validate", "--config", str(out / "Caddyfile"), "--adapter", "caddyfile"]
-        env = clean_env(HOME=str(out), XDG_DATA_HOME=str(out / "data"), XDG_CONFIG_HOME=str(out / "data"))
+        env = clean_env(XDG_DATA_HOME=str(out / "data"), XDG_CONFIG_HOME=str(out / "data"))
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
 
     assert result.returncode == 0, result.stdout + result.stderr
