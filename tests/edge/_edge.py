@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,6 +31,7 @@ class EdgeProcess:
         token: str | None = None,
         headers: Mapping[str, str | bytes] | None = None,
         address: str = "203.0.113.7",
+        also: Sequence[tuple[str, str]] = (),  # headers sent in addition, repeats kept
     ) -> httpx.Response:
         """POST-less subrequest: the original method and raw URI in X-Forwarded-*, plus headers."""
         sent: dict[str, str | bytes] = {
@@ -43,20 +44,21 @@ class EdgeProcess:
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
         sent.update(headers or {})
-        return self.http.get(f"{self.url}/decide", headers=sent)
+        return self.http.get(f"{self.url}/decide", headers=[*sent.items(), *also])
 
 
 @contextmanager
-def running_edge(policy: Path) -> Iterator[EdgeProcess]:
-    """`bastion edge serve --policy POLICY --port N` until the block ends."""
+def running_edge(policy: Path, *, host: str = "127.0.0.1", reach: str = "127.0.0.1") -> Iterator[EdgeProcess]:
+    """`bastion edge serve --policy POLICY --host HOST --port N` until the block ends, asked at `reach`."""
     port = free_port()
     log = policy.with_suffix(".log")
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bastion", "edge", "serve", "--policy", str(policy), "--port", str(port)],
+            [sys.executable, "-m", "bastion", "edge", "serve", "--policy", str(policy),
+             "--host", host, "--port", str(port)],
             env=clean_env(), stdout=out, stderr=subprocess.STDOUT,
         )
-    edge = EdgeProcess(f"http://127.0.0.1:{port}", log)
+    edge = EdgeProcess(f"http://{reach}:{port}", log)
     try:
         _wait(edge, process)
         yield edge

@@ -12,11 +12,12 @@ needs and cannot reach (the issuer's keys, Redis) is 503, never 500, and the pro
 from __future__ import annotations
 
 import asyncio
+import binascii
 import contextlib
 import hashlib
 import json
 import logging
-from base64 import urlsafe_b64encode
+from base64 import b64decode, urlsafe_b64encode
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,12 @@ LOOPBACK = ("127.0.0.0/8", "::1/128")
 # Passed by nginx only (auth_request answers 2xx, 401 and 403): any other refusal is sent as 403
 # with the real status in X-Bastion-Status, which nginx's error_page turns back.
 STATUS_VIA = "x-bastion-status-via"
+# Set (overwritten) by the proxy: two copies mean a proxy that appends, or a client's copy slipping
+# through beside the proxy's, and which one a reader takes differs.
+PROXY_HEADERS = (
+    b"x-forwarded-method", b"x-forwarded-uri", b"x-forwarded-for", b"x-client-cert",
+    b"x-original-content-length", b"content-length", b"content-type",
+)
 IDENTITY = (
     "X-Bastion-Sub", "X-Bastion-Client-Id", "X-Bastion-Scope", "X-Bastion-Roles", "X-Bastion-Api-Key-Id",
     "X-Bastion-Cert-Thumbprint",
@@ -88,12 +95,21 @@ class Verdict:
     body: dict[str, Any] | None = None
 
 
-def _thumbprint(escaped_pem: str) -> str:
-    """RFC 8705 §3.1 `x5t#S256`: the SHA-256 of the certificate's DER, base64url without padding."""
+def _thumbprint(value: str) -> str:
+    """RFC 8705 §3.1 `x5t#S256`: the SHA-256 of the certificate's DER, base64url without padding.
+
+    `value` is the URL-escaped PEM nginx passes (`$ssl_client_escaped_cert`), or the certificate's
+    DER in base64 (Caddy's `{http.request.tls.client.certificate_der_base64}`); parsed either way,
+    so a header that is not a certificate is refused rather than hashed.
+    """
+    text = unquote(value)
     try:
-        certificate = x509.load_pem_x509_certificate(unquote(escaped_pem).encode("ascii"))
-    except (ValueError, UnicodeEncodeError):
-        raise InvalidRequest("The client certificate header is not a PEM certificate.",
+        if text.startswith("-----BEGIN"):
+            certificate = x509.load_pem_x509_certificate(text.encode("ascii"))
+        else:
+            certificate = x509.load_der_x509_certificate(b64decode(text, validate=True))
+    except (ValueError, UnicodeEncodeError, binascii.Error):
+        raise InvalidRequest("The client certificate header is not a certificate.",
                              detail="bad X-Client-Cert") from None
     der = certificate.public_bytes(Encoding.DER)
     return urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
@@ -176,12 +192,24 @@ class Edge:
             return Verdict(answer.status_code, list(answer.headers), dict(answer.body))
         except OAuthError as error:
             return self._refused(error)
+        except Exception:
+            # A dependency failing in a way its client does not name (a database behind the API
+            # keys, a Redis reply cut short): the edge cannot decide, so it answers 503 and the
+            # proxy fails closed; the traceback goes to the log, never to the client.
+            log.exception("edge: the decision failed")
+            return self._refused(Refusal(503, "temporarily_unavailable",
+                                         "The decision service cannot decide now; try again shortly."))
 
     async def _decide(self, request: Request) -> Verdict:
         peer = request.client.host if request.client else None
         if peer not in self.peers:
             raise Refusal(403, "forbidden", "Only the proxy may ask for decisions.")
         raw = dict(request.headers.raw)
+        if len(raw) != len(request.headers.raw):
+            names = [name.lower() for name, _ in request.headers.raw]
+            twice = [n.decode() for n in PROXY_HEADERS if names.count(n) > 1]
+            if twice:
+                raise InvalidRequest(f"The proxy sent {', '.join(twice)} more than once.", detail="duplicate header")
         method = raw.get(b"x-forwarded-method", b"").decode("latin-1").upper()
         uri = raw.get(b"x-forwarded-uri")
         if method not in METHODS or uri is None:
