@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import socket
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -65,3 +66,32 @@ def serve(
     typer.echo(f"bastion edge: deciding for {loaded.upstream} on http://{bind_host}:{bind_port}/decide", err=True)
     uvicorn.run(build_app(loaded), host=bind_host, port=bind_port, log_level="warning",
                 access_log=False, server_header=False, proxy_headers=False)
+
+
+class Proxy(StrEnum):
+    nginx = "nginx"
+    caddy = "caddy"
+
+
+@app.command("render")
+def render(
+    proxy: Annotated[Proxy, typer.Argument(help="The proxy to configure: nginx or caddy.")],
+    policy: PolicyOpt,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory to write the configuration into.")],
+) -> None:
+    """Write a complete nginx or Caddy configuration for the policy, runnable without root from OUTPUT.
+
+    nginx: `nginx -p OUTPUT -c nginx.conf -e logs/error.log -g 'daemon off;'`;
+    Caddy: `XDG_CONFIG_HOME=OUTPUT/data XDG_DATA_HOME=OUTPUT/data caddy run --config OUTPUT/Caddyfile
+    --adapter caddyfile` (the variables keep Caddy 2.6's autosave.json inside OUTPUT too).
+    """
+    from bastion.edge.render import RenderError, write
+    from bastion.edge.render import render as render_files
+
+    loaded = load_policy(policy)
+    try:
+        files = render_files(loaded, proxy.value, output)
+    except RenderError as exc:
+        raise fail(f"{policy}: {exc}") from None
+    for path in write(files, output):
+        typer.echo(str(path))
