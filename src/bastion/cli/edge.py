@@ -1,10 +1,53 @@
-"""`bastion edge`: the decision service behind nginx or Caddy, its configurations, its policy."""
+"""`bastion edge`: the decision service a proven proxy (nginx, Caddy) asks about each request.
+
+`serve` answers nginx `auth_request` and Caddy `forward_auth` subrequests on `/decide` from a
+policy file (see bastion.edge). Exit codes: 0 stopped cleanly; 2 the policy or an argument is
+wrong (every problem printed as `error: FILE:LINE: FIELD: problem (fix: ...)`).
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from bastion.cli import edge_init
+from bastion.cli._common import fail
+from bastion.edge import Policy, PolicyError, load
 
-app = typer.Typer(help="The edge: nginx or Caddy carries the traffic, Bastion decides.", no_args_is_help=True)
+app = typer.Typer(help="The edge: a decision service behind nginx or Caddy.", no_args_is_help=True)
+
 app.command("init")(edge_init.init)
+
+PolicyOpt = Annotated[Path, typer.Option("--policy", help="The edge policy file (YAML).")]
+
+
+def load_policy(path: Path) -> Policy:
+    """The policy at `path`, or exit 2 with every problem on stderr."""
+    try:
+        return load(path)
+    except PolicyError as exc:
+        for problem in exc.problems[:-1]:
+            typer.echo(f"error: {problem}", err=True)
+        raise fail(str(exc.problems[-1])) from None
+
+
+@app.command("serve")
+def serve(
+    policy: PolicyOpt,
+    host: Annotated[str | None, typer.Option("--host", help="Address to listen on (default: the policy's "
+                                                        "`decision`, else 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (default: the policy's `decision`).")] = None,
+) -> None:
+    """Answer the proxy's decision subrequests on http://HOST:PORT/decide."""
+    import uvicorn
+
+    from bastion.edge.decision import build_app
+
+    loaded = load_policy(policy)
+    bind_host = host or loaded.decision[0]
+    bind_port = port if port is not None else loaded.decision[1]
+    typer.echo(f"bastion edge: deciding for {loaded.upstream} on http://{bind_host}:{bind_port}/decide", err=True)
+    uvicorn.run(build_app(loaded), host=bind_host, port=bind_port, log_level="warning",
+                access_log=False, server_header=False)

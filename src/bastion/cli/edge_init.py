@@ -9,6 +9,7 @@ import typer
 
 from bastion.cli._common import fail
 from bastion.edge.openapi import OpenAPIError, read_document, render_policy
+from bastion.edge.policy import PolicyError, parse
 
 
 def init(
@@ -27,5 +28,9 @@ def init(
                              upstream=upstream)
     except OpenAPIError as exc:
         raise fail(str(exc)) from None
+    try:  # the draft goes through the loader `bastion edge serve` uses before it is written
+        parse(text, str(output), output.resolve().parent)
+    except PolicyError as exc:
+        raise fail(f"{openapi}: the drafted policy would not load: {exc.problems[0]}") from None
     output.write_text(text, "utf-8")
     typer.echo(f"wrote {output}: review the routes, then `bastion edge render` it")
