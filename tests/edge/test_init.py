@@ -13,7 +13,6 @@ from bastion.demo import create_app
 from bastion.edge.policy import Policy, load
 from bastion.guard import IssuerConfig
 from bastion.server.admin_api import ADMIN_SCOPE, OPERATIONS
-from bastion.server.admin_api.openapi import document
 from tests._live import LiveServer
 from tests.cli._run import bastion
 
@@ -38,11 +37,13 @@ def _routes(policy: Policy) -> list[tuple[str, tuple[str, ...], bool, tuple[str,
 
 
 def test_demo_document_from_a_file_becomes_the_policy_it_declares(tmp_path: Path) -> None:
-    """The demo API's own document: /health public, /integrations/stats by API key, every other operation a token, methods grouped per path."""
+    """The demo API's own document: /health public, /integrations/stats by API key, every other
+    operation a token, methods grouped per path."""
     source = tmp_path / "demo.json"
     source.write_text(json.dumps(_demo_document()))
     policy = _init(tmp_path, str(source))
-    assert policy.issuer == ISSUER and policy.audience == "https://api.test"
+    assert policy.issuer == ISSUER
+    assert policy.audience == "https://api.test"
     assert _routes(policy) == [
         ("/health", ("GET",), True, (), False),
         ("/me", ("GET",), False, (), False),
@@ -93,9 +94,10 @@ CRAFTED: dict[str, Any] = {
 
 
 def test_requirements_map_to_routes(tmp_path: Path) -> None:
-    """Global and per-operation security, OR alternatives (the stricter AND), optional auth as public, apiKey, mutualTLS, the server's path, TRACE left out."""
+    """Global and per-operation security, OR alternatives (the stricter AND), optional auth as
+    public, apiKey, mutualTLS, the server's path in front, TRACE left out."""
     source = tmp_path / "shop.yaml"
-    source.write_text(yaml.safe_dump(CRAFTED))
+    source.write_text(yaml.safe_dump(CRAFTED, sort_keys=False))
     policy = _init(tmp_path, str(source))
     assert _routes(policy) == [
         ("/api/v2/orders", ("GET",), False, ("shop:read",), False),
@@ -106,7 +108,8 @@ def test_requirements_map_to_routes(tmp_path: Path) -> None:
         ("/api/v2/feeds", ("GET",), False, (), True),
     ]
     assert [r.client_cert for r in policy.routes][2] == "required"
-    assert policy.tls is not None and policy.tls.client_ca is not None
+    assert policy.tls is not None
+    assert policy.tls.client_ca is not None
     text = (tmp_path / "policy.yaml").read_text()
     assert "alternatives are OR in OpenAPI" in text
     assert "sends its key as query `key`; the edge reads X-API-Key" in text
@@ -151,7 +154,8 @@ def test_documents_the_edge_cannot_enforce_are_refused_naming_why(tmp_path: Path
     source.write_text(_bad(doc))
     result = bastion("edge", "init", "--openapi", str(source), "-o", str(tmp_path / "policy.yaml"))
     assert result.returncode == 2, result.stdout
-    assert result.stderr.startswith("error: ") and phrase in result.stderr, result.stderr
+    assert result.stderr.startswith("error: "), result.stderr
+    assert phrase in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "policy.yaml").exists()
 
@@ -160,10 +164,13 @@ def test_unreachable_sources_and_an_existing_output_are_refused(live_server: Liv
     """A missing file, a URL answering 404, and an existing policy without --force: exit 2, nothing overwritten."""
     out = tmp_path / "policy.yaml"
     missing = bastion("edge", "init", "--openapi", str(tmp_path / "none.json"), "-o", str(out))
-    assert missing.returncode == 2 and "no such file" in missing.stderr
+    assert missing.returncode == 2
+    assert "no such file" in missing.stderr
     gone = bastion("edge", "init", "--openapi", live_server.url + "/nothing.json", "-o", str(out))
-    assert gone.returncode == 2 and "answered 404, not 200" in gone.stderr
+    assert gone.returncode == 2
+    assert "answered 404, not 200" in gone.stderr
     out.write_text("keep me")
     again = bastion("edge", "init", "--openapi", live_server.url + "/admin/openapi.json", "-o", str(out))
-    assert again.returncode == 2 and "exists. Fix: pass --force" in again.stderr
+    assert again.returncode == 2
+    assert "exists. Fix: pass --force" in again.stderr
     assert out.read_text() == "keep me"

@@ -239,7 +239,7 @@ def _flow(values: list[str] | tuple[str, ...]) -> str:
 def render_policy(doc: dict[str, Any], source: str, *, issuer: str, audience: str, upstream: str) -> str:
     """The policy YAML for `doc`, with a comment per route saying where it came from."""
     routes = draft_routes(doc)
-    info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
+    info: dict[str, Any] = doc["info"] if isinstance(doc.get("info"), dict) else {}
     title = " ".join(str(info.get(k, "")) for k in ("title", "version")).strip() or "an API"
     lines = [
         f"# Edge policy drafted by `bastion edge init` from {source}",
