@@ -7,6 +7,7 @@ wrong (every problem printed as `error: FILE:LINE: FIELD: problem (fix: ...)`).
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -50,4 +51,32 @@ def serve(
     bind_port = port if port is not None else loaded.decision[1]
     typer.echo(f"bastion edge: deciding for {loaded.upstream} on http://{bind_host}:{bind_port}/decide", err=True)
     uvicorn.run(build_app(loaded), host=bind_host, port=bind_port, log_level="warning",
-                access_log=False, server_header=False)
+                access_log=False, server_header=False, proxy_headers=False)
+
+
+class Proxy(StrEnum):
+    nginx = "nginx"
+    caddy = "caddy"
+
+
+@app.command("render")
+def render(
+    proxy: Annotated[Proxy, typer.Argument(help="The proxy to configure: nginx or caddy.")],
+    policy: PolicyOpt,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory to write the configuration into.")],
+) -> None:
+    """Write a complete nginx or Caddy configuration for the policy, runnable without root from OUTPUT.
+
+    nginx: `nginx -p OUTPUT -c nginx.conf -e logs/error.log -g 'daemon off;'`;
+    Caddy: `caddy run --config OUTPUT/Caddyfile --adapter caddyfile`.
+    """
+    from bastion.edge.render import RenderError, write
+    from bastion.edge.render import render as render_files
+
+    loaded = load_policy(policy)
+    try:
+        files = render_files(loaded, proxy.value, output)
+    except RenderError as exc:
+        raise fail(f"{policy}: {exc}") from None
+    for path in write(files, output):
+        typer.echo(str(path))
