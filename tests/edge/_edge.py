@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,6 +31,7 @@ class EdgeProcess:
         token: str | None = None,
         headers: Mapping[str, str | bytes] | None = None,
         address: str = "203.0.113.7",
+        also: Sequence[tuple[str, str]] = (),  # headers sent in addition, repeats kept
     ) -> httpx.Response:
         """POST-less subrequest: the original method and raw URI in X-Forwarded-*, plus headers."""
         sent: dict[str, str | bytes] = {
@@ -43,7 +44,7 @@ class EdgeProcess:
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
         sent.update(headers or {})
-        return self.http.get(f"{self.url}/decide", headers=sent)
+        return self.http.get(f"{self.url}/decide", headers=[*sent.items(), *also])
 
 
 @contextmanager

@@ -208,6 +208,28 @@ def test_an_api_key_is_refused_where_it_does_not_serve(
     assert (response.status_code, error_of(response)) == (status, error)
 
 
+@pytest.mark.parametrize("headers", [
+    pytest.param({"X-Forwarded-Method": ""}, id="no-method"),
+    pytest.param({"X-Forwarded-Method": "BREW"}, id="unknown-method"),
+])
+def test_a_subrequest_without_the_original_method_is_400(edge: EdgeProcess, headers: dict[str, str]) -> None:
+    """A proxy that does not say which method it forwards is told so, never allowed."""
+    response = edge.decide("GET", "/health", headers=headers)
+
+    assert (response.status_code, error_of(response)) == (400, "invalid_request")
+    assert "X-Forwarded-Method" in response.json()["error_description"]
+
+
+@pytest.mark.parametrize("header", ["X-Forwarded-Uri", "X-Client-Cert", "X-Original-Content-Length"])
+def test_a_proxy_header_sent_twice_is_400(edge: EdgeProcess, header: str) -> None:
+    """Two copies of a header the proxy sets (a client's beside the proxy's) are refused, never chosen from."""
+    response = edge.decide("GET", "/health", also=[(header, "/admin" if header.endswith("Uri") else "1")],
+                           headers={header: "/health" if header.endswith("Uri") else "1"})
+
+    assert (response.status_code, error_of(response)) == (400, "invalid_request")
+    assert header.lower() in response.json()["error_description"]
+
+
 # -- forged and unusable tokens -----------------------------------------------------------------
 
 

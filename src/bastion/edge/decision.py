@@ -51,6 +51,12 @@ LOOPBACK = ("127.0.0.0/8", "::1/128")
 # Passed by nginx only (auth_request answers 2xx, 401 and 403): any other refusal is sent as 403
 # with the real status in X-Bastion-Status, which nginx's error_page turns back.
 STATUS_VIA = "x-bastion-status-via"
+# Set (overwritten) by the proxy: two copies mean a proxy that appends, or a client's copy slipping
+# through beside the proxy's, and which one a reader takes differs.
+PROXY_HEADERS = (
+    b"x-forwarded-method", b"x-forwarded-uri", b"x-forwarded-for", b"x-client-cert",
+    b"x-original-content-length", b"content-length", b"content-type",
+)
 IDENTITY = (
     "X-Bastion-Sub", "X-Bastion-Client-Id", "X-Bastion-Scope", "X-Bastion-Roles", "X-Bastion-Api-Key-Id",
     "X-Bastion-Cert-Thumbprint",
@@ -176,12 +182,24 @@ class Edge:
             return Verdict(answer.status_code, list(answer.headers), dict(answer.body))
         except OAuthError as error:
             return self._refused(error)
+        except Exception:
+            # A dependency failing in a way its client does not name (a database behind the API
+            # keys, a Redis reply cut short): the edge cannot decide, so it answers 503 and the
+            # proxy fails closed; the traceback goes to the log, never to the client.
+            log.exception("edge: the decision failed")
+            return self._refused(Refusal(503, "temporarily_unavailable",
+                                         "The decision service cannot decide now; try again shortly."))
 
     async def _decide(self, request: Request) -> Verdict:
         peer = request.client.host if request.client else None
         if peer not in self.peers:
             raise Refusal(403, "forbidden", "Only the proxy may ask for decisions.")
         raw = dict(request.headers.raw)
+        if len(raw) != len(request.headers.raw):
+            names = [name.lower() for name, _ in request.headers.raw]
+            twice = [n.decode() for n in PROXY_HEADERS if names.count(n) > 1]
+            if twice:
+                raise InvalidRequest(f"The proxy sent {', '.join(twice)} more than once.", detail="duplicate header")
         method = raw.get(b"x-forwarded-method", b"").decode("latin-1").upper()
         uri = raw.get(b"x-forwarded-uri")
         if method not in METHODS or uri is None:
