@@ -150,3 +150,15 @@ def test_threats_check_reads_the_policy_through_the_cli(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["threats", "check", str(_model(tmp_path, LOOSE)), "--fail-on", "high"])
     assert result.exit_code == 1, result.output
     assert "BT-S14@edge" in textwrap.dedent(result.output)
+
+
+def test_bastions_model_reads_the_edge_policy_it_ships(library: tuple[Rule, ...]) -> None:
+    """threatmodel/edge.yaml is a valid edge policy, and Bastion's model takes the edge's
+    endpoints and facts from it."""
+    policy = load_policy(BASTION_MODEL.parent / "edge.yaml")
+    edge = load_model(BASTION_MODEL).element("edge")
+    assert {(ep.attrs["method"], ep.attrs["path"]) for ep in edge.endpoints} == {
+        (m, r.path) for r in policy.routes for m in r.methods}
+    assert edge.attrs["edge_tls"] and edge.attrs["edge_unquoted_routes"] == 0
+    found = statuses(analyse(load_model(BASTION_MODEL), library))
+    assert found["BT-D14@edge"] == found["BT-I19@edge"] == "mitigated"
