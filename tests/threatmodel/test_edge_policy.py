@@ -159,6 +159,7 @@ def test_bastions_model_reads_the_edge_policy_it_ships(library: tuple[Rule, ...]
     edge = load_model(BASTION_MODEL).element("edge")
     assert {(ep.attrs["method"], ep.attrs["path"]) for ep in edge.endpoints} == {
         (m, r.path) for r in policy.routes for m in r.methods}
-    assert edge.attrs["edge_tls"] and edge.attrs["edge_unquoted_routes"] == 0
+    assert edge.attrs["edge_tls"]
+    assert edge.attrs["edge_unquoted_routes"] == 0
     found = statuses(analyse(load_model(BASTION_MODEL), library))
     assert found["BT-D14@edge"] == found["BT-I19@edge"] == "mitigated"
