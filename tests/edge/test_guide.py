@@ -37,13 +37,7 @@ def test_the_guides_trust_but_verify_policy_is_the_threat_models() -> None:
     assert guide_policies()["both.yaml"] == (ROOT / "threatmodel" / "edge.yaml").read_text()
 
 
-# Known bug, found by this test: `render caddy` writes `trusted_proxies` in the `servers` global
-# option, which Debian's Caddy 2.6.2 does not know ("unrecognized servers option"). Strict: once
-# fixed, this xfail fails and must go.
-CADDY_TRUSTED_PROXIES = pytest.mark.xfail(strict=True, reason="render caddy: trusted_proxies unknown to Caddy 2.6.2")
-CASES = [pytest.param(name, proxy, marks=CADDY_TRUSTED_PROXIES if (name, proxy) == ("edge-only.yaml", "caddy") else (),
-                      id=f"{name}-{proxy}")
-         for name in sorted(guide_policies()) for proxy in ("nginx", "caddy")]
+CASES = [(name, proxy) for name in sorted(guide_policies()) for proxy in ("nginx", "caddy")]
 
 
 @pytest.mark.parametrize(("name", "proxy"), CASES)
