@@ -161,7 +161,8 @@ def test_documents_the_edge_cannot_enforce_are_refused_naming_why(tmp_path: Path
 
 
 def test_unreachable_sources_and_an_existing_output_are_refused(live_server: LiveServer, tmp_path: Path) -> None:
-    """A missing file, a URL answering 404, and an existing policy without --force: exit 2, nothing overwritten."""
+    """A missing file, a URL answering 404, and an existing policy without --force: exit 2,
+    nothing overwritten; with --force it is replaced."""
     out = tmp_path / "policy.yaml"
     missing = bastion("edge", "init", "--openapi", str(tmp_path / "none.json"), "-o", str(out))
     assert missing.returncode == 2
@@ -174,3 +175,6 @@ def test_unreachable_sources_and_an_existing_output_are_refused(live_server: Liv
     assert again.returncode == 2
     assert "exists. Fix: pass --force" in again.stderr
     assert out.read_text() == "keep me"
+    forced = bastion("edge", "init", "--openapi", live_server.url + "/admin/openapi.json", "-o", str(out), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert load(out).routes
