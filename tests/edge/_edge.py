@@ -48,16 +48,17 @@ class EdgeProcess:
 
 
 @contextmanager
-def running_edge(policy: Path) -> Iterator[EdgeProcess]:
-    """`bastion edge serve --policy POLICY --port N` until the block ends."""
+def running_edge(policy: Path, *, host: str = "127.0.0.1", reach: str = "127.0.0.1") -> Iterator[EdgeProcess]:
+    """`bastion edge serve --policy POLICY --host HOST --port N` until the block ends, asked at `reach`."""
     port = free_port()
     log = policy.with_suffix(".log")
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bastion", "edge", "serve", "--policy", str(policy), "--port", str(port)],
+            [sys.executable, "-m", "bastion", "edge", "serve", "--policy", str(policy),
+             "--host", host, "--port", str(port)],
             env=clean_env(), stdout=out, stderr=subprocess.STDOUT,
         )
-    edge = EdgeProcess(f"http://127.0.0.1:{port}", log)
+    edge = EdgeProcess(f"http://{reach}:{port}", log)
     try:
         _wait(edge, process)
         yield edge

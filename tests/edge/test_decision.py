@@ -13,7 +13,7 @@ import hmac
 import secrets
 import time
 import uuid
-from base64 import urlsafe_b64encode
+from base64 import b64encode, urlsafe_b64encode
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -416,14 +416,17 @@ def _certificate() -> x509.Certificate:
             .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
 
 
-def test_the_client_certificate_becomes_its_thumbprint(edge: EdgeProcess, issuer: TestIssuer) -> None:
-    """The URL-escaped PEM the proxy passes becomes the RFC 8705 x5t#S256 thumbprint upstream."""
+@pytest.mark.parametrize("form", ["nginx-escaped-pem", "caddy-der-base64"])
+def test_the_client_certificate_becomes_its_thumbprint(edge: EdgeProcess, issuer: TestIssuer, form: str) -> None:
+    """The certificate the proxy passes (nginx: URL-escaped PEM; Caddy: base64 DER) becomes the
+    RFC 8705 x5t#S256 thumbprint upstream."""
     certificate = _certificate()
     pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
     der = certificate.public_bytes(serialization.Encoding.DER)
     expected = urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
+    sent = quote(pem) if form == "nginx-escaped-pem" else b64encode(der).decode()
 
-    response = edge.decide("GET", "/mtls", token=token(issuer), headers={"X-Client-Cert": quote(pem)})
+    response = edge.decide("GET", "/mtls", token=token(issuer), headers={"X-Client-Cert": sent})
 
     assert response.status_code == 200
     assert response.headers["x-bastion-cert-thumbprint"] == expected
@@ -432,6 +435,9 @@ def test_the_client_certificate_becomes_its_thumbprint(edge: EdgeProcess, issuer
 @pytest.mark.parametrize(("cert", "status", "error"), [
     pytest.param(None, 403, "forbidden", id="no-certificate"),
     pytest.param("not-a-certificate", 400, "invalid_request", id="garbage"),
+    pytest.param("-----BEGIN CERTIFICATE-----%0AAAAA%0A-----END CERTIFICATE-----", 400, "invalid_request",
+                 id="broken-pem"),
+    pytest.param("QUJD", 400, "invalid_request", id="base64-not-a-certificate"),
 ])
 def test_a_route_requiring_a_client_certificate_refuses_without_one(
     edge: EdgeProcess, issuer: TestIssuer, cert: str | None, status: int, error: str

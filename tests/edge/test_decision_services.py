@@ -4,7 +4,9 @@ issuer, API keys in Bastion's database (SQLite and PostgreSQL), and a quota stor
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -112,3 +114,34 @@ def test_every_decision_is_an_audit_line_with_the_request_id(tmp_path: Path) -> 
     assert (decisions["audit-2"]["status"], decisions["audit-2"]["error"]) == (404, "not_found")
     assert any(line["status"] == 400 for line in decisions.values())
 
+
+
+def _outside_address() -> str:
+    """An address of this machine that is not loopback (a UDP connect sends nothing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))
+            address = str(probe.getsockname()[0])
+        except OSError:
+            address = "127.0.0.1"
+    if ipaddress.ip_address(address).is_loopback:
+        pytest.skip("this machine has no address besides loopback to ask the decision service from")
+    return address
+
+
+@pytest.mark.parametrize(("trusted", "status"), [
+    pytest.param(False, 403, id="untrusted-peer"),
+    pytest.param(True, 200, id="listed-in-trusted-proxies"),
+])
+def test_only_the_proxy_may_ask(tmp_path: Path, trusted: bool, status: int) -> None:
+    """A peer that is neither loopback nor in trusted_proxies is refused 403, whatever it claims."""
+    address = _outside_address()
+    (tmp_path / "apikeys.json").write_text('{"keys": []}')
+    extra = f"trusted_proxies: [{address}]\n" if trusted else ""
+    policy = write_policy(tmp_path, "http://127.0.0.1:9", extra)
+    with running_edge(policy, host=address, reach=address) as edge:
+        response = edge.decide("GET", "/health")
+
+    assert response.status_code == status
+    if not trusted:
+        assert response.json() == {"error": "forbidden", "error_description": "Only the proxy may ask for decisions."}

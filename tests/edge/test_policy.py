@@ -10,6 +10,7 @@ import pytest
 from bastion.edge import Body, PolicyError, Quota, load
 from bastion.edge.policy import DEFAULT_HEADERS
 from tests.cli._run import invoke
+from tests.guard._issuer import free_socket
 
 GOOD = """\
 listen: 127.0.0.1:8443
@@ -240,3 +241,16 @@ def test_the_command_prints_the_problem_and_exits_2(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.stderr.strip() == (f"error: {path}:5: routes[0].methods[0]: unknown method 'FETCH' "
                                      "(fix: use GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS)")
+
+
+def test_a_busy_port_is_refused_before_serving(tmp_path: Path) -> None:
+    """`bastion edge serve` on a port another process holds exits 2 naming the address and the fix."""
+    path = _write(tmp_path, MINIMAL)
+    with free_socket() as busy:
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = invoke("edge", "serve", "--policy", str(path), "--port", str(port))
+
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"error: decision (command line): 127.0.0.1:{port} is already in use by another "
+                                     "process. Fix: choose a free --port, or an address of this machine with --host")

@@ -7,6 +7,8 @@ wrong (every problem printed as `error: FILE:LINE: FIELD: problem (fix: ...)`).
 
 from __future__ import annotations
 
+import errno
+import socket
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -34,6 +36,20 @@ def load_policy(path: Path) -> Policy:
         raise fail(str(exc.problems[-1])) from None
 
 
+def _check_address(host: str, port: int, source: str) -> None:
+    """Bind once, as uvicorn will, so a busy port or a foreign address is a clear refusal (exit 2)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            problem = "is already in use by another process" if exc.errno == errno.EADDRINUSE \
+                else f"cannot be bound ({exc.strerror})"
+            raise fail(f"decision ({source}): {host}:{port} {problem}. "
+                       "Fix: choose a free --port, or an address of this machine with --host") from None
+
+
 @app.command("serve")
 def serve(
     policy: PolicyOpt,
@@ -49,6 +65,7 @@ def serve(
     loaded = load_policy(policy)
     bind_host = host or loaded.decision[0]
     bind_port = port if port is not None else loaded.decision[1]
+    _check_address(bind_host, bind_port, "command line" if host or port is not None else str(policy))
     typer.echo(f"bastion edge: deciding for {loaded.upstream} on http://{bind_host}:{bind_port}/decide", err=True)
     uvicorn.run(build_app(loaded), host=bind_host, port=bind_port, log_level="warning",
                 access_log=False, server_header=False, proxy_headers=False)

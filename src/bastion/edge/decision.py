@@ -12,11 +12,12 @@ needs and cannot reach (the issuer's keys, Redis) is 503, never 500, and the pro
 from __future__ import annotations
 
 import asyncio
+import binascii
 import contextlib
 import hashlib
 import json
 import logging
-from base64 import urlsafe_b64encode
+from base64 import b64decode, urlsafe_b64encode
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -94,12 +95,21 @@ class Verdict:
     body: dict[str, Any] | None = None
 
 
-def _thumbprint(escaped_pem: str) -> str:
-    """RFC 8705 §3.1 `x5t#S256`: the SHA-256 of the certificate's DER, base64url without padding."""
+def _thumbprint(value: str) -> str:
+    """RFC 8705 §3.1 `x5t#S256`: the SHA-256 of the certificate's DER, base64url without padding.
+
+    `value` is the URL-escaped PEM nginx passes (`$ssl_client_escaped_cert`), or the certificate's
+    DER in base64 (Caddy's `{http.request.tls.client.certificate_der_base64}`); parsed either way,
+    so a header that is not a certificate is refused rather than hashed.
+    """
+    text = unquote(value)
     try:
-        certificate = x509.load_pem_x509_certificate(unquote(escaped_pem).encode("ascii"))
-    except (ValueError, UnicodeEncodeError):
-        raise InvalidRequest("The client certificate header is not a PEM certificate.",
+        if text.startswith("-----BEGIN"):
+            certificate = x509.load_pem_x509_certificate(text.encode("ascii"))
+        else:
+            certificate = x509.load_der_x509_certificate(b64decode(text, validate=True))
+    except (ValueError, UnicodeEncodeError, binascii.Error):
+        raise InvalidRequest("The client certificate header is not a certificate.",
                              detail="bad X-Client-Cert") from None
     der = certificate.public_bytes(Encoding.DER)
     return urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
