@@ -242,8 +242,7 @@ def running_proxy(name: str, policy: Path, directory: Path, port: int) -> Iterat
         env = clean_env()
     else:
         command = [binary, "run", "--config", str(directory / "Caddyfile"), "--adapter", "caddyfile"]
-        env = clean_env(HOME=str(directory), XDG_DATA_HOME=str(directory / "data"),
-                        XDG_CONFIG_HOME=str(directory / "data"))
+        env = clean_env(XDG_DATA_HOME=str(directory / "data"), XDG_CONFIG_HOME=str(directory / "data"))
     with log.open("w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=directory)
     try:
@@ -415,6 +414,16 @@ def test_a_body_larger_than_the_route_allows_is_413(proxy: Proxy, pki: Pki, issu
                  headers={"Content-Type": "application/json"})
 
     assert (reply.status, reply.json()["error"]) == (413, "payload_too_large")
+
+
+def test_a_chunked_body_within_the_limit_reaches_the_upstream_whole(proxy: Proxy, pki: Pki,
+                                                                    issuer: TestIssuer) -> None:
+    """The allowlist drops the client's framing headers, not the body: a chunked JSON body arrives whole."""
+    reply = send(proxy, pki, "/notes", method="POST", token=read_token(issuer), body=b'{"n": "' + b"x" * 500 + b'"}',
+                 chunked=True, headers={"Content-Type": "application/json"})
+
+    assert reply.status == 200
+    assert (reply.json()["method"], reply.json()["body_length"]) == ("POST", 509)
 
 
 def test_a_chunked_body_larger_than_the_route_allows_never_reaches_the_upstream(proxy: Proxy, pki: Pki,
@@ -606,6 +615,31 @@ def test_the_client_certificate_thumbprint_reaches_the_upstream(proxy: Proxy, pk
     assert reply.upstream_headers()["x-bastion-cert-thumbprint"] == [pki.client_thumbprint]
 
 
+@pytest.mark.parametrize("name", ["nginx", "caddy"])
+def test_certificates_required_everywhere_and_a_trusted_proxys_forwarding(
+        name: str, issuer: TestIssuer, upstream: int, decision: EdgeProcess, pki: Pki, tmp_path: Path) -> None:
+    """`tls.client_cert: required` refuses every connection without a certificate from the client CA, and
+    X-Forwarded-For from a peer listed in trusted_proxies (here loopback) is kept rather than overwritten."""
+    port = free_port()
+    policy = tmp_path / "policy.yaml"
+    decision_port = int(decision.url.rsplit(":", 1)[1])
+    text = policy_text(issuer.issuer, listen=port, decision=decision_port, upstream=upstream, pki=pki)
+    policy.write_text(text.replace("client_cert: optional", "client_cert: required")
+                      + "trusted_proxies: [127.0.0.1]\n")
+    with running_proxy(name, policy, tmp_path / "out", port) as running:
+        try:
+            anonymous: Reply | None = send(running, pki, "/public/page")
+        except (ssl.SSLError, ConnectionError):
+            anonymous = None
+        forwarded = send(running, pki, "/public/page", cert="client",
+                         headers={"X-Forwarded-For": "198.51.100.4"})
+
+    if anonymous is not None:  # nginx answers the failed check; Caddy ends the handshake
+        assert (anonymous.status, anonymous.json()["error"]) == (403, "forbidden")
+    assert forwarded.status == 200
+    assert forwarded.upstream_headers()["x-forwarded-for"][0].startswith("198.51.100.4")
+
+
 # -- failing closed ------------------------------------------------------------------------------
 
 
@@ -625,7 +659,18 @@ def test_the_decision_service_down_is_503(name: str, issuer: TestIssuer, upstrea
 # -- rendering -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("tls", ["mtls-optional", "mtls-required", "plain"])
+def test_what_the_proxy_writes_stays_in_its_directory(proxy: Proxy, pki: Pki) -> None:
+    """Run from the rendered directory, the proxy keeps its pid, logs, temporary files and storage there."""
+    assert send(proxy, pki, "/public/page").status == 200
+    expected = {
+        "nginx": ["nginx.pid", "logs/error.log", "logs/access.log", "tmp/client_body", "tmp/proxy"],
+        "caddy": ["logs/access.log", "logs/caddy.log", "data/caddy/autosave.json"],
+    }[proxy.name]
+    for name in expected:
+        assert (proxy.directory / name).exists(), name
+
+
+@pytest.mark.parametrize("tls", ["mtls-optional", "mtls-required", "plain", "https-upstream"])
 @pytest.mark.parametrize("name", ["nginx", "caddy"])
 def test_the_rendered_configuration_passes_the_proxys_own_check(name: str, tls: str, pki: Pki,
                                                                 tmp_path: Path) -> None:
@@ -636,6 +681,7 @@ def test_the_rendered_configuration_passes_the_proxys_own_check(name: str, tls: 
     text = policy_text("https://issuer.test", listen=8443, decision=8600, upstream=9000,
                        pki=None if tls == "plain" else pki) + "trusted_proxies: [10.0.0.0/8, 192.0.2.7]\n"
     text = text.replace("client_cert: optional", "client_cert: required") if tls == "mtls-required" else text
+    text = text.replace("http://127.0.0.1:9000", "https://localhost:9443") if tls == "https-upstream" else text
     policy.write_text(text.replace(", client_cert: required}", "}") if tls == "plain" else text)
     out = tmp_path / "out"
     render(name, policy, out)
@@ -644,7 +690,7 @@ def test_the_rendered_configuration_passes_the_proxys_own_check(name: str, tls: 
         env = clean_env()
     else:
         command = [binary, "validate", "--config", str(out / "Caddyfile"), "--adapter", "caddyfile"]
-        env = clean_env(HOME=str(out), XDG_DATA_HOME=str(out / "data"), XDG_CONFIG_HOME=str(out / "data"))
+        env = clean_env(XDG_DATA_HOME=str(out / "data"), XDG_CONFIG_HOME=str(out / "data"))
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
 
     assert result.returncode == 0, result.stdout + result.stderr
@@ -652,18 +698,31 @@ def test_the_rendered_configuration_passes_the_proxys_own_check(name: str, tls: 
     assert {"nginx": {"nginx.conf", "upstream-headers.conf"}, "caddy": {"Caddyfile"}}[name] <= written
 
 
-@pytest.mark.parametrize(("upstream", "message"), [
-    pytest.param("http://127.0.0.1:9000/api", "upstream: 'http://127.0.0.1:9000/api' has a path", id="path"),
-    pytest.param("http://127.0.0.1:9000/?x=1", "has a path, query or user part", id="query"),
+@pytest.mark.parametrize(("change", "message", "fix"), [
+    pytest.param(("http://127.0.0.1:9000", "http://127.0.0.1:9000/api"),
+                 "upstream: 'http://127.0.0.1:9000/api' has a path", "write only scheme://host:port",
+                 id="upstream-path"),
+    pytest.param(("http://127.0.0.1:9000", "http://127.0.0.1:9000/?x=1"),
+                 "has a path, query or user part", "write only scheme://host:port", id="upstream-query"),
+    pytest.param(("routes:", "headers: {allow: [accept, x_tenant]}\nroutes:"),
+                 "headers.allow: 'x_tenant' is not a header name", "(letters, digits and -)", id="underscore-header"),
+    pytest.param(("routes:", "decision: 'bad host:8600'\nroutes:"),
+                 "decision: host 'bad host' has characters", "write a host name or an IP address", id="decision-host"),
 ])
-def test_render_refuses_an_upstream_it_cannot_forward_raw(tmp_path: Path, upstream: str, message: str) -> None:
-    """The raw URI goes upstream unchanged, so an upstream with a path or query is refused with the fix."""
+def test_render_refuses_what_it_cannot_write_safely(tmp_path: Path, change: tuple[str, str], message: str,
+                                                    fix: str) -> None:
+    """A value the proxy cannot carry as given is refused, naming the field and the fix, and nothing is
+    written (exit 2)."""
     policy = tmp_path / "policy.yaml"
-    policy.write_text(policy_text("https://issuer.test", listen=8443, decision=8600, upstream=9000, pki=None)
-                      .replace("http://127.0.0.1:9000", upstream).replace(", client_cert: required", ""))
+    text = policy_text("https://issuer.test", listen=8443, decision=8600, upstream=9000, pki=None)
+    text = text.replace(", client_cert: required", "").replace(*change)
+    if "decision: 'bad" in text:
+        text = text.replace("decision: 127.0.0.1:8600\n", "")
+    policy.write_text(text)
     result = bastion("edge", "render", "nginx", "--policy", str(policy), "-o", str(tmp_path / "out"))
 
-    assert result.returncode == 2
+    assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(f"error: {policy}: ")
     assert message in result.stderr
-    assert "write only scheme://host:port" in result.stderr
+    assert fix in result.stderr
+    assert not (tmp_path / "out").exists()

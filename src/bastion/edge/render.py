@@ -219,6 +219,7 @@ def render_nginx(policy: Policy, directory: Path) -> dict[str, str]:
         "too_large": _nginx_json("payload_too_large", "request body too large"),
         "uri_too_long": _nginx_json("uri_too_long", "request URI too long"),
         "upstream_scheme": scheme,
+        "upstream_tls": _nginx_upstream_tls(policy) if scheme == "https" else "",
     }
     conf = _fill(_template("nginx.conf"), values)
     headers = _fill(_template("nginx-upstream-headers.conf"), {"allowed_headers": allowed})
@@ -260,6 +261,17 @@ def _nginx_tls(policy: Policy) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _nginx_upstream_tls(policy: Policy) -> str:
+    # nginx does not verify an upstream's certificate unless told to; the system's trust store.
+    host = urlsplit(policy.upstream).hostname or ""
+    return (
+        "        proxy_ssl_verify on;\n"
+        "        proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;\n"
+        "        proxy_ssl_server_name on;\n"
+        f"        proxy_ssl_name {host};\n"
+    )
+
+
 def _nginx_route(index: int, route: Route, scheme: str) -> str:
     lines = [
         f"        # routes[{index}]: {' '.join(route.methods)} {route.path}"
@@ -286,7 +298,10 @@ def render_caddy(policy: Policy, directory: Path) -> dict[str, str]:
     host, port = policy.listen
     _host_port(host, port, "listen")
     headers = _headers(policy)
-    names = (*headers, "Authorization", "X-API-Key")
+    # X-Forwarded-For/-Proto are kept for Caddy's reverse_proxy to judge: it keeps (appends to)
+    # them from trusted_proxies and overwrites them from anyone else.
+    forwarded = ("X-Forwarded-For", "X-Forwarded-Proto")
+    names = (*headers, *forwarded, "Authorization", "X-API-Key")
     sources = [(h, f"http.request.header.{h}") for h in names]
     # Caddy names the decision's response headers in Go's canonical form (Ratelimit-Limit).
     sources += [(h, f"http.reverse_proxy.header.{_go_canonical(h)}") for h in IDENTITY_HEADERS]
@@ -294,7 +309,8 @@ def render_caddy(policy: Policy, directory: Path) -> dict[str, str]:
     # Each header is set again only when it has a value (an absent one stashes as empty).
     restore = "".join(f"\t\t@{_caddy_var(h)} expression `{{vars.{_caddy_var(h)}}} != \"\"`\n" for h, _ in sources)
     restore += "".join(
-        f"\t\trequest_header @{_caddy_var(h)} {h} {{vars.{_caddy_var(h)}}}\n" for h in (*headers, *IDENTITY_HEADERS)
+        f"\t\trequest_header @{_caddy_var(h)} {h} {{vars.{_caddy_var(h)}}}\n"
+        for h in (*headers, *forwarded, *IDENTITY_HEADERS)
     )
     values = {
         "policy": _file(Path(policy.file).resolve(), "policy"),
