@@ -193,7 +193,7 @@ def test_rules_lists_the_library() -> None:
     """rules prints one line per rule and the count."""
     result = _run("rules")
     assert result.exit_code == 0
-    assert result.output.splitlines()[-1] == "77 rules"
+    assert result.output.splitlines()[-1] == "84 rules"
     assert any(line.startswith("BT-E01   E endpoint") for line in result.output.splitlines())
 
 
@@ -227,7 +227,7 @@ def test_user_rule_library_from_the_command_line() -> None:
     """--rules adds a user library: listed by `rules` and applied by `check`."""
     acme = EXAMPLE.parent / "acme-rules.yaml"
     listed = _run("rules", "--rules", acme)
-    assert listed.output.splitlines()[-1] == "79 rules"
+    assert listed.output.splitlines()[-1] == "86 rules"
     result = _run("check", EXAMPLE, "--fail-on", "high", "--rules", acme)
     assert result.exit_code == 1
     assert "ACME-E01@orders-service.cancel-any-order" in result.output

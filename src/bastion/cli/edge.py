@@ -15,10 +15,13 @@ from typing import Annotated
 
 import typer
 
+from bastion.cli import edge_init
 from bastion.cli._common import fail
 from bastion.edge import Policy, PolicyError, load
 
 app = typer.Typer(help="The edge: a decision service behind nginx or Caddy.", no_args_is_help=True)
+
+app.command("init")(edge_init.init)
 
 PolicyOpt = Annotated[Path, typer.Option("--policy", help="The edge policy file (YAML).")]
 

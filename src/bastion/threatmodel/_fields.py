@@ -40,6 +40,8 @@ PROCESS_FIELDS: tuple[Field, ...] = (
     Field("kind", "enum", "service", "what the process is",
           ("service", "gateway", "web_app", "spa", "worker", "authorization_server", "cli")),
     Field("handles", "assets", (), "data assets the process handles besides its flows"),
+    Field("edge_policy", "str?", None, "a `bastion edge` policy file (relative to the model) whose "
+          "routes are this gateway's endpoints and facts"),
     *_flags(
         ("authenticates_requests", "authenticates every request it serves"),
         ("authorizes_requests", "enforces authorization (scopes/RBAC) on every endpoint"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bastion.threatmodel.edgepolicy import EDGE_FACTS
 from bastion.threatmodel.model import CLASSIFICATIONS, Element, Endpoint, ThreatModel
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -62,6 +63,7 @@ class Facts:
             exposed = not node.attrs["trusted"]
         sinks = [self.model.element(f.attrs["to"]) for f in outbound]
         view: dict[str, Any] = {
+            **(EDGE_FACTS if node.kind == "process" else {}),
             **node.attrs,
             "id": node.id,
             "name": node.name,

@@ -15,6 +15,7 @@ from bastion.threatmodel._errors import Problem, ThreatModelError
 from bastion.threatmodel._schema import parse_model
 from bastion.threatmodel._yamlsrc import load_located, read_source
 from bastion.threatmodel.assess import Analysis, analyse
+from bastion.threatmodel.edgepolicy import include_edge_policies
 from bastion.threatmodel.evidence import (
     Evidence,
     fresh,
@@ -30,8 +31,9 @@ from bastion.threatmodel.rules import Rule, load_library
 
 
 def parse_model_text(text: str, file: str) -> ThreatModel:
-    """Validate model text; errors name `file` and the line."""
-    return parse_model(load_located(text, file))
+    """Validate model text; errors name `file` and the line. Edge policies it names are read
+    relative to `file`."""
+    return include_edge_policies(parse_model(load_located(text, file)))
 
 
 def load_model(path: str | Path) -> ThreatModel:
