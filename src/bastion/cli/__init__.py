@@ -9,7 +9,20 @@ from typing import Annotated, Any
 import typer
 
 from bastion import __version__
-from bastion.cli import apikeys, audit, clients, db, demo, device_login, keys, serve, sessions, threats, users
+from bastion.cli import (
+    apikeys,
+    audit,
+    clients,
+    db,
+    demo,
+    device_login,
+    edge,
+    keys,
+    serve,
+    sessions,
+    threats,
+    users,
+)
 
 app = typer.Typer(
     name="bastion",
@@ -47,6 +60,7 @@ app.add_typer(sessions.app, name="sessions")
 app.add_typer(demo.app, name="demo")
 app.add_typer(audit.app, name="audit")
 app.add_typer(apikeys.app, name="apikeys")
+app.add_typer(edge.app, name="edge")
 
 
 def main() -> None:

@@ -1,0 +1,381 @@
+"""The decision service: nginx `auth_request` and Caddy `forward_auth` ask `/decide` about each request.
+
+One pipeline, cheapest and most anonymous checks first, each a refusal the proxy passes on:
+the peer (only the proxy may ask), the raw URI (ambiguous 400, query 414), the route (404, 405),
+the declared body (413, 415), the client certificate (403), the credentials through the guard's
+own core (401, 403 `insufficient_scope`, 403 `forbidden`), then the quotas (429). The guard's
+`RequestGuard` validates tokens against the issuer's JWKS with its verified-token cache and
+follows revocations; the rate limiter counts quotas in memory or Redis. A dependency the decision
+needs and cannot reach (the issuer's keys, Redis) is 503, never 500, and the proxy fails closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import contextlib
+import hashlib
+import json
+import logging
+from base64 import b64decode, urlsafe_b64encode
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, unquote
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bastion.edge.paths import MethodNotAllowed, Router, accept
+from bastion.edge.policy import METHODS, Policy
+from bastion.edge.policy import Route as PolicyRoute
+from bastion.events import audit, bind_source
+from bastion.guard import RBAC, Authenticator, IssuerConfig, Principal, RequestGuard, require_scopes
+from bastion.guard._core import ApiKeyVerifier
+from bastion.guard.request_id import RequestIdMiddleware, TrustedPeers
+from bastion.protocol.errors import InvalidRequest, OAuthError
+from bastion.protocol.rfc9068 import UnknownIssuer, UnknownKey
+from bastion.ratelimit import Decision, MemoryStore, RateLimiter, RedisStore, Store, rate_limit_headers
+from bastion.ratelimit import Policy as RatePolicy
+from bastion.ratelimit.headers import reset_seconds, retry_after_seconds
+
+__all__ = ["Edge", "build_app"]
+
+log = logging.getLogger("bastion.edge")
+
+LOOPBACK = ("127.0.0.0/8", "::1/128")
+# Passed by nginx only (auth_request answers 2xx, 401 and 403): any other refusal is sent as 403
+# with the real status in X-Bastion-Status, which nginx's error_page turns back.
+STATUS_VIA = "x-bastion-status-via"
+# Set (overwritten) by the proxy: two copies mean a proxy that appends, or a client's copy slipping
+# through beside the proxy's, and which one a reader takes differs.
+PROXY_HEADERS = (
+    b"x-forwarded-method", b"x-forwarded-uri", b"x-forwarded-for", b"x-client-cert",
+    b"x-original-content-length", b"content-length", b"content-type",
+)
+IDENTITY = (
+    "X-Bastion-Sub", "X-Bastion-Client-Id", "X-Bastion-Scope", "X-Bastion-Roles", "X-Bastion-Api-Key-Id",
+    "X-Bastion-Cert-Thumbprint",
+)
+# Printable ASCII but `%`: identity values are percent-encoded past it, so a claim holding a
+# newline or non-Latin-1 text can never split or break a header.
+_HEADER_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
+
+
+class Refusal(OAuthError):
+    """A refusal of the edge's own (413, 415, 429, 503): status, code and headers given."""
+
+    def __init__(self, status: int, error: str, description: str, headers: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(description, detail=error)
+        self.status = status
+        self.code = error
+        self.headers = list(headers)
+
+
+class CredentialRefusal(Exception):
+    """The guard refused the credentials: answered with its RFC 6750 challenge (other refusals
+    are not about tokens and carry none)."""
+
+    def __init__(self, error: OAuthError) -> None:
+        super().__init__(error.error)
+        self.error = error
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the decision answers: a status, its headers, a JSON body (empty when allowed)."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: dict[str, Any] | None = None
+
+
+def _thumbprint(value: str) -> str:
+    """RFC 8705 §3.1 `x5t#S256`: the SHA-256 of the certificate's DER, base64url without padding.
+
+    `value` is the URL-escaped PEM nginx passes (`$ssl_client_escaped_cert`), or the certificate's
+    DER in base64 (Caddy's `{http.request.tls.client.certificate_der_base64}`); parsed either way,
+    so a header that is not a certificate is refused rather than hashed.
+    """
+    text = unquote(value)
+    try:
+        if text.startswith("-----BEGIN"):
+            certificate = x509.load_pem_x509_certificate(text.encode("ascii"))
+        else:
+            certificate = x509.load_der_x509_certificate(b64decode(text, validate=True))
+    except (ValueError, UnicodeEncodeError, binascii.Error):
+        raise InvalidRequest("The client certificate header is not a certificate.",
+                             detail="bad X-Client-Cert") from None
+    der = certificate.public_bytes(Encoding.DER)
+    return urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
+
+
+def _media_type(value: str) -> str:
+    return value.split(";", 1)[0].strip().lower()
+
+
+class Edge:
+    """The decision pipeline for one policy, with the guard and the limiter it runs on."""
+
+    def __init__(self, policy: Policy, *, api_keys: ApiKeyVerifier | None = None) -> None:
+        self.policy = policy
+        self.router = Router(policy.routes)
+        self.peers = TrustedPeers([*LOOPBACK, *(str(n) for n in policy.trusted_proxies)])
+        secret = policy.client_secret.reveal() if policy.client_secret is not None else None
+        issuer = IssuerConfig(policy.issuer + "/.well-known/openid-configuration", audience=policy.audience,
+                              client_id=policy.client_id, client_secret=secret)
+        self.authenticator = Authenticator([issuer], redis_url=policy.redis)
+        self.guard = RequestGuard(self.authenticator, rbac=self._rbac(), api_keys=api_keys or self._api_keys(),
+                                  realm=policy.audience)
+        self.requirements = [
+            require_scopes(*r.scopes, permissions=(f"route{i}",) if r.roles else (),
+                           accept=("token", "api_key") if r.api_key else ("token",))
+            for i, r in enumerate(policy.routes)
+        ]
+        store: Store = RedisStore(policy.redis, key_prefix="bastion:edge:") if policy.redis else MemoryStore()
+        self.limiter = RateLimiter(store, self._rate_policies())
+
+    def _rbac(self) -> RBAC:
+        # "At least one of the listed roles": each role grants the permission of the routes
+        # that list it, so the guard's RoleRequired names the roles that would do.
+        grants: dict[str, list[str]] = {}
+        for i, route in enumerate(self.policy.routes):
+            for role in route.roles:
+                grants.setdefault(role, []).append(f"route{i}")
+        return RBAC.from_mapping(grants)
+
+    def _api_keys(self) -> ApiKeyVerifier | None:
+        source = self.policy.api_keys
+        if source is None:
+            return None
+        from bastion.guard import apikeys
+
+        if source.file is not None:
+            return apikeys.ApiKeyManager(apikeys.JsonFileApiKeyStore(source.file))
+        return apikeys.DatabaseApiKeyVerifier(str(source.database))
+
+    def _rate_policies(self) -> list[RatePolicy]:
+        return [
+            RatePolicy(self._quota_name(i, j), q.limit, float(q.seconds), "sliding_window",
+                       on_store_error="closed")
+            for i, route in enumerate(self.policy.routes)
+            for j, q in enumerate(route.quotas)
+        ]
+
+    def _quota_name(self, route: int, quota: int) -> str:
+        q = self.policy.routes[route].quotas[quota]
+        return f"route{route}.q{quota}.{q.per}-per-{q.window}"
+
+    async def start(self) -> None:
+        await self.authenticator.start()
+
+    async def aclose(self) -> None:
+        await self.authenticator.aclose()
+        await self.limiter.aclose()
+        close = getattr(self.guard.api_keys, "close", None)
+        if close is not None:
+            await close()
+
+    # -- the pipeline -------------------------------------------------------------------------
+
+    async def decide(self, request: Request) -> Verdict:
+        """The verdict for one subrequest; every refusal is a Verdict, never an exception."""
+        try:
+            return await self._decide(request)
+        except CredentialRefusal as refusal:
+            answer = self.guard.render(refusal.error)
+            return Verdict(answer.status_code, list(answer.headers), dict(answer.body))
+        except OAuthError as error:
+            return self._refused(error)
+        except Exception:
+            # A dependency failing in a way its client does not name (a database behind the API
+            # keys, a Redis reply cut short): the edge cannot decide, so it answers 503 and the
+            # proxy fails closed; the traceback goes to the log, never to the client.
+            log.exception("edge: the decision failed")
+            return self._refused(Refusal(503, "temporarily_unavailable",
+                                         "The decision service cannot decide now; try again shortly."))
+
+    async def _decide(self, request: Request) -> Verdict:
+        peer = request.client.host if request.client else None
+        if peer not in self.peers:
+            raise Refusal(403, "forbidden", "Only the proxy may ask for decisions.")
+        raw = dict(request.headers.raw)
+        if len(raw) != len(request.headers.raw):
+            names = [name.lower() for name, _ in request.headers.raw]
+            twice = [n.decode() for n in PROXY_HEADERS if names.count(n) > 1]
+            if twice:
+                raise InvalidRequest(f"The proxy sent {', '.join(twice)} more than once.", detail="duplicate header")
+        method = raw.get(b"x-forwarded-method", b"").decode("latin-1").upper()
+        uri = raw.get(b"x-forwarded-uri")
+        if method not in METHODS or uri is None:
+            raise InvalidRequest("The proxy sent no X-Forwarded-Method or X-Forwarded-Uri.",
+                                 detail=f"method {method!r}, uri {uri!r}")
+        address = raw.get(b"x-forwarded-for", b"").decode("latin-1").split(",")[-1].strip() or str(peer)
+        bind_source(address)
+        accepted = accept(uri, self.policy.max_query)
+        index, route = self.router.match(method, accepted.path)
+        self._check_body(route, raw)
+        thumbprint = self._check_certificate(route, raw)
+        principal = await self._authenticate(index, route, request, accepted.query)
+        quota_headers = await self._check_quotas(index, route, principal, address)
+        return Verdict(200, [*self._identity(principal, thumbprint), *quota_headers])
+
+    def _check_body(self, route: PolicyRoute, raw: dict[bytes, bytes]) -> None:
+        declared = raw.get(b"x-original-content-length") or raw.get(b"content-length") or b"0"
+        if not declared.isdigit() or len(declared) > 18:
+            raise InvalidRequest("The declared Content-Length is not a number.", detail=f"length {declared!r}")
+        length = int(declared)
+        if length > route.body.max:
+            raise Refusal(413, "payload_too_large",
+                          f"The request body is larger than {route.body.max} bytes.")
+        if not route.body.types:
+            return
+        given = raw.get(b"content-type")
+        if given is None and length == 0:
+            return
+        media = _media_type(given.decode("latin-1")) if given is not None else ""
+        if media not in route.body.types:
+            raise Refusal(415, "unsupported_media_type",
+                          f"This route accepts {', '.join(route.body.types)} bodies.")
+
+    def _check_certificate(self, route: PolicyRoute, raw: dict[bytes, bytes]) -> str | None:
+        pem = raw.get(b"x-client-cert", b"").decode("latin-1").strip()
+        if pem:
+            return _thumbprint(pem)
+        if route.client_cert == "required":
+            raise Refusal(403, "forbidden", "This route requires a verified client certificate.")
+        return None
+
+    async def _authenticate(self, index: int, route: PolicyRoute, request: Request, query: str) -> Principal | None:
+        if route.public:
+            return None
+        requirement = self.requirements[index]
+        try:
+            return await self.guard.check(requirement, request.headers.raw, query.encode("ascii"),
+                                          target=(request.headers.get("x-forwarded-method", ""), route.path))
+        except (UnknownIssuer, UnknownKey) as error:
+            if self._issuer_unreachable():
+                raise Refusal(503, "temporarily_unavailable",
+                              "The token issuer's keys cannot be fetched; try again shortly.",
+                              [("Retry-After", "5")]) from error
+            raise CredentialRefusal(error) from error
+        except OAuthError as error:
+            raise CredentialRefusal(error) from error
+
+    def _issuer_unreachable(self) -> bool:
+        validator = self.authenticator.validator
+        return all(validator.keys(name) is None for name in (self.policy.issuer, self.policy.issuer + "/"))
+
+    async def _check_quotas(self, index: int, route: PolicyRoute, principal: Principal | None,
+                            address: str) -> list[tuple[str, str]]:
+        if not route.quotas:
+            return []
+        pairs = [(self._quota_name(index, j), self._subject(q.per, principal, address))
+                 for j, q in enumerate(route.quotas)]
+        decisions = await self.limiter.hit_all(pairs)
+        if any(d.degraded and not d.allowed for d in decisions):
+            raise Refusal(503, "temporarily_unavailable", "The quota store cannot be reached; try again shortly.",
+                          [("Retry-After", "1")])
+        headers = _quota_headers(decisions)
+        refused = [d for d in decisions if not d.allowed]
+        if refused:
+            wait = max(retry_after_seconds(d) for d in refused)
+            raise Refusal(429, "rate_limited", f"Too many requests; retry in {wait} s.", headers)
+        return headers
+
+    @staticmethod
+    def _subject(per: str, principal: Principal | None, address: str) -> str:
+        if per == "address" or principal is None:
+            return f"address:{address}"
+        value = {"client_id": principal.client_id, "sub": principal.subject, "api_key": principal.api_key_id}[per]
+        return f"{per}:{value}" if value else principal.actor
+
+    @staticmethod
+    def _identity(principal: Principal | None, thumbprint: str | None) -> list[tuple[str, str]]:
+        values = ("", "", "", "", "", thumbprint or "")
+        if principal is not None:
+            values = (
+                principal.subject, principal.client_id or "", " ".join(sorted(principal.scopes)),
+                " ".join(sorted(principal.roles)), principal.api_key_id or "", thumbprint or "",
+            )
+        return [(name, quote(value, safe=_HEADER_SAFE)) for name, value in zip(IDENTITY, values, strict=True)]
+
+    @staticmethod
+    def _refused(error: OAuthError) -> Verdict:
+        body = {"error": error.error, "error_description": error.description}
+        if isinstance(error, Refusal):
+            body["error"] = error.code
+            return Verdict(error.status, error.headers, body)
+        headers = [("Allow", ", ".join(error.allow))] if isinstance(error, MethodNotAllowed) else []
+        return Verdict(error.status_code, headers, body)
+
+
+def _quota_headers(decisions: list[Decision]) -> list[tuple[str, str]]:
+    """The IETF `RateLimit-Policy`/`RateLimit` fields (and `Retry-After`), plus the older
+    `RateLimit-Limit/Remaining/Reset` trio many clients and proxies still read."""
+    binding = min(decisions, key=lambda d: (d.allowed, d.remaining))
+    return [
+        *rate_limit_headers(decisions),
+        ("RateLimit-Limit", str(binding.limit)),
+        ("RateLimit-Remaining", str(binding.remaining)),
+        ("RateLimit-Reset", str(reset_seconds(binding))),
+    ]
+
+
+def _render(verdict: Verdict, via_403: bool) -> Response:
+    headers = dict(verdict.headers)
+    status = verdict.status
+    if via_403 and status not in (200, 401, 403):
+        headers["X-Bastion-Status"] = str(status)
+        status = 403
+    if verdict.body is None:
+        return Response(status_code=status, headers=headers)
+    headers["Cache-Control"] = "no-store"
+    content = json.dumps(verdict.body, separators=(",", ":"))
+    return Response(content, status_code=status, headers=headers, media_type="application/json")
+
+
+def build_app(policy: Policy, *, edge: Edge | None = None) -> Starlette:
+    """A Starlette app answering `/decide` for `policy`."""
+    service = edge or Edge(policy)
+
+    async def decide(request: Request) -> Response:
+        verdict = await service.decide(request)
+        _audit(request, verdict)
+        return _render(verdict, request.headers.get(STATUS_VIA) == "403")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await asyncio.shield(service.aclose())
+
+    trusted = [*LOOPBACK, *(str(n) for n in policy.trusted_proxies)]
+    return Starlette(
+        routes=[Route("/decide", decide, methods=list(METHODS))],
+        middleware=[Middleware(RequestIdMiddleware, trusted_proxies=trusted)],
+        lifespan=lifespan,
+    )
+
+
+def _audit(request: Request, verdict: Verdict) -> None:
+    headers = dict(verdict.headers)
+    error = verdict.body.get("error", "unauthorized") if verdict.body else None
+    audit(
+        "edge.decision",
+        outcome="allowed" if verdict.status == 200 else "denied",
+        status=verdict.status,
+        method=request.headers.get("x-forwarded-method", ""),
+        uri=request.headers.get("x-forwarded-uri", "")[:512],
+        error=error,
+        sub=headers.get("X-Bastion-Sub") or None,
+        client_id=headers.get("X-Bastion-Client-Id") or None,
+        api_key_id=headers.get("X-Bastion-Api-Key-Id") or None,
+    )
