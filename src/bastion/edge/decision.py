@@ -31,11 +31,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bastion.edge.cache import CacheKey, DecisionCache
 from bastion.edge.paths import MethodNotAllowed, Router, accept
 from bastion.edge.policy import METHODS, Policy
 from bastion.edge.policy import Route as PolicyRoute
 from bastion.events import audit, bind_source
-from bastion.guard import RBAC, Authenticator, IssuerConfig, Principal, RequestGuard, require_scopes
+from bastion.guard import (
+    RBAC,
+    Authenticator,
+    GuardError,
+    IssuerConfig,
+    Principal,
+    RequestGuard,
+    extract_credentials,
+    require_scopes,
+)
 from bastion.guard._core import ApiKeyVerifier
 from bastion.guard.request_id import RequestIdMiddleware, TrustedPeers
 from bastion.protocol.errors import InvalidRequest, OAuthError
@@ -139,6 +149,8 @@ class Edge:
         ]
         store: Store = RedisStore(policy.redis, key_prefix="bastion:edge:") if policy.redis else MemoryStore()
         self.limiter = RateLimiter(store, self._rate_policies())
+        seconds = policy.decision_cache_seconds
+        self.cache = DecisionCache(seconds) if seconds > 0 else None
 
     def _rbac(self) -> RBAC:
         # "At least one of the listed roles": each role grants the permission of the routes
@@ -221,9 +233,33 @@ class Edge:
         index, route = self.router.match(method, accepted.path)
         self._check_body(route, raw)
         thumbprint = self._check_certificate(route, raw)
-        principal = await self._authenticate(index, route, request, accepted.query)
+        key = self._cache_key(index, route, request, accepted.query, method)
+        principal = self.cache.get(key) if self.cache is not None and key is not None else None
+        fresh = principal is None
+        if fresh:
+            principal = await self._authenticate(index, route, request, accepted.query)
+        # Counted on every request, cached allow or not.
         quota_headers = await self._check_quotas(index, route, principal, address)
+        if fresh and key is not None and principal is not None and self.cache is not None:
+            # Only a whole allow is kept, never past the token's exp.
+            self.cache.put(key, principal, principal.token.expires_at if principal.token is not None else None)
         return Verdict(200, [*self._identity(principal, thumbprint), *quota_headers])
+
+    def _cache_key(self, index: int, route: PolicyRoute, request: Request, query: str,
+                   method: str) -> CacheKey | None:
+        """The decision cache's key for this request's one credential; None when the cache is off,
+        the route public, or the credentials are not one clean token or key (the guard refuses
+        those)."""
+        if self.cache is None or route.public:
+            return None
+        try:
+            bearer, api_key = extract_credentials(request.headers.raw, query.encode("ascii"),
+                                                  self.guard.api_key_header)
+        except GuardError:
+            return None
+        if bearer is not None:
+            return DecisionCache.key("bearer", bearer, method, index)
+        return DecisionCache.key("api_key", api_key, method, index) if api_key is not None else None
 
     def _check_body(self, route: PolicyRoute, raw: dict[bytes, bytes]) -> None:
         declared = raw.get(b"x-original-content-length") or raw.get(b"content-length") or b"0"
