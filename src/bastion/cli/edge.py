@@ -82,7 +82,8 @@ def render(
     """Write a complete nginx or Caddy configuration for the policy, runnable without root from OUTPUT.
 
     nginx: `nginx -p OUTPUT -c nginx.conf -e logs/error.log -g 'daemon off;'`;
-    Caddy: `caddy run --config OUTPUT/Caddyfile --adapter caddyfile`.
+    Caddy: `XDG_CONFIG_HOME=OUTPUT/data XDG_DATA_HOME=OUTPUT/data caddy run --config OUTPUT/Caddyfile
+    --adapter caddyfile` (the variables keep Caddy 2.6's autosave.json inside OUTPUT too).
     """
     from bastion.edge.render import RenderError, write
     from bastion.edge.render import render as render_files

@@ -53,7 +53,7 @@ NGINX_REFUSALS = (
     (400, "invalid_request", "ambiguous or malformed request"),
     (404, "not_found", "no route for this request"),
     (405, "method_not_allowed", "method not allowed on this route"),
-    (413, "request_too_large", "request body too large for this route"),
+    (413, "payload_too_large", "request body too large for this route"),
     (414, "uri_too_long", "query string too long"),
     (415, "unsupported_media_type", "content type not allowed on this route"),
     (429, "rate_limited", "quota exhausted; retry later"),
@@ -63,6 +63,7 @@ REFUSAL_HEADERS = (
     ("WWW-Authenticate", "$bastion_www_authenticate"), ("Retry-After", "$bastion_retry_after"),
     ("Allow", "$bastion_allow"), ("RateLimit-Limit", "$bastion_ratelimit_limit"),
     ("RateLimit-Remaining", "$bastion_ratelimit_remaining"), ("RateLimit-Reset", "$bastion_ratelimit_reset"),
+    ("RateLimit", "$bastion_ratelimit"), ("RateLimit-Policy", "$bastion_ratelimit_policy"),
     ("X-Request-Id", "$bastion_request_id"),
 )
 
@@ -189,7 +190,7 @@ def render_nginx(policy: Policy, directory: Path) -> dict[str, str]:
     )
     refusals = "".join(
         f"            if ($bastion_status = {status}) {{\n"
-        f"                return {status} '{{\"error\":\"{error}\",\"error_description\":\"{text}\"}}';\n"
+        f"                return {status} {_nginx_json(error, text)};\n"
         "            }\n"
         for status, error, text in NGINX_REFUSALS
     )
@@ -208,11 +209,27 @@ def render_nginx(policy: Policy, directory: Path) -> dict[str, str]:
         "refusal_headers": refusal_headers + hsts,
         "unauthorized_headers": unauthorized_headers + hsts,
         "refusals": refusals,
+        "forbidden": _nginx_json("forbidden", "access refused"),
+        "insufficient_scope": _nginx_json("insufficient_scope", "$bastion_challenge_description"),
+        "invalid_token": _nginx_json("$bastion_challenge_error", "$bastion_challenge_description"),
+        "unauthenticated": _nginx_json("", "Authentication required: send 'Authorization: Bearer <token>'."),
+        "certificate": _nginx_json("forbidden", "This route requires a verified client certificate."),
+        "unavailable": _nginx_json("temporarily_unavailable", "the access decision is unavailable"),
+        "bad_gateway": _nginx_json("bad_gateway", "the upstream did not answer"),
+        "too_large": _nginx_json("payload_too_large", "request body too large"),
+        "uri_too_long": _nginx_json("uri_too_long", "request URI too long"),
         "upstream_scheme": scheme,
     }
     conf = _fill(_template("nginx.conf"), values)
     headers = _fill(_template("nginx-upstream-headers.conf"), {"allowed_headers": allowed})
     return {"nginx.conf": conf, "upstream-headers.conf": headers}
+
+
+def _nginx_json(error: str, description: str) -> str:
+    """A JSON error body as an nginx string (`$name` in `description` is an nginx variable)."""
+    body = '{"error":"' + error + '","error_description":"' + description + '"}' if error \
+        else '{"error_description":"' + description + '"}'
+    return '"' + body.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _nginx_tls(policy: Policy) -> str:
@@ -269,22 +286,27 @@ def render_caddy(policy: Policy, directory: Path) -> dict[str, str]:
     host, port = policy.listen
     _host_port(host, port, "listen")
     headers = _headers(policy)
-    names = (*headers, "Authorization", "X-API-Key")
+    # X-Forwarded-For/-Proto are kept for Caddy's reverse_proxy to judge: it keeps (appends to)
+    # them from trusted_proxies and overwrites them from anyone else.
+    forwarded = ("X-Forwarded-For", "X-Forwarded-Proto")
+    names = (*headers, *forwarded, "Authorization", "X-API-Key")
     sources = [(h, f"http.request.header.{h}") for h in names]
-    sources += [(h, f"http.reverse_proxy.header.{h}") for h in IDENTITY_HEADERS]
+    # Caddy names the decision's response headers in Go's canonical form (Ratelimit-Limit).
+    sources += [(h, f"http.reverse_proxy.header.{_go_canonical(h)}") for h in IDENTITY_HEADERS]
     stash = "".join(f"\t\tvars {_caddy_var(h)} {{{source}}}\n" for h, source in sources)
     # Each header is set again only when it has a value (an absent one stashes as empty).
     restore = "".join(f"\t\t@{_caddy_var(h)} expression `{{vars.{_caddy_var(h)}}} != \"\"`\n" for h, _ in sources)
     restore += "".join(
-        f"\t\trequest_header @{_caddy_var(h)} {h} {{vars.{_caddy_var(h)}}}\n" for h in (*headers, *IDENTITY_HEADERS)
+        f"\t\trequest_header @{_caddy_var(h)} {h} {{vars.{_caddy_var(h)}}}\n"
+        for h in (*headers, *forwarded, *IDENTITY_HEADERS)
     )
     values = {
         "policy": _file(Path(policy.file).resolve(), "policy"),
         "dir": _file(directory, "output directory"),
         "auto_https": "disable_redirects" if policy.tls else "off",
         "trusted_proxies": (
-            "\tservers {\n\t\ttrusted_proxies static " + " ".join(str(n) for n in policy.trusted_proxies) + "\n\t}\n"
-            if policy.trusted_proxies else ""
+            "trusted_proxies " + " ".join(str(n) for n in policy.trusted_proxies)
+            if policy.trusted_proxies else "# no trusted proxies: X-Forwarded-* are overwritten"
         ),
         "site": f"{'https' if policy.tls else 'http'}://:{port}",
         "bind": host,
@@ -322,6 +344,10 @@ def _caddy_tls(policy: Policy) -> str:
         ]
     lines.append("\t}")
     return "\n".join(lines) + "\n"
+
+
+def _go_canonical(header: str) -> str:
+    return "-".join(part[:1].upper() + part[1:].lower() for part in header.split("-"))
 
 
 def _caddy_var(header: str) -> str:
