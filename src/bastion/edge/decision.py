@@ -392,17 +392,22 @@ def _quota_headers(decisions: list[Decision]) -> list[tuple[str, str]]:
     ]
 
 
-def _render(verdict: Verdict, via_403: bool) -> Response:
-    headers = dict(verdict.headers)
+def _answer(verdict: Verdict, via_403: bool) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """The answer's status, raw ASGI headers and body (what Starlette's Response would send,
+    without building one per decision)."""
+    named = dict(verdict.headers)
     status = verdict.status
     if via_403 and status not in (200, 401, 403):
-        headers["X-Bastion-Status"] = str(status)
+        named["X-Bastion-Status"] = str(status)
         status = 403
-    if verdict.body is None:
-        return Response(status_code=status, headers=headers)
-    headers["Cache-Control"] = "no-store"
-    content = json.dumps(verdict.body, separators=(",", ":"))
-    return Response(content, status_code=status, headers=headers, media_type="application/json")
+    body = b""
+    if verdict.body is not None:
+        named["Cache-Control"] = "no-store"
+        named["Content-Type"] = "application/json"
+        body = json.dumps(verdict.body, separators=(",", ":")).encode()
+    headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in named.items()]
+    headers.append((b"content-length", str(len(body)).encode()))
+    return status, headers, body
 
 
 def build_app(policy: Policy, *, edge: Edge | None = None) -> ASGIApp:
@@ -414,14 +419,21 @@ def build_app(policy: Policy, *, edge: Edge | None = None) -> ASGIApp:
     """
     service = edge or Edge(policy)
 
-    async def decide(request: Request) -> Response:
+    async def answer(request: Request) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         verdict = await service.decide(request)
         _audit(request, verdict)
-        return _render(verdict, request.headers.get(STATUS_VIA) == "403")
+        return _answer(verdict, request.headers.get(STATUS_VIA) == "403")
 
     async def decide_asgi(scope: Scope, receive: Receive, send: Send) -> None:
-        response = await decide(Request(scope, receive))
-        await response(scope, receive, send)
+        status, headers, body = await answer(Request(scope, receive))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def decide(request: Request) -> Response:
+        status, headers, body = await answer(request)
+        response = Response(body, status_code=status)
+        response.raw_headers = headers
+        return response
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
