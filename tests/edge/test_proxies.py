@@ -670,7 +670,7 @@ def test_what_the_proxy_writes_stays_in_its_directory(proxy: Proxy, pki: Pki) ->
         assert (proxy.directory / name).exists(), name
 
 
-@pytest.mark.parametrize("tls", ["mtls-optional", "mtls-required", "plain"])
+@pytest.mark.parametrize("tls", ["mtls-optional", "mtls-required", "plain", "https-upstream"])
 @pytest.mark.parametrize("name", ["nginx", "caddy"])
 def test_the_rendered_configuration_passes_the_proxys_own_check(name: str, tls: str, pki: Pki,
                                                                 tmp_path: Path) -> None:
@@ -681,6 +681,7 @@ def test_the_rendered_configuration_passes_the_proxys_own_check(name: str, tls: 
     text = policy_text("https://issuer.test", listen=8443, decision=8600, upstream=9000,
                        pki=None if tls == "plain" else pki) + "trusted_proxies: [10.0.0.0/8, 192.0.2.7]\n"
     text = text.replace("client_cert: optional", "client_cert: required") if tls == "mtls-required" else text
+    text = text.replace("http://127.0.0.1:9000", "https://localhost:9443") if tls == "https-upstream" else text
     policy.write_text(text.replace(", client_cert: required}", "}") if tls == "plain" else text)
     out = tmp_path / "out"
     render(name, policy, out)

@@ -219,6 +219,7 @@ def render_nginx(policy: Policy, directory: Path) -> dict[str, str]:
         "too_large": _nginx_json("payload_too_large", "request body too large"),
         "uri_too_long": _nginx_json("uri_too_long", "request URI too long"),
         "upstream_scheme": scheme,
+        "upstream_tls": _nginx_upstream_tls(policy) if scheme == "https" else "",
     }
     conf = _fill(_template("nginx.conf"), values)
     headers = _fill(_template("nginx-upstream-headers.conf"), {"allowed_headers": allowed})
@@ -258,6 +259,17 @@ def _nginx_tls(policy: Policy) -> str:
             "        error_page 495 496 = @bastion_certificate;",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _nginx_upstream_tls(policy: Policy) -> str:
+    # nginx does not verify an upstream's certificate unless told to; the system's trust store.
+    host = urlsplit(policy.upstream).hostname or ""
+    return (
+        "        proxy_ssl_verify on;\n"
+        "        proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;\n"
+        "        proxy_ssl_server_name on;\n"
+        f"        proxy_ssl_name {host};\n"
+    )
 
 
 def _nginx_route(index: int, route: Route, scheme: str) -> str:
