@@ -191,9 +191,14 @@ def autocannon(
     connections: int,
     duration: float,
     method: str = "POST",
+    amount: int | None = None,
 ) -> LoadResult:
-    """Drive `url` with autocannon for `duration` seconds over `connections` keep-alive connections."""
-    argv = [str(AUTOCANNON), "--json", "--no-progress", "-c", str(connections), "-d", str(duration), "-m", method]
+    """Drive `url` with autocannon for `duration` seconds over `connections` keep-alive connections
+    (or for exactly `amount` requests when given: equal counts for every server)."""
+    # With an amount, autocannon ends at its next sample tick: 20 ms ticks, not the default 1 s,
+    # keep that from stretching the measured duration.
+    run = ["-a", str(amount), "-L", "20"] if amount is not None else ["-d", str(duration)]
+    argv = [str(AUTOCANNON), "--json", "--no-progress", "-c", str(connections), *run, "-m", method]
     for name, value in headers.items():
         argv += ["-H", f"{name}={value}"]
     if body:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -67,8 +68,11 @@ def serve(
     bind_port = port if port is not None else loaded.decision[1]
     _check_address(bind_host, bind_port, "command line" if host or port is not None else str(policy))
     typer.echo(f"bastion edge: deciding for {loaded.upstream} on http://{bind_host}:{bind_port}/decide", err=True)
+    # As `bastion serve`: uvloop and httptools (uvicorn[standard]), no access log (each decision
+    # writes its own audit line), the lifespan required (it discovers the issuer).
     uvicorn.run(build_app(loaded), host=bind_host, port=bind_port, log_level="warning",
-                access_log=False, server_header=False, proxy_headers=False)
+                access_log=False, server_header=False, proxy_headers=False, lifespan="on",
+                loop="uvloop" if sys.platform != "win32" else "asyncio", http="httptools")
 
 
 class Proxy(StrEnum):

@@ -3,7 +3,8 @@
 The proxy carries the traffic; Bastion decides each request from a YAML policy (`policy.py`):
 ambiguous paths refused and routes matched (`paths.py`), then tokens, API keys, scopes, roles,
 client certificates and quotas checked with the guard's and the rate limiter's cores
-(`decision.py`). Deny by default: a request no route names is refused.
+(`decision.py`), optionally remembering allows for a few seconds (`cache.py`, off by default).
+Deny by default: a request no route names is refused.
 """
 
 from __future__ import annotations
