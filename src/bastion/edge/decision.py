@@ -15,6 +15,7 @@ import asyncio
 import binascii
 import contextlib
 import hashlib
+import ipaddress
 import json
 import logging
 from base64 import b64decode, urlsafe_b64encode
@@ -115,6 +116,26 @@ def _thumbprint(value: str) -> str:
     return urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
 
 
+def _client_address(forwarded: bytes, peer: str) -> str:
+    """The client's address, in one spelling: the last X-Forwarded-For hop (the one the proxy wrote,
+    should it append), normalised so that one address is one quota counter.
+
+    Raises:
+        InvalidRequest: the hop is not an IP address (a port, a name, garbage).
+    """
+    hop = forwarded.decode("latin-1").split(",")[-1].strip()
+    if not hop:
+        return peer
+    try:
+        address = ipaddress.ip_address(hop)
+    except ValueError:
+        raise InvalidRequest("X-Forwarded-For does not end with an IP address.",
+                             detail=f"x-forwarded-for {hop[:64]!r}") from None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
 def _media_type(value: str) -> str:
     return value.split(";", 1)[0].strip().lower()
 
@@ -210,12 +231,17 @@ class Edge:
             twice = [n.decode() for n in PROXY_HEADERS if names.count(n) > 1]
             if twice:
                 raise InvalidRequest(f"The proxy sent {', '.join(twice)} more than once.", detail="duplicate header")
-        method = raw.get(b"x-forwarded-method", b"").decode("latin-1").upper()
+        method = raw.get(b"x-forwarded-method", b"").decode("latin-1")
         uri = raw.get(b"x-forwarded-uri")
-        if method not in METHODS or uri is None:
+        if not method or uri is None:
             raise InvalidRequest("The proxy sent no X-Forwarded-Method or X-Forwarded-Uri.",
                                  detail=f"method {method!r}, uri {uri!r}")
-        address = raw.get(b"x-forwarded-for", b"").decode("latin-1").split(",")[-1].strip() or str(peer)
+        if method not in METHODS:
+            # Exactly as sent: methods are case-sensitive (RFC 9110 §9.1), and an upstream may
+            # route a `get` differently from the GET the decision would have checked.
+            raise InvalidRequest(f"X-Forwarded-Method {method[:16]!r} is not one of {', '.join(METHODS)}.",
+                                 detail=f"method {method!r}")
+        address = _client_address(raw.get(b"x-forwarded-for", b""), str(peer))
         bind_source(address)
         accepted = accept(uri, self.policy.max_query)
         index, route = self.router.match(method, accepted.path)
@@ -293,7 +319,11 @@ class Edge:
         if per == "address" or principal is None:
             return f"address:{address}"
         value = {"client_id": principal.client_id, "sub": principal.subject, "api_key": principal.api_key_id}[per]
-        return f"{per}:{value}" if value else principal.actor
+        if not value:
+            return principal.actor
+        # An API key's owner is a name in the key store, not the issuer's `sub`: a key owned by
+        # `alice` and the user `alice` never spend one counter.
+        return f"{per}:apikey:{value}" if principal.kind == "api_key" else f"{per}:{value}"
 
     @staticmethod
     def _identity(principal: Principal | None, thumbprint: str | None) -> list[tuple[str, str]]:
