@@ -361,3 +361,66 @@ def test_a_huge_token_is_refused_fast_never_5xx(edge: EdgeProcess, issuer: TestI
     assert 400 <= response.status_code < 500 or response.status_code == 200
     assert response.status_code != 500
     assert time.monotonic() - started < 5
+
+
+# -- the subrequest itself -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "forwarded", "status"), [
+    pytest.param("PROPFIND", "PROPFIND", 400, id="webdav-method"),
+    pytest.param("DELETE", "GET", 200, id="subrequest-method-is-not-the-decision's"),
+    pytest.param("OPTIONS", "GET", 200, id="options-subrequest"),
+])
+def test_the_subrequest_may_carry_any_method(edge: EdgeProcess, method: str, forwarded: str, status: int) -> None:
+    """nginx's auth_request subrequest keeps the original method: whatever it is, the decision answers
+    from X-Forwarded-Method with its JSON refusal (never a framework's bare 405, which nginx turns
+    into a 500)."""
+    response = edge.http.request(method, f"{edge.url}/decide", headers={
+        "X-Forwarded-Method": forwarded, "X-Forwarded-Uri": "/health", "X-Forwarded-For": "203.0.113.7"})
+
+    assert response.status_code == status
+    if status == 400:
+        assert error_of(response) == "invalid_request"
+        assert "X-Forwarded-Method" in response.json()["error_description"]
+
+
+def test_a_method_the_http_parser_does_not_know_is_400_never_5xx(edge: EdgeProcess) -> None:
+    """uvicorn's parser refuses a method it does not know (BREW) with a bare 400 before the app: a
+    4xx, but nginx would turn it into a 500, so the nginx recipe sends its subrequest as GET
+    (`proxy_method GET`) and the original method in X-Forwarded-Method."""
+    response = edge.http.request("BREW", f"{edge.url}/decide", headers={
+        "X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/health", "X-Forwarded-For": "203.0.113.7"})
+
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("request_id", ["a" * 65, "id with spaces", "<script>", "x%0d%0ay"])
+def test_a_request_id_that_is_not_an_id_is_replaced(edge: EdgeProcess, request_id: str) -> None:
+    """The proxy's X-Request-Id is kept only when it is a plain id; anything else gets a fresh one
+    (it goes into the audit line and back to the proxy)."""
+    response = edge.decide("GET", "/health", headers={"X-Request-Id": request_id})
+
+    assert response.status_code == 200
+    assert response.headers["x-request-id"] != request_id
+    assert len(response.headers["x-request-id"]) == 16
+
+
+@pytest.mark.parametrize("claims", [
+    pytest.param({"roles": "editor"}, id="roles-a-string"),
+    pytest.param({"roles": [["editor"]]}, id="roles-nested"),
+    pytest.param({"scope": ["notes:read"]}, id="scope-a-list"),
+    pytest.param({"sub": 42}, id="sub-a-number"),
+    pytest.param({"exp": "never"}, id="exp-a-string"),
+    pytest.param({"client_id": {"x": 1}}, id="client-id-an-object"),
+    pytest.param({"aud": [AUDIENCE, {"x": 1}]}, id="aud-holding-an-object"),
+    pytest.param({"jti": ["x"]}, id="jti-a-list"),
+    pytest.param({"nbf": [1]}, id="nbf-a-list"),
+    pytest.param({"iat": True}, id="iat-a-boolean"),
+])
+def test_claims_of_the_wrong_type_are_401_never_5xx(edge: EdgeProcess, issuer: TestIssuer,
+                                                   claims: dict[str, object]) -> None:
+    """A signed token whose claims have the wrong JSON types is refused, never a 500."""
+    claims.setdefault("scope", "notes:read")
+    response = edge.decide("GET", "/notes/1", token=issuer.mint(**claims))
+
+    assert (response.status_code, error_of(response)) == (401, "invalid_token")

@@ -31,6 +31,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from bastion.edge.paths import MethodNotAllowed, Router, accept
 from bastion.edge.policy import METHODS, Policy
@@ -370,14 +371,23 @@ def _render(verdict: Verdict, via_403: bool) -> Response:
     return Response(content, status_code=status, headers=headers, media_type="application/json")
 
 
+class _Decide:
+    """`/decide` as a plain ASGI app, so that Starlette routes every method to it (a function
+    endpoint would be GET only)."""
+
+    def __init__(self, service: Edge) -> None:
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        verdict = await self.service.decide(request)
+        _audit(request, verdict)
+        await _render(verdict, request.headers.get(STATUS_VIA) == "403")(scope, receive, send)
+
+
 def build_app(policy: Policy, *, edge: Edge | None = None) -> Starlette:
     """A Starlette app answering `/decide` for `policy`."""
     service = edge or Edge(policy)
-
-    async def decide(request: Request) -> Response:
-        verdict = await service.decide(request)
-        _audit(request, verdict)
-        return _render(verdict, request.headers.get(STATUS_VIA) == "403")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -389,7 +399,10 @@ def build_app(policy: Policy, *, edge: Edge | None = None) -> Starlette:
 
     trusted = [*LOOPBACK, *(str(n) for n in policy.trusted_proxies)]
     return Starlette(
-        routes=[Route("/decide", decide, methods=list(METHODS))],
+        # Any method: nginx's auth_request subrequest keeps the original one (PROPFIND, BREW),
+        # and a framework's bare 405 would reach nginx as an unexpected status, a 500. The
+        # decision reads X-Forwarded-Method and refuses what it does not decide (400).
+        routes=[Route("/decide", _Decide(service))],
         middleware=[Middleware(RequestIdMiddleware, trusted_proxies=trusted)],
         lifespan=lifespan,
     )
