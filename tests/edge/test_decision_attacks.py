@@ -163,6 +163,46 @@ def test_a_forwarded_for_that_is_not_an_address_is_400(edge: EdgeProcess, value:
     assert "X-Forwarded-For" in response.json()["error_description"]
 
 
+@pytest.mark.parametrize(("header", "first", "second"), [
+    pytest.param("X-Forwarded-Method", "DELETE", "GET", id="method"),
+    pytest.param("X-Forwarded-Host", "api.test", "evil.test", id="host"),
+    pytest.param("X-Forwarded-Proto", "https", "http", id="proto"),
+    pytest.param("X-Request-Id", "a", "b", id="request-id"),
+    pytest.param("X-Bastion-Status-Via", "403", "403", id="status-via"),
+    pytest.param("Content-Type", "application/json", "text/plain", id="content-type"),
+])
+def test_every_proxy_header_sent_twice_is_400(edge: EdgeProcess, header: str, first: str, second: str) -> None:
+    """The decision reads one copy and the audit (or the upstream) another: two copies of any header
+    the proxy sets are refused, never chosen from."""
+    response = edge.decide("GET", "/health", headers={header: first}, also=[(header, second)])
+
+    assert response.headers.get("x-bastion-status", str(response.status_code)) == "400"  # 403 via nginx
+    assert error_of(response) == "invalid_request"
+    assert header.lower() in response.json()["error_description"]
+
+
+def test_two_api_keys_are_400(edge: EdgeProcess, keys: tuple[Path, str, str]) -> None:
+    """Two X-API-Key headers are two credentials."""
+    response = edge.decide("GET", "/keys", headers={"X-API-Key": keys[1]}, also=[("X-API-Key", "other")])
+
+    assert (response.status_code, error_of(response)) == (400, "invalid_request")
+    assert "exactly one credential" in response.json()["error_description"]
+
+
+@pytest.mark.parametrize("claims", [
+    pytest.param({"roles": ["route1"]}, id="role-named-like-the-internal-permission"),
+    pytest.param({"scope": "notes:read route1"}, id="scope-named-like-the-internal-permission"),
+    pytest.param({"roles": ["Editor"]}, id="role-in-another-case"),
+    pytest.param({"roles": ["editor "]}, id="role-with-a-space"),
+])
+def test_a_role_route_takes_only_its_listed_roles(edge: EdgeProcess, issuer: TestIssuer,
+                                                 claims: dict[str, object]) -> None:
+    """Roles are matched exactly; the edge's internal permission names (route1) grant nothing."""
+    response = edge.decide("GET", "/notes/7", token=token(issuer, **claims))
+
+    assert (response.status_code, error_of(response)) == (403, "forbidden")
+
+
 def test_forwarded_for_duplicates_and_lists(edge: EdgeProcess) -> None:
     """Two X-Forwarded-For headers are 400; a comma-joined list (a proxy that appends) counts the last
     hop, the one the proxy wrote."""
@@ -292,9 +332,11 @@ def test_an_api_key_owner_never_shares_a_users_sub_quota(edge: EdgeProcess, issu
     by_key = edge.decide("GET", "/both", headers={"X-API-Key": keys[1]})
     by_token = edge.decide("GET", "/both", token=token(issuer, sub="alice"))
     key_again = edge.decide("GET", "/both", headers={"X-API-Key": keys[1]})
+    spelled = edge.decide("GET", "/both", token=token(issuer, sub="apikey:alice"))
 
     assert by_key.status_code == 200
     assert by_token.status_code == 200
+    assert spelled.status_code == 200  # a sub spelling the key's counter name is still a token's
     assert (key_again.status_code, error_of(key_again)) == (429, "rate_limited")
 
 

@@ -59,6 +59,7 @@ STATUS_VIA = "x-bastion-status-via"
 PROXY_HEADERS = (
     b"x-forwarded-method", b"x-forwarded-uri", b"x-forwarded-for", b"x-client-cert",
     b"x-original-content-length", b"content-length", b"content-type",
+    b"x-forwarded-host", b"x-forwarded-proto", b"x-request-id", b"x-bastion-status-via",
 )
 IDENTITY = (
     "X-Bastion-Sub", "X-Bastion-Client-Id", "X-Bastion-Scope", "X-Bastion-Roles", "X-Bastion-Api-Key-Id",
@@ -324,7 +325,8 @@ class Edge:
             return principal.actor
         # An API key's owner is a name in the key store, not the issuer's `sub`: a key owned by
         # `alice` and the user `alice` never spend one counter.
-        return f"{per}:apikey:{value}" if principal.kind == "api_key" else f"{per}:{value}"
+        # The kind first, so no token's sub (`apikey:alice`) can spell a key owner's counter.
+        return f"{per}:{'apikey' if principal.kind == 'api_key' else 'token'}:{value}"
 
     @staticmethod
     def _identity(principal: Principal | None, thumbprint: str | None) -> list[tuple[str, str]]:
