@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import secrets
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bastion.guard.apikeys import ApiKeyManager, JsonFileApiKeyStore
+from tests._services import need_redis
 from tests.edge._edge import EdgeProcess, running_edge
 from tests.edge.test_decision import error_of, token, write_policy
 from tests.edge.test_decision_services import _outside_address
@@ -34,19 +36,43 @@ def issuer() -> Iterator[TestIssuer]:
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
-    """apikeys.json with one key whose owner is `alice`, the test issuer's default sub: (dir, key, id)."""
+    """apikeys.json with one key whose owner is also a user's sub at the issuer: (dir, key, owner).
+    The owner is new each run, so counters left in Redis by another run never answer."""
     directory = tmp_path_factory.mktemp("edge-attacks")
-    key, record = ApiKeyManager(JsonFileApiKeyStore(directory / "apikeys.json")).create("alice", ["notes:read"])
-    return directory, key, record.key_id
+    owner = f"alice-{uuid.uuid4().hex[:8]}"
+    key, _ = ApiKeyManager(JsonFileApiKeyStore(directory / "apikeys.json")).create(owner, ["notes:read"])
+    return directory, key, owner
+
+
+def _policy(directory: Path, issuer: TestIssuer, extra: str = "") -> Path:
+    policy = write_policy(directory, issuer.issuer, extra)
+    policy.write_text(policy.read_text() + EXTRA_ROUTES)
+    return policy
 
 
 @pytest.fixture(scope="module")
 def edge(issuer: TestIssuer, keys: tuple[Path, str, str]) -> Iterator[EdgeProcess]:
-    """The decision service with the shared test routes plus the attack routes."""
-    policy = write_policy(keys[0], issuer.issuer)
-    policy.write_text(policy.read_text() + EXTRA_ROUTES)
-    with running_edge(policy) as process:
+    """The decision service with the shared test routes plus the attack routes, counters in memory."""
+    with running_edge(_policy(keys[0], issuer)) as process:
         yield process
+
+
+@pytest.fixture(scope="module")
+def redis_edge(issuer: TestIssuer, keys: tuple[Path, str, str]) -> Iterator[EdgeProcess]:
+    """The same policy with its counters in Redis."""
+    url = need_redis()
+    directory = keys[0] / "redis"
+    directory.mkdir()
+    (directory / "apikeys.json").write_text((keys[0] / "apikeys.json").read_text())
+    with running_edge(_policy(directory, issuer, f"redis: {url}\n")) as process:
+        yield process
+
+
+@pytest.fixture(params=["memory", "redis"])
+def counted(request: pytest.FixtureRequest) -> EdgeProcess:
+    """The decision service with its counters in memory, then in Redis."""
+    process: EdgeProcess = request.getfixturevalue("edge" if request.param == "memory" else "redis_edge")
+    return process
 
 
 # -- path confusion ------------------------------------------------------------------------------
@@ -203,27 +229,33 @@ def test_a_role_route_takes_only_its_listed_roles(edge: EdgeProcess, issuer: Tes
     assert (response.status_code, error_of(response)) == (403, "forbidden")
 
 
-def test_forwarded_for_duplicates_and_lists(edge: EdgeProcess) -> None:
-    """Two X-Forwarded-For headers are 400; a comma-joined list (a proxy that appends) counts the last
-    hop, the one the proxy wrote."""
+def test_forwarded_for_duplicates_are_400(edge: EdgeProcess) -> None:
+    """Two X-Forwarded-For headers are 400, never chosen from."""
     twice = edge.decide("GET", "/health", also=[("X-Forwarded-For", "198.51.100.1")])
-    mine = f"2001:db8::{secrets.token_hex(2)}"
-    first = edge.decide("GET", "/per-address", address=f"198.51.100.9, {mine}")
-    second = edge.decide("GET", "/per-address", address=f"198.51.100.10, {mine}")
 
     assert (twice.status_code, error_of(twice)) == (400, "invalid_request")
+    assert "x-forwarded-for" in twice.json()["error_description"]
+
+
+def test_a_forwarded_for_list_counts_its_last_hop(counted: EdgeProcess) -> None:
+    """A comma-joined list (a proxy that appends) counts the last hop, the one the proxy wrote:
+    rotating the earlier, client-written hops reaches no fresh counter."""
+    mine = f"2001:db8::{secrets.token_hex(2)}:{secrets.token_hex(2)}"
+    first = counted.decide("GET", "/per-address", address=f"198.51.100.9, {mine}")
+    second = counted.decide("GET", "/per-address", address=f"198.51.100.10, {mine}")
+
     assert first.status_code == 200
     assert (second.status_code, error_of(second)) == (429, "rate_limited")
 
 
-def test_one_address_in_two_spellings_is_one_counter(edge: EdgeProcess) -> None:
+def test_one_address_in_two_spellings_is_one_counter(counted: EdgeProcess) -> None:
     """`2001:db8::1:2` and `2001:DB8:0:0:0:0:1:2` (and `::ffff:` mapped IPv4) are one address."""
     tail = secrets.token_hex(2)
-    assert edge.decide("GET", "/per-address", address=f"2001:db8::1:{tail}").status_code == 200
-    again = edge.decide("GET", "/per-address", address=f"2001:DB8:0:0:0:0:1:{tail.upper()}")
-    v4 = f"198.51.{secrets.randbelow(256)}.{secrets.randbelow(256)}"
-    assert edge.decide("GET", "/per-address", address=v4).status_code == 200
-    mapped = edge.decide("GET", "/per-address", address=f"::ffff:{v4}")
+    assert counted.decide("GET", "/per-address", address=f"2001:db8::1:{tail}").status_code == 200
+    again = counted.decide("GET", "/per-address", address=f"2001:DB8:0:0:0:0:1:{tail.upper()}")
+    v4 = f"198.{secrets.randbelow(256)}.{secrets.randbelow(256)}.{secrets.randbelow(256)}"
+    assert counted.decide("GET", "/per-address", address=v4).status_code == 200
+    mapped = counted.decide("GET", "/per-address", address=f"::ffff:{v4}")
 
     assert (again.status_code, error_of(again)) == (429, "rate_limited")
     assert (mapped.status_code, error_of(mapped)) == (429, "rate_limited")
@@ -276,11 +308,13 @@ def test_a_token_in_the_query_string_is_ignored_alone_and_refused_beside_a_heade
     bearer = token(issuer)
     alone = edge.decide("GET", f"/notes?access_token={bearer}")
     both = edge.decide("GET", f"/notes?access_token={bearer}", token=bearer)
+    encoded = edge.decide("GET", f"/notes?x=1&%61ccess_token={bearer}", token=bearer)
 
     assert alone.status_code == 401
     assert alone.headers["www-authenticate"] == f'Bearer realm="{AUDIENCE}"'
     assert (both.status_code, error_of(both)) == (400, "invalid_request")
     assert "Authorization header only" in both.json()["error_description"]
+    assert (encoded.status_code, error_of(encoded)) == (400, "invalid_request")
 
 
 def test_an_api_key_and_a_token_together_are_400(edge: EdgeProcess, issuer: TestIssuer,
@@ -325,19 +359,20 @@ def test_a_forged_client_certificate_from_a_stranger_is_refused(issuer: TestIssu
 # -- quota bypass ------------------------------------------------------------------------------------
 
 
-def test_an_api_key_owner_never_shares_a_users_sub_quota(edge: EdgeProcess, issuer: TestIssuer,
+def test_an_api_key_owner_never_shares_a_users_sub_quota(counted: EdgeProcess, issuer: TestIssuer,
                                                         keys: tuple[Path, str, str]) -> None:
-    """A key owned by `alice` and the user `alice` are two principals: one spending its `per: sub`
-    quota never spends the other's (no cross-kind exhaustion)."""
-    by_key = edge.decide("GET", "/both", headers={"X-API-Key": keys[1]})
-    by_token = edge.decide("GET", "/both", token=token(issuer, sub="alice"))
-    key_again = edge.decide("GET", "/both", headers={"X-API-Key": keys[1]})
-    spelled = edge.decide("GET", "/both", token=token(issuer, sub="apikey:alice"))
+    """A key owned by `alice-N` and the user `alice-N` are two principals: one spending its `per: sub`
+    quota never spends the other's, nor does a token whose sub spells the key's counter."""
+    _, key, owner = keys
+    by_key = counted.decide("GET", "/both", headers={"X-API-Key": key})
+    by_token = counted.decide("GET", "/both", token=token(issuer, sub=owner))
+    key_again = counted.decide("GET", "/both", headers={"X-API-Key": key})
+    spelled = counted.decide("GET", "/both", token=token(issuer, sub=f"apikey:{owner}"))
 
     assert by_key.status_code == 200
     assert by_token.status_code == 200
-    assert spelled.status_code == 200  # a sub spelling the key's counter name is still a token's
     assert (key_again.status_code, error_of(key_again)) == (429, "rate_limited")
+    assert spelled.status_code == 200
 
 
 def test_an_api_key_in_another_case_is_another_key(edge: EdgeProcess, keys: tuple[Path, str, str]) -> None:
