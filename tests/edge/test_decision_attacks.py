@@ -24,6 +24,7 @@ from tests.guard._issuer import AUDIENCE, CLIENT_ID, TestIssuer, running_issuer
 EXTRA_ROUTES = """\
   - {path: /both, methods: [GET], scopes: [notes:read], api_key: true, quotas: [{per: sub, limit: 1, window: minute}]}
   - {path: /per-address, methods: [GET], public: true, quotas: [{per: address, limit: 1, window: minute}]}
+  - {path: /per-second, methods: [GET], public: true, quotas: [{per: address, limit: 2, window: second}]}
 """
 
 
@@ -373,6 +374,26 @@ def test_an_api_key_owner_never_shares_a_users_sub_quota(counted: EdgeProcess, i
     assert by_token.status_code == 200
     assert (key_again.status_code, error_of(key_again)) == (429, "rate_limited")
     assert spelled.status_code == 200
+
+
+def test_a_window_boundary_admits_no_extra_request(counted: EdgeProcess) -> None:
+    """Two a second: two just before a window boundary and one just after is three within a second,
+    refused (the weighted counter admitted it, so `1 a day` let one through at 23:59:59 and another
+    at 00:00:00)."""
+    for _ in range(5):  # the shared machine may stall a try past its second
+        address = f"2001:db8:5::{secrets.token_hex(2)}"
+        time.sleep(1.9 - time.time() % 1)  # just before a boundary (windows are aligned to the epoch)
+        started = time.monotonic()
+        before = [counted.decide("GET", "/per-second", address=address) for _ in range(2)]
+        time.sleep(max(0.0, 1.05 - time.time() % 1) if time.time() % 1 > 0.5 else 0.0)
+        after = counted.decide("GET", "/per-second", address=address)
+        if time.monotonic() - started < 0.8:
+            break
+    else:
+        pytest.skip("the machine was too slow to ask three times within a second")
+
+    assert [b.status_code for b in before] == [200, 200]
+    assert (after.status_code, error_of(after)) == (429, "rate_limited")
 
 
 def test_an_api_key_in_another_case_is_another_key(edge: EdgeProcess, keys: tuple[Path, str, str]) -> None:
