@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -522,3 +522,28 @@ def test_claims_of_the_wrong_type_are_401_never_5xx(edge: EdgeProcess, issuer: T
     response = edge.decide("GET", "/notes/1", token=issuer.mint(**claims))
 
     assert (response.status_code, error_of(response)) == (401, "invalid_token")
+
+
+@pytest.mark.parametrize("forge", [
+    pytest.param(lambda i: i.mint(scope="notes:read", iss=i.issuer + "/"), id="issuer-with-a-trailing-slash"),
+    pytest.param(lambda i: i.mint(scope="notes:read", iat=int(time.time()) + 3600), id="iat-in-the-future"),
+    pytest.param(lambda i: i.mint(scope="notes:read", header={"kid": 7}), id="kid-a-number"),
+    pytest.param(lambda i: i.mint(scope="notes:read", header={"alg": "ES256 "}), id="alg-with-a-space"),
+    pytest.param(lambda i: i.mint(scope="notes:read") + ".x.y", id="five-parts-like-jwe"),
+    pytest.param(lambda i: "." * 2, id="empty-parts"),
+    pytest.param(lambda i: "a" * 12_000, id="twelve-kilobytes-of-a"),
+])
+def test_more_token_tricks_are_401(edge: EdgeProcess, issuer: TestIssuer,
+                                   forge: Callable[[TestIssuer], str]) -> None:
+    """Issuer spelled with a slash, tokens from the future, odd headers, JWE-shaped or empty tokens."""
+    response = edge.decide("GET", "/notes", token=forge(issuer))
+
+    assert (response.status_code, error_of(response)) == (401, "invalid_token")
+
+
+@pytest.mark.parametrize("exp", [10**20, 2**63, 1e308])
+def test_a_far_future_exp_is_never_5xx(edge: EdgeProcess, issuer: TestIssuer, exp: float) -> None:
+    """An exp past any datetime (year 10^12, a float's maximum) never overflows into a 5xx."""
+    response = edge.decide("GET", "/notes", token=issuer.mint(scope="notes:read", exp=exp))
+
+    assert response.status_code in (200, 401)
