@@ -241,7 +241,7 @@ def test_forwarded_for_duplicates_are_400(edge: EdgeProcess) -> None:
 def test_a_forwarded_for_list_counts_its_last_hop(counted: EdgeProcess) -> None:
     """A comma-joined list (a proxy that appends) counts the last hop, the one the proxy wrote:
     rotating the earlier, client-written hops reaches no fresh counter."""
-    mine = f"2001:db8::{secrets.token_hex(2)}:{secrets.token_hex(2)}"
+    mine = f"2001:db8:{secrets.token_hex(2)}:{secrets.token_hex(2)}::7"
     first = counted.decide("GET", "/per-address", address=f"198.51.100.9, {mine}")
     second = counted.decide("GET", "/per-address", address=f"198.51.100.10, {mine}")
 
@@ -250,16 +250,29 @@ def test_a_forwarded_for_list_counts_its_last_hop(counted: EdgeProcess) -> None:
 
 
 def test_one_address_in_two_spellings_is_one_counter(counted: EdgeProcess) -> None:
-    """`2001:db8::1:2` and `2001:DB8:0:0:0:0:1:2` (and `::ffff:` mapped IPv4) are one address."""
-    tail = secrets.token_hex(2)
-    assert counted.decide("GET", "/per-address", address=f"2001:db8::1:{tail}").status_code == 200
-    again = counted.decide("GET", "/per-address", address=f"2001:DB8:0:0:0:0:1:{tail.upper()}")
+    """`2001:db8:a:b::1:2` and `2001:DB8:A:B:0:0:1:2` (and `::ffff:` mapped IPv4) are one address."""
+    net = f"{secrets.token_hex(2)}:{secrets.token_hex(2)}"
+    assert counted.decide("GET", "/per-address", address=f"2001:db8:{net}::1:2").status_code == 200
+    again = counted.decide("GET", "/per-address", address=f"2001:DB8:{net.upper()}:0:0:1:2")
     v4 = f"198.{secrets.randbelow(256)}.{secrets.randbelow(256)}.{secrets.randbelow(256)}"
     assert counted.decide("GET", "/per-address", address=v4).status_code == 200
     mapped = counted.decide("GET", "/per-address", address=f"::ffff:{v4}")
 
     assert (again.status_code, error_of(again)) == (429, "rate_limited")
     assert (mapped.status_code, error_of(mapped)) == (429, "rate_limited")
+
+
+def test_rotating_through_an_ipv6_prefix_is_one_client(counted: EdgeProcess) -> None:
+    """An IPv6 client holds a /64 (2^64 addresses): per-address quotas count the /64, so rotating
+    the low bits reaches no fresh counter; the next /64 is another client."""
+    net = f"2001:db8:{secrets.token_hex(2)}:{secrets.token_hex(2)}"
+    first = counted.decide("GET", "/per-address", address=f"{net}::1")
+    rotated = counted.decide("GET", "/per-address", address=f"{net}:{secrets.token_hex(2)}::{secrets.token_hex(2)}")
+    neighbour = counted.decide("GET", "/per-address", address=f"2001:db9:{net[9:]}::1")
+
+    assert first.status_code == 200
+    assert (rotated.status_code, error_of(rotated)) == (429, "rate_limited")
+    assert neighbour.status_code == 200
 
 
 def test_an_oversized_header_is_never_5xx(edge: EdgeProcess, issuer: TestIssuer) -> None:
@@ -381,7 +394,7 @@ def test_a_window_boundary_admits_no_extra_request(counted: EdgeProcess) -> None
     refused (the weighted counter admitted it, so `1 a day` let one through at 23:59:59 and another
     at 00:00:00)."""
     for _ in range(5):  # the shared machine may stall a try past its second
-        address = f"2001:db8:5::{secrets.token_hex(2)}"
+        address = f"2001:db8:5:{secrets.token_hex(2)}::{secrets.token_hex(2)}"
         time.sleep(1.9 - time.time() % 1)  # just before a boundary (windows are aligned to the epoch)
         started = time.monotonic()
         before = [counted.decide("GET", "/per-second", address=address) for _ in range(2)]

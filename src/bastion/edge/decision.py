@@ -140,6 +140,15 @@ def _client_address(forwarded: bytes, peer: str) -> str:
     return str(address)
 
 
+def _counted_network(address: str) -> str:
+    """What a per-address quota counts: the address, or for IPv6 its /64, the prefix one
+    subscriber is given (RFC 6177): a client rotating through its 2^64 addresses is one client."""
+    parsed = ipaddress.ip_address(address)
+    if isinstance(parsed, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return address
+
+
 def _media_type(value: str) -> str:
     return value.split(";", 1)[0].strip().lower()
 
@@ -326,7 +335,7 @@ class Edge:
     @staticmethod
     def _subject(per: str, principal: Principal | None, address: str) -> str:
         if per == "address" or principal is None:
-            return f"address:{address}"
+            return f"address:{_counted_network(address)}"
         value = {"client_id": principal.client_id, "sub": principal.subject, "api_key": principal.api_key_id}[per]
         if not value:
             return principal.actor
