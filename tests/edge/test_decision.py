@@ -479,7 +479,7 @@ def test_a_spent_quota_is_429_with_retry_after(counted_edge: EdgeProcess, issuer
 
 def test_a_day_quota_is_a_policy(counted_edge: EdgeProcess) -> None:
     """One a day per address: the second request is 429, to wait for most of a day; nginx gets it via 403."""
-    address = f"2001:db8::{secrets.token_hex(2)}:{secrets.token_hex(2)}"
+    address = f"2001:db8:{secrets.token_hex(2)}:{secrets.token_hex(2)}::1"  # a /64 of its own
     first = counted_edge.decide("GET", "/daily", address=address)
     second = counted_edge.decide("GET", "/daily", address=address)
     via = counted_edge.decide("GET", "/daily", address=address, headers={"X-Bastion-Status-Via": "403"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from urllib.parse import unquote
 
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from bastion.protocol.errors import InvalidRequest
 PIECES = st.sampled_from([
     "/", "//", ".", "..", "%2e", "%2E", "%2f", "%2F", "%5c", "%25", "%00", "%0a", "%41", "%c3%a9", "%e9",
     ";", "\\", "a", "notes", "?", "#", "%", "%z", "\t", "\u00e9", "~", "-",
+    "%3f", "%23", "%3b", " ", "%20", "...", "%ef%bc%8e", "%ef%bc%8f", "\uff0e",
 ])
 
 
@@ -33,6 +35,9 @@ def test_an_accepted_path_has_one_reading(pieces: list[str]) -> None:
     assert "%" not in path
     assert "\\" not in path
     assert all(ord(c) >= 0x20 and c != "\x7f" for c in path)
+    assert not set(path) & set("?#;")
     segments = path.split("/")[1:]
     assert all(s not in {".", ".."} for s in segments)
+    assert all(s == "" or s.strip(". ") for s in segments)
+    assert unicodedata.normalize("NFKC", path).isascii() == path.isascii()
     assert "" not in segments[:-1]

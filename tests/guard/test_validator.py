@@ -243,6 +243,25 @@ def test_legacy_issuer_still_refuses_id_tokens(issuer: TestIssuer, claims: dict[
     assert caught.value.detail == detail
 
 
+@pytest.mark.parametrize(
+    ("claims", "detail"),
+    [
+        pytest.param({"client_id": {"a": 1}}, "client_id missing or not a string", id="client-id-object"),
+        pytest.param({"client_id": ["a"]}, "client_id missing or not a string", id="client-id-list"),
+        pytest.param({"aud": [AUDIENCE, {"a": 1}]}, "audience mismatch", id="aud-holding-object"),
+    ],
+)
+def test_unhashable_claims_are_invalid_never_a_type_error(
+    issuer: TestIssuer, validator: BearerTokenValidator, claims: dict[str, Any], detail: str
+) -> None:
+    """The ID-token look-alike check runs before the type checks: an object or a list where a
+    string belongs is refused as the wrong type (it raised TypeError, a 5xx, before)."""
+    with pytest.raises(InvalidToken) as caught:
+        validator.validate(mint(issuer, **claims))
+
+    assert caught.value.detail == detail
+
+
 @pytest.mark.parametrize("typ", [pytest.param("JWT", id="JWT"), pytest.param(None, id="absent")])
 def test_legacy_issuer_accepts_plain_jwt(issuer: TestIssuer, typ: str | None) -> None:
     """A legacy issuer's untyped access tokens (azp instead of client_id) are accepted."""

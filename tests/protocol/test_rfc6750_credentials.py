@@ -26,6 +26,9 @@ def test_form_token_alone_is_the_bearer() -> None:
         pytest.param([], b"", "two words", InvalidToken, "malformed bearer token", id="body-two-words"),
         pytest.param([], b"", "", InvalidToken, "malformed bearer token", id="body-empty"),
         pytest.param([], b"access_token=q", None, MissingCredentials, "query token", id="query-only"),
+        pytest.param(HEADER, b"a=1&%61ccess_token=q", None, InvalidRequest, "token in query string and header",
+                     id="encoded-name+header"),
+        pytest.param([], b"access%5Ftoken=q", None, MissingCredentials, "query token", id="encoded-name-only"),
     ],
 )
 def test_form_token_follows_the_one_method_rule(

@@ -15,6 +15,7 @@ import asyncio
 import binascii
 import contextlib
 import hashlib
+import ipaddress
 import json
 import logging
 from base64 import b64decode, urlsafe_b64encode
@@ -28,8 +29,6 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bastion.edge.cache import CacheKey, DecisionCache
@@ -68,7 +67,10 @@ STATUS_VIA = "x-bastion-status-via"
 PROXY_HEADERS = (
     b"x-forwarded-method", b"x-forwarded-uri", b"x-forwarded-for", b"x-client-cert",
     b"x-original-content-length", b"content-length", b"content-type",
+    b"x-forwarded-host", b"x-forwarded-proto", b"x-request-id", b"x-bastion-status-via",
 )
+# Quotas up to this limit are counted exactly (see Edge._rate_policies).
+EXACT_UP_TO = 100
 IDENTITY = (
     "X-Bastion-Sub", "X-Bastion-Client-Id", "X-Bastion-Scope", "X-Bastion-Roles", "X-Bastion-Api-Key-Id",
     "X-Bastion-Cert-Thumbprint",
@@ -129,6 +131,33 @@ def _thumbprint(value: str) -> str:
 def _plain(value: str) -> bool:
     """Whether `value` is already header-safe (printable ASCII without `%`): written as is."""
     return value.isascii() and value.isprintable() and "%" not in value
+def _client_address(forwarded: bytes, peer: str) -> str:
+    """The client's address, in one spelling: the last X-Forwarded-For hop (the one the proxy wrote,
+    should it append), normalised so that one address is one quota counter.
+
+    Raises:
+        InvalidRequest: the hop is not an IP address (a port, a name, garbage).
+    """
+    hop = forwarded.decode("latin-1").split(",")[-1].strip()
+    if not hop:
+        return peer
+    try:
+        address = ipaddress.ip_address(hop)
+    except ValueError:
+        raise InvalidRequest("X-Forwarded-For does not end with an IP address.",
+                             detail=f"x-forwarded-for {hop[:64]!r}") from None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+def _counted_network(address: str) -> str:
+    """What a per-address quota counts: the address, or for IPv6 its /64, the prefix one
+    subscriber is given (RFC 6177): a client rotating through its 2^64 addresses is one client."""
+    parsed = ipaddress.ip_address(address)
+    if isinstance(parsed, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return address
 
 
 def _media_type(value: str) -> str:
@@ -200,9 +229,14 @@ class Edge:
         return apikeys.DatabaseApiKeyVerifier(str(source.database))
 
     def _rate_policies(self) -> list[RatePolicy]:
+        # The weighted sliding-window counter floors its estimate of the previous window, so
+        # just past a boundary it admits one more than the limit: `1 a day` took a request at
+        # 23:59:59 and another at 00:00:00. Small limits, where one is a large share, are
+        # counted exactly (a sliding log, O(limit) per key); above EXACT_UP_TO one extra per
+        # window is under 1%.
         return [
-            RatePolicy(self._quota_name(i, j), q.limit, float(q.seconds), "sliding_window",
-                       on_store_error="closed")
+            RatePolicy(self._quota_name(i, j), q.limit, float(q.seconds),
+                       "sliding_log" if q.limit <= EXACT_UP_TO else "sliding_window", on_store_error="closed")
             for i, route in enumerate(self.policy.routes)
             for j, q in enumerate(route.quotas)
         ]
@@ -250,12 +284,17 @@ class Edge:
             twice = [n.decode() for n in PROXY_HEADERS if names.count(n) > 1]
             if twice:
                 raise InvalidRequest(f"The proxy sent {', '.join(twice)} more than once.", detail="duplicate header")
-        method = raw.get(b"x-forwarded-method", b"").decode("latin-1").upper()
+        method = raw.get(b"x-forwarded-method", b"").decode("latin-1")
         uri = raw.get(b"x-forwarded-uri")
-        if method not in METHODS or uri is None:
+        if not method or uri is None:
             raise InvalidRequest("The proxy sent no X-Forwarded-Method or X-Forwarded-Uri.",
                                  detail=f"method {method!r}, uri {uri!r}")
-        address = raw.get(b"x-forwarded-for", b"").decode("latin-1").split(",")[-1].strip() or str(peer)
+        if method not in METHODS:
+            # Exactly as sent: methods are case-sensitive (RFC 9110 §9.1), and an upstream may
+            # route a `get` differently from the GET the decision would have checked.
+            raise InvalidRequest(f"X-Forwarded-Method {method[:16]!r} is not one of {', '.join(METHODS)}.",
+                                 detail=f"method {method!r}")
+        address = _client_address(raw.get(b"x-forwarded-for", b""), str(peer))
         bind_source(address)
         accepted = accept(uri, self.policy.max_query)
         index, route = self.router.match(method, accepted.path)
@@ -354,10 +393,14 @@ class Edge:
     @staticmethod
     def _subject(per: str, principal: Principal | None, address: str) -> str:
         if per == "address" or principal is None:
-            return f"address:{address}"
-        value = principal.subject if per == "sub" else principal.client_id if per == "client_id" \
-            else principal.api_key_id
-        return f"{per}:{value}" if value else principal.actor
+            return f"address:{_counted_network(address)}"
+        value = {"client_id": principal.client_id, "sub": principal.subject, "api_key": principal.api_key_id}[per]
+        if not value:
+            return principal.actor
+        # An API key's owner is a name in the key store, not the issuer's `sub`: a key owned by
+        # `alice` and the user `alice` never spend one counter.
+        # The kind first, so no token's sub (`apikey:alice`) can spell a key owner's counter.
+        return f"{per}:{'apikey' if principal.kind == 'api_key' else 'token'}:{value}"
 
     @staticmethod
     def _identity(principal: Principal | None, thumbprint: str | None) -> list[tuple[str, str]]:
@@ -415,7 +458,7 @@ def build_app(policy: Policy, *, edge: Edge | None = None) -> ASGIApp:
 
     The decision itself is plain ASGI behind the request-id middleware: no router, no exception
     middleware (`Edge.decide` turns every failure into a verdict): those layers were a quarter of
-    a profiled decision. The lifespan and anything but `/decide` (404, 405) go to a Starlette app.
+    a profiled decision. The lifespan and anything but `/decide` (404) go to a Starlette app.
     """
     service = edge or Edge(policy)
 
@@ -429,12 +472,6 @@ def build_app(policy: Policy, *, edge: Edge | None = None) -> ASGIApp:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def decide(request: Request) -> Response:
-        status, headers, body = await answer(request)
-        response = Response(body, status_code=status)
-        response.raw_headers = headers
-        return response
-
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await service.start()
@@ -446,14 +483,16 @@ def build_app(policy: Policy, *, edge: Edge | None = None) -> ASGIApp:
     trusted = [*LOOPBACK, *(str(n) for n in policy.trusted_proxies)]
     fast = RequestIdMiddleware(decide_asgi, trusted_proxies=trusted)
     fast.trusted_proxies = service.peers  # the same networks, each address parsed once
-    other = Starlette(
-        routes=[Route("/decide", decide, methods=list(METHODS))],
+    other = Starlette(  # the lifespan, and 404 for any other path
         middleware=[Middleware(RequestIdMiddleware, trusted_proxies=trusted)],
         lifespan=lifespan,
     )
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/decide" and scope["method"] in METHODS:
+        # Any method: nginx's auth_request subrequest keeps the original one (PROPFIND, BREW),
+        # and a framework's bare 405 would reach nginx as an unexpected status, a 500. The
+        # decision reads X-Forwarded-Method and refuses what it does not decide (400).
+        if scope["type"] == "http" and scope["path"] == "/decide":
             await fast(scope, receive, send)
         else:
             await other(scope, receive, send)

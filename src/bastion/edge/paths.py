@@ -12,6 +12,7 @@ forwards the raw URI unchanged. Deny by default: a path no route names is refuse
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from bastion.edge.policy import Route
@@ -23,7 +24,12 @@ _ESCAPE = re.compile(rb"%([0-9A-Fa-f]{2})")
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 # Bytes whose escape two parsers read differently: / \ NUL, the other controls, DEL and `%`
 # itself (a double encoding, decoded once more by some upstreams).
-_FORBIDDEN_DECODED = {0x2F: "an encoded slash", 0x5C: "an encoded backslash", 0x25: "an encoded percent sign"}
+# `?`, `#` and `;` too: an upstream that re-parses the decoded path (or rebuilds a URL from it)
+# splits the path there, where the decision matched one segment.
+_FORBIDDEN_DECODED = {
+    0x2F: "an encoded slash", 0x5C: "an encoded backslash", 0x25: "an encoded percent sign",
+    0x3F: "an encoded ?", 0x23: "an encoded #", 0x3B: "an encoded ;",
+}
 
 
 class UriTooLong(OAuthError):
@@ -78,6 +84,8 @@ def _check_raw(raw: bytes) -> None:
     for byte in raw:
         if byte < 0x20 or byte == 0x7F:
             raise _ambiguous("a control character")
+        if byte == 0x20:
+            raise _ambiguous("a space; percent-encode it")
         if byte > 0x7E:
             raise _ambiguous("a character outside ASCII; percent-encode it")
     if b"\\" in raw:
@@ -110,6 +118,21 @@ def _check_segments(path: str) -> None:
             raise _ambiguous("a dot segment (. or ..)")
         if segment == "" and i < len(segments) - 1:
             raise _ambiguous("an empty segment (//)")
+        if segment and segment.strip(". ") == "":
+            # `...`, `.. `: servers that trim trailing dots and spaces (Windows, some
+            # frameworks) read these as `..`, `.` or empty.
+            raise _ambiguous("a segment of only dots and spaces")
+    if not path.isascii():
+        _check_compatibility(path)
+
+
+def _check_compatibility(path: str) -> None:
+    """A non-ASCII character whose Unicode compatibility form holds ASCII (the fullwidth full stop,
+    solidus and reverse solidus U+FF0E, U+FF0F, U+FF3C, fullwidth letters, ligatures) is another
+    path to an upstream normalising with NFKC."""
+    for char in set(path):
+        if not char.isascii() and any(c.isascii() for c in unicodedata.normalize("NFKC", char)):
+            raise _ambiguous(f"the character U+{ord(char):04X}, whose compatibility form is ASCII")
 
 
 class Router:

@@ -76,7 +76,8 @@ def extract_credentials(
     # RFC 6750 §2.3 tokens are refused: a query token is ignored, and alongside another
     # credential it is a second method, which RFC 6750 §2 forbids.
     query_token = False
-    if query_string and b"access_token" in query_string:
+    # `%` too: `%61ccess_token=` is the same parameter to every reader that decodes names.
+    if query_string and (b"access_token" in query_string or b"%" in query_string):
         query_token = any(k == FORM_PARAMETER for k, _ in parse_qsl(query_string.decode("latin-1")))
     if count > 1:
         raise InvalidRequest("Send exactly one credential.", detail="several credentials")

@@ -42,8 +42,10 @@ def check_not_id_token(header: Header, claims: Claims, issuer: TrustedIssuer, no
         raise InvalidToken("looks like an ID token (nonce/at_hash)")
     aud = claims.get("aud")
     audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-    clients = {claims.get("client_id"), claims.get("azp")} - {None}
-    if clients & set(audiences):
+    # Strings only: this check runs before the type checks, and a claim holding an object or a
+    # list (unhashable) must be refused later as the wrong type, never raise here (a 5xx).
+    clients = {c for c in (claims.get("client_id"), claims.get("azp")) if isinstance(c, str)}
+    if clients & {a for a in audiences if isinstance(a, str)}:
         raise InvalidToken("looks like an ID token (aud is a client)")
 
 
