@@ -89,6 +89,20 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", a
             loop="uvloop", http="httptools", server_header=False)
 '''
 
+# The repo's demo notes API (FastAPI, bastion.guard): it validates the token itself, in both runs,
+# as an API behind the edge in deployment 3 ("both") does. GET /me: the token checked, the caller
+# described through a response model.
+DEMO_UPSTREAM = r'''
+import json, sys
+import uvicorn
+from bastion.demo import create_app
+from bastion.protocol.rfc9068 import TrustedIssuer
+
+issuer, audience, jwks = sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+app = create_app(static_issuers=[(TrustedIssuer(issuer, audience), jwks)])
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False,
+            loop="uvloop", http="httptools", server_header=False)
+'''
 
 # -- the issuer: discovery and JWKS, read by the decision service at start-up ----------------------
 
@@ -144,6 +158,27 @@ def serve_issuer(issuer: Issuer) -> Iterator[None]:
 # -- the processes ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Upstream:
+    """What nginx forwards to: `sqlite` (a Starlette endpoint reading one row) or `demo` (the
+    repo's notes API, which checks the token itself)."""
+
+    name: str
+    path: str  # the measured request
+    route: str  # the policy's route for it
+    description: str
+
+
+UPSTREAMS = {
+    "sqlite": Upstream("sqlite", "/notes/1", "/notes/{id}",
+                       "a Starlette JSON API under uvicorn (1 worker, uvloop, httptools, no access log), "
+                       "one SQLite row read per request"),
+    "demo": Upstream("demo", "/me", "/me",
+                     "the demo notes API (FastAPI + bastion.guard, validating the token itself in every run) "
+                     "under uvicorn (1 worker, uvloop, httptools, no access log), GET /me"),
+}
+
+
 @dataclass
 class Side:
     """One configuration measured through its own nginx: its name and its serving processes."""
@@ -169,14 +204,16 @@ def start(argv: Sequence[str], log: Path, ready: str) -> subprocess.Popen[bytes]
     return process
 
 
-def write_policy(directory: Path, issuer: Issuer, listen: int, decision: int, upstream: int, cache: int) -> Path:
+def write_policy(
+    directory: Path, issuer: Issuer, listen: int, decision: int, upstream: int, cache: int, route: str
+) -> Path:
     directory.mkdir(parents=True)
     policy = directory / "policy.yaml"
     policy.write_text(
         f"listen: 127.0.0.1:{listen}\ndecision: 127.0.0.1:{decision}\nissuer: {issuer.url}\n"
         f"audience: {AUDIENCE}\nupstream: http://127.0.0.1:{upstream}\ndecision_cache_seconds: {cache}\n"
         "routes:\n"
-        f"  - path: \"/notes/{{id}}\"\n    methods: [GET]\n    scopes: [{SCOPE}]\n"
+        f"  - path: \"{route}\"\n    methods: [GET]\n    scopes: [{SCOPE}]\n"
         "    quotas: [{per: sub, limit: 1000000000, window: minute}]\n"
     )
     return policy
@@ -221,23 +258,26 @@ def make_database(path: Path) -> None:
 # -- verification, load, report ------------------------------------------------------------------
 
 
-def verify(side: Side, protected: bool, issuer: Issuer, bearer: str) -> str | None:
+def verify(side: Side, protected: bool, issuer: Issuer, bearer: str, upstream: Upstream) -> str | None:
     """Why `side` does not do the measured work, or None."""
+    path = upstream.path
     with httpx.Client(timeout=10) as http:
-        ok = http.get(side.url + "/notes/1", headers={"Authorization": f"Bearer {bearer}"})
+        ok = http.get(side.url + path, headers={"Authorization": f"Bearer {bearer}"})
         if ok.status_code != 200:
-            return f"GET /notes/1 with the token answered {ok.status_code}: {ok.text[:200]}"
+            return f"GET {path} with the token answered {ok.status_code}: {ok.text[:200]}"
         body = ok.json()
-        if (body.get("id"), body.get("title")) != (1, "note 1"):
-            return f"GET /notes/1 answered another row: {body}"
+        if upstream.name == "sqlite" and (body.get("id"), body.get("title")) != (1, "note 1"):
+            return f"GET {path} answered another row: {body}"
+        if upstream.name == "demo" and (body.get("subject"), body.get("kind")) != ("bench-user", "user"):
+            return f"GET {path} answered another caller: {body}"
         if not protected:
             return None
-        if body.get("viewer") != "bench-user":
+        if upstream.name == "sqlite" and body.get("viewer") != "bench-user":
             return f"the upstream did not receive the token's sub: {body}"
-        missing = http.get(side.url + "/notes/1")
+        missing = http.get(side.url + path)
         if missing.status_code != 401:
             return f"without a token: {missing.status_code}, not 401"
-        scoped = http.get(side.url + "/notes/1", headers={"Authorization": f"Bearer {issuer.mint(scope='other')}"})
+        scoped = http.get(side.url + path, headers={"Authorization": f"Bearer {issuer.mint(scope='other')}"})
         if scoped.status_code != 403:
             return f"a token without {SCOPE}: {scoped.status_code}, not 403"
     return None
@@ -283,7 +323,10 @@ def main() -> int:
     parser.add_argument("--decisions", type=int, default=20_000, help="requests per run of /decide alone")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds of the same load per side first")
+    parser.add_argument("--upstream", choices=sorted(UPSTREAMS), default="sqlite",
+                        help="sqlite: one row read (cheap, the worst case for the ratio); demo: the demo API")
     args = parser.parse_args()
+    chosen = UPSTREAMS[args.upstream]
     if args.rounds < 3:
         parser.error("--rounds must be at least 3 (the order alternates; medians)")
     if not Path(NGINX).exists():
@@ -295,12 +338,19 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bastion-edge-bench-") as temp, serve_issuer(issuer), \
             contextlib.ExitStack() as processes:
         work = Path(temp)
-        make_database(work / "notes.db")
         script = work / "upstream.py"
-        script.write_text(UPSTREAM)
         upstream_port = free_port()
-        upstream = start([sys.executable, str(script), str(upstream_port), str(work / "notes.db")],
-                         work / "upstream.log", f"http://127.0.0.1:{upstream_port}/notes/1")
+        if chosen.name == "sqlite":
+            make_database(work / "notes.db")
+            script.write_text(UPSTREAM)
+            argv = [sys.executable, str(script), str(upstream_port), str(work / "notes.db")]
+            ready = f"http://127.0.0.1:{upstream_port}/notes/1"
+        else:
+            script.write_text(DEMO_UPSTREAM)
+            jwks = issuer.documents()["/jwks"].decode()
+            argv = [sys.executable, str(script), str(upstream_port), issuer.url, AUDIENCE, jwks]
+            ready = f"http://127.0.0.1:{upstream_port}/health"
+        upstream = start(argv, work / "upstream.log", ready)
         processes.callback(stop, upstream)
 
         sides: list[Side] = []
@@ -309,7 +359,7 @@ def main() -> int:
                                        ("(c) bastion edge, cache 60 s", True, 60)):
             listen, decision = free_port(), free_port()
             directory = work / name.split()[0].strip("()")
-            policy = write_policy(directory, issuer, listen, decision, upstream_port, cache)
+            policy = write_policy(directory, issuer, listen, decision, upstream_port, cache, chosen.route)
             serving = {"upstream": upstream}
             if protected:
                 edge = start_edge(policy, decision)
@@ -325,11 +375,11 @@ def main() -> int:
         bearer = issuer.mint()
         headers = {"Authorization": f"Bearer {bearer}"}
         for side, protected in zip(sides, (False, True, True), strict=True):
-            problem = verify(side, protected, issuer, bearer)
+            problem = verify(side, protected, issuer, bearer, chosen)
             if problem is not None:
                 print(f"bench: {side.name} failed verification: {problem}", file=sys.stderr)
                 return 2
-        asked = {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/notes/1", "X-Forwarded-Host": "api.bench.test",
+        asked = {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": chosen.path, "X-Forwarded-Host": "api.bench.test",
                  "X-Forwarded-Proto": "http", "X-Forwarded-For": "127.0.0.1", "X-Bastion-Status-Via": "403",
                  "Authorization": f"Bearer {bearer}"}
         for side in decisions:
@@ -339,14 +389,13 @@ def main() -> int:
                       file=sys.stderr)
                 return 2
 
-        print("upstream: a Starlette JSON API under uvicorn (1 worker, uvloop, httptools, no access log), "
-              "one SQLite row read per request")
+        print(f"upstream: {chosen.description}")
         print(f"load generator: autocannon, {args.connections} connections, {args.requests} requests per run "
               f"({args.decisions} per /decide run); CPU = every serving process's tree (nginx master and "
               "workers, decision service, upstream), never the load generator's")
         print(f"warm-up: {args.warmup:.0f} s per side")
         for side in sides:
-            autocannon(side.url + "/notes/1", body="", headers=headers, connections=args.connections,
+            autocannon(side.url + chosen.path, body="", headers=headers, connections=args.connections,
                        duration=args.warmup, method="GET")
         for side in decisions:
             autocannon(side.url, body="", headers=asked, connections=args.connections,
@@ -355,7 +404,7 @@ def main() -> int:
         for round_ in range(args.rounds):
             print(f"round {round_ + 1}")
             for side in sides if round_ % 2 == 0 else sides[::-1]:
-                failed |= measure(side, side.url + "/notes/1", headers, args, args.requests).ok != args.requests
+                failed |= measure(side, side.url + chosen.path, headers, args, args.requests).ok != args.requests
             for side in decisions if round_ % 2 == 0 else decisions[::-1]:
                 failed |= measure(side, side.url, asked, args, args.decisions).ok != args.decisions
 
