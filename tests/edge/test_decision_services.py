@@ -145,3 +145,24 @@ def test_only_the_proxy_may_ask(tmp_path: Path, trusted: bool, status: int) -> N
     assert response.status_code == status
     if not trusted:
         assert response.json() == {"error": "forbidden", "error_description": "Only the proxy may ask for decisions."}
+
+
+def test_a_credential_in_the_query_string_never_reaches_the_audit_line(tmp_path: Path) -> None:
+    """A token or key sent in the URI (refused or ignored) is written as [redacted]; the rest of
+    the query is kept."""
+    with running_issuer() as issuer:
+        (tmp_path / "apikeys.json").write_text('{"keys": []}')
+        with running_edge(write_policy(tmp_path, issuer.issuer)) as edge:
+            secret = issuer.mint(scope="notes:read")
+            edge.decide("GET", f"/notes?page=2&access_token={secret}", headers={"X-Request-ID": "q-1"})
+            edge.decide("GET", f"/notes?%61pi_key=k3y-{secret[-12:]}&x=1", headers={"X-Request-ID": "q-2"})
+            deadline = time.monotonic() + 5
+            while "q-2" not in edge.log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            text = edge.log.read_text()
+    assert secret not in text
+    assert secret[-12:] not in text
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    uris = {line["request_id"]: line["uri"] for line in lines if line.get("event") == "edge.decision"}
+    assert uris["q-1"] == "/notes?page=2&access_token=[redacted]"
+    assert uris["q-2"] == "/notes?%61pi_key=[redacted]&x=1"

@@ -500,6 +500,28 @@ def build_app(policy: Policy, *, edge: Edge | None = None) -> ASGIApp:
     return app
 
 
+# Query parameters whose value is a credential: never written to the audit line (a client that
+# puts its token in the URI, refused or not, must not leave it in the log).
+_SECRET_PARAMETERS = frozenset({
+    "access_token", "refresh_token", "id_token", "token", "code", "api_key", "apikey", "key",
+    "client_secret", "password", "secret",
+})
+
+
+def _loggable(uri: str) -> str:
+    """The raw URI as the audit line keeps it: credential-named query values replaced, 512 chars."""
+    path, separator, query = uri.partition("?")
+    if not separator:
+        return uri[:512]
+    pairs = []
+    for pair in query.split("&"):
+        name, equals, _value = pair.partition("=")
+        if equals and unquote(name).strip().lower().replace("-", "_") in _SECRET_PARAMETERS:
+            pair = f"{name}=[redacted]"
+        pairs.append(pair)
+    return f"{path}?{'&'.join(pairs)}"[:512]
+
+
 def _audit(request: Request, verdict: Verdict) -> None:
     headers = dict(verdict.headers)
     error = verdict.body.get("error", "unauthorized") if verdict.body else None
@@ -508,7 +530,7 @@ def _audit(request: Request, verdict: Verdict) -> None:
         outcome="allowed" if verdict.status == 200 else "denied",
         status=verdict.status,
         method=request.headers.get("x-forwarded-method", ""),
-        uri=request.headers.get("x-forwarded-uri", "")[:512],
+        uri=_loggable(request.headers.get("x-forwarded-uri", "")),
         error=error,
         sub=headers.get("X-Bastion-Sub") or None,
         client_id=headers.get("X-Bastion-Client-Id") or None,
