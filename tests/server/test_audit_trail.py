@@ -5,8 +5,13 @@ successes (`client_authenticated`) never reach it."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import sqlite3
+from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 
 from bastion import events
@@ -117,3 +122,55 @@ async def test_an_outage_keeps_the_queue_and_an_overflow_is_recorded(db_url):
 def test_outcome_of_an_event(event, expected):
     """An event that records a refused or failed attempt is a `failure`."""
     assert outcome(event) == expected
+
+
+@contextlib.asynccontextmanager
+async def _writers_lock_held(db_url: str) -> AsyncIterator[None]:
+    """Hold the trail writers' lock from another connection: PostgreSQL's advisory lock, SQLite's
+    write lock (`BEGIN IMMEDIATE`)."""
+    if db_url.startswith("sqlite"):
+        holder = sqlite3.connect(db_url.split("///", 1)[1], isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        return
+    conn = await asyncpg.connect(db_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", audit_store.ADVISORY_LOCK_KEY)
+        yield
+    finally:
+        await conn.close()
+
+
+async def test_closing_while_a_write_is_under_way_loses_nothing(db_url):
+    """A shutdown that comes while the writer's batch is waiting on the database waits for that
+    write and then writes what was queued after it (the batch was off the queue: cancelling the
+    writer there lost it, as a server stopped right after a refused request showed)."""
+    database = Database(db_url, pool_size=2)
+    await database.upgrade()
+    trail = AuditTrail(database, "https://as.example", interval=0.01)
+    trail.attach()
+    try:
+        async with _writers_lock_held(db_url):
+            events.audit("client_authentication_failed", client_id="c-1", request_id="r-1")
+            writer = asyncio.create_task(trail.run())
+            await asyncio.sleep(0.3)  # the writer took the batch and waits for the lock
+            events.audit("token_revoked", client_id="c-1", jti="j-1", request_id="r-2")
+            closing = asyncio.create_task(trail.close())
+            await asyncio.sleep(0.1)
+            assert not closing.done()
+        await asyncio.wait_for(closing, 15)
+        await asyncio.wait_for(writer, 15)
+        entries = await _entries(database)
+    finally:
+        trail.detach()
+        await database.dispose()
+
+    assert [(e["action"], e["request_id"]) for e in entries] == [
+        ("client_authentication_failed", "r-1"),
+        ("token_revoked", "r-2"),
+    ]
+    assert verify_entries(entries).ok

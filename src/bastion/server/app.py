@@ -145,11 +145,14 @@ def create_app(
                 await on_startup(app.state.ctx)
             yield
         finally:
-            for task in (sweeper, publisher, writer):
+            for task in (sweeper, publisher):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await trail.close()  # what is queued is written before the database closes
+            # Not cancelled: a batch being written would be lost. Closing ends the writer after
+            # its write under way and writes what is queued before the database closes.
+            await trail.close()
+            await writer
             if owned:
                 await app.state.ctx.close()
 

@@ -20,6 +20,7 @@ else `success`), `request_id`, and the event's other fields as `details`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import deque
@@ -107,6 +108,7 @@ class AuditTrail:
         self._dropped = 0
         self._writing = asyncio.Lock()
         self._away = False  # the last write found the database unavailable (logged once per outage)
+        self._closing = asyncio.Event()
 
     def submit(self, record: Mapping[str, Any]) -> None:
         """Queue one audit line (called by `events.audit`; no I/O)."""
@@ -150,18 +152,24 @@ class AuditTrail:
         return written
 
     async def run(self) -> None:
-        """Flush every `interval` seconds until cancelled. Anything but an outage (a bug) is
-        logged; the batch it concerned is on stderr and is not retried."""
-        while True:
-            await asyncio.sleep(self.interval)
+        """Flush every `interval` seconds until `close`. Anything but an outage (a bug) is logged;
+        the batch it concerned is on stderr and is not retried.
+
+        Not to be cancelled: a batch is taken off the queue for its write, so a cancellation
+        during the write would lose it; `close` ends the loop after the write under way."""
+        while not self._closing.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.interval)
             try:
                 await self.flush()
             except Exception:
                 _log.exception("audit_trail_failed")
 
     async def close(self) -> None:
-        """Stop receiving events and write what is queued (a clean shutdown)."""
+        """Stop receiving events and write what is queued (a clean shutdown): the write under way
+        finishes first (`flush` holds the writers' lock), then the rest is written."""
         self.detach()
+        self._closing.set()
         try:
             await self.flush()
         except Exception:
